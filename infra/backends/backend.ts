@@ -1,0 +1,40 @@
+/**
+ * The one interface every backend implements: start, stop, status, logs and
+ * exec for each component of a topology. The zdm-lab commands talk only to
+ * this, so the embedded (local processes) and Docker backends are
+ * interchangeable. Readiness (CQL login, proxy health) is checked by the
+ * commands over the network, the same way for every backend.
+ */
+import type { Reporter } from '../progress.js';
+import type { ComponentSpec, NodeSpec, ProxySpec, Topology } from '../topology.js';
+
+export type ComponentState = 'running' | 'down';
+
+export interface ComponentStatus {
+  state: ComponentState;
+  pid?: number;
+  /** When the current process started (epoch ms). */
+  startedAt?: number;
+  /** Why it is down, when known: "exited with code 1", "never started". */
+  detail?: string;
+}
+
+export interface ExecCommand {
+  command: string;
+  args: string[];
+  env?: Record<string, string>;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** Fetches or builds whatever the backend needs (artifacts, images). Idempotent. */
+  prepare(topo: Topology, report: Reporter): Promise<void>;
+  startNode(node: NodeSpec, report: Reporter): Promise<void>;
+  startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void>;
+  stop(component: ComponentSpec): Promise<void>;
+  status(component: ComponentSpec): Promise<ComponentStatus>;
+  /** Path of a file holding the component's log, or undefined if it has none yet. */
+  logFile(component: ComponentSpec): string | undefined;
+  /** The command that runs cqlsh against a CQL endpoint from the host. */
+  cqlsh(address: string, port: number): Promise<ExecCommand>;
+}

@@ -1,0 +1,150 @@
+/**
+ * The zdm-lab command line: one entry point for the infrastructure
+ * (infra, proxy, cqlsh, setup). Options are parsed here and turned into a
+ * LabContext; everything else lives in infra/commands/.
+ */
+import { spawnSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import { ensureCassandra } from '../artifacts/cassandra.js';
+import { ensureCqlsh } from '../artifacts/cqlsh.js';
+import { ArtifactUnavailableError, ensureZdmProxy } from '../artifacts/zdm-proxy.js';
+import { selectBackend } from '../backends/select.js';
+import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../config/proxy.js';
+import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabContext } from '../commands/environment.js';
+import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../commands/proxy.js';
+import { consoleReporter } from '../progress.js';
+import { MissingToolError } from '../tools.js';
+import { topology } from '../topology.js';
+
+const USAGE = `usage: zdm-lab <command> [options]
+
+  setup                              fetch Cassandra, cqlsh and zdm-proxy into the cache
+  infra up|status|down|reset         Origin and Target nodes of an environment
+  proxy deploy                       start three ZDM proxies from the YAML files
+  proxy rolling-update [--pause S]   apply YAML changes one proxy at a time
+  proxy status                       state and effective configuration of each proxy
+  proxy logs [1|2|3] [-f]            print or follow proxy logs
+  proxy config show                  print the proxy configuration
+  proxy config set key=value ...     change proxy YAML keys (validated)
+  cqlsh origin|target|proxy [-e CQL] [-f FILE]
+
+options:
+  --env K          environment number (default: $LAB_ENV or 1); it owns 127.0.K.0/24
+  --backend NAME   backend to use (default: local)`;
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      env: { type: 'string' },
+      backend: { type: 'string' },
+      follow: { type: 'boolean', short: 'f' },
+      execute: { type: 'string', short: 'e' },
+      file: { type: 'string' },
+      pause: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const [command, sub, ...rest] = positionals;
+  if (values.help || !command) {
+    console.log(USAGE);
+    return command ? 0 : 2;
+  }
+  const env = Number(values.env ?? process.env.LAB_ENV ?? 1);
+  const ctx: LabContext = {
+    topo: topology(env),
+    backend: selectBackend(values.backend),
+    report: consoleReporter(),
+    print: (line) => console.log(line),
+  };
+
+  switch (`${command} ${sub ?? ''}`.trim()) {
+    case 'setup': {
+      await ensureCassandra(ctx.report);
+      await ensureCqlsh(ctx.report);
+      try {
+        const bin = await ensureZdmProxy(ctx.report);
+        ctx.print(`zdm-proxy: ${bin}`);
+      } catch (error) {
+        if (!(error instanceof ArtifactUnavailableError)) throw error;
+        ctx.print(`warning: ${error.message.split('\n')[0]}`);
+        return 3;
+      }
+      ctx.print('all artifacts are in the cache');
+      return 0;
+    }
+    case 'infra up':
+      await infraUp(ctx);
+      return 0;
+    case 'infra status': {
+      const rows = await infraStatus(ctx);
+      ctx.print(formatStatus(rows));
+      return 0;
+    }
+    case 'infra down':
+      await infraDown(ctx);
+      ctx.print(`environment ${env} is down: no lab process left`);
+      return 0;
+    case 'infra reset':
+      await infraReset(ctx);
+      ctx.print(`environment ${env} is back to the start of step 1`);
+      return 0;
+    case 'proxy deploy':
+      await proxyDeploy(ctx);
+      return 0;
+    case 'proxy rolling-update':
+      await proxyRollingUpdate(ctx, { pauseMs: values.pause === undefined ? undefined : Number(values.pause) * 1000 });
+      return 0;
+    case 'proxy status':
+      ctx.print(await proxyStatus(ctx));
+      return 0;
+    case 'proxy logs':
+      return proxyLogs(ctx, rest[0] === undefined ? undefined : Number(rest[0]), Boolean(values.follow));
+    case 'proxy config': {
+      const [action, ...pairs] = rest;
+      if (action === 'show' || action === undefined) {
+        ctx.print(JSON.stringify(readProxyConfig(ctx.topo), null, 2));
+        return 0;
+      }
+      if (action === 'set' && pairs.length) {
+        for (const pair of pairs) {
+          const eq = pair.indexOf('=');
+          if (eq < 1) throw new ProxyConfigError([`"${pair}" is not key=value`]);
+          setProxyConfigValue(ctx.topo, pair.slice(0, eq), pair.slice(eq + 1));
+          ctx.print(`${pair.slice(0, eq)} = ${pair.slice(eq + 1)}`);
+        }
+        ctx.print('saved; apply with: zdm-lab proxy rolling-update');
+        return 0;
+      }
+      throw new Error('usage: zdm-lab proxy config show | zdm-lab proxy config set key=value ...');
+    }
+    default:
+      // `cqlsh target -f file.cql`: -f is parsed as the boolean flag, the file follows it
+      if (command === 'cqlsh') return cqlsh(ctx, sub, values.execute, values.file ?? (values.follow ? rest[0] : undefined));
+      console.error(`unknown command: ${positionals.join(' ')}\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+async function cqlsh(ctx: LabContext, which: string | undefined, execute?: string, file?: string): Promise<number> {
+  const { topo } = ctx;
+  const endpoint = which === 'origin' ? topo.origin : which === 'target' ? topo.target : which === 'proxy' ? topo.proxies[0] : undefined;
+  if (!endpoint) throw new Error('usage: zdm-lab cqlsh origin|target|proxy [-e "CQL"] [--file FILE]');
+  const exec = await ctx.backend.cqlsh(endpoint.address, endpoint.port);
+  const args = [...exec.args, ...(execute ? ['-e', execute] : []), ...(file ? ['-f', file] : [])];
+  const result = spawnSync(exec.command, args, { stdio: 'inherit', env: { ...process.env, ...exec.env } });
+  return result.status ?? 1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    if (error instanceof MissingToolError || error instanceof ProxyConfigError || error instanceof ArtifactUnavailableError) {
+      console.error(`zdm-lab: ${error.message}`);
+    } else {
+      console.error(`zdm-lab: ${(error as Error).message ?? String(error)}`);
+    }
+    process.exit(1);
+  },
+);

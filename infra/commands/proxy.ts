@@ -1,0 +1,126 @@
+/**
+ * `zdm-lab proxy deploy|rolling-update|status|logs|config`: three zdm-proxy
+ * instances as peers in front of Origin and Target, configured from the two
+ * learner-editable YAML files. A rolling update validates the files first
+ * (nothing is touched when they are wrong), then replaces one proxy at a
+ * time and waits for it to be ready, so clients of the other two never notice.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  ensureProxyConfig,
+  proxyEnvironment,
+  readProxyConfig,
+  type ProxyConfig,
+} from '../config/proxy.js';
+import { tryLogin } from '../cql/client.js';
+import { waitForProxy } from '../readiness.js';
+import type { ProxySpec } from '../topology.js';
+import { formatStatus, infraStatus, type LabContext } from './environment.js';
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+async function requireNodesUp(ctx: LabContext): Promise<void> {
+  for (const node of [ctx.topo.origin, ctx.topo.target]) {
+    const problem = await tryLogin(node);
+    if (problem !== undefined) {
+      throw new Error(`${node.name} (${node.address}:${node.port}) does not accept logins, so proxies cannot start: run zdm-lab infra up --env ${ctx.topo.env}`);
+    }
+  }
+}
+
+async function startOne(ctx: LabContext, proxy: ProxySpec, config: ProxyConfig): Promise<number> {
+  await ctx.backend.startProxy(proxy, proxyEnvironment(ctx.topo, proxy, config), ctx.report);
+  return waitForProxy(proxy, ctx.backend, ctx.report);
+}
+
+function describe(config: ProxyConfig): string {
+  return `primary_cluster=${config.primary_cluster} read_mode=${config.read_mode}`;
+}
+
+export async function proxyDeploy(ctx: LabContext): Promise<void> {
+  const { topo, backend, print } = ctx;
+  ensureProxyConfig(topo);
+  const config = readProxyConfig(topo);
+  const running = await Promise.all(topo.proxies.map(async (p) => (await backend.status(p)).state === 'running'));
+  if (running.every(Boolean)) {
+    print('all three proxies are already running: to apply configuration changes use zdm-lab proxy rolling-update');
+    return;
+  }
+  await requireNodesUp(ctx);
+  print(`deploying ${topo.proxies.length} ZDM proxies (${describe(config)}) from ${topo.proxyConfigDir}`);
+  await Promise.all(
+    topo.proxies.map(async (proxy, i) => {
+      if (running[i]) return;
+      const ms = await startOne(ctx, proxy, config);
+      print(`${proxy.name}: ready on ${proxy.address}:${proxy.port}, health on :${proxy.metricsPort} (${(ms / 1000).toFixed(1)}s)`);
+    }),
+  );
+  print(`proxies are up: clients connect to ${topo.proxies.map((p) => p.address).join(', ')} on port 9042`);
+}
+
+export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: number } = {}): Promise<void> {
+  const { topo, backend, print } = ctx;
+  const config = readProxyConfig(topo);
+  const pauseMs = options.pauseMs ?? 5000;
+  await requireNodesUp(ctx);
+  print(`rolling update to ${describe(config)}, one proxy at a time`);
+  for (const [i, proxy] of topo.proxies.entries()) {
+    print(`${proxy.name}: stopping`);
+    await backend.stop(proxy);
+    print(`${proxy.name}: starting with the new configuration`);
+    const ms = await startOne(ctx, proxy, config);
+    print(`${proxy.name}: ready (${(ms / 1000).toFixed(1)}s)`);
+    if (i < topo.proxies.length - 1 && pauseMs > 0) {
+      print(`pausing ${pauseMs / 1000}s so clients reconnect before the next proxy goes down`);
+      await sleep(pauseMs);
+    }
+  }
+  print('rolling update complete: every proxy runs the new configuration');
+}
+
+/** What a running proxy was started with, from its effective-config.json. */
+export function effectiveConfig(proxy: ProxySpec): Record<string, string> | undefined {
+  try {
+    return JSON.parse(readFileSync(join(proxy.dir, 'effective-config.json'), 'utf8')) as Record<string, string>;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function proxyStatus(ctx: LabContext): Promise<string> {
+  const { topo } = ctx;
+  const rows = (await infraStatus(ctx)).filter((r) => r.component.startsWith('proxy'));
+  let wanted: ProxyConfig | undefined;
+  try {
+    wanted = readProxyConfig(topo);
+  } catch (error) {
+    ctx.print(`warning: ${(error as Error).message}`);
+  }
+  for (const row of rows) {
+    const proxy = topo.proxies.find((p) => p.name === row.component)!;
+    const running = row.state !== 'down' ? effectiveConfig(proxy) : undefined;
+    if (!running) continue;
+    const mode = `${running.ZDM_PRIMARY_CLUSTER}/${running.ZDM_READ_MODE}`;
+    const pending = wanted && (wanted.primary_cluster !== running.ZDM_PRIMARY_CLUSTER || wanted.read_mode !== running.ZDM_READ_MODE);
+    row.detail = pending ? `${mode} (YAML differs: run zdm-lab proxy rolling-update)` : mode;
+  }
+  return formatStatus(rows);
+}
+
+/** Prints (or follows) one proxy's log, or all three. */
+export function proxyLogs(ctx: LabContext, index: number | undefined, follow: boolean): Promise<number> {
+  const { topo, backend } = ctx;
+  const chosen = index === undefined ? topo.proxies : topo.proxies.filter((p) => p.index === index);
+  if (chosen.length === 0) throw new Error(`there is no proxy ${index}: use 1, 2 or 3`);
+  const files = chosen.map((p) => backend.logFile(p)).filter((f): f is string => Boolean(f));
+  if (files.length === 0) throw new Error('no proxy log yet: run zdm-lab proxy deploy first');
+  const args = ['-n', '40', ...(follow ? ['-F'] : []), ...files];
+  return new Promise((resolve) => {
+    const child = spawn('tail', args, { stdio: 'inherit' });
+    child.on('close', (code) => resolve(code ?? 0));
+  });
+}

@@ -1,0 +1,71 @@
+/**
+ * CQL clients for the lab's host-side tools, configured the way DESIGN.md
+ * says a client of the ZDM proxy must be: protocol v4 at most, the port of the
+ * endpoint (the proxies advertise peers on it), Origin's data center, and
+ * every statement idempotent so that the driver may retry it on another proxy
+ * during a rolling update. The same settings work for a direct connection to
+ * a node.
+ */
+import cassandra from 'cassandra-driver';
+import { readFileSync } from 'node:fs';
+import { DATACENTER, PASSWORD, USERNAME } from '../topology.js';
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+export function cqlClient(endpoint: Endpoint, options: { keyspace?: string; timeoutMs?: number } = {}): cassandra.Client {
+  return new cassandra.Client({
+    contactPoints: [`${endpoint.address}:${endpoint.port}`],
+    localDataCenter: DATACENTER,
+    keyspace: options.keyspace,
+    credentials: { username: USERNAME, password: PASSWORD },
+    protocolOptions: { port: endpoint.port, maxVersion: 4 },
+    queryOptions: { isIdempotent: true, consistency: cassandra.types.consistencies.localQuorum, prepare: true },
+    socketOptions: { connectTimeout: options.timeoutMs ?? 5000, readTimeout: 12000 },
+    pooling: { warmup: true },
+  });
+}
+
+/** Opens a client, runs fn, always shuts the client down. */
+export async function withClient<T>(endpoint: Endpoint, fn: (client: cassandra.Client) => Promise<T>): Promise<T> {
+  const client = cqlClient(endpoint);
+  try {
+    await client.connect();
+    return await fn(client);
+  } finally {
+    await client.shutdown().catch(() => {});
+  }
+}
+
+/** Tries one authenticated login; resolves to undefined on success or the error text. */
+export async function tryLogin(endpoint: Endpoint): Promise<string | undefined> {
+  const client = cqlClient(endpoint, { timeoutMs: 2000 });
+  try {
+    await client.connect();
+    await client.execute('SELECT release_version FROM system.local');
+    return undefined;
+  } catch (error) {
+    return (error as Error).message;
+  } finally {
+    await client.shutdown().catch(() => {});
+  }
+}
+
+/** Splits one of the lab's own CQL files into statements (no semicolons inside strings). */
+export function cqlStatements(text: string): string[] {
+  return text
+    .split('\n')
+    .filter((line) => !line.trim().startsWith('--'))
+    .join('\n')
+    .split(/;\s*(?:\n|$)/)
+    .map((s) => s.trim())
+    .filter(Boolean);
+}
+
+export async function runCqlFile(client: cassandra.Client, path: string): Promise<void> {
+  for (const statement of cqlStatements(readFileSync(path, 'utf8'))) {
+    await client.execute(statement, [], { prepare: false });
+  }
+}

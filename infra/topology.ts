@@ -1,0 +1,102 @@
+/**
+ * The topology of one lab environment. Environment k owns the loopback block
+ * 127.0.k.0/24 and every component has a fixed address in it, whatever the
+ * backend, so the sample API, the migrator, the checks and the learner's
+ * shell reach the same addresses on the embedded and the Docker backend.
+ */
+import { join } from 'node:path';
+import { envDir } from './paths.js';
+
+export const CQL_PORT = 9042;
+export const PROXY_METRICS_PORT = 14001;
+export const API_PORT = 8000;
+export const PROXY_COUNT = 3;
+export const USERNAME = 'cassandra';
+export const PASSWORD = 'cassandra';
+/** SimpleSnitch puts every node in this data center. */
+export const DATACENTER = 'datacenter1';
+
+export type ClusterName = 'origin' | 'target';
+
+export interface NodeSpec {
+  kind: 'cassandra';
+  name: ClusterName;
+  /** Cassandra's cluster_name: "origin" or "target". */
+  clusterName: ClusterName;
+  address: string;
+  port: number;
+  /** Local JMX always binds 127.0.0.1, so each node of each environment needs its own port. */
+  jmxPort: number;
+  dir: string;
+}
+
+export interface ProxySpec {
+  kind: 'proxy';
+  name: string;
+  /** 1, 2 or 3 as the learner names them; the proxy's topology index is index - 1. */
+  index: number;
+  address: string;
+  port: number;
+  metricsPort: number;
+  dir: string;
+}
+
+export type ComponentSpec = NodeSpec | ProxySpec;
+
+export interface Topology {
+  env: number;
+  dir: string;
+  origin: NodeSpec;
+  target: NodeSpec;
+  proxies: ProxySpec[];
+  api: { address: string; port: number };
+  /** Where the learner-editable proxy YAML files live. */
+  proxyConfigDir: string;
+}
+
+export function envAddress(env: number, host: number): string {
+  return `127.0.${env}.${host}`;
+}
+
+export function validateEnv(env: number): number {
+  if (!Number.isInteger(env) || env < 1 || env > 254) {
+    throw new Error(`environment must be a number from 1 to 254, got ${env}`);
+  }
+  return env;
+}
+
+export function topology(env: number): Topology {
+  validateEnv(env);
+  const dir = envDir(env);
+  const node = (name: ClusterName, host: number): NodeSpec => ({
+    kind: 'cassandra',
+    name,
+    clusterName: name,
+    address: envAddress(env, host),
+    port: CQL_PORT,
+    jmxPort: 17000 + env * 10 + host,
+    dir: join(dir, name),
+  });
+  const proxies = Array.from({ length: PROXY_COUNT }, (_, i): ProxySpec => ({
+    kind: 'proxy',
+    name: `proxy-${i + 1}`,
+    index: i + 1,
+    address: envAddress(env, 11 + i),
+    port: CQL_PORT,
+    metricsPort: PROXY_METRICS_PORT,
+    dir: join(dir, `proxy-${i + 1}`),
+  }));
+  return {
+    env,
+    dir,
+    origin: node('origin', 1),
+    target: node('target', 2),
+    proxies,
+    api: { address: envAddress(env, 20), port: API_PORT },
+    proxyConfigDir: join(dir, 'proxy-config'),
+  };
+}
+
+export function components(topo: Topology): ComponentSpec[] {
+  return [topo.origin, topo.target, ...topo.proxies];
+}
