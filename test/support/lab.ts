@@ -1,0 +1,50 @@
+/**
+ * Shared set-up for tests that need real infrastructure: brings up the real
+ * Cassandra nodes of a test environment through the same functions the
+ * zdm-lab CLI uses, and tells whether the real zdm-proxy binary can be had
+ * (tests of the proxy are skipped, with the reason, when it cannot).
+ */
+import { ArtifactUnavailableError, ensureZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
+import { selectBackend } from '../../infra/backends/select.js';
+import { infraDown, infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
+import { topology } from '../../infra/topology.js';
+
+export function testContext(env: number, log: string[] = []): LabContext {
+  return {
+    topo: topology(env),
+    backend: selectBackend('local'),
+    report: (message) => {
+      log.push(message);
+      if (process.env.LAB_TEST_VERBOSE) process.stderr.write(`  [env ${env}] ${message}\n`);
+    },
+    print: (line) => log.push(line),
+  };
+}
+
+/** Origin (seeded) and Target (empty) up and in the step-1 state. */
+export async function freshEnvironment(env: number): Promise<LabContext> {
+  const ctx = testContext(env);
+  const { alreadyUp } = await infraUp(ctx);
+  if (alreadyUp) await infraReset(ctx);
+  return ctx;
+}
+
+export async function stopEnvironment(ctx: LabContext): Promise<void> {
+  await infraDown(ctx);
+}
+
+let proxyProblem: string | undefined | null = null;
+
+/** undefined when the real zdm-proxy is available, else why not (for `skip`). */
+export async function zdmProxyUnavailable(): Promise<string | undefined> {
+  if (proxyProblem !== null) return proxyProblem;
+  try {
+    await ensureZdmProxy(() => {});
+    proxyProblem = undefined;
+  } catch (error) {
+    if (!(error instanceof ArtifactUnavailableError)) throw error;
+    proxyProblem = `the real zdm-proxy is not available here: ${error.message.split('\n')[0]}`;
+    process.stderr.write(`SKIPPING proxy tests: ${proxyProblem}\n`);
+  }
+  return proxyProblem;
+}
