@@ -1,0 +1,109 @@
+/**
+ * The course format, as types. A course is either a `course.json` in a
+ * directory of markdown pages, or a Katapod scenario directory
+ * (`.katapod_config.json` + `intro.md`, `step1.md`…, `finish.md`). Both load
+ * into the same `Course`; everything after loading (renderer, server, client)
+ * sees only `Course`, never the file it came from.
+ *
+ * course.json, documented by example:
+ *
+ *   {
+ *     "title": "Zero Downtime Migration",
+ *     "terminals": [{ "id": "host", "name": "host" }, { "id": "api", "name": "API log" }],
+ *     "layout": "stacked",                      // or "tabbed"; default "stacked"
+ *     "setup": "./setup.sh",                    // optional: run once when an environment starts
+ *     "reset": "./reset.sh",                    // optional: run when an environment is reset
+ *     "pages": [
+ *       {
+ *         "id": "intro", "file": "intro.md", "title": "Introduction",
+ *         "onLoad": [{ "terminal": "host", "command": "cd ~" }],   // run the first time the page is shown
+ *         "check": "./checks/intro.sh",                             // optional: the page's Check button
+ *         "checkTimeoutSeconds": 60                                 // default 60
+ *       }
+ *     ]
+ *   }
+ *
+ * Shell commands (setup, reset, check) run with `bash -c` in the environment's
+ * working directory, with the environment's variables (LAB_ENV, LAB_COURSE_DIR,
+ * LAB_ENV_DIR). Unknown keys are ignored, so a course can carry its own data.
+ */
+
+export type Layout = 'stacked' | 'tabbed';
+
+/** A terminal the course declares: `id` is what blocks name, `name` is its label. */
+export interface TerminalSpec {
+  id: string;
+  name: string;
+}
+
+/** A command typed into a terminal the first time a page is shown. */
+export interface OnLoadCommand {
+  terminal: string;
+  command: string;
+}
+
+export interface PageSpec {
+  id: string;
+  title: string;
+  /** Path of the markdown file, relative to the course directory. */
+  file: string;
+  onLoad: OnLoadCommand[];
+  check?: string;
+  checkTimeoutSeconds: number;
+}
+
+export interface Course {
+  /** Absolute path of the course directory. */
+  dir: string;
+  format: 'course.json' | 'katapod';
+  title: string;
+  terminals: TerminalSpec[];
+  layout: Layout;
+  setup?: string;
+  reset?: string;
+  pages: PageSpec[];
+}
+
+/** The macros a block may ask for before its command (Katapod's names). */
+export type Macro = 'ctrl_c' | 'no_op';
+export const MACROS: readonly Macro[] = ['ctrl_c', 'no_op'];
+
+/**
+ * A fenced block after its `### termId` / `### {json}` info line is read.
+ * `waitFor` is our extension: a regex of output to wait for when the block is
+ * played automatically. Katapod ignores it; so does a learner's click.
+ */
+export interface Block {
+  /** `<pageId>:<index>`, stable while the page's blocks keep their order. */
+  id: string;
+  pageId: string;
+  index: number;
+  terminalId: string;
+  command: string;
+  language: string;
+  execute: boolean;
+  /** null = unlimited. */
+  maxInvocations: number | null;
+  macrosBefore: Macro[];
+  backgroundColor?: string;
+  waitFor?: string;
+}
+
+/** One thing wrong with a course, where it is. `line` is 1-based; 0 = whole file. */
+export interface CourseProblem {
+  file: string;
+  line: number;
+  message: string;
+}
+
+export function formatProblem(p: CourseProblem): string {
+  return p.line > 0 ? `${p.file}:${p.line}: ${p.message}` : `${p.file}: ${p.message}`;
+}
+
+/** Raised when a course cannot be used at all; carries every problem found. */
+export class CourseError extends Error {
+  constructor(readonly problems: CourseProblem[]) {
+    super(`the course has ${problems.length} problem(s):\n` + problems.map(formatProblem).join('\n'));
+    this.name = 'CourseError';
+  }
+}
