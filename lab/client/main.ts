@@ -1,0 +1,251 @@
+/**
+ * The browser client's entry: lay out the course pane and the terminals the
+ * course declares (stacked or tabbed), then show pages as the URL hash says.
+ * Showing a page fetches its HTML, marks the blocks already run, tells the
+ * server (which runs onLoad commands the first time); clicking a block asks
+ * the server to run it by id and marks it; the Check button runs the page's
+ * check and shows pass or fail with its output.
+ */
+import '@xterm/xterm/css/xterm.css';
+import './style.css';
+import type { CourseOutline, PageView } from '../server/course.js';
+import { api, ENV, type ProgressView } from './api.js';
+import { TerminalView } from './terminal.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+const terminals = new Map<string, TerminalView>();
+let course: CourseOutline;
+let progress: ProgressView;
+let current: PageView | undefined;
+
+async function boot(): Promise<void> {
+  [course, progress] = await Promise.all([api.course(), api.progress()]);
+  document.title = course.title;
+  layoutTerminals();
+  renderStepList();
+  $('back-button').onclick = () => go(-1);
+  $('next-button').onclick = () => go(+1);
+  $('check-button').onclick = () => void runCheck();
+  $('reset-button').onclick = () => void resetEnvironment();
+  $('page').addEventListener('click', onPageClick);
+  window.addEventListener('hashchange', () => void show(pageFromHash()));
+  window.addEventListener('resize', () => terminals.forEach((t) => t.refit()));
+  showSetup(progress.setup);
+  await show(pageFromHash() ?? progress.current ?? course.pages[0]!.id);
+}
+
+function pageFromHash(): string | undefined {
+  const id = decodeURIComponent(location.hash.slice(1));
+  return course.pages.some((p) => p.id === id) ? id : undefined;
+}
+
+// ---------------------------------------------------------------- terminals
+
+function layoutTerminals(): void {
+  const pane = $('terminal-pane');
+  pane.classList.add(course.layout);
+  const tabs = $('terminal-tabs');
+  const box = $('terminals');
+  tabs.hidden = course.layout !== 'tabbed';
+  for (const spec of course.terminals) {
+    const el = document.createElement('div');
+    el.className = 'terminal';
+    el.dataset.terminal = spec.id;
+    const title = document.createElement('div');
+    title.className = 'terminal-title';
+    const name = document.createElement('span');
+    name.textContent = spec.name;
+    const status = document.createElement('span');
+    status.className = 'terminal-status';
+    title.append(name, status);
+    const host = document.createElement('div');
+    host.className = 'xterm-host';
+    el.append(title, host);
+    box.append(el);
+    if (course.layout === 'tabbed') {
+      const tab = document.createElement('button');
+      tab.type = 'button';
+      tab.role = 'tab';
+      tab.textContent = spec.name;
+      tab.dataset.terminal = spec.id;
+      tab.onclick = () => activateTab(spec.id);
+      tabs.append(tab);
+    }
+    terminals.set(spec.id, new TerminalView(spec.id, host, status, ENV));
+  }
+  if (course.layout === 'tabbed') activateTab(course.terminals[0]!.id);
+}
+
+function activateTab(id: string): void {
+  if (course.layout !== 'tabbed') return;
+  for (const el of document.querySelectorAll<HTMLElement>('#terminals .terminal, #terminal-tabs button')) {
+    el.classList.toggle('active', el.dataset.terminal === id);
+  }
+  terminals.get(id)?.refit();
+}
+
+// ---------------------------------------------------------------- pages
+
+async function show(id: string | undefined): Promise<void> {
+  if (!id) return;
+  if (location.hash.slice(1) !== encodeURIComponent(id)) history.replaceState(null, '', `#${encodeURIComponent(id)}`);
+  const view = await api.page(id);
+  current = view;
+  const article = $('page');
+  article.innerHTML = view.html;
+  for (const b of view.blocks) markBlock(b.id, progress.runs[b.id] ?? 0);
+  const index = course.pages.findIndex((p) => p.id === id);
+  $('position').textContent = `${index + 1} / ${course.pages.length}`;
+  ($('back-button') as HTMLButtonElement).disabled = index <= 0;
+  ($('next-button') as HTMLButtonElement).disabled = index >= course.pages.length - 1;
+  $('check-box').hidden = !view.hasCheck;
+  showCheckResult(progress.checks[id]);
+  $('course-pane').scrollTop = 0;
+  article.scrollTop = 0;
+  progress.current = id;
+  if (!progress.visited.includes(id)) progress.visited.push(id);
+  renderStepList();
+  await api.visit(id);
+}
+
+function go(delta: number): void {
+  const index = course.pages.findIndex((p) => p.id === current?.id);
+  const next = course.pages[index + delta];
+  if (next) location.hash = encodeURIComponent(next.id);
+}
+
+function renderStepList(): void {
+  const list = $('steps');
+  list.replaceChildren(
+    ...course.pages.map((p) => {
+      const li = document.createElement('li');
+      const a = document.createElement('a');
+      a.href = `#${encodeURIComponent(p.id)}`;
+      a.textContent = p.title;
+      li.append(a);
+      li.classList.toggle('current', p.id === progress.current);
+      li.classList.toggle('visited', progress.visited.includes(p.id));
+      const check = progress.checks[p.id];
+      if (check) li.classList.add(check.ok ? 'passed' : 'failed');
+      return li;
+    }),
+  );
+  const index = course.pages.findIndex((p) => p.id === progress.current);
+  const seen = course.pages.filter((p) => progress.visited.includes(p.id)).length;
+  $('steps-summary').textContent = `Step ${index + 1} of ${course.pages.length}: ${course.pages[index]?.title ?? ''} — ${seen} seen`;
+}
+
+// ---------------------------------------------------------------- blocks
+
+function onPageClick(ev: MouseEvent): void {
+  const target = ev.target as HTMLElement;
+  const blockEl = target.closest<HTMLElement>('.lab-block');
+  if (!blockEl) return;
+  const block = current?.blocks.find((b) => b.id === blockEl.dataset.block);
+  if (!block) return;
+  if (target.closest('.lab-copy')) {
+    void copy(block.command, target.closest('.lab-copy') as HTMLElement);
+    return;
+  }
+  if (!block.execute || window.getSelection()?.toString()) return;
+  void run(block.id, block.terminalId, blockEl);
+}
+
+async function run(blockId: string, terminalId: string, el: HTMLElement): Promise<void> {
+  activateTab(terminalId);
+  el.classList.add('running');
+  try {
+    const result = await api.run(blockId);
+    if (result.ok) {
+      progress.runs[blockId] = result.count;
+      markBlock(blockId, result.count);
+    } else {
+      flash(el, result.error);
+    }
+  } catch (err) {
+    flash(el, (err as Error).message);
+  } finally {
+    el.classList.remove('running');
+  }
+  terminals.get(terminalId)?.focus();
+}
+
+function markBlock(blockId: string, count: number): void {
+  const el = document.getElementById(`block-${blockId}`);
+  if (!el || count === 0) return;
+  el.classList.add('executed');
+  const state = el.querySelector('.lab-block-state');
+  if (state) state.textContent = count === 1 ? '✓ ran' : `✓ ran ${count}×`;
+}
+
+function flash(el: HTMLElement, message: string): void {
+  const state = el.querySelector('.lab-block-state');
+  if (state) state.textContent = message;
+  el.classList.add('refused');
+  setTimeout(() => el.classList.remove('refused'), 1500);
+}
+
+async function copy(text: string, button: HTMLElement): Promise<void> {
+  try {
+    await navigator.clipboard.writeText(text);
+    button.textContent = 'Copied';
+  } catch {
+    button.textContent = 'Copy failed';
+  }
+  setTimeout(() => (button.textContent = 'Copy'), 1200);
+}
+
+// ---------------------------------------------------------------- checks, setup, reset
+
+async function runCheck(): Promise<void> {
+  if (!current) return;
+  const page = current.id;
+  const button = $('check-button') as HTMLButtonElement;
+  button.disabled = true;
+  button.textContent = 'Checking…';
+  try {
+    const result = await api.check(page);
+    progress.checks[page] = result;
+    if (current.id === page) showCheckResult(result);
+  } catch (err) {
+    showCheckResult({ ok: false, output: (err as Error).message, timedOut: false, at: Date.now() });
+  } finally {
+    button.disabled = false;
+    button.textContent = 'Check';
+    renderStepList();
+  }
+}
+
+function showCheckResult(result: ProgressView['checks'][string] | undefined): void {
+  const box = $('check-result');
+  box.hidden = result === undefined;
+  if (!result) return;
+  box.className = result.ok ? 'pass' : 'fail';
+  $('check-verdict').textContent = result.ok ? '✓ Check passed' : result.timedOut ? '✗ Check timed out' : '✗ Check failed';
+  $('check-output').textContent = result.output.trim();
+}
+
+function showSetup(state: string): void {
+  const el = $('setup-status');
+  el.dataset.state = state;
+  el.textContent = state === 'running' ? 'preparing the environment…' : state === 'failed' ? 'environment setup failed (see setup.log)' : '';
+  if (state === 'running') setTimeout(() => void api.progress().then((p) => showSetup(p.setup)), 3000);
+}
+
+async function resetEnvironment(): Promise<void> {
+  if (!confirm('Reset the environment? Every terminal ends, the course resets, and your progress starts over.')) return;
+  ($('reset-button') as HTMLButtonElement).disabled = true;
+  await api.reset();
+  location.hash = '';
+  location.reload();
+}
+
+/** For tests and debugging: what each terminal holds. */
+(window as unknown as { lab: unknown }).lab = {
+  terminalText: (id: string) => terminals.get(id)?.text() ?? '',
+};
+
+boot().catch((err: Error) => {
+  $('page').textContent = `The lab could not start: ${err.message}`;
+});

@@ -1,0 +1,68 @@
+/**
+ * Running a course's shell commands (setup, reset, checks) on the server, in
+ * an environment's working directory with its variables, under a time limit.
+ * The command runs in its own process group so a timeout kills everything it
+ * started, not only the outer bash. Output (stdout and stderr interleaved) is
+ * kept up to a cap: it is the message a learner sees next to pass or fail.
+ */
+import { spawn } from 'node:child_process';
+
+const OUTPUT_LIMIT = 64 * 1024;
+
+export interface ShellResult {
+  ok: boolean;
+  exitCode: number | null;
+  timedOut: boolean;
+  output: string;
+}
+
+export function runShell(command: string, opts: { cwd: string; env: Record<string, string>; timeoutMs: number; onOutput?: (text: string) => void; keepBackground?: boolean }): Promise<ShellResult> {
+  return new Promise((resolve) => {
+    const child = spawn('bash', ['-c', command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let timedOut = false;
+    const collect = (buf: Buffer) => {
+      const text = buf.toString('utf8');
+      opts.onOutput?.(text);
+      if (output.length < OUTPUT_LIMIT) output += text.slice(0, OUTPUT_LIMIT - output.length);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    const killGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, signal);
+      } catch {
+        // the group is already gone
+      }
+    };
+    const timer = setTimeout(() => {
+      timedOut = true;
+      killGroup('SIGTERM');
+      setTimeout(() => killGroup('SIGKILL'), 1000).unref();
+    }, opts.timeoutMs);
+    child.on('error', (err) => {
+      clearTimeout(timer);
+      resolve({ ok: false, exitCode: null, timedOut, output: `could not run bash: ${err.message}` });
+    });
+    // A daemon started by setup keeps the pipes open: then the exit of bash itself ends the wait.
+    child.on('exit', (code) => {
+      if (!opts.keepBackground) return;
+      setTimeout(() => {
+        child.stdout.destroy();
+        child.stderr.destroy();
+        finish(code);
+      }, 100);
+    });
+    let finished = false;
+    const finish = (code: number | null) => {
+      if (finished) return;
+      finished = true;
+      clearTimeout(timer);
+      // A check leaves nothing behind; setup may start daemons on purpose.
+      if (!opts.keepBackground) killGroup('SIGKILL');
+      if (timedOut) output += `${output.endsWith('\n') || output === '' ? '' : '\n'}timed out after ${Math.round(opts.timeoutMs / 1000)} s`;
+      resolve({ ok: code === 0 && !timedOut, exitCode: code, timedOut, output });
+    };
+    child.on('close', (code) => finish(code));
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * Learner progress per environment, in an embedded SQLite database
+ * (better-sqlite3), so it survives a server restart: the page being read,
+ * which pages have been shown (their onLoad commands ran), how often each
+ * block was run, and every check result. Rows are keyed by environment and by
+ * course directory, so two courses served from one data folder never mix.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export interface CheckResult {
+  ok: boolean;
+  output: string;
+  timedOut: boolean;
+  at: number;
+}
+
+export interface Progress {
+  current: string | null;
+  visited: string[];
+  runs: Record<string, number>;
+  checks: Record<string, CheckResult>;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS current_page (env INTEGER, course TEXT, page TEXT NOT NULL, PRIMARY KEY (env, course));
+CREATE TABLE IF NOT EXISTS visits (env INTEGER, course TEXT, page TEXT, first_at INTEGER NOT NULL, PRIMARY KEY (env, course, page));
+CREATE TABLE IF NOT EXISTS runs (env INTEGER, course TEXT, block TEXT, count INTEGER NOT NULL, last_at INTEGER NOT NULL, PRIMARY KEY (env, course, block));
+CREATE TABLE IF NOT EXISTS checks (id INTEGER PRIMARY KEY AUTOINCREMENT, env INTEGER, course TEXT, page TEXT, ok INTEGER NOT NULL, timed_out INTEGER NOT NULL, output TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS checks_by_page ON checks (env, course, page, id);
+`;
+
+export class ProgressStore {
+  private readonly db: Database.Database;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.exec(SCHEMA);
+  }
+
+  get(env: number, course: string): Progress {
+    const current = this.db.prepare('SELECT page FROM current_page WHERE env = ? AND course = ?').get(env, course) as { page: string } | undefined;
+    const visited = (this.db.prepare('SELECT page FROM visits WHERE env = ? AND course = ? ORDER BY first_at').all(env, course) as { page: string }[]).map((r) => r.page);
+    const runs: Record<string, number> = {};
+    for (const r of this.db.prepare('SELECT block, count FROM runs WHERE env = ? AND course = ?').all(env, course) as { block: string; count: number }[]) runs[r.block] = r.count;
+    const checks: Record<string, CheckResult> = {};
+    const rows = this.db
+      .prepare('SELECT page, ok, timed_out, output, at FROM checks WHERE id IN (SELECT MAX(id) FROM checks WHERE env = ? AND course = ? GROUP BY page)')
+      .all(env, course) as { page: string; ok: number; timed_out: number; output: string; at: number }[];
+    for (const r of rows) checks[r.page] = { ok: r.ok === 1, timedOut: r.timed_out === 1, output: r.output, at: r.at };
+    return { current: current?.page ?? null, visited, runs, checks };
+  }
+
+  setCurrent(env: number, course: string, page: string): void {
+    this.db.prepare('INSERT INTO current_page (env, course, page) VALUES (?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET page = excluded.page').run(env, course, page);
+  }
+
+  /** Record that a page was shown; true the first time only. */
+  markVisited(env: number, course: string, page: string): boolean {
+    return this.db.prepare('INSERT OR IGNORE INTO visits (env, course, page, first_at) VALUES (?, ?, ?, ?)').run(env, course, page, Date.now()).changes === 1;
+  }
+
+  runCount(env: number, course: string, block: string): number {
+    const row = this.db.prepare('SELECT count FROM runs WHERE env = ? AND course = ? AND block = ?').get(env, course, block) as { count: number } | undefined;
+    return row?.count ?? 0;
+  }
+
+  /** Count one more run of a block; returns the new count. */
+  recordRun(env: number, course: string, block: string): number {
+    this.db
+      .prepare('INSERT INTO runs (env, course, block, count, last_at) VALUES (?, ?, ?, 1, ?) ON CONFLICT (env, course, block) DO UPDATE SET count = count + 1, last_at = excluded.last_at')
+      .run(env, course, block, Date.now());
+    return this.runCount(env, course, block);
+  }
+
+  recordCheck(env: number, course: string, page: string, result: Omit<CheckResult, 'at'>): CheckResult {
+    const at = Date.now();
+    this.db.prepare('INSERT INTO checks (env, course, page, ok, timed_out, output, at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(env, course, page, result.ok ? 1 : 0, result.timedOut ? 1 : 0, result.output, at);
+    return { ...result, at };
+  }
+
+  /** Forget everything about one environment's run of a course (environment reset). */
+  clear(env: number, course: string): void {
+    for (const table of ['current_page', 'visits', 'runs', 'checks']) this.db.prepare(`DELETE FROM ${table} WHERE env = ? AND course = ?`).run(env, course);
+  }
+
+  close(): void {
+    this.db.close();
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * What a learner does to an environment, over HTTP: read progress, show a
+ * page (onLoad commands), run a block by id, run a page's check, reset. The
+ * client names blocks by id only; the server looks the text up in the course,
+ * so nothing but the course's own commands can be run this way.
+ */
+import express, { type Express, type Request, type Response } from 'express';
+import type { Environment } from '../environments/environment.js';
+
+export function setupEnvironmentRoutes(app: Express, environments: Map<number, Environment>): void {
+  const json = express.json({ limit: '16kb' });
+  const env = (req: Request, res: Response): Environment | undefined => {
+    const e = environments.get(Number(req.params.env));
+    if (!e) res.status(404).json({ error: `no environment ${req.params.env}` });
+    return e;
+  };
+  const field = (req: Request, res: Response, name: string): string | undefined => {
+    const v = (req.body as Record<string, unknown> | undefined)?.[name];
+    if (typeof v !== 'string' || v === '') res.status(400).json({ error: `the request needs "${name}"` });
+    return typeof v === 'string' && v !== '' ? v : undefined;
+  };
+
+  app.get('/api/env/:env/progress', (req, res) => {
+    const e = env(req, res);
+    if (e) res.json({ ...e.progress(), setup: e.setupStatus });
+  });
+
+  app.post('/api/env/:env/visit', json, (req, res) => {
+    const e = env(req, res);
+    const page = e && field(req, res, 'page');
+    if (!e || !page) return;
+    try {
+      res.json(e.visit(page));
+    } catch (err) {
+      res.status(404).json({ error: (err as Error).message });
+    }
+  });
+
+  app.post('/api/env/:env/run', json, async (req, res) => {
+    const e = env(req, res);
+    const block = e && field(req, res, 'block');
+    if (!e || !block) return;
+    const outcome = await e.run(block);
+    if (outcome.ok) res.json(outcome);
+    else res.status(outcome.status).json(outcome);
+  });
+
+  app.post('/api/env/:env/check', json, async (req, res) => {
+    const e = env(req, res);
+    const page = e && field(req, res, 'page');
+    if (!e || !page) return;
+    try {
+      res.json(await e.check(page));
+    } catch (err) {
+      res.status(404).json({ error: (err as Error).message });
+    }
+  });
+
+  app.post('/api/env/:env/reset', async (req, res) => {
+    const e = env(req, res);
+    if (e) res.json(await e.reset());
+  });
+}

@@ -1,0 +1,81 @@
+/**
+ * The terminal WebSocket: `/ws/terminal?env=1&terminal=host&session=…&seq=…`.
+ * An upgrade needs the access cookie and the lab's own Origin, else it is
+ * refused before any shell is touched. A connection is one viewer of one
+ * terminal session: it gets the output it has not seen (`session`/`seq` say
+ * what it had), then live output under flow control; its input, resizes and
+ * acknowledgements go to the session.
+ */
+import type { IncomingMessage, Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { WebSocketServer, type WebSocket } from 'ws';
+import type { Environment } from '../environments/environment.js';
+import { decode, encode, Packet } from '../terminals/protocol.js';
+import type { Viewer } from '../terminals/session.js';
+import { isAuthorized, isSameOrigin } from './access.js';
+
+export const TERMINAL_PATH = '/ws/terminal';
+
+export function setupTerminalSocket(server: Server, environments: Map<number, Environment>, token: string, port: () => number): WebSocketServer {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const url = new URL(req.url ?? '/', 'http://lab');
+    const refuse = (status: number, why: string) => {
+      socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`);
+    };
+    if (url.pathname !== TERMINAL_PATH) return refuse(404, 'no WebSocket here');
+    if (!isAuthorized(req, token, port())) return refuse(403, 'the access token is missing or wrong');
+    if (!isSameOrigin(req)) return refuse(403, `WebSocket from origin ${req.headers.origin ?? '(none)'} refused`);
+    const environment = environments.get(Number(url.searchParams.get('env') ?? '1'));
+    if (!environment) return refuse(404, 'no such environment');
+    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, environment, url.searchParams));
+  });
+
+  return wss;
+}
+
+function attach(ws: WebSocket, environment: Environment, params: URLSearchParams): void {
+  let session;
+  try {
+    session = environment.terminal(params.get('terminal') ?? '');
+  } catch (err) {
+    ws.send(encode({ type: Packet.ERROR, args: { message: (err as Error).message } }));
+    ws.close(1008, 'no such terminal');
+    return;
+  }
+  const viewer: Viewer = {
+    seq: 0,
+    send: (frame) => {
+      if (ws.readyState === ws.OPEN) ws.send(frame);
+    },
+  };
+  const since = Number(params.get('seq') ?? '0');
+  session.attach(viewer, params.get('session') ?? undefined, Number.isFinite(since) ? since : 0);
+  const s = session;
+  ws.on('message', (raw, isBinary) => {
+    if (isBinary) return;
+    let packet;
+    try {
+      packet = decode(raw.toString());
+    } catch (err) {
+      viewer.send(encode({ type: Packet.ERROR, args: { message: (err as Error).message } }));
+      return;
+    }
+    switch (packet.type) {
+      case Packet.INPUT:
+        s.write(packet.args.data);
+        break;
+      case Packet.RESIZE:
+        s.resize(packet.args.cols, packet.args.rows);
+        break;
+      case Packet.ACK:
+        s.acked(viewer, packet.args.chars);
+        break;
+      default:
+        viewer.send(encode({ type: Packet.ERROR, args: { message: `a client may not send packet "${packet.type}"` } }));
+    }
+  });
+  ws.on('close', () => s.detach(viewer));
+  ws.on('error', () => s.detach(viewer));
+}

@@ -1,0 +1,256 @@
+/**
+ * One terminal of an environment: a bash in node-pty that outlives any browser
+ * connection. Output is kept in sequence-numbered chunks, so a client that
+ * reconnects (page reload, dropped socket) says the last chunk it saw and gets
+ * exactly what it has not seen. Past a cap, the oldest chunks are dropped
+ * whole, never cut, so an escape sequence is never split in half. Input that
+ * arrives before the shell has printed anything is queued, not lost. The
+ * shell's whole session (its jobs included) is killed on `close()`, so a
+ * reset or a server stop leaves no orphan processes.
+ */
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import * as pty from 'node-pty';
+import { FlowControl } from './flowcontrol.js';
+import { encode, Packet } from './protocol.js';
+
+/** Output kept for replay, in characters. */
+export const OUTPUT_CAP = 4 * 1024 * 1024;
+/** How long queued input waits for the shell's first output before it is sent anyway. */
+const READY_TIMEOUT_MS = 2000;
+/** How long a ctrl_c macro waits for the running program to give the prompt back. */
+const INTERRUPT_WAIT_MS = 3000;
+
+export interface SessionOptions {
+  cwd: string;
+  env: Record<string, string>;
+  shell?: string;
+  args?: string[];
+  cols?: number;
+  rows?: number;
+  outputCap?: number;
+}
+
+/** A connected client as the session sees it. */
+export interface Viewer {
+  send(frame: string): void;
+  /** The last chunk this viewer has been sent. */
+  seq: number;
+}
+
+interface Chunk {
+  seq: number;
+  data: string;
+}
+
+export class TerminalSession {
+  readonly id = randomBytes(6).toString('hex');
+  readonly pid: number;
+  private readonly pty: pty.IPty;
+  private readonly shellName: string;
+  private readonly chunks: Chunk[] = [];
+  private chunkChars = 0;
+  private lastSeq = 0;
+  private readonly viewers = new Set<Viewer>();
+  private readonly flow: FlowControl<Viewer>;
+  private flushScheduled = false;
+  private ready = false;
+  private readonly pending: string[] = [];
+  private exitInfo: { code: number; signal?: number } | undefined;
+  private readonly exitListeners: (() => void)[] = [];
+  private readonly outputCap: number;
+
+  constructor(opts: SessionOptions) {
+    const shell = opts.shell ?? 'bash';
+    this.shellName = basename(shell);
+    this.outputCap = opts.outputCap ?? OUTPUT_CAP;
+    this.pty = pty.spawn(shell, opts.args ?? [], {
+      name: 'xterm-256color',
+      cols: opts.cols ?? 100,
+      rows: opts.rows ?? 30,
+      cwd: opts.cwd,
+      env: opts.env,
+    });
+    this.pid = this.pty.pid;
+    this.flow = new FlowControl<Viewer>(() => this.pty.pause(), () => this.pty.resume());
+    this.pty.onData((data) => this.output(data));
+    this.pty.onExit(({ exitCode, signal }) => {
+      this.exitInfo = { code: exitCode, signal };
+      this.flush();
+      for (const v of this.viewers) v.send(encode({ type: Packet.EXIT, args: this.exitInfo }));
+      for (const l of this.exitListeners) l();
+    });
+    setTimeout(() => this.markReady(), READY_TIMEOUT_MS).unref();
+  }
+
+  get exited(): boolean {
+    return this.exitInfo !== undefined;
+  }
+
+  onExit(listener: () => void): void {
+    this.exitListeners.push(listener);
+  }
+
+  /** The name of the program in the foreground, e.g. "bash" or "sleep". */
+  get foreground(): string {
+    try {
+      return this.pty.process;
+    } catch {
+      return '';
+    }
+  }
+
+  /**
+   * Attach a viewer that has seen output up to chunk `since` of shell `session`.
+   * A viewer of another (older) shell, or one that fell behind the cap, is
+   * told to start afresh and gets everything still kept.
+   */
+  attach(viewer: Viewer, session: string | undefined, since: number): void {
+    const first = this.chunks[0]?.seq ?? this.lastSeq + 1;
+    const sameShell = session === this.id;
+    let start = sameShell ? since : 0;
+    const truncated = start < first - 1 && first > 1;
+    if (start < first - 1 || start > this.lastSeq) start = first - 1;
+    viewer.seq = start;
+    viewer.send(encode({ type: Packet.HELLO, args: { session: this.id, fresh: !sameShell || truncated, truncated } }));
+    this.viewers.add(viewer);
+    this.flow.add(viewer);
+    this.sendPending(viewer);
+    if (this.exitInfo) viewer.send(encode({ type: Packet.EXIT, args: this.exitInfo }));
+  }
+
+  detach(viewer: Viewer): void {
+    this.viewers.delete(viewer);
+    this.flow.remove(viewer);
+  }
+
+  acked(viewer: Viewer, chars: number): void {
+    this.flow.acked(viewer, chars);
+  }
+
+  /** Keystrokes: written at once if the shell is ready, else queued. */
+  write(data: string): void {
+    if (this.exitInfo) return;
+    if (this.ready) this.pty.write(data);
+    else this.pending.push(data);
+  }
+
+  /**
+   * Type a command as a learner would, after its macros. `ctrl_c` sends ^C and
+   * waits (up to 3 s) for the shell to be back in the foreground, so the
+   * command is not swallowed by the program being stopped.
+   */
+  async type(command: string, macros: readonly string[] = []): Promise<void> {
+    for (const macro of macros) {
+      if (macro === 'ctrl_c') {
+        this.write('\x03');
+        await this.waitForShell();
+      }
+    }
+    const lines = command.replace(/\r?\n$/, '').split('\n');
+    this.write(lines.join('\r') + '\r');
+  }
+
+  resize(cols: number, rows: number): void {
+    if (this.exitInfo) return;
+    if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 2 || rows < 1 || cols > 1000 || rows > 500) return;
+    this.pty.resize(cols, rows);
+  }
+
+  /** Kill the shell and everything it started (same session id), HUP first, KILL after. */
+  async close(): Promise<void> {
+    const sid = this.pid;
+    const members = () => sessionMembers(sid);
+    signalAll(members(), 'SIGHUP');
+    for (let i = 0; i < 20 && (!this.exitInfo || members().length > 0); i++) await sleep(25);
+    signalAll(members(), 'SIGKILL');
+    for (let i = 0; i < 40 && !this.exitInfo; i++) await sleep(25);
+    for (const v of this.viewers) this.detach(v);
+  }
+
+  /** How many characters of output are kept for replay (bounded by the cap). */
+  get bufferedChars(): number {
+    return this.chunkChars;
+  }
+
+  get isPaused(): boolean {
+    return this.flow.isPaused;
+  }
+
+  private output(data: string): void {
+    this.markReady();
+    this.lastSeq += 1;
+    this.chunks.push({ seq: this.lastSeq, data });
+    this.chunkChars += data.length;
+    while (this.chunkChars > this.outputCap && this.chunks.length > 1) {
+      this.chunkChars -= this.chunks.shift()!.data.length;
+    }
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** Send every viewer what it has not had yet, as one packet per viewer. */
+  private flush(): void {
+    this.flushScheduled = false;
+    for (const v of this.viewers) this.sendPending(v);
+  }
+
+  private sendPending(viewer: Viewer): void {
+    if (viewer.seq >= this.lastSeq || this.chunks.length === 0) return;
+    const first = this.chunks[0]!.seq;
+    const from = Math.max(0, viewer.seq + 1 - first);
+    let data = '';
+    for (let i = from; i < this.chunks.length; i++) data += this.chunks[i]!.data;
+    viewer.seq = this.lastSeq;
+    if (data === '') return;
+    viewer.send(encode({ type: Packet.OUTPUT, args: { seq: this.lastSeq, data } }));
+    this.flow.sent(viewer, data.length);
+  }
+
+  private markReady(): void {
+    if (this.ready) return;
+    this.ready = true;
+    for (const data of this.pending.splice(0)) if (!this.exitInfo) this.pty.write(data);
+  }
+
+  private async waitForShell(): Promise<void> {
+    const deadline = Date.now() + INTERRUPT_WAIT_MS;
+    await sleep(50);
+    while (Date.now() < deadline && this.foreground !== this.shellName) await sleep(50);
+    await sleep(50);
+  }
+}
+
+/** Processes whose session id is `sid`: the shell and every job it started. */
+function sessionMembers(sid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      // Fields after the parenthesised command: state ppid pgrp session …
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[3]) === sid && fields[0] !== 'Z') pids.push(Number(name));
+    } catch {
+      // the process ended while we looked
+    }
+  }
+  return pids;
+}
+
+function signalAll(pids: number[], signal: NodeJS.Signals): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
