@@ -7,6 +7,7 @@
  * The loader (to report problems) and the renderer (to draw the block) both
  * read blocks here, so they can never disagree about what a block means.
  */
+import { parseJson } from './json.js';
 import { MACROS, type Block, type CourseProblem, type Macro } from './schema.js';
 
 const INFO_PREFIX = '### ';
@@ -57,18 +58,12 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
   if (!info.text.startsWith('{')) {
     if (info.text !== '') block.terminalId = info.text;
   } else {
-    let json: unknown;
-    try {
-      json = JSON.parse(info.text);
-    } catch (err) {
-      problem(`malformed block info line: ${(err as Error).message}; expected ### {"terminalId": "…"} or ### termId`);
+    const json = parseJson(info.text);
+    if (!json.ok) {
+      problem(`malformed block info line: ${json.message}; expected ### {"terminalId": "…"} or ### termId`);
       return { block, problems };
     }
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-      problem('block info line must be a JSON object');
-      return { block, problems };
-    }
-    readInfo(json as Record<string, unknown>, block, problem);
+    readInfo(json.value as Record<string, unknown>, block, problem);
   }
 
   if (block.execute && !ctx.terminals.includes(block.terminalId)) {

@@ -10,6 +10,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseBlock } from './blocks.js';
+import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { createMarkdown } from './markdown.js';
 import { resolveCourseFile } from './files.js';
@@ -280,15 +281,10 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
 // ---------------------------------------------------------------- JSON helpers
 
 function parseJsonFile(text: string, file: string, problems: CourseProblem[]): unknown {
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    const message = (err as Error).message;
-    const pos = /position (\d+)/.exec(message);
-    const line = pos ? text.slice(0, Number(pos[1])).split('\n').length : 0;
-    problems.push({ file, line, message: `malformed JSON: ${message}` });
-    return undefined;
-  }
+  const result = parseJson(text);
+  if (result.ok) return result.value;
+  problems.push({ file, line: result.line, message: `malformed JSON: ${result.message}` });
+  return undefined;
 }
 
 /** 1-based line of the first occurrence of `needle`, 0 when absent. */

@@ -1,0 +1,201 @@
+/**
+ * Loading courses: a course.json course, a Katapod scenario directory, and
+ * every validation problem reported with file and line, plus the
+ * `course check` command's output and exit code.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { courseCheck } from '../../lab/course/check.js';
+import { resolveCourseFile } from '../../lab/course/files.js';
+import { loadCourse } from '../../lab/course/load.js';
+import { formatProblem } from '../../lab/course/schema.js';
+
+const fixtures = new URL('../fixtures/', import.meta.url).pathname;
+const temp = mkdtempSync(join(tmpdir(), 'course-load-'));
+after(() => rmSync(temp, { recursive: true, force: true }));
+
+/** A throwaway course directory from a map of file name → content. */
+function course(name: string, files: Record<string, string>): string {
+  const dir = join(temp, name);
+  mkdirSync(dir, { recursive: true });
+  for (const [file, text] of Object.entries(files)) writeFileSync(join(dir, file), text);
+  return dir;
+}
+
+function problemLines(dir: string): string[] {
+  return loadCourse(dir).problems.map(formatProblem);
+}
+
+describe('loading a course.json course', () => {
+  const { course: c, problems } = loadCourse(join(fixtures, 'course-basic'));
+
+  it('has no problems', () => assert.deepEqual(problems, []));
+
+  it('reads title, terminals, layout and pages in order', () => {
+    assert.equal(c!.title, 'Fixture course');
+    assert.equal(c!.format, 'course.json');
+    assert.deepEqual(c!.terminals, [{ id: 'shell', name: 'shell' }, { id: 'logs', name: 'logs' }]);
+    assert.equal(c!.layout, 'stacked');
+    assert.deepEqual(c!.pages.map((p) => [p.id, p.title, p.file]), [
+      ['intro', 'Introduction', 'intro.md'],
+      ['step1', 'Make a file', 'step1.md'],
+      ['finish', 'Done', 'finish.md'],
+    ]);
+  });
+
+  it('reads onLoad commands, the check and its timeout', () => {
+    const step1 = c!.pages[1]!;
+    assert.deepEqual(step1.onLoad, [{ terminal: 'logs', command: 'echo onload-$LAB_ENV-step1' }]);
+    assert.match(step1.check!, /test -f done.txt/);
+    assert.equal(step1.checkTimeoutSeconds, 10);
+    assert.equal(c!.pages[0]!.checkTimeoutSeconds, 60);
+    assert.equal(c!.pages[0]!.check, undefined);
+  });
+});
+
+describe('loading a Katapod scenario directory', () => {
+  const { course: c, problems } = loadCourse(join(fixtures, 'katapod-basic'));
+
+  it('has no problems', () => assert.deepEqual(problems, []));
+
+  it('takes the terminals from .katapod_config.json', () => {
+    assert.equal(c!.format, 'katapod');
+    assert.deepEqual(c!.terminals.map((t) => [t.id, t.name]), [['cqlsh', 'cqlsh-editor'], ['shell', 'shell']]);
+  });
+
+  it('orders pages intro, step1, step2, step10, finish, then pages reached only by a link', () => {
+    assert.deepEqual(c!.pages.map((p) => p.id), ['intro', 'step1', 'step2', 'step10', 'finish', 'aside']);
+  });
+
+  it('titles pages by their first heading and maps onLoadCommands per step and terminal', () => {
+    assert.equal(c!.pages[0]!.title, 'Katapod fixture');
+    assert.equal(c!.pages[1]!.title, 'Step one');
+    assert.deepEqual(c!.pages[0]!.onLoad, [{ terminal: 'shell', command: 'echo katapod-intro-onload' }]);
+  });
+
+  it('a scenario with no config file gets Katapod\'s default terminal', () => {
+    const dir = course('katapod-noconfig', { 'intro.md': '# Hi\n\n```\nls\n```\n' });
+    const r = loadCourse(dir);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.course!.terminals, [{ id: 'cqlsh', name: 'cqlsh-editor' }]);
+  });
+});
+
+describe('validation reports every problem with file:line', () => {
+  it('finds each problem of the broken fixture, in one pass', () => {
+    assert.deepEqual(problemLines(join(fixtures, 'course-broken')).sort(), [
+      'course.json:6: page "intro": onLoad[0]: unknown terminal id "nowhere"; the course declares: shell',
+      'course.json:7: missing page: gone.md (page "gone") does not exist in the course directory',
+      'intro.md:14: "maxInvocations" must be a whole number ≥ 0 or "unlimited"',
+      'intro.md:14: unknown macro "ctrl_z" in "macrosBefore"; known: ctrl_c, no_op',
+      'intro.md:18: link to a step that does not exist: "step99"',
+      'intro.md:20: image "images/none.png" does not exist',
+      'intro.md:4: unknown terminal id "nosuchterm"; the course declares: shell',
+      'intro.md:9: malformed block info line: unexpected end of text; expected ### {"terminalId": "…"} or ### termId',
+    ]);
+  });
+
+  it('malformed course.json names the line', () => {
+    const dir = course('badjson', { 'course.json': '{\n  "title": "x",\n  "pages": [\n}\n' });
+    const [p] = loadCourse(dir).problems;
+    assert.equal(p!.file, 'course.json');
+    assert.equal(p!.line, 4);
+    assert.match(p!.message, /malformed JSON/);
+    assert.equal(loadCourse(dir).course, undefined);
+  });
+
+  it('missing title, terminals and pages are each reported', () => {
+    const lines = problemLines(course('empty', { 'course.json': '{}' }));
+    assert.equal(lines.length, 3);
+    assert.match(lines.join('\n'), /"title"/);
+    assert.match(lines.join('\n'), /"terminals"/);
+    assert.match(lines.join('\n'), /"pages"/);
+  });
+
+  it('a bad layout, duplicate ids and a bad check timeout are reported', () => {
+    const lines = problemLines(
+      course('dups', {
+        'course.json': JSON.stringify({
+          title: 't',
+          layout: 'grid',
+          terminals: [{ id: 'a' }, { id: 'a' }],
+          pages: [{ id: 'p', file: 'p.md', checkTimeoutSeconds: -1 }, { id: 'p', file: 'p.md' }],
+        }, null, 2),
+        'p.md': '# p\n',
+      }),
+    ).join('\n');
+    assert.match(lines, /"layout" must be "stacked" or "tabbed"/);
+    assert.match(lines, /duplicate terminal id "a"/);
+    assert.match(lines, /duplicate page id "p"/);
+    assert.match(lines, /"checkTimeoutSeconds" must be a number > 0/);
+  });
+
+  it('links in both Katapod forms and in inline HTML are checked', () => {
+    const dir = course('links', {
+      'course.json': JSON.stringify({ title: 't', terminals: [{ id: 'a' }], pages: [{ id: 'intro', file: 'intro.md' }] }),
+      'intro.md': [
+        '[ok](command:katapod.loadPage?intro)',
+        '[bad](command:katapod.loadPage?[{"step":"step9"}])',
+        '<a href=\'command:katapod.loadPage?[{"step":"step8"}]\'>x</a>',
+        '[odd](command:katapod.loadPage?[{"nostep":1}])',
+      ].join('\n'),
+    });
+    assert.deepEqual(problemLines(dir), [
+      'intro.md:2: link to a step that does not exist: "step9"',
+      'intro.md:3: link to a step that does not exist: "step8"',
+      'intro.md:4: unreadable page link "[{"nostep":1}]": expected loadPage?stepN or loadPage?[{"step":"stepN"}]',
+    ]);
+  });
+
+  it('an image outside the course directory is a problem', () => {
+    const dir = course('escape', {
+      'course.json': JSON.stringify({ title: 't', terminals: [{ id: 'a' }], pages: [{ id: 'intro', file: 'intro.md' }] }),
+      'intro.md': '# x\n\n![p](../../etc/passwd)\n',
+    });
+    assert.deepEqual(problemLines(dir), ['intro.md:3: image "../../etc/passwd" points outside the course directory']);
+  });
+
+  it('Katapod config problems: malformed JSON, unknown terminal, step without a page, missing intro.md', () => {
+    assert.match(problemLines(course('kp-bad', { '.katapod_config.json': '{ "layout": ', 'intro.md': '# i\n' }))[0]!, /^\.katapod_config\.json:1: malformed JSON/);
+    const lines = problemLines(
+      course('kp-nav', {
+        '.katapod_config.json': JSON.stringify({ layout: { terminals: [{ id: 'cqlsh', name: 'c' }] }, navigation: { onLoadCommands: { step7: { other: [{ command: 'ls' }] } } } }, null, 2),
+        'step1.md': '# s\n',
+      }),
+    );
+    assert.ok(lines.some((l) => /^\.katapod_config\.json:\d+: onLoadCommands\.step7: unknown terminal id "other"/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /onLoadCommands names step "step7", but step7\.md does not exist/.test(l)), lines.join('\n'));
+    assert.ok(lines.includes('intro.md: missing page: a Katapod scenario starts at intro.md'), lines.join('\n'));
+  });
+
+  it('a directory that is no course says what it expected', () => {
+    const lines = problemLines(course('nothing', { 'README.md': 'hi' }));
+    assert.match(lines[0]!, /not a course directory: expected course\.json, or a Katapod scenario/);
+  });
+});
+
+describe('zdm-lab course check', () => {
+  it('prints file:line problems and returns 1 for a broken course', () => {
+    const out: string[] = [];
+    assert.equal(courseCheck(join(fixtures, 'course-broken'), (l) => out.push(l)), 1);
+    assert.ok(out.some((l) => /course-broken\/intro\.md:4: unknown terminal id "nosuchterm"/.test(l)), out.join('\n'));
+    assert.match(out.at(-1)!, /8 problem\(s\)/);
+  });
+
+  it('returns 0 and says ok for a clean course', () => {
+    const out: string[] = [];
+    assert.equal(courseCheck(join(fixtures, 'katapod-basic'), (l) => out.push(l)), 0);
+    assert.match(out.join('\n'), /ok \(katapod: 6 pages, 2 terminal\(s\)\)/);
+  });
+});
+
+describe('course files stay inside the course directory', () => {
+  const dir = join(fixtures, 'course-basic');
+  it('resolves a relative file inside', () => assert.equal(resolveCourseFile(dir, 'images/diagram.svg'), join(dir, 'images/diagram.svg')));
+  for (const bad of ['../course-broken/intro.md', '/etc/passwd', 'images/../../x', '.katapod_config.json', 'a/.hidden', '']) {
+    it(`refuses ${JSON.stringify(bad)}`, () => assert.equal(resolveCourseFile(dir, bad), undefined));
+  }
+});
