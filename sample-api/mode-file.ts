@@ -1,0 +1,42 @@
+/**
+ * The mode file: one word (ORIGIN, ZDM_PROXY or TARGET) that moves the
+ * running API to another database without a restart, the way a real
+ * application would pick up a changed setting during a rolling restart. The
+ * file is polled (stat every 300 ms) rather than watched with inotify, so it
+ * works the same whether it is written in place, replaced by an editor, or
+ * created after the API started.
+ */
+import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { describeModes, parseMode, type Mode } from './settings.js';
+
+const POLL_MS = 300;
+
+export function readModeFile(path: string): string | undefined {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw error;
+  }
+}
+
+/** Calls onMode with each new valid mode written to `path`; reports invalid content. Returns a stop function. */
+export function watchModeFile(path: string, onMode: (mode: Mode) => void, onProblem: (message: string) => void): () => void {
+  let last: string | undefined = readModeFile(path)?.trim();
+  const listener = () => {
+    let text: string | undefined;
+    try {
+      text = readModeFile(path)?.trim();
+    } catch (error) {
+      onProblem(`cannot read ${path}: ${(error as Error).message}`);
+      return;
+    }
+    if (text === undefined || text === last) return;
+    last = text;
+    const mode = parseMode(text);
+    if (mode) onMode(mode);
+    else onProblem(`${path} now says "${text}", which is not a connection mode (use ${describeModes()}); the API keeps its current mode`);
+  };
+  watchFile(path, { interval: POLL_MS }, listener);
+  return () => unwatchFile(path, listener);
+}
