@@ -12,6 +12,7 @@ import { selectBackend } from '../backends/select.js';
 import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../config/proxy.js';
 import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabContext } from '../commands/environment.js';
 import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../commands/proxy.js';
+import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { consoleReporter } from '../progress.js';
 import { MissingToolError } from '../tools.js';
 import { topology } from '../topology.js';
@@ -27,6 +28,9 @@ const USAGE = `usage: zdm-lab <command> [options]
   proxy config show                  print the proxy configuration
   proxy config set key=value ...     change proxy YAML keys (validated)
   cqlsh origin|target|proxy [-e CQL] [-f FILE]
+  migrate --keyspace K [--tables a,b]               copy Origin's rows to Target, keeping writetimes and TTLs
+  validate --keyspace K [--tables a,b] [--autocorrect] [--report FILE]
+                                     compare Origin and Target; exit 1 on differences
 
 options:
   --env K          environment number (default: $LAB_ENV or 1); it owns 127.0.K.0/24
@@ -43,6 +47,12 @@ async function main(argv: string[]): Promise<number> {
       execute: { type: 'string', short: 'e' },
       file: { type: 'string' },
       pause: { type: 'string' },
+      keyspace: { type: 'string' },
+      tables: { type: 'string' },
+      splits: { type: 'string' },
+      concurrency: { type: 'string' },
+      autocorrect: { type: 'boolean' },
+      report: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -119,6 +129,10 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new Error('usage: zdm-lab proxy config show | zdm-lab proxy config set key=value ...');
     }
+    case 'migrate':
+      return migrateCommand(ctx, values);
+    case 'validate':
+      return validateCommand(ctx, values);
     default:
       // `cqlsh target -f file.cql`: -f is parsed as the boolean flag, the file follows it
       if (command === 'cqlsh') return cqlsh(ctx, sub, values.execute, values.file ?? (values.follow ? rest[0] : undefined));
