@@ -7,7 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
+import { WebSocket } from 'ws';
+import { cookieName } from '../../lab/server/access.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import { decode, encode, Packet, type ClientPacket } from '../../lab/terminals/protocol.js';
 
 export const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 
@@ -66,4 +69,94 @@ export async function waitForTerminal(page: Page, id: string, pattern: RegExp, t
 /** The terminal's visible rows, as drawn on screen. */
 export function visibleRows(page: Page, id: string): Promise<string> {
   return page.locator(`.terminal[data-terminal="${id}"] .xterm-rows`).innerText();
+}
+
+/** A script's view of one terminal WebSocket: collects output, can ack, type and close. */
+export interface TerminalClient {
+  ws: WebSocket;
+  session: string;
+  seq: number;
+  output: string;
+  exited: boolean;
+  waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
+  send(packet: ClientPacket): void;
+  close(): Promise<void>;
+}
+
+export interface ConnectOptions {
+  terminal?: string;
+  session?: string;
+  seq?: number;
+  origin?: string;
+  /** false = send no access cookie. */
+  auth?: boolean;
+  /** Acknowledge rendered output like a browser (default true). */
+  ack?: boolean;
+}
+
+/** Open a terminal socket as the browser would; rejects with the HTTP status if the upgrade is refused. */
+export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Promise<TerminalClient> {
+  const q = new URLSearchParams({ env: '1', terminal: opts.terminal ?? 'shell', seq: String(opts.seq ?? 0) });
+  if (opts.session) q.set('session', opts.session);
+  const headers: Record<string, string> = {};
+  if (opts.auth !== false) headers.cookie = `${cookieName(lab.port)}=${lab.token}`;
+  const ws = new WebSocket(`ws://127.0.0.1:${lab.port}/ws/terminal?${q}`, { headers, origin: opts.origin ?? `http://127.0.0.1:${lab.port}` });
+  const client: TerminalClient = {
+    ws,
+    session: '',
+    seq: 0,
+    output: '',
+    exited: false,
+    async waitFor(pattern, timeoutMs = 10_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(client.output)) {
+        if (Date.now() > deadline) throw new Error(`terminal never showed ${pattern}; it shows:\n${client.output.slice(-1000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      return client.output;
+    },
+    send(packet) {
+      ws.send(encode(packet));
+    },
+    close() {
+      return new Promise((r) => {
+        if (ws.readyState === WebSocket.CLOSED) return r();
+        ws.once('close', () => r());
+        ws.close();
+      });
+    },
+  };
+  ws.on('message', (raw) => {
+    const p = decode(raw.toString());
+    if (p.type === Packet.HELLO) {
+      client.session = p.args.session;
+      if (p.args.fresh) client.output = '';
+    } else if (p.type === Packet.OUTPUT) {
+      client.seq = p.args.seq;
+      client.output += p.args.data;
+      if (opts.ack !== false) client.send({ type: Packet.ACK, args: { chars: p.args.data.length } });
+    } else if (p.type === Packet.EXIT) client.exited = true;
+  });
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('error', reject);
+  });
+}
+
+/** An HTTP call to the lab with the access token as a script sends it. */
+export async function labFetch(lab: LabServer, path: string, init: { method?: string; body?: unknown; auth?: boolean; origin?: string } = {}): Promise<{ status: number; body: any }> {
+  const headers: Record<string, string> = {};
+  if (init.auth !== false) headers.authorization = `Bearer ${lab.token}`;
+  if (init.body !== undefined) headers['content-type'] = 'application/json';
+  if (init.origin) headers.origin = init.origin;
+  const res = await fetch(`http://127.0.0.1:${lab.port}${path}`, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), redirect: 'manual' });
+  const text = await res.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // plain text
+  }
+  return { status: res.status, body };
 }

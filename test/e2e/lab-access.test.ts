@@ -1,0 +1,70 @@
+/**
+ * Who gets in: every HTTP route and every terminal WebSocket needs this
+ * start's token; the token URL becomes an HttpOnly cookie; a WebSocket or a
+ * POST from another origin is refused; course files cannot be read outside
+ * the course directory.
+ */
+import { strict as assert } from 'node:assert';
+import { after, before, describe, it } from 'node:test';
+import { connectTerminal, labFetch, startTestLab, type TestLab } from './lab-harness.js';
+
+let t: TestLab;
+before(async () => {
+  t = await startTestLab();
+});
+after(() => t.dispose());
+
+describe('lab access', () => {
+  it('refuses every route without the token, and says how to get in', async () => {
+    for (const path of ['/', '/app.js', '/api/course', '/api/pages/intro', '/course/files/images/diagram.svg', '/api/env/1/progress']) {
+      const res = await labFetch(t.lab, path, { auth: false });
+      assert.equal(res.status, 403, path);
+      assert.match(String(res.body), /open the URL that `npm start` printed/);
+    }
+  });
+
+  it('refuses a wrong token in the URL', async () => {
+    const res = await labFetch(t.lab, '/?token=' + 'f'.repeat(48), { auth: false });
+    assert.equal(res.status, 403);
+  });
+
+  it('turns the token URL into an HttpOnly SameSite=Strict cookie and a clean URL', async () => {
+    const res = await fetch(t.lab.openUrl, { redirect: 'manual' });
+    assert.equal(res.status, 302);
+    assert.equal(res.headers.get('location'), '/');
+    const cookie = res.headers.get('set-cookie') ?? '';
+    assert.match(cookie, new RegExp(`^zdm_lab_${t.lab.port}=${t.lab.token};`));
+    assert.match(cookie, /HttpOnly/);
+    assert.match(cookie, /SameSite=Strict/);
+    const page = await fetch(t.lab.url, { headers: { cookie: cookie.split(';')[0]! } });
+    assert.equal(page.status, 200);
+    assert.match(await page.text(), /<title>Fixture course<\/title>/);
+  });
+
+  it('refuses a WebSocket upgrade without the cookie', async () => {
+    await assert.rejects(connectTerminal(t.lab, { auth: false }), /upgrade refused: 403/);
+  });
+
+  it('refuses a WebSocket upgrade from a foreign Origin even with the cookie', async () => {
+    await assert.rejects(connectTerminal(t.lab, { origin: 'http://evil.example' }), /upgrade refused: 403/);
+    await assert.rejects(connectTerminal(t.lab, { origin: 'http://localhost:1' }), /upgrade refused: 403/);
+  });
+
+  it('accepts a WebSocket from the lab\'s own origin', async () => {
+    const c = await connectTerminal(t.lab);
+    assert.ok(c.session);
+    await c.close();
+  });
+
+  it('refuses a POST from a foreign Origin', async () => {
+    const res = await labFetch(t.lab, '/api/env/1/run', { method: 'POST', body: { block: 'intro:0' }, origin: 'http://evil.example' });
+    assert.equal(res.status, 403);
+  });
+
+  it('serves course images but nothing outside the course directory', async () => {
+    assert.equal((await labFetch(t.lab, '/course/files/images/diagram.svg')).status, 200);
+    for (const path of ['/course/files/..%2fcourse-broken%2fcourse.json', '/course/files/%2e%2e/%2e%2e/package.json', '/course/files/.hidden']) {
+      assert.equal((await labFetch(t.lab, path)).status, 404, path);
+    }
+  });
+});
