@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCqlFile, withClient } from '../../infra/cql/client.js';
 import { SCHEMA_FILE, startNodes, type LabContext } from '../../infra/commands/environment.js';
-import { freshEnvironment, stopEnvironment } from '../support/lab.js';
-import { eventually, http, startApi, writerLoop, type ApiProcess } from '../support/sample-api.js';
+import { stopEnvironment } from '../support/lab.js';
+import { eventually, http, startApi, stepOneEnvironment, writerLoop, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 3;
 const BASE = `http://127.0.${ENV}.20:8000`;
@@ -39,7 +39,7 @@ async function withApi(env: Record<string, string>, fn: (api: ApiProcess) => Pro
 describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
   before(async () => {
     tmp = mkdtempSync(join(tmpdir(), 'zdm-api-'));
-    ctx = await freshEnvironment(ENV);
+    ctx = await stepOneEnvironment(ENV);
   });
   after(async () => {
     rmSync(tmp, { recursive: true, force: true });

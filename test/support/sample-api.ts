@@ -4,6 +4,8 @@
  * collected line by line, and plain HTTP to talk to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
+import { testContext } from './lab.js';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -114,4 +116,15 @@ export function writerLoop(base: string, user: string, prefix: string, everyMs =
       await done;
     },
   };
+}
+
+/**
+ * Origin (only the seed rows) and Target (empty), whatever an earlier run
+ * left: `infra up` keeps the data of a stopped environment, so reset always.
+ */
+export async function stepOneEnvironment(env: number): Promise<LabContext> {
+  const ctx = testContext(env);
+  await infraUp(ctx);
+  await infraReset(ctx);
+  return ctx;
 }
