@@ -118,7 +118,8 @@ export function proxyLogs(ctx: LabContext, index: number | undefined, follow: bo
   if (chosen.length === 0) throw new Error(`there is no proxy ${index}: use 1, 2 or 3`);
   const files = chosen.map((p) => backend.logFile(p)).filter((f): f is string => Boolean(f));
   if (files.length === 0) throw new Error('no proxy log yet: run zdm-lab proxy deploy first');
-  const args = ['-n', '40', ...(follow ? ['-F'] : []), ...files];
+  // Without -f the whole log is printed: its first lines hold the parsed configuration.
+  const args = follow ? ['-n', '40', '-F', ...files] : ['-n', '+1', ...files];
   return new Promise((resolve) => {
     const child = spawn('tail', args, { stdio: 'inherit' });
     child.on('close', (code) => resolve(code ?? 0));

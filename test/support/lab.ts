@@ -7,6 +7,7 @@
 import { ArtifactUnavailableError, ensureZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { selectBackend } from '../../infra/backends/select.js';
 import { infraDown, infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
+import { writeDefaultProxyConfig } from '../../infra/config/proxy.js';
 import { topology } from '../../infra/topology.js';
 
 export function testContext(env: number, log: string[] = []): LabContext {
@@ -25,7 +26,9 @@ export function testContext(env: number, log: string[] = []): LabContext {
 export async function freshEnvironment(env: number): Promise<LabContext> {
   const ctx = testContext(env);
   const { alreadyUp } = await infraUp(ctx);
+  // reset also restores the default proxy YAML, which outlives `infra down`
   if (alreadyUp) await infraReset(ctx);
+  else writeDefaultProxyConfig(ctx.topo);
   return ctx;
 }
 

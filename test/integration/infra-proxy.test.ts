@@ -1,0 +1,159 @@
+/**
+ * Three real zdm-proxy instances in front of real Origin and Target nodes:
+ * dual writes, routing of reads by primary_cluster, a rolling update under a
+ * steady load with zero client errors, refusal of a bad YAML with the
+ * running proxies untouched, and nothing left after `infra down`.
+ */
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type cassandra from 'cassandra-driver';
+import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
+import { CLUSTER_FILE } from '../../infra/config/proxy.js';
+import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
+import { labProcesses, zdmLab } from '../support/cli.js';
+import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+
+const ENV = 2;
+const skip = await zdmProxyUnavailable();
+let ctx: LabContext;
+let client: cassandra.Client;
+
+const ROW = "SELECT status FROM zdmapp.user_status WHERE user = ? AND when = ?";
+
+async function statusOn(node: LabContext['topo']['origin'], user: string, when: Date): Promise<string | undefined> {
+  return withClient(node, async (c) => (await c.execute(ROW, [user, when])).first()?.status as string | undefined);
+}
+
+async function proxyPids(): Promise<(number | undefined)[]> {
+  return Promise.all(ctx.topo.proxies.map(async (p) => (await ctx.backend.status(p)).pid));
+}
+
+describe('zdm-lab proxy with the real zdm-proxy', { skip, timeout: 900_000 }, () => {
+  before(async () => {
+    ctx = await freshEnvironment(ENV);
+    await withClient(ctx.topo.target, (c) => runCqlFile(c, SCHEMA_FILE));
+  });
+  after(async () => {
+    await client?.shutdown().catch(() => {});
+    if (ctx) await stopEnvironment(ctx);
+  });
+
+  test('proxy deploy starts three ready proxies that log their configuration', async () => {
+    const result = await zdmLab(['proxy', 'deploy', '--env', String(ENV)]);
+    assert.equal(result.code, 0, result.stderr);
+    for (const proxy of ctx.topo.proxies) {
+      assert.match(result.stdout, new RegExp(`${proxy.name}: ready on ${proxy.address.replaceAll('.', '\\.')}:9042`));
+      const health = await fetch(`http://${proxy.address}:14001/health/readiness`);
+      assert.equal(health.status, 200);
+      const body = (await health.json()) as { Status: string; OriginStatus: { Status: string }; TargetStatus: { Status: string } };
+      assert.deepEqual([body.Status, body.OriginStatus.Status, body.TargetStatus.Status], ['UP', 'UP', 'UP']);
+    }
+    const logs = await zdmLab(['proxy', 'logs', '2', '--env', String(ENV)]);
+    assert.match(logs.stdout, /Parsed configuration: \{.*ReadMode\\":\\"PRIMARY_ONLY/);
+    assert.match(logs.stdout, /Proxy connected and ready to accept queries on 127\.0\.2\.12:9042/);
+    client = cqlClient(ctx.topo.proxies[0]);
+    await client.connect();
+  });
+
+  test('a write through the proxies lands on Origin and on Target', async () => {
+    const when = new Date();
+    await client.execute('INSERT INTO zdmapp.user_status (user, when, status) VALUES (?, ?, ?)', ['dual', when, 'both']);
+    assert.equal(await statusOn(ctx.topo.origin, 'dual', when), 'both');
+    assert.equal(await statusOn(ctx.topo.target, 'dual', when), 'both');
+  });
+
+  test('with primary_cluster ORIGIN a read through the proxies returns the Origin row', async () => {
+    const when = new Date('2024-01-01T00:00:00Z');
+    const insert = 'INSERT INTO zdmapp.user_status (user, when, status) VALUES (?, ?, ?)';
+    await withClient(ctx.topo.origin, (c) => c.execute(insert, ['route', when, 'from-origin']));
+    await withClient(ctx.topo.target, (c) => c.execute(insert, ['route', when, 'from-target']));
+    assert.equal((await client.execute(ROW, ['route', when])).first()?.status, 'from-origin');
+  });
+
+  test('a bad YAML is refused and leaves the running proxies untouched', async () => {
+    const file = join(ctx.topo.proxyConfigDir, CLUSTER_FILE);
+    const good = readFileSync(file, 'utf8');
+    const pids = await proxyPids();
+    writeFileSync(file, good.replace(/^target_port: .*$/m, 'target_port: ninety'));
+    const result = await zdmLab(['proxy', 'rolling-update', '--env', String(ENV)]);
+    writeFileSync(file, good);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /zdm_proxy_cluster_config\.yml:\d+: target_port: ninety is not a port number/);
+    assert.deepEqual(await proxyPids(), pids);
+  });
+
+  test('a rolling update to primary_cluster TARGET under steady load has zero client errors', async () => {
+    const set = await zdmLab(['proxy', 'config', 'set', 'primary_cluster=TARGET', '--env', String(ENV)]);
+    assert.equal(set.code, 0, set.stderr);
+    const pidsBefore = await proxyPids();
+
+    const acknowledged: Date[] = [];
+    const errors: string[] = [];
+    let reads = 0;
+    let running = true;
+    const insert = 'INSERT INTO zdmapp.user_status (user, when, status) VALUES (?, ?, ?)';
+    const writer = (async () => {
+      for (let i = 0; running; i++) {
+        const when = new Date(Date.UTC(2030, 0, 1) + i);
+        const tick = sleep(25); // 40 writes/s
+        client.execute(insert, ['load', when, `w${i}`]).then(
+          () => acknowledged.push(when),
+          (e: Error) => errors.push(`write ${i}: ${e.message}`),
+        );
+        await tick;
+      }
+    })();
+    const reader = (async () => {
+      while (running) {
+        const tick = sleep(50); // 20 reads/s
+        client.execute("SELECT status FROM zdmapp.user_status WHERE user = 'eva' LIMIT 1").then(
+          () => reads++,
+          (e: Error) => errors.push(`read: ${e.message}`),
+        );
+        await tick;
+      }
+    })();
+
+    const update = await zdmLab(['proxy', 'rolling-update', '--pause', '2', '--env', String(ENV)]);
+    running = false;
+    await Promise.all([writer, reader]);
+    await sleep(2000); // let the last requests answer
+
+    assert.equal(update.code, 0, update.stderr);
+    assert.match(update.stdout, /proxy-1: stopping[\s\S]*proxy-1: ready[\s\S]*proxy-2: stopping[\s\S]*proxy-3: ready/);
+    const pidsAfter = await proxyPids();
+    pidsAfter.forEach((pid, i) => assert.notEqual(pid, pidsBefore[i], `${ctx.topo.proxies[i].name} was not restarted`));
+    assert.deepEqual(errors, []);
+    assert.ok(acknowledged.length > 100, `only ${acknowledged.length} writes were acknowledged`);
+    assert.ok(reads > 50, `only ${reads} reads answered`);
+
+    for (const node of [ctx.topo.origin, ctx.topo.target]) {
+      const stored = await withClient(node, async (c) => {
+        const rs = await c.execute("SELECT when FROM zdmapp.user_status WHERE user = 'load'", [], { fetchSize: 100000 });
+        return new Set(rs.rows.map((r) => (r.when as Date).getTime()));
+      });
+      const missing = acknowledged.filter((w) => !stored.has(w.getTime()));
+      assert.equal(missing.length, 0, `${missing.length} acknowledged writes missing on ${node.name}`);
+    }
+    console.log(`rolling update under load: ${acknowledged.length} writes and ${reads} reads acknowledged, 0 errors`);
+  });
+
+  test('after the update to primary_cluster TARGET a read returns the Target row', async () => {
+    const status = await zdmLab(['proxy', 'status', '--env', String(ENV)]);
+    assert.equal(status.stdout.split('\n').filter((l) => l.includes('TARGET/PRIMARY_ONLY')).length, 3, status.stdout);
+    assert.equal((await client.execute(ROW, ['route', new Date('2024-01-01T00:00:00Z')])).first()?.status, 'from-target');
+  });
+
+  test('infra down stops the proxies and the nodes, leaving no process', async () => {
+    await client.shutdown();
+    const result = await zdmLab(['infra', 'down', '--env', String(ENV)]);
+    assert.equal(result.code, 0, result.stderr);
+    assert.deepEqual(labProcesses(ctx.topo.dir), []);
+  });
+});
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
