@@ -63,6 +63,9 @@ function comparable(rows: cassandra.types.Row[]): string[] {
 describe('zdm-lab migrate and validate on real Cassandra 5.0 nodes', { timeout: 600_000 }, () => {
   before(async () => {
     ctx = await freshEnvironment(ENV);
+    // a node restarted from its data folder still holds the keyspaces of an earlier run
+    await both(['DROP KEYSPACE IF EXISTS shop']);
+    await cql(ctx.topo.target, 'DROP KEYSPACE IF EXISTS zdmapp');
     await withClient(ctx.topo.target, (client) => runCqlFile(client, SCHEMA_FILE));
     await both(SHOP_SCHEMA);
     await cql(ctx.topo.origin, 'CREATE TABLE shop.orders (id int PRIMARY KEY, total int)');
