@@ -1,0 +1,59 @@
+# Sourced by every check: one-line verdicts and small queries of the real
+# system (the API over HTTP, the clusters through zdm-lab cqlsh, the proxies'
+# health endpoints). A check prints one line a learner can act on and exits
+# 0 when the page's goal is reached, 1 when it is not.
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lab.sh"
+
+pass() { echo "✔ $*"; exit 0; }
+fail() { echo "✘ $*"; exit 1; }
+
+# json FIELD: reads JSON on stdin and prints one top-level field ('' when absent or not JSON).
+json() {
+  node -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{try{const v=JSON.parse(t)[process.argv[1]];process.stdout.write(v===undefined?"":typeof v==="object"?JSON.stringify(v):String(v))}catch{}})' "$1"
+}
+
+# api_health: the API's /health JSON, or nothing when the API does not answer.
+api_health() { curl -s -m 5 "$API/health"; }
+
+# api_mode_is MODE: fails the check unless the API answers and runs in MODE, connected.
+api_mode_is() {
+  local health mode connected
+  health=$(api_health)
+  [ -n "$health" ] || fail "the API does not answer on $API: start it in the api terminal (step 1)"
+  mode=$(json mode <<<"$health")
+  connected=$(json connected <<<"$health")
+  [ "$mode" = "$1" ] || fail "the API runs in $mode mode, not $1: write $1 into $MODE_FILE"
+  [ "$connected" = true ] || fail "the API is in $1 mode but not connected: $(json error <<<"$health")"
+}
+
+# statuses CLUSTER USER: the statuses of USER on origin|target, one per line.
+statuses() {
+  "$ZDM_LAB" cqlsh "$1" -e "SELECT status FROM zdmapp.user_status WHERE user = '$2'" 2>&1 |
+    sed -n '/^-\{3,\}/,/^([0-9]* rows)/p' | sed '1d;$d' | sed 's/^ *//;/^$/d'
+}
+
+# fresh_write: posts a unique status for user lab-check through the API and prints it.
+fresh_write() {
+  local status="check-$(date +%s%N)"
+  local code
+  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$API/status/lab-check/$status")
+  # runs inside $(…): the verdict goes to stderr so that it is not captured
+  [ "$code" = 200 ] || { echo "✘ the API refused a write (HTTP $code): look at the api terminal" >&2; exit 1; }
+  echo "$status"
+}
+
+# proxies_ready: fails the check unless all three proxies answer readiness 200 with Origin and Target UP.
+proxies_ready() {
+  local i body
+  for i in 11 12 13; do
+    body=$(curl -s -m 5 -w '\n%{http_code}' "http://$NET.$i:14001/health/readiness")
+    [ -n "$body" ] && [ "${body##*$'\n'}" != 000 ] || fail "proxy $NET.$i does not answer on :14001: run zdm-lab proxy deploy"
+    [ "${body##*$'\n'}" = 200 ] || fail "proxy $NET.$i is not ready (readiness ${body##*$'\n'}): see zdm-lab proxy logs $((i - 10))"
+    [ "$(json Status <<<"${body%$'\n'*}")" = UP ] || fail "proxy $NET.$i reports $(json Status <<<"${body%$'\n'*}")"
+  done
+}
+
+# proxy_modes: the PRIMARY/READ_MODE each running proxy was started with, one per line ("down" for a stopped one).
+proxy_modes() {
+  "$ZDM_LAB" proxy status 2>/dev/null | awk 'NR > 1 { print ($3 == "up" ? $6 : "down") }'
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Intro: Origin and Target of this environment are up and accept logins.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+status=$("$ZDM_LAB" infra status 2>&1) || fail "zdm-lab infra status failed: $status"
+for node in origin target; do
+  state=$(awk -v n="$node" '$1 == n { print $3 }' <<<"$status")
+  [ "$state" = up ] || fail "$node is ${state:-missing}, not up: wait for the setup in the host terminal, or run zdm-lab infra up"
+done
+pass "Origin ($NET.1) and Target ($NET.2) are up: you are ready for step 1"

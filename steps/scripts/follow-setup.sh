@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Shows the environment's setup as it happens, and returns once it is done.
+source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
+log="$LAB_ENV_DIR/setup-progress.log"
+for _ in $(seq 20); do [ -f "$log" ] && break; sleep 0.5; done
+if [ ! -f "$log" ]; then
+  echo "No setup is running for environment $LAB_ENV. Start it yourself with: zdm-lab infra up"
+  exit 0
+fi
+tail -n +1 -f "$log" &
+tail_pid=$!
+until grep -qE '^(Ready for Step 1|Setup failed)' "$log"; do sleep 0.5; done
+sleep 0.3
+kill "$tail_pid" 2>/dev/null
+wait "$tail_pid" 2>/dev/null
+exit 0
