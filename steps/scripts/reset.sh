@@ -6,4 +6,3 @@ set -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 "$ZDM_LAB" infra reset 2>&1 || exit 1
 rm -f "$MODE_FILE" "$WRITER_LOG" "$LAB_ENV_DIR/setup-progress.log"
-echo "environment $LAB_ENV is back at the start of step 1"

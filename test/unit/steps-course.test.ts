@@ -1,0 +1,106 @@
+/**
+ * The ZDM course in steps/ as the lab engine reads it: no problem at all for
+ * the loader, the learner's path in order, a check script behind every page,
+ * lifecycle scripts that exist, the writer loop restarted with a new prefix at
+ * each phase (Ctrl-C first), and phase changes done the way the lab does them.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { loadCourse } from '../../lab/course/load.js';
+import { renderPage } from '../../lab/course/render.js';
+import { formatProblem, type Block, type Course } from '../../lab/course/schema.js';
+
+const stepsDir = new URL('../../steps/', import.meta.url).pathname;
+const { course, problems } = loadCourse(stepsDir);
+
+function loaded(): Course {
+  assert.ok(course, 'the course loads');
+  return course;
+}
+
+function blocks(pageId: string): Block[] {
+  const c = loaded();
+  return renderPage(c, c.pages.find((p) => p.id === pageId)!).blocks;
+}
+
+/** The script a `bash "$LAB_COURSE_DIR/…"` command names, as a path inside steps/. */
+function scriptOf(command: string): string {
+  const m = /^bash "\$LAB_COURSE_DIR\/([\w/.-]+\.sh)"$/.exec(command);
+  assert.ok(m, `"${command}" runs one of the course's scripts`);
+  return join(stepsDir, m[1]);
+}
+
+describe('the ZDM course', () => {
+  test('loads with the engine’s loader without a single problem', () => {
+    assert.deepEqual(problems.map(formatProblem), []);
+    assert.equal(loaded().format, 'course.json');
+  });
+
+  test('follows the learner’s path: intro, ten steps, cleanup, finish', () => {
+    const ids = loaded().pages.map((p) => p.id);
+    assert.deepEqual(ids, ['intro', ...Array.from({ length: 10 }, (_, i) => `step${i + 1}`), 'cleanup', 'finish']);
+    assert.deepEqual(loaded().terminals.map((t) => t.id), ['host', 'api', 'client', 'logs']);
+  });
+
+  test('every page has a check, and every check is a script of the course', () => {
+    for (const page of loaded().pages) {
+      assert.ok(page.check, `page ${page.id} has a check`);
+      const script = scriptOf(page.check);
+      assert.ok(existsSync(script), `${script} exists`);
+      assert.match(readFileSync(script, 'utf8'), /^#!\/usr\/bin\/env bash\n# /, `${script} starts by saying what it checks`);
+    }
+  });
+
+  test('setup brings the environment up and reset puts it back, through zdm-lab', () => {
+    const c = loaded();
+    const setup = readFileSync(scriptOf(c.setup ?? ''), 'utf8');
+    assert.match(setup, /infra up/);
+    assert.match(setup, /Ready for Step 1/);
+    assert.match(readFileSync(scriptOf(c.reset ?? ''), 'utf8'), /infra reset/);
+    assert.deepEqual(c.pages[0].onLoad[0], { terminal: 'host', command: 'bash "$LAB_COURSE_DIR/scripts/follow-setup.sh"' });
+  });
+
+  test('the writer loop is restarted with Ctrl-C and a new prefix at each phase', () => {
+    const prefixes: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', step10: 'phase5' };
+    for (const [page, prefix] of Object.entries(prefixes)) {
+      const writer = blocks(page).filter((b) => b.terminalId === 'client');
+      assert.equal(writer.length, 1, `${page} has one block for the client terminal`);
+      assert.deepEqual(writer[0].macrosBefore, ['ctrl_c'], `${page}: the running loop is interrupted first`);
+      assert.equal(writer[0].command, `bash "$LAB_COURSE_DIR/scripts/writer.sh" ${prefix}`);
+    }
+  });
+
+  test('the API starts in the api terminal in ORIGIN mode and is switched through its mode file', () => {
+    const [start] = blocks('step1').filter((b) => b.terminalId === 'api');
+    assert.deepEqual(start.macrosBefore, ['ctrl_c']);
+    assert.match(start.command, /^echo ORIGIN > "\$LAB_ENV_DIR\/client-connection-mode"\n/);
+    assert.match(start.command, /CLIENT_CONNECTION_MODE_FILE="\$LAB_ENV_DIR\/client-connection-mode" tsx "\$LAB_COURSE_DIR\/\.\.\/sample-api\/server\.ts"$/);
+    const switches = (page: string) => blocks(page).filter((b) => /client-connection-mode"$/.test(b.command)).map((b) => b.command);
+    assert.deepEqual(switches('step6'), ['echo ZDM_PROXY > "$LAB_ENV_DIR/client-connection-mode"']);
+    assert.deepEqual(switches('step10'), ['echo TARGET > "$LAB_ENV_DIR/client-connection-mode"']);
+  });
+
+  test('proxies are deployed, changed with proxy config set and a rolling update, and the data copied with migrate and validate', () => {
+    const commands = (page: string) => blocks(page).map((b) => b.command).join('\n');
+    assert.match(commands('step3'), /^zdm-lab proxy deploy$/m);
+    assert.match(commands('step8'), /zdm-lab proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY/);
+    assert.match(commands('step8'), /^zdm-lab proxy rolling-update$/m);
+    assert.match(commands('step9'), /zdm-lab proxy config set primary_cluster=TARGET && zdm-lab proxy rolling-update/);
+    assert.match(commands('step7'), /^zdm-lab migrate --keyspace zdmapp$/m);
+    assert.match(commands('step7'), /^zdm-lab validate --keyspace zdmapp$/m);
+  });
+
+  test('each phase page shows its own diagram, and every diagram is an SVG with a title', () => {
+    const expected: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', step10: 'phase5' };
+    for (const [page, image] of Object.entries(expected)) {
+      assert.match(readFileSync(join(stepsDir, `${page}.md`), 'utf8'), new RegExp(`\\]\\(images/${image}\\.svg\\)`), `${page} shows ${image}.svg`);
+    }
+    for (const name of ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'phase5', 'proxies-deployed']) {
+      const svg = readFileSync(join(stepsDir, 'images', `${name}.svg`), 'utf8');
+      assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>\n  <title>[^<]+<\/title>/, `${name}.svg opens with a title`);
+      assert.match(svg, /<\/svg>\n$/);
+    }
+  });
+});
