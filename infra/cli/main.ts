@@ -8,11 +8,13 @@ import { parseArgs } from 'node:util';
 import { ensureCassandra } from '../artifacts/cassandra.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ArtifactUnavailableError, ensureZdmProxy } from '../artifacts/zdm-proxy.js';
-import { selectBackend } from '../backends/select.js';
+import { DockerUnavailableError } from '../backends/docker-daemon.js';
+import { chooseBackend } from '../backends/select.js';
 import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../config/proxy.js';
 import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabContext } from '../commands/environment.js';
 import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../commands/proxy.js';
 import { migrateCommand, validateCommand } from '../migrate/command.js';
+import { projectRoot } from '../paths.js';
 import { consoleReporter } from '../progress.js';
 import { MissingToolError } from '../tools.js';
 import { topology } from '../topology.js';
@@ -28,13 +30,16 @@ const USAGE = `usage: zdm-lab <command> [options]
   proxy config show                  print the proxy configuration
   proxy config set key=value ...     change proxy YAML keys (validated)
   cqlsh origin|target|proxy [-e CQL] [-f FILE]
+  course check [DIR]                 validate a course (default: steps/), problems as file:line
   migrate --keyspace K [--tables a,b]               copy Origin's rows to Target, keeping writetimes and TTLs
   validate --keyspace K [--tables a,b] [--autocorrect] [--report FILE]
                                      compare Origin and Target; exit 1 on differences
 
 options:
   --env K          environment number (default: $LAB_ENV or 1); it owns 127.0.K.0/24
-  --backend NAME   backend to use (default: local)`;
+  --backend NAME   local or docker, remembered for the environment (default: the
+                   remembered one, else docker when a Docker daemon answers and no
+                   local artifacts are cached, else local)`;
 
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -62,9 +67,10 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const env = Number(values.env ?? process.env.LAB_ENV ?? 1);
+  const topo = topology(env);
   const ctx: LabContext = {
-    topo: topology(env),
-    backend: selectBackend(values.backend),
+    topo,
+    backend: await chooseBackend(values.backend, topo),
     report: consoleReporter(),
     print: (line) => console.log(line),
   };
@@ -129,6 +135,11 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new Error('usage: zdm-lab proxy config show | zdm-lab proxy config set key=value ...');
     }
+    case 'course check': {
+      // The course format belongs to the lab engine; its validator is loaded only for this command.
+      const { courseCheck } = await import('../../lab/course/check.js');
+      return courseCheck(rest[0] ?? `${projectRoot}/steps`);
+    }
     case 'migrate':
       return migrateCommand(ctx, values);
     case 'validate':
@@ -154,7 +165,12 @@ async function cqlsh(ctx: LabContext, which: string | undefined, execute?: strin
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: unknown) => {
-    if (error instanceof MissingToolError || error instanceof ProxyConfigError || error instanceof ArtifactUnavailableError) {
+    if (
+      error instanceof MissingToolError ||
+      error instanceof ProxyConfigError ||
+      error instanceof ArtifactUnavailableError ||
+      error instanceof DockerUnavailableError
+    ) {
       console.error(`zdm-lab: ${error.message}`);
     } else {
       console.error(`zdm-lab: ${(error as Error).message ?? String(error)}`);
