@@ -18,7 +18,7 @@ import { count, formatDuration, ProgressMeter, silentProgress, type ProgressSink
 import { formatRange, splitRing, type TokenRange } from './ranges.js';
 import { DEFAULT_RETRY, errorLine, withRetry, type RetryPolicy } from './retry.js';
 import { scanPages } from './scan.js';
-import { qualified, resolveTables, type TableShape } from './schema.js';
+import { checkScan, qualified, resolveTables, type TableShape } from './schema.js';
 import { canonical } from './values.js';
 
 export interface CopyOptions {
@@ -211,6 +211,7 @@ export async function copyTables(endpoints: { origin: Endpoint; target: Endpoint
     target = await connectBulk('Target', endpoints.target);
     const ends = { origin, target };
     const shapes = await resolveTables(ends, options.keyspace, options.tables);
+    for (const shape of shapes) await checkScan(origin, shape, scanQuery(shape, { writetimes: true }));
     const warnings = shapes.flatMap((shape) =>
       listColumns(shape).map(
         (c) => `${qualified(shape)}.${c.name} is a non-frozen list: it is copied whole, and only where Target's list differs (list appends are not idempotent)`,

@@ -82,7 +82,7 @@ export class ProgressMeter {
     const filled = final ? width : Math.min(width, Math.floor(done * width));
     const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
     const percent = `${Math.floor((final ? 1 : done) * 100)}%`.padStart(4);
-    const eta = final ? `in ${formatDuration(this.elapsedMs)}` : `ETA ${done > 0 ? formatDuration((this.elapsedMs * (1 - done)) / done) : '--:--'}`;
+    const eta = final ? `in ${formatDuration(this.elapsedMs)}` : `ETA ${done >= 0.01 ? formatDuration((this.elapsedMs * (1 - done)) / done) : '--:--'}`;
     return `${this.label} ${bar} ${percent}  ${count(this.rows)} rows  ${count(this.rate)} rows/s  ${eta}`;
   }
 }

@@ -219,3 +219,17 @@ export async function resolveTables(ends: Endpoints, keyspace: string, tables?: 
   if (problems.length) throw new SchemaError(`${problems.join('\n')}\nnothing was written`);
   return shapes;
 }
+
+/**
+ * Runs a scan over a tiny token range on Origin, so that a query the node
+ * cannot answer (an older Cassandra refuses WRITETIME on a non-frozen
+ * collection) is refused before anything is written.
+ */
+export async function checkScan(origin: Endpoints['origin'], shape: TableShape, cql: string): Promise<void> {
+  const tiny = [cassandra.types.Long.fromNumber(0), cassandra.types.Long.fromNumber(1)];
+  try {
+    await origin.client.execute(cql, tiny, { prepare: true, fetchSize: 1 });
+  } catch (error) {
+    throw new SchemaError(`cannot read ${qualified(shape)} from Origin (${origin.where}): ${(error as Error).message}\nnothing was written`);
+  }
+}

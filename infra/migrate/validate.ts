@@ -21,7 +21,7 @@ import { count, formatDuration, ProgressMeter, silentProgress, type ProgressSink
 import { splitRing, type TokenRange } from './ranges.js';
 import { DEFAULT_RETRY, errorLine, withRetry, type RetryPolicy } from './retry.js';
 import { RowCursor, scanPages } from './scan.js';
-import { keyColumns, qualified, resolveTables, type TableShape } from './schema.js';
+import { checkScan, keyColumns, qualified, resolveTables, type TableShape } from './schema.js';
 import { canonical, display } from './values.js';
 
 export interface ValidateOptions {
@@ -241,6 +241,7 @@ export async function validateTables(endpoints: { origin: Endpoint; target: Endp
   try {
     target = await connectBulk('Target', endpoints.target);
     const shapes = await resolveTables({ origin, target }, options.keyspace, options.tables);
+    for (const shape of shapes) await checkScan(origin, shape, scanQuery(shape, { writetimes: settings.autocorrect }));
     mkdirSync(dirname(options.reportFile), { recursive: true });
     report = createWriteStream(options.reportFile);
     report.write(

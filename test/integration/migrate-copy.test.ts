@@ -49,6 +49,7 @@ const SHOP_SCHEMA = [
   'CREATE TABLE shop.fresh (id int PRIMARY KEY, v text)',
   'CREATE TABLE shop.hits (id int PRIMARY KEY, n counter)',
   'CREATE TABLE shop.events (id int, seq int, payload text, PRIMARY KEY (id, seq))',
+  'CREATE TABLE shop.playlists (id int PRIMARY KEY, songs list<text>)',
 ];
 
 const CUSTOMERS_SELECT = `SELECT id, seq, team, WRITETIME(team) AS wt_team, name, WRITETIME(name) AS wt_name, TTL(name) AS ttl_name,
@@ -86,6 +87,8 @@ describe('zdm-lab migrate and validate on real Cassandra 5.0 nodes', { timeout: 
     // customer 5: a name that expires in an hour
     await cql(o, `INSERT INTO shop.customers (id, seq, name) VALUES (5, 1, 'Temporary') USING TIMESTAMP ${T2} AND TTL 3600`);
     await cql(o, "INSERT INTO shop.fresh (id, v) VALUES (1, 'one')");
+    await cql(o, `INSERT INTO shop.playlists (id, songs) VALUES (1, ['intro', 'theme']) USING TIMESTAMP ${T1}`);
+    await cql(o, `UPDATE shop.playlists USING TIMESTAMP ${T2} SET songs = songs + ['outro'] WHERE id = 1`);
   });
 
   after(async () => {
@@ -168,6 +171,17 @@ describe('zdm-lab migrate and validate on real Cassandra 5.0 nodes', { timeout: 
     assert.equal(marco.status, 'newer');
   });
 
+  test('a non-frozen list copied twice keeps its elements once', async () => {
+    for (let run = 0; run < 2; run++) {
+      const result = await zdmLab(['migrate', ...env, '--keyspace', 'shop', '--tables', 'playlists']);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout, /note: shop\.playlists\.songs is a non-frozen list/);
+    }
+    const [row] = await cql(ctx.topo.target, 'SELECT songs, WRITETIME(songs) AS wt FROM shop.playlists WHERE id = 1');
+    assert.deepEqual(row.songs, ['intro', 'theme', 'outro']);
+    assert.deepEqual(row.wt.map(String), [String(T2), String(T2), String(T2)], 'written whole at its newest element\'s writetime');
+  });
+
   test('bad input is refused with a clear message before anything is written', async () => {
     const run = (...args: string[]) => zdmLab(['migrate', ...env, ...args]);
     const unknownKeyspace = await run('--keyspace', 'nosuch');
@@ -175,7 +189,7 @@ describe('zdm-lab migrate and validate on real Cassandra 5.0 nodes', { timeout: 
     assert.match(unknownKeyspace.stderr, /keyspace "nosuch" does not exist on Origin \(127\.0\.5\.1:9042\); keyspaces there: shop, zdmapp/);
 
     const unknownTable = await run('--keyspace', 'shop', '--tables', 'customers,nosuch');
-    assert.match(unknownTable.stderr, /table shop\.nosuch not found on Origin .*tables in shop: customers, events, fresh, hits, only_origin, orders/);
+    assert.match(unknownTable.stderr, /table shop\.nosuch not found on Origin .*tables in shop: customers, events, fresh, hits, only_origin, orders, playlists/);
 
     const lacking = await run('--keyspace', 'shop', '--tables', 'only_origin');
     assert.match(lacking.stderr, /table shop\.only_origin does not exist on Target \(127\.0\.5\.2:9042\)/);
