@@ -1,0 +1,201 @@
+/**
+ * The course's checks against the real system (environment 3), run the way
+ * the lab engine runs them: each page's check command from course.json, with
+ * bash, in the environment's folder, with LAB_ENV, LAB_ENV_DIR and
+ * LAB_COURSE_DIR. Every check is first seen failing on an environment that
+ * has not reached the page's goal, with a message that says what to do, then
+ * passing after the page's own commands have run. The proxy pages need the
+ * real zdm-proxy and are skipped without it.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { LabContext } from '../../infra/commands/environment.js';
+import { loadCourse } from '../../lab/course/load.js';
+import { renderPage } from '../../lab/course/render.js';
+import type { Block, Course } from '../../lab/course/schema.js';
+import { runShell } from '../../lab/environments/shell.js';
+import { stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+import { eventually, stepOneEnvironment } from '../support/sample-api.js';
+
+const ENV = 3;
+const root = new URL('../..', import.meta.url).pathname;
+const skipProxies = await zdmProxyUnavailable();
+const course: Course = loadCourse(join(root, 'steps')).course!;
+let ctx: LabContext;
+let envDir: string;
+let vars: Record<string, string>;
+
+/** What a terminal of the lab runs in the background: its output and a Ctrl-C. */
+interface Running {
+  child: ChildProcess;
+  output: () => string;
+  ctrlC: () => Promise<void>;
+}
+const running: Running[] = [];
+
+function pageBlocks(pageId: string): Block[] {
+  return renderPage(course, course.pages.find((p) => p.id === pageId)!).blocks;
+}
+
+function block(pageId: string, terminalId: string, pattern: RegExp): Block {
+  const found = pageBlocks(pageId).filter((b) => b.terminalId === terminalId && pattern.test(b.command));
+  assert.equal(found.length, 1, `${pageId} has one ${terminalId} block matching ${pattern}`);
+  return found[0];
+}
+
+async function check(pageId: string): Promise<{ ok: boolean; output: string }> {
+  const page = course.pages.find((p) => p.id === pageId)!;
+  const result = await runShell(page.check!, { cwd: envDir, env: vars, timeoutMs: page.checkTimeoutSeconds * 1000 });
+  return { ok: result.ok, output: result.output.trim() };
+}
+
+async function fails(pageId: string, message: RegExp): Promise<void> {
+  const result = await check(pageId);
+  assert.equal(result.ok, false, `${pageId}'s check should fail here, it said: ${result.output}`);
+  assert.match(result.output, /^✘ /);
+  assert.match(result.output, message);
+  assert.equal(result.output.split('\n').length, 1, 'one line');
+}
+
+async function passes(pageId: string, message: RegExp): Promise<void> {
+  const result = await check(pageId);
+  assert.equal(result.ok, true, `${pageId}'s check should pass here, it said: ${result.output}`);
+  assert.match(result.output, /^✔ /);
+  assert.match(result.output, message);
+}
+
+/** Runs a host block to its end, as a click on it would. */
+async function run(pageId: string, pattern: RegExp): Promise<string> {
+  const result = await runShell(block(pageId, 'host', pattern).command, { cwd: envDir, env: vars, timeoutMs: 180_000 });
+  assert.equal(result.ok, true, result.output);
+  return result.output;
+}
+
+/** Starts a long-running block (the API, the writer loop) in its own process group. */
+function start(pageId: string, terminalId: string, pattern: RegExp): Running {
+  const child = spawn('bash', ['-c', block(pageId, terminalId, pattern).command], { cwd: envDir, env: vars, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  let text = '';
+  child.stdout!.on('data', (b: Buffer) => (text += b.toString('utf8')));
+  child.stderr!.on('data', (b: Buffer) => (text += b.toString('utf8')));
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const r: Running = {
+    child,
+    output: () => text,
+    async ctrlC() {
+      if (child.exitCode === null && child.signalCode === null) process.kill(-child.pid!, 'SIGINT');
+      await exited;
+    },
+  };
+  running.push(r);
+  return r;
+}
+
+describe('the course checks on a real environment', { timeout: 1_200_000 }, () => {
+  let api: Running;
+  let writer: Running;
+
+  before(async () => {
+    envDir = mkdtempSync(join(tmpdir(), 'zdm-course-'));
+    vars = {
+      ...(process.env as Record<string, string>),
+      PATH: `${join(root, 'bin')}:${join(root, 'node_modules', '.bin')}:${process.env.PATH}`,
+      LAB_ENV: String(ENV),
+      LAB_ENV_DIR: envDir,
+      LAB_COURSE_DIR: join(root, 'steps'),
+    };
+    ctx = await stepOneEnvironment(ENV);
+  });
+  after(async () => {
+    for (const r of running) await r.ctrlC().catch(() => {});
+    rmSync(envDir, { recursive: true, force: true });
+    if (ctx) await stopEnvironment(ctx);
+  });
+
+  test('intro: passes once Origin and Target are up', async () => {
+    await passes('intro', /Origin \(127\.0\.3\.1\) and Target \(127\.0\.3\.2\) are up/);
+  });
+
+  test('step 1: fails until the API runs in ORIGIN mode and the writer loop writes', async () => {
+    await fails('step1', /the API does not answer on http:\/\/127\.0\.3\.20:8000: start it in the api terminal/);
+    api = start('step1', 'api', /sample-api\/server\.ts/);
+    await eventually('the API listens', async () => /listening on http:\/\/127\.0\.3\.20:8000/.test(api.output()));
+    await eventually('the API is connected', async () => /connected to ORIGIN/.test(api.output()));
+    await fails('step1', /eva's last status is not recent: start the writer loop in the client terminal/);
+    writer = start('step1', 'client', /writer\.sh/);
+    await eventually('the loop wrote', async () => /POST \/status\/eva\/phase0-3 200/.test(api.output()));
+    await passes('step1', /the API runs in ORIGIN mode, Origin has the seed rows, and the writer loop is writing/);
+  });
+
+  test('step 2: fails before Target has the table, passes after the page’s cqlsh command', async () => {
+    await fails('step2', /Target has no table zdmapp\.user_status yet/);
+    await run('step2', /cqlsh target -f/);
+    await passes('step2', /Target has zdmapp\.user_status/);
+  });
+
+  test('step 6 and step 10 fail while the API talks to Origin', async () => {
+    await fails('step6', /the API runs in ORIGIN mode, not ZDM_PROXY: write ZDM_PROXY into .*client-connection-mode/);
+    await fails('step10', /the API runs in ORIGIN mode, not TARGET/);
+  });
+
+  test('cleanup and step 7: fail while Target lacks rows the loop wrote, pass after migrate', async () => {
+    await writer.ctrlC();
+    assert.match(writer.output(), /phase0: \d+ writes, 0 failed requests/);
+    await fails('cleanup', /\d+ accepted writes are not on Target, e\.g\. phase0-/);
+    await fails('step7', /validate still finds differences \(\d+ missing on Target, 0 different, 0 only on Target\): run zdm-lab migrate/);
+    await run('step7', /^zdm-lab migrate --keyspace zdmapp$/);
+    await passes('step7', /validate: \d+ rows on Origin, \d+ on Target, 0 missing and 0 different/);
+    await passes('cleanup', /all \d+ writes of the loop succeeded, and every one of them is on Target/);
+  });
+
+  test('steps 3, 4, 5, 8 and 9 fail while no proxy runs', async () => {
+    for (const page of ['step3', 'step4', 'step8', 'step9']) await fails(page, /proxy 127\.0\.3\.11 does not answer on :14001: run zdm-lab proxy deploy/);
+    await fails('step5', /proxy 127\.0\.3\.11 does not answer on :14001\/metrics/);
+  });
+
+  describe('with the real ZDM proxies', { skip: skipProxies }, () => {
+    test('steps 3, 4 and 5 pass once the page’s deploy has run', async () => {
+      await run('step3', /^zdm-lab proxy deploy$/);
+      await passes('step3', /three ZDM proxies are ready on 127\.0\.3\.11, 127\.0\.3\.12 and 127\.0\.3\.13/);
+      await passes('step4', /run ORIGIN\/PRIMARY_ONLY/);
+      await passes('step5', /publish their zdm_ metrics/);
+    });
+
+    test('step 6 passes once the API goes through the proxies', async () => {
+      await run('step6', /echo ZDM_PROXY/);
+      await eventually('the API switched', async () => /now using ZDM_PROXY/.test(api.output()));
+      await passes('step6', /a fresh write \(check-\d+\) is on Origin and on Target/);
+    });
+
+    test('step 8 fails before the rolling update to DUAL_ASYNC_ON_SECONDARY and passes after', async () => {
+      await fails('step8', /the proxies run ORIGIN\/PRIMARY_ONLY instead of ORIGIN\/DUAL_ASYNC_ON_SECONDARY/);
+      await run('step8', /proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY/);
+      await fails('step8', /instead of ORIGIN\/DUAL_ASYNC_ON_SECONDARY: set read_mode and run zdm-lab proxy rolling-update/);
+      await run('step8', /^zdm-lab proxy rolling-update$/);
+      await passes('step8', /all three proxies run read_mode DUAL_ASYNC_ON_SECONDARY/);
+    });
+
+    test('step 9 fails while Origin is primary and passes after the page’s rolling update', async () => {
+      await fails('step9', /all three need primary_cluster TARGET/);
+      await run('step9', /primary_cluster=TARGET/);
+      await passes('step9', /all three proxies have Target as primary/);
+    });
+  });
+
+  test('step 10 passes once the API talks to Target directly', async () => {
+    await run('step10', /echo TARGET/);
+    await eventually('the API switched', async () => /now using TARGET/.test(api.output()));
+    await passes('step10', /a fresh write \(check-\d+\) is on Target and not on Origin/);
+  });
+
+  test('finish fails while anything runs, passes after zdm-lab infra down', async () => {
+    await api.ctrlC();
+    assert.match(api.output(), /sample-api: stopping/);
+    await fails('finish', /still running: origin target .*- run zdm-lab infra down/);
+    await run('finish', /^zdm-lab infra down$/);
+    await passes('finish', /everything is shut down/);
+  });
+});
