@@ -9,6 +9,7 @@
 import cassandra from 'cassandra-driver';
 import { DATACENTER, PASSWORD, USERNAME } from '../topology.js';
 import type { Endpoint } from '../cql/client.js';
+import { errorLine } from './retry.js';
 
 export function bulkClient(endpoint: Endpoint): cassandra.Client {
   return new cassandra.Client({
@@ -37,7 +38,7 @@ export async function connectBulk(name: 'Origin' | 'Target', endpoint: Endpoint)
     await client.connect();
   } catch (error) {
     await client.shutdown().catch(() => {});
-    throw new Error(`cannot reach ${name} at ${where}: ${(error as Error).message} (is the environment up? zdm-lab infra status)`);
+    throw new Error(`cannot reach ${name} at ${where}: ${errorLine(error)}; is the environment up? (zdm-lab infra status)`);
   }
   return { client, where };
 }

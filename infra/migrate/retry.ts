@@ -42,7 +42,7 @@ export async function withRetry<T>(policy: RetryPolicy, fn: () => Promise<T>, sh
 /** A driver error in one line, without the stack or the per-host breakdown's noise. */
 export function errorLine(error: unknown): string {
   if (error instanceof cassandra.errors.NoHostAvailableError) {
-    const inner = Object.entries(error.innerErrors ?? {}).map(([host, e]) => `${host}: ${(e as Error).message}`);
+    const inner = Object.entries(error.innerErrors ?? {}).map(([host, e]) => `${host}: ${String((e as Error).message).split('\n')[0]}`);
     return `no node available${inner.length ? ` (${inner.join('; ')})` : ''}`;
   }
   return (error as Error)?.message ?? String(error);
