@@ -4,7 +4,8 @@
 # LAB_ENV_DIR (the environment's working folder) and zdm-lab on the PATH.
 LAB_ENV="${LAB_ENV:-1}"
 NET="127.0.${LAB_ENV}"
-API="http://${NET}.20:8000"
+# SAMPLE_API_URL points the scripts at an API elsewhere (the tests use it).
+API="${SAMPLE_API_URL:-http://${NET}.20:8000}"
 LAB_ENV_DIR="${LAB_ENV_DIR:-$PWD}"
 MODE_FILE="$LAB_ENV_DIR/client-connection-mode"
 WRITER_LOG="$LAB_ENV_DIR/writer.log"

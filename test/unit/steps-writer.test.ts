@@ -1,0 +1,78 @@
+/**
+ * The course's writer loop (steps/scripts/writer.sh) against a stand-in API
+ * that refuses some requests: it posts <prefix>-1, <prefix>-2, … for eva,
+ * reads eva's status back now and then, prints each failure the moment it
+ * happens, records every write with its answer in writer.log, and ends with a
+ * summary on Ctrl-C.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { eventually } from '../support/sample-api.js';
+
+const writer = new URL('../../steps/scripts/writer.sh', import.meta.url).pathname;
+let server: Server;
+let url: string;
+let dir: string;
+const requests: string[] = [];
+
+describe('the writer loop', () => {
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'zdm-writer-'));
+    // The third write is refused, as a database outage would make the API do.
+    server = createServer((req, res) => {
+      requests.push(`${req.method} ${req.url}`);
+      const refused = req.url === '/status/eva/phase7-3';
+      res.writeHead(refused ? 503 : 200, { 'content-type': 'application/json' });
+      res.end(refused ? '{"error":"database unavailable"}' : '{}');
+    });
+    await new Promise<void>((ok) => server.listen(0, '127.0.0.1', () => ok()));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(() => {
+    server.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('prints each failure as it happens, records every write, and sums up on Ctrl-C', async () => {
+    const child = spawn('bash', [writer, 'phase7'], {
+      env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir },
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    child.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+    await eventually('six writes were made', async () => requests.filter((r) => r.startsWith('POST')).length >= 6, 15_000);
+    process.kill(-child.pid!, 'SIGINT');
+    assert.equal(await exited, 0);
+
+    assert.match(out, /^writing a status for eva every 0\.2 s through http:\/\/127\.0\.0\.1:\d+ as phase7-1, phase7-2, … \(Ctrl-C stops\)$/m);
+    assert.match(out, /^\d\d:\d\d:\d\d write phase7-3 FAILED: HTTP 503$/m);
+    assert.equal(out.match(/FAILED/g)?.length, 1, 'only the refused write is reported');
+    const posts = requests.filter((r) => r.startsWith('POST'));
+    assert.deepEqual(posts.slice(0, 5), [1, 2, 3, 4, 5].map((n) => `POST /status/eva/phase7-${n}`));
+    assert.ok(requests.includes('GET /status/eva'), 'eva is read back every fifth write');
+
+    const log = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n');
+    assert.deepEqual(log.slice(0, 4), ['phase7-1 200', 'phase7-2 200', 'phase7-3 503', 'phase7-4 200']);
+    const writes = log.length;
+    assert.match(out, new RegExp(`\\nphase7: (${writes}|${writes + 1}) writes, 1 failed requests\\n$`));
+  });
+
+  test('without a prefix it says how to call it', async () => {
+    const child = spawn('bash', [writer], { env: { ...process.env, LAB_ENV_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    assert.notEqual(code, 0);
+    assert.match(err, /usage: writer\.sh PREFIX/);
+  });
+});
