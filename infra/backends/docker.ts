@@ -1,0 +1,386 @@
+/**
+ * The Docker backend: the same topology as the embedded backend, as
+ * containers driven through dockerode. Each environment gets its own bridge
+ * network; Origin and Target run the Cassandra image (cassandra:5.0 unless
+ * configured, Origin's may differ, e.g. cassandra:4.1) with the lab's
+ * cassandra.yaml copied in before start and a named volume each; the three
+ * proxies run datastax/zdm-proxy:2.4.2 with the ZDM_* variables made from the
+ * learner's YAML files. Every container port is published on the
+ * component's own loopback address (127.0.k.x), so host-side clients do not
+ * know which backend runs. Everything created carries the lab's labels;
+ * stopping a component removes its container (and a node's volume), and the
+ * network goes with the environment's last container, so `infra down` leaves
+ * nothing behind and touches nothing it did not create.
+ */
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type Docker from 'dockerode';
+import { cassandraYaml, HEAP } from '../config/cassandra.js';
+import { projectRoot } from '../paths.js';
+import type { Reporter } from '../progress.js';
+import { PASSWORD, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
+import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
+import {
+  dockerClient,
+  ensureImage,
+  envFilter,
+  isNotFound,
+  labLabels,
+  requireDaemon,
+} from './docker-daemon.js';
+import { followLogs, readLogs } from './docker-logs.js';
+
+export interface DockerImages {
+  origin: string;
+  target: string;
+  proxy: string;
+}
+
+/** Image names, each configurable for a private registry or another version. */
+export function dockerImages(): DockerImages {
+  const cassandra = process.env.ZDM_LAB_CASSANDRA_IMAGE ?? 'cassandra:5.0';
+  return {
+    origin: process.env.ZDM_LAB_ORIGIN_IMAGE ?? cassandra,
+    target: process.env.ZDM_LAB_TARGET_IMAGE ?? cassandra,
+    proxy: process.env.ZDM_LAB_PROXY_IMAGE ?? 'datastax/zdm-proxy:2.4.2',
+  };
+}
+
+/** The start-up settings the embedded backend passes as -D flags, for the image's cassandra-env.sh. */
+const FAST_START = [
+  '-Dcassandra.skip_wait_for_gossip_to_settle=0',
+  '-Dcassandra.ring_delay_ms=100',
+  '-Dcassandra.superuser_setup_delay_ms=0',
+  '-Dcassandra.available_processors=2',
+].join(' ');
+
+/** Environment k of a component, from its address 127.0.k.x. */
+export function envOf(component: ComponentSpec): number {
+  return Number(component.address.split('.')[2]);
+}
+
+export function networkName(env: number): string {
+  return `zdm-lab-${env}`;
+}
+
+export function containerName(component: ComponentSpec): string {
+  return `zdm-lab-${envOf(component)}-${component.name}`;
+}
+
+export function volumeName(node: NodeSpec): string {
+  return `zdm-lab-${envOf(node)}-${node.name}-data`;
+}
+
+/**
+ * cassandra.yaml for a node in a container: the embedded backend's file with
+ * container paths. listen_address, rpc_address and the seed are rewritten
+ * at start by the image's entrypoint (the container's own address, or
+ * 0.0.0.0 for rpc); the commented broadcast lines are where it puts the
+ * container address that the proxies on the network reach.
+ */
+export function containerCassandraYaml(node: NodeSpec): string {
+  return `${cassandraYaml({ ...node, dir: '/var/lib/cassandra' })}# broadcast_address: set by the image's entrypoint
+# broadcast_rpc_address: set by the image's entrypoint
+`;
+}
+
+/** A one-file-per-entry ustar archive, as the daemon's archive endpoint wants. */
+function tarOf(files: { name: string; content: string; mode?: number }[]): Buffer {
+  const blocks: Buffer[] = [];
+  for (const file of files) {
+    const data = Buffer.from(file.content);
+    const header = Buffer.alloc(512);
+    header.write(file.name, 0, 100);
+    header.write(`${(file.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100);
+    header.write('0000000\0', 108);
+    header.write('0000000\0', 116);
+    header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
+    header.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136);
+    header.write('        ', 148);
+    header.write('0', 156);
+    header.write('ustar\0' + '00', 257);
+    let sum = 0;
+    for (const byte of header) sum += byte;
+    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
+    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
+  }
+  blocks.push(Buffer.alloc(1024));
+  return Buffer.concat(blocks);
+}
+
+export class DockerBackend implements Backend {
+  readonly name = 'docker';
+  private readonly docker: Docker;
+  private readonly images: DockerImages;
+  private answered = false;
+
+  constructor(docker: Docker = dockerClient(), images: DockerImages = dockerImages()) {
+    this.docker = docker;
+    this.images = images;
+  }
+
+  /** Every operation starts here, so that a daemon that does not answer gives one clear error. */
+  private async daemon(): Promise<Docker> {
+    if (!this.answered) {
+      await requireDaemon(this.docker);
+      this.answered = true;
+    }
+    return this.docker;
+  }
+
+  async prepare(topo: Topology, report: Reporter): Promise<void> {
+    await this.daemon();
+    await ensureImage(this.docker, this.images.origin, 'Origin', report);
+    if (this.images.target !== this.images.origin) await ensureImage(this.docker, this.images.target, 'Target', report);
+    await this.ensureNetwork(topo.env, report);
+  }
+
+  private async ensureNetwork(env: number, report: Reporter): Promise<string> {
+    const name = networkName(env);
+    try {
+      await this.docker.getNetwork(name).inspect();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+      await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labLabels(env), CheckDuplicate: true });
+      report(`network ${name} created`);
+    }
+    return name;
+  }
+
+  private async inspect(component: ComponentSpec): Promise<Docker.ContainerInspectInfo | undefined> {
+    try {
+      return await (await this.daemon()).getContainer(containerName(component)).inspect();
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  }
+
+  /** Removes a container that exists but does not run, keeping its last log lines beside the component's files. */
+  private async removeStale(component: ComponentSpec): Promise<void> {
+    const info = await this.inspect(component);
+    if (!info || info.State.Running) return;
+    await this.saveLog(component);
+    await this.docker.getContainer(info.Id).remove({ force: true });
+  }
+
+  private async run(component: ComponentSpec, options: Docker.ContainerCreateOptions, files: { name: string; content: string }[], dir: string): Promise<void> {
+    const container = await this.docker.createContainer(options);
+    if (files.length) await container.putArchive(tarOf(files), { path: dir });
+    try {
+      await container.start();
+    } catch (error) {
+      await container.remove({ force: true }).catch(() => {});
+      throw new Error(`${component.name}: container ${containerName(component)} could not start: ${(error as Error).message.trim()}`);
+    }
+  }
+
+  private publish(address: string, ports: number[]): Pick<Docker.ContainerCreateOptions, 'ExposedPorts'> & { PortBindings: Docker.PortMap } {
+    return {
+      ExposedPorts: Object.fromEntries(ports.map((p) => [`${p}/tcp`, {}])),
+      PortBindings: Object.fromEntries(ports.map((p) => [`${p}/tcp`, [{ HostIp: address, HostPort: String(p) }]])),
+    };
+  }
+
+  async startNode(node: NodeSpec, report: Reporter): Promise<void> {
+    const env = envOf(node);
+    if ((await this.inspect(node))?.State.Running) return;
+    await this.removeStale(node);
+    const image = node.name === 'origin' ? this.images.origin : this.images.target;
+    const network = await this.ensureNetwork(env, report);
+    const volume = volumeName(node);
+    await this.docker.createVolume({ Name: volume, Labels: labLabels(env, node.name) });
+    const yaml = containerCassandraYaml(node);
+    mkdirSync(join(node.dir, 'conf'), { recursive: true });
+    writeFileSync(join(node.dir, 'conf', 'cassandra.yaml'), yaml);
+    const ports = this.publish(node.address, [node.port]);
+    await this.run(
+      node,
+      {
+        name: containerName(node),
+        Image: image,
+        Hostname: node.name,
+        Labels: labLabels(env, node.name),
+        Env: [`MAX_HEAP_SIZE=${HEAP}`, 'HEAP_NEWSIZE=128M', `JVM_EXTRA_OPTS=${FAST_START}`],
+        ExposedPorts: ports.ExposedPorts,
+        HostConfig: {
+          NetworkMode: network,
+          PortBindings: ports.PortBindings,
+          Mounts: [{ Type: 'volume', Source: volume, Target: '/var/lib/cassandra' }],
+        },
+        NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [node.name] } } },
+      },
+      // The image's entrypoint edits this file in place; a copy keeps the host's file as the lab wrote it.
+      [{ name: 'cassandra.yaml', content: yaml }],
+      '/etc/cassandra',
+    );
+    report(`${node.name}: container ${containerName(node)} from ${image}, volume ${volume}`);
+  }
+
+  /**
+   * The proxy's ZDM_* variables for a container: it listens on all of the
+   * container's addresses (its port is published on the proxy's own host
+   * address), and a contact point that is a node's host address becomes that
+   * node's container name on the environment's network.
+   */
+  containerEnvironment(proxy: ProxySpec, env: Record<string, string>): Record<string, string> {
+    const e = envOf(proxy);
+    const onNetwork = (points: string | undefined) =>
+      (points ?? '')
+        .split(',')
+        .map((p) => p.trim())
+        .map((p) => (p === `127.0.${e}.1` ? `zdm-lab-${e}-origin` : p === `127.0.${e}.2` ? `zdm-lab-${e}-target` : p))
+        .join(',');
+    return {
+      ...env,
+      ZDM_PROXY_LISTEN_ADDRESS: '0.0.0.0',
+      ZDM_METRICS_ADDRESS: '0.0.0.0',
+      ZDM_ORIGIN_CONTACT_POINTS: onNetwork(env.ZDM_ORIGIN_CONTACT_POINTS),
+      ZDM_TARGET_CONTACT_POINTS: onNetwork(env.ZDM_TARGET_CONTACT_POINTS),
+    };
+  }
+
+  async startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
+    const e = envOf(proxy);
+    if ((await this.inspect(proxy))?.State.Running) return;
+    await this.removeStale(proxy);
+    await ensureImage(this.docker, this.images.proxy, 'ZDM proxy', report);
+    const network = await this.ensureNetwork(e, report);
+    const containerEnv = this.containerEnvironment(proxy, env);
+    mkdirSync(proxy.dir, { recursive: true });
+    writeFileSync(join(proxy.dir, 'effective-config.json'), JSON.stringify(containerEnv, null, 2));
+    const ports = this.publish(proxy.address, [proxy.port, proxy.metricsPort]);
+    await this.run(
+      proxy,
+      {
+        name: containerName(proxy),
+        Image: this.images.proxy,
+        Hostname: proxy.name,
+        Labels: labLabels(e, proxy.name),
+        Env: Object.entries(containerEnv).map(([k, v]) => `${k}=${v}`),
+        ExposedPorts: ports.ExposedPorts,
+        HostConfig: { NetworkMode: network, PortBindings: ports.PortBindings },
+        NetworkingConfig: { EndpointsConfig: { [network]: { Aliases: [proxy.name] } } },
+      },
+      [],
+      '/',
+    );
+  }
+
+  /** Keeps the container's last log lines in a file, for logFile() and error messages. */
+  private async saveLog(component: ComponentSpec): Promise<void> {
+    try {
+      const text = await readLogs(this.docker.getContainer(containerName(component)), 200);
+      mkdirSync(component.dir, { recursive: true });
+      writeFileSync(join(component.dir, 'container.log'), text);
+    } catch {
+      // no container, no log to keep
+    }
+  }
+
+  async stop(component: ComponentSpec): Promise<void> {
+    const info = await this.inspect(component);
+    const env = envOf(component);
+    if (info) {
+      const container = this.docker.getContainer(info.Id);
+      if (info.State.Running) {
+        await container.stop({ t: component.kind === 'cassandra' ? 20 : 5 }).catch((error) => {
+          if ((error as { statusCode?: number }).statusCode !== 304) throw error;
+        });
+      }
+      await this.saveLog(component);
+      await container.remove({ force: true }).catch((error) => {
+        if (!isNotFound(error)) throw error;
+      });
+    }
+    if (component.kind === 'cassandra') await this.removeVolume(component);
+    await this.removeNetworkIfUnused(env);
+  }
+
+  private async removeVolume(node: NodeSpec): Promise<void> {
+    const volume = this.docker.getVolume(volumeName(node));
+    try {
+      const info = await volume.inspect();
+      if (info.Labels?.['zdm-lab.managed'] !== 'true') return;
+      await volume.remove();
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  private async removeNetworkIfUnused(env: number): Promise<void> {
+    const left = await this.docker.listContainers({ all: true, filters: envFilter(env) });
+    if (left.length) return;
+    const networks = await this.docker.listNetworks({ filters: envFilter(env) });
+    for (const network of networks) {
+      await this.docker.getNetwork(network.Id).remove().catch((error) => {
+        if (!isNotFound(error)) throw error;
+      });
+    }
+  }
+
+  async status(component: ComponentSpec): Promise<ComponentStatus> {
+    const info = await this.inspect(component);
+    if (!info) return { state: 'down', detail: existsSync(component.dir) ? 'stopped' : 'never started' };
+    if (!info.State.Running) {
+      await this.saveLog(component);
+      return { state: 'down', detail: `container exited with code ${info.State.ExitCode}` };
+    }
+    return { state: 'running', pid: info.State.Pid, startedAt: Date.parse(info.State.StartedAt) };
+  }
+
+  logFile(component: ComponentSpec): string | undefined {
+    const path = join(component.dir, 'container.log');
+    return existsSync(path) ? path : undefined;
+  }
+
+  async printLogs(components: ComponentSpec[], follow: boolean): Promise<number> {
+    await this.daemon();
+    return followLogs(this.docker, components.map((c) => ({ name: c.name, container: containerName(c), savedLog: this.logFile(c) })), follow);
+  }
+
+  /**
+   * cqlsh inside the node's container (the official image ships it); for the
+   * proxy, from inside Origin's container to the proxy's name on the network.
+   */
+  async cqlsh(address: string, port: number): Promise<ExecCommand> {
+    const [, , k, host] = address.split('.').map(Number);
+    const node = host === 1 ? 'origin' : host === 2 ? 'target' : undefined;
+    const proxy = host >= 11 && host <= 13 ? `proxy-${host - 10}` : undefined;
+    if (!node && !proxy) throw new Error(`no lab component listens on ${address}:${port}`);
+    const container = `zdm-lab-${k}-${node ?? 'origin'}`;
+    const target = node ? '127.0.0.1' : `zdm-lab-${k}-${proxy}`;
+    return {
+      command: join(projectRoot, 'node_modules', '.bin', 'tsx'),
+      args: [
+        join(projectRoot, 'infra', 'backends', 'docker-exec.ts'),
+        container,
+        'sh',
+        '-c',
+        // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
+        `umask 077; f=$(mktemp); printf '[PlainTextAuthProvider]\\nusername = ${USERNAME}\\npassword = ${PASSWORD}\\n' > "$f"; ` +
+          'cqlsh "$@" --credentials "$f"; code=$?; rm -f "$f"; exit $code',
+        'cqlsh',
+        target,
+        String(port),
+        '-u',
+        USERNAME,
+        '--protocol-version=4',
+      ],
+    };
+  }
+
+  /** Names of everything of one environment that carries the lab's labels, for checks. */
+  async labelled(env: number): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
+    const filters = envFilter(env);
+    await this.daemon();
+    const containers = await this.docker.listContainers({ all: true, filters });
+    const networks = await this.docker.listNetworks({ filters });
+    const volumes = await this.docker.listVolumes({ filters });
+    return {
+      containers: containers.map((c) => c.Names[0].replace(/^\//, '')).sort(),
+      networks: networks.map((n) => n.Name).sort(),
+      volumes: (volumes.Volumes ?? []).map((v) => v.Name).sort(),
+    };
+  }
+}
