@@ -37,4 +37,10 @@ export interface Backend {
   logFile(component: ComponentSpec): string | undefined;
   /** The command that runs cqlsh against a CQL endpoint from the host. */
   cqlsh(address: string, port: number): Promise<ExecCommand>;
+  /**
+   * For backends whose logs are not files on the host (Docker keeps them in
+   * the daemon): prints each component's whole log, or with follow its last
+   * lines and then new ones, as `tail` prints logFile() for the others.
+   */
+  printLogs?(components: ComponentSpec[], follow: boolean): Promise<number>;
 }

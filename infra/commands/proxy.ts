@@ -116,6 +116,7 @@ export function proxyLogs(ctx: LabContext, index: number | undefined, follow: bo
   const { topo, backend } = ctx;
   const chosen = index === undefined ? topo.proxies : topo.proxies.filter((p) => p.index === index);
   if (chosen.length === 0) throw new Error(`there is no proxy ${index}: use 1, 2 or 3`);
+  if (backend.printLogs) return backend.printLogs(chosen, follow);
   const files = chosen.map((p) => backend.logFile(p)).filter((f): f is string => Boolean(f));
   if (files.length === 0) throw new Error('no proxy log yet: run zdm-lab proxy deploy first');
   // Without -f the whole log is printed: its first lines hold the parsed configuration.
