@@ -89,7 +89,15 @@ function megabytes(bytes: number): string {
  * Pulls an image, reporting at most once a second how far each layer is
  * (bytes downloaded of its size) and how many layers are done.
  */
-export async function pullImage(docker: Docker, image: string, what: string, report: Reporter): Promise<void> {
+export interface ImageRole {
+  /** What the image is for, as the learner knows it: "Origin", "ZDM proxy". */
+  what: string;
+  /** The variable that names another image for that role. */
+  variable: string;
+}
+
+export async function pullImage(docker: Docker, image: string, role: ImageRole, report: Reporter): Promise<void> {
+  const { what } = role;
   report(`${image}: not on this machine, pulling it (${what})`);
   const layers = new Map<string, { current: number; total: number; done: boolean }>();
   let lastReport = 0;
@@ -128,7 +136,7 @@ export async function pullImage(docker: Docker, image: string, what: string, rep
   } catch (error) {
     throw new DockerUnavailableError(
       `image ${image} (${what}) is not on this machine and could not be pulled: ${(error as Error).message.trim()}. ` +
-        `Check the name and your network, or point the lab at an image you have (see "Docker backend" in README.md)`,
+        `Check the name and your network, or set ${role.variable} to an image you have`,
     );
   }
   const total = [...layers.values()].reduce((sum, l) => sum + l.total, 0);
@@ -136,12 +144,12 @@ export async function pullImage(docker: Docker, image: string, what: string, rep
 }
 
 /** Makes sure the image is on the daemon, pulling it when it is not. */
-export async function ensureImage(docker: Docker, image: string, what: string, report: Reporter): Promise<void> {
+export async function ensureImage(docker: Docker, image: string, role: ImageRole, report: Reporter): Promise<void> {
   try {
     await docker.getImage(image).inspect();
     return;
   } catch (error) {
     if (!isNotFound(error)) throw error;
   }
-  await pullImage(docker, image, what, report);
+  await pullImage(docker, image, role, report);
 }

@@ -130,8 +130,8 @@ export class DockerBackend implements Backend {
 
   async prepare(topo: Topology, report: Reporter): Promise<void> {
     await this.daemon();
-    await ensureImage(this.docker, this.images.origin, 'Origin', report);
-    if (this.images.target !== this.images.origin) await ensureImage(this.docker, this.images.target, 'Target', report);
+    await ensureImage(this.docker, this.images.origin, { what: 'Origin', variable: 'ZDM_LAB_ORIGIN_IMAGE' }, report);
+    if (this.images.target !== this.images.origin) await ensureImage(this.docker, this.images.target, { what: 'Target', variable: 'ZDM_LAB_TARGET_IMAGE' }, report);
     await this.ensureNetwork(topo.env, report);
   }
 
@@ -244,7 +244,7 @@ export class DockerBackend implements Backend {
     const e = envOf(proxy);
     if ((await this.inspect(proxy))?.State.Running) return;
     await this.removeStale(proxy);
-    await ensureImage(this.docker, this.images.proxy, 'ZDM proxy', report);
+    await ensureImage(this.docker, this.images.proxy, { what: 'ZDM proxy', variable: 'ZDM_LAB_PROXY_IMAGE' }, report);
     const network = await this.ensureNetwork(e, report);
     const containerEnv = this.containerEnvironment(proxy, env);
     mkdirSync(proxy.dir, { recursive: true });

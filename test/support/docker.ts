@@ -1,0 +1,141 @@
+/**
+ * Shared set-up for tests of the Docker backend: a Docker daemon (the one
+ * that answers, or Debian's dockerd started here and stopped at the end),
+ * the lab's locally built images standing in for cassandra:5.0 and
+ * datastax/zdm-proxy:2.4.2 (no registry can be reached here), and a
+ * LabContext whose backend is Docker with those images. When dockerd cannot
+ * be started the tests are skipped with the reason.
+ */
+import { spawn } from 'node:child_process';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { findZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
+import { DockerBackend } from '../../infra/backends/docker.js';
+import { daemonProblem, dockerClient } from '../../infra/backends/docker-daemon.js';
+import type { LabContext } from '../../infra/commands/environment.js';
+import { ensureLabImages, type LabImages } from '../../infra/images/build.js';
+import { topology } from '../../infra/topology.js';
+
+const SOCKET = 'unix:///var/run/docker.sock';
+
+export interface DockerSetup {
+  images: LabImages;
+  /** Stops the daemon if this set-up started it. */
+  stop(): Promise<void>;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+function log(message: string): void {
+  process.stderr.write(`  [docker] ${message}\n`);
+}
+
+async function waitForDaemon(seconds: number): Promise<string | undefined> {
+  let problem: string | undefined = 'not started';
+  for (let i = 0; i < seconds * 2; i++) {
+    problem = await daemonProblem(dockerClient(), 1000);
+    if (problem === undefined) return undefined;
+    await sleep(500);
+  }
+  return problem;
+}
+
+/** Starts dockerd in the background, first as it is, then without iptables and the default bridge. */
+async function startDockerd(): Promise<{ pid: number } | string> {
+  if (!existsSync('/usr/sbin/dockerd')) return 'dockerd is not installed (apt-get install docker.io)';
+  const attempts = [[], ['--iptables=false', '--ip6tables=false', '--bridge=none']];
+  let last = '';
+  for (const extra of attempts) {
+    const logPath = join(tmpdir(), `zdm-lab-dockerd-${Date.now()}.log`);
+    const out = openSync(logPath, 'a');
+    const child = spawn('/usr/sbin/dockerd', ['--host', SOCKET, ...extra], { detached: true, stdio: ['ignore', out, out] });
+    closeSync(out);
+    child.unref();
+    const problem = await waitForDaemon(30);
+    if (problem === undefined && child.exitCode === null) {
+      log(`dockerd ${extra.join(' ')} started (pid ${child.pid}, log ${logPath})`);
+      return { pid: child.pid! };
+    }
+    try {
+      process.kill(child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+    last = `dockerd ${extra.join(' ')} did not answer (${problem}); its log ${logPath} ends:\n${readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n')}`;
+  }
+  return last;
+}
+
+let setup: Promise<DockerSetup | string> | undefined;
+
+/**
+ * A daemon and the lab's images, or why not (for `skip`). Building the
+ * images the first time takes a few minutes (debootstrap); later runs find
+ * them by their content hash.
+ */
+export function dockerLab(): Promise<DockerSetup | string> {
+  setup ??= (async () => {
+    let started: { pid: number } | undefined;
+    if ((await daemonProblem(dockerClient(), 2000)) !== undefined) {
+      const result = await startDockerd();
+      if (typeof result === 'string') {
+        const reason = `no Docker daemon could be started here: ${result}`;
+        process.stderr.write(`SKIPPING Docker backend tests: ${reason}\n`);
+        return reason;
+      }
+      started = result;
+    }
+    const images = await ensureLabImages(dockerClient(), (m) => log(m), { proxyBinary: proxyBinary() });
+    process.env.ZDM_LAB_CASSANDRA_IMAGE = images.cassandra;
+    if (images.proxy) process.env.ZDM_LAB_PROXY_IMAGE = images.proxy;
+    return {
+      images,
+      async stop() {
+        if (!started) return;
+        process.kill(started.pid, 'SIGTERM');
+        for (let i = 0; i < 100; i++) {
+          try {
+            process.kill(started.pid, 0);
+          } catch {
+            return;
+          }
+          await sleep(100);
+        }
+      },
+    };
+  })();
+  return setup;
+}
+
+function proxyBinary(): string | undefined {
+  try {
+    return findZdmProxy();
+  } catch {
+    return undefined;
+  }
+}
+
+/** A context like the CLI's on the Docker backend with the lab's images. */
+export function dockerContext(env: number, images: LabImages, output: string[] = []): LabContext {
+  return {
+    topo: topology(env),
+    backend: new DockerBackend(dockerClient(), {
+      origin: images.cassandra,
+      target: images.cassandra,
+      proxy: images.proxy ?? 'datastax/zdm-proxy:2.4.2',
+    }),
+    report: (message) => {
+      output.push(message);
+      if (process.env.LAB_TEST_VERBOSE) process.stderr.write(`  [env ${env}] ${message}\n`);
+    },
+    print: (line) => output.push(line),
+  };
+}
+
+/** Names of every container, network and volume labelled for the environment. */
+export async function labelled(env: number): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
+  return new DockerBackend(dockerClient()).labelled(env);
+}
