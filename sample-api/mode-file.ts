@@ -31,7 +31,8 @@ export function watchModeFile(path: string, onMode: (mode: Mode) => void, onProb
       onProblem(`cannot read ${path}: ${(error as Error).message}`);
       return;
     }
-    if (text === undefined || text === last) return;
+    // Missing, unchanged, or caught between truncation and write (`echo X > file`): nothing to do yet.
+    if (text === undefined || text === '' || text === last) return;
     last = text;
     const mode = parseMode(text);
     if (mode) onMode(mode);

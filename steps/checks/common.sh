@@ -22,7 +22,10 @@ api_mode_is() {
   [ -n "$health" ] || fail "the API does not answer on $API: start it in the api terminal (step 1)"
   mode=$(json mode <<<"$health")
   connected=$(json connected <<<"$health")
-  [ "$mode" = "$1" ] || fail "the API runs in $mode mode, not $1: write $1 into $MODE_FILE"
+  if [ "$mode" != "$1" ]; then
+    [ "$(json switchingTo <<<"$health")" = "$1" ] && fail "the API is still connecting to $1 and serves requests from $mode meanwhile: see the api terminal"
+    fail "the API runs in $mode mode, not $1: write $1 into $MODE_FILE"
+  fi
   [ "$connected" = true ] || fail "the API is in $1 mode but not connected: $(json error <<<"$health")"
 }
 

@@ -146,6 +146,24 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
     });
   });
 
+  test('a switch to a mode that cannot be reached keeps the API on its current mode, and says why', async () => {
+    const modeFile = join(tmp, 'unreachable-mode');
+    writeFileSync(modeFile, 'ORIGIN\n');
+    await withApi({ CLIENT_CONNECTION_MODE_FILE: modeFile }, async (api) => {
+      await api.waitForOutput(/connected to ORIGIN/);
+      // no proxy runs in this environment
+      writeFileSync(modeFile, 'ZDM_PROXY\n');
+      await api.waitForOutput(/cannot reach ZDM_PROXY \(127\.0\.3\.11:9042, 127\.0\.3\.12:9042, 127\.0\.3\.13:9042\): .*retrying every 2 s/);
+      const health = await http('GET', `${BASE}/health`);
+      assert.deepEqual(health.body, { mode: 'ORIGIN', contactPoints: ['127.0.3.1:9042'], connected: true, switchingTo: 'ZDM_PROXY' });
+      assert.equal((await http('POST', `${BASE}/status/eva/still-on-origin`)).status, 200);
+      writeFileSync(modeFile, 'ORIGIN\n');
+      await api.waitForOutput(/mode ORIGIN: already connected there, nothing to switch/);
+      assert.deepEqual((await http('GET', `${BASE}/health`)).body, { mode: 'ORIGIN', contactPoints: ['127.0.3.1:9042'], connected: true });
+      assert.doesNotMatch(api.output(), /is not a connection mode/, 'a file caught half-written is not reported');
+    });
+  });
+
   test('while Origin is down the API answers 503 with a JSON error and stays up; it recovers when Origin is back', async () => {
     await withApi({ CLIENT_CONNECTION_MODE: 'ORIGIN' }, async (api) => {
       await api.waitForOutput(/connected to ORIGIN/);
