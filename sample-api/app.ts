@@ -32,8 +32,14 @@ function clock(): string {
   return new Date().toISOString().slice(11, 23);
 }
 
-/** Long paths (a 64 KiB status) would flood the terminal: the log keeps their start. */
-function shortPath(path: string): string {
+/** The path as a person reads it (decoded), and only its start when long: a 64 KiB status would flood the terminal. */
+function shortPath(raw: string): string {
+  let path = raw;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    // broken %-encoding: show it as it came
+  }
   return path.length > 120 ? `${path.slice(0, 100)}… (${path.length} chars)` : path;
 }
 

@@ -99,6 +99,7 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
       const read = await http('GET', `${BASE}/status/${encodeURIComponent('zoë')}`);
       assert.deepEqual(read.body, [posted.body]);
       assert.deepEqual(await statuses(ctx.topo.origin, 'zoë'), [status]);
+      await api.waitForOutput(/POST \/status\/zoë\/out for a walk — à bientôt 🌧️ 散歩 200 \d+ms ORIGIN/);
     });
   });
 
@@ -208,6 +209,14 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
     const fromFile = startApi({ LAB_ENV: String(ENV), CLIENT_CONNECTION_MODE_FILE: modeFile });
     assert.equal(await fromFile.exited, 2);
     assert.match(fromFile.output(), /bad-mode says "PROXY", which is not a connection mode/);
+  });
+
+  test('a second API on the same address stops at start and says the address is in use', async () => {
+    await withApi({}, async () => {
+      const second = startApi({ LAB_ENV: String(ENV) });
+      assert.equal(await second.exited, 1);
+      assert.match(second.output(), /cannot listen on 127\.0\.3\.20:8000: the address is in use \(is another API running\?\)/);
+    });
   });
 
   test('ASTRA_DB is accepted as another name for TARGET', async () => {
