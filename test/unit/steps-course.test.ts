@@ -44,6 +44,15 @@ describe('the ZDM course', () => {
     assert.deepEqual(loaded().terminals.map((t) => t.id), ['host', 'api', 'client', 'logs']);
   });
 
+  test('every page opens with its title, states its goal, and says why it matters in a production migration', () => {
+    for (const page of loaded().pages) {
+      const text = readFileSync(join(stepsDir, page.file), 'utf8');
+      assert.match(text, new RegExp(`^# ${page.title.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\n`), `${page.file} opens with its title`);
+      assert.match(text, /^_Goal: [^_]+_$/m, `${page.file} states its goal`);
+      assert.match(text, /^## (Why .+|In production)$/m, `${page.file} explains why it matters`);
+    }
+  });
+
   test('every page has a check, and every check is a script of the course', () => {
     for (const page of loaded().pages) {
       assert.ok(page.check, `page ${page.id} has a check`);
