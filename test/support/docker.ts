@@ -2,9 +2,10 @@
  * Shared set-up for tests of the Docker backend: a Docker daemon (the one
  * that answers, or Debian's dockerd started here and stopped at the end),
  * the lab's locally built images standing in for cassandra:5.0 and
- * datastax/zdm-proxy:2.4.2 (no registry can be reached here), and a
- * LabContext whose backend is Docker with those images. When dockerd cannot
- * be started the tests are skipped with the reason.
+ * datastax/zdm-proxy:2.4.2 (no registry can be reached here), named in the
+ * ZDM_LAB_*_IMAGE variables that the zdm-lab command line reads, and what the
+ * lab labelled. When dockerd cannot be started the tests are skipped with
+ * the reason.
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
@@ -13,9 +14,7 @@ import { join } from 'node:path';
 import { findZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { DockerBackend } from '../../infra/backends/docker.js';
 import { daemonProblem, dockerClient } from '../../infra/backends/docker-daemon.js';
-import type { LabContext } from '../../infra/commands/environment.js';
 import { ensureLabImages, type LabImages } from '../../infra/images/build.js';
-import { topology } from '../../infra/topology.js';
 
 const SOCKET = 'unix:///var/run/docker.sock';
 
@@ -43,10 +42,15 @@ async function waitForDaemon(seconds: number): Promise<string | undefined> {
   return problem;
 }
 
-/** Starts dockerd in the background, first as it is, then without iptables and the default bridge. */
+/**
+ * Starts dockerd in the background. First without touching the host's
+ * firewall or forwarding (no iptables rules, no default bridge): the lab
+ * needs neither, since published ports on loopback go through Docker's
+ * userland proxy and containers talk on their own bridge. Then as it comes.
+ */
 async function startDockerd(): Promise<{ pid: number } | string> {
   if (!existsSync('/usr/sbin/dockerd')) return 'dockerd is not installed (apt-get install docker.io)';
-  const attempts = [[], ['--iptables=false', '--ip6tables=false', '--bridge=none']];
+  const attempts = [['--iptables=false', '--ip6tables=false', '--ip-forward=false', '--bridge=none'], []];
   let last = '';
   for (const extra of attempts) {
     const logPath = join(tmpdir(), `zdm-lab-dockerd-${Date.now()}.log`);
@@ -56,7 +60,7 @@ async function startDockerd(): Promise<{ pid: number } | string> {
     child.unref();
     const problem = await waitForDaemon(30);
     if (problem === undefined && child.exitCode === null) {
-      log(`dockerd ${extra.join(' ')} started (pid ${child.pid}, log ${logPath})`);
+      log(`${['dockerd', ...extra].join(' ')} started (pid ${child.pid}, log ${logPath})`);
       return { pid: child.pid! };
     }
     try {
@@ -64,7 +68,7 @@ async function startDockerd(): Promise<{ pid: number } | string> {
     } catch {
       // already gone
     }
-    last = `dockerd ${extra.join(' ')} did not answer (${problem}); its log ${logPath} ends:\n${readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n')}`;
+    last = `${['dockerd', ...extra].join(' ')} did not answer (${problem}); its log ${logPath} ends:\n${readFileSync(logPath, 'utf8').trim().split('\n').slice(-5).join('\n')}`;
   }
   return last;
 }
@@ -116,23 +120,6 @@ function proxyBinary(): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-/** A context like the CLI's on the Docker backend with the lab's images. */
-export function dockerContext(env: number, images: LabImages, output: string[] = []): LabContext {
-  return {
-    topo: topology(env),
-    backend: new DockerBackend(dockerClient(), {
-      origin: images.cassandra,
-      target: images.cassandra,
-      proxy: images.proxy ?? 'datastax/zdm-proxy:2.4.2',
-    }),
-    report: (message) => {
-      output.push(message);
-      if (process.env.LAB_TEST_VERBOSE) process.stderr.write(`  [env ${env}] ${message}\n`);
-    },
-    print: (line) => output.push(line),
-  };
 }
 
 /** Names of every container, network and volume labelled for the environment. */
