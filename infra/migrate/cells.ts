@@ -117,7 +117,7 @@ function groupCells(shape: TableShape, row: Row, columns: ColumnShape[], skip?: 
   const add = (writetime: Long | null, ttl: unknown, part: Part) => {
     if (writetime === null || writetime === undefined) return;
     const t = remainingTtl(ttl);
-    const id = `${writetime.toString()}/${t}`;
+    const id = `${writetime.high}:${writetime.low}/${t}`;
     let group = groups.get(id);
     if (!group) groups.set(id, (group = { writetime, ttl: t, parts: [] }));
     group.parts.push(part);

@@ -11,7 +11,7 @@
  */
 import cassandra from 'cassandra-driver';
 import type { Endpoint } from '../cql/client.js';
-import { listColumns, pointQuery, rowToken, rowWrites, scanQuery, keyValues, isStaticOnly, cellValue } from './cells.js';
+import { listColumns, pointQuery, rowToken, rowWrites, scanQuery, keyValues, isStaticOnly, cellValue, type Write } from './cells.js';
 import { InFlight, pool } from './concurrency.js';
 import { connectBulk, type Connected } from './connect.js';
 import { count, formatDuration, ProgressMeter, silentProgress, type ProgressSink } from './progress.js';
@@ -29,13 +29,16 @@ export interface CopyOptions {
   splits?: number;
   /** Sub-ranges scanned at the same time. */
   concurrency?: number;
-  /** Writes in flight per sub-range. */
+  /** Statements (one write, or one partition's batch of writes) in flight per sub-range. */
   writesInFlight?: number;
   /** Rows per page of a scan. */
   fetchSize?: number;
   retry?: RetryPolicy;
   progress?: ProgressSink;
 }
+
+/** At most this many writes in one partition's batch (kept well under the node's batch size limits). */
+const BATCH_WRITES = 16;
 
 export const COPY_DEFAULTS = { splits: 64, concurrency: 4, writesInFlight: 64, fetchSize: 1000 };
 
@@ -106,7 +109,7 @@ async function copyTable(ends: Ends, shape: TableShape, options: Required<Omit<C
   let failure: Error | undefined;
   const stop = () => failure !== undefined;
   const notCopied: TokenRange[] = [];
-  let writes = 0;
+  let writeCount = 0;
 
   /** Non-frozen lists Target already holds as on Origin: left out, since writing a list again duplicates its elements. */
   const sameLists = async (row: cassandra.types.Row): Promise<Set<string>> => {
@@ -122,14 +125,44 @@ async function copyTable(ends: Ends, shape: TableShape, options: Required<Omit<C
     return same;
   };
 
+  const execute = (writes: Write[]) =>
+    withRetry(
+      options.retry,
+      async () => {
+        if (writes.length === 1) return target.client.execute(writes[0].cql, writes[0].params, { prepare: true, isIdempotent: true });
+        try {
+          return await target.client.batch(writes.map((w) => ({ query: w.cql, params: w.params })), { prepare: true, logged: false, isIdempotent: true });
+        } catch (error) {
+          // a batch the node refuses as a whole (too large): the same writes one by one
+          if (!(error instanceof cassandra.errors.ResponseError) || error.code !== cassandra.types.responseErrorCodes.invalid) throw error;
+          return Promise.all(writes.map((w) => target.client.execute(w.cql, w.params, { prepare: true, isIdempotent: true })));
+        }
+      },
+      stop,
+    );
+
   const copyRange = async (index: number) => {
     const writer = new InFlight(options.writesInFlight);
     let lastPartition: string | undefined;
+    // writes of one partition go together as one unlogged batch: a single mutation on Target
+    let pending: Write[] = [];
+    let pendingToken: cassandra.types.Long | undefined;
+    const flush = async () => {
+      if (!pending.length) return;
+      const writes = pending;
+      pending = [];
+      await writer.run(() => execute(writes)).catch((error: unknown) => {
+        throw side('writing Target', target.where, error);
+      });
+    };
     const pages = scanPages(origin.client, cql, ranges[index], { fetchSize: options.fetchSize, retry: options.retry, shouldStop: stop });
     try {
       for await (const page of pages) {
         for (const row of page) {
           if (stop()) throw new Stopped();
+          const token = rowToken(row);
+          if (pendingToken && (!token.equals(pendingToken) || pending.length >= BATCH_WRITES)) await flush();
+          pendingToken = token;
           let skipStatic = false;
           if (hasStatic) {
             const partition = canonical(keyValues(shape, row).slice(0, shape.partitionKeys.length));
@@ -144,15 +177,13 @@ async function copyTable(ends: Ends, shape: TableShape, options: Required<Omit<C
               throw side('reading Target', target.where, error);
             }
           }
-          for (const write of rowWrites(shape, row, { keyOnlyTimestamp, skipStatic, skipColumns })) {
-            writes++;
-            await writer.run(() => withRetry(options.retry, () => target.client.execute(write.cql, write.params, { prepare: true, isIdempotent: true }), stop)).catch((error: unknown) => {
-              throw side('writing Target', target.where, error);
-            });
-          }
-          meter.row(index, rowToken(row));
+          const writes = rowWrites(shape, row, { keyOnlyTimestamp, skipStatic, skipColumns });
+          writes.forEach((w) => pending.push(w));
+          writeCount += writes.length;
+          meter.row(index, token);
         }
       }
+      await flush();
     } catch (error) {
       await writer.drain().catch(() => {});
       throw side('reading Origin', origin.where, error);
@@ -178,7 +209,7 @@ async function copyTable(ends: Ends, shape: TableShape, options: Required<Omit<C
   meter.finish();
   notCopied.sort((a, b) => (a.start < b.start ? -1 : 1));
   return {
-    copy: { table: qualified(shape), rows: meter.rows, writes, ranges: ranges.length, ms: meter.elapsedMs },
+    copy: { table: qualified(shape), rows: meter.rows, writes: writeCount, ranges: ranges.length, ms: meter.elapsedMs },
     notCopied,
     failure,
   };
