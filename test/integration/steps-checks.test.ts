@@ -128,6 +128,9 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
     writer = start('step1', 'client', /writer\.sh/);
     await eventually('the loop wrote', async () => /POST \/status\/eva\/phase0-3 200/.test(api.output()));
     await passes('step1', /the API runs in ORIGIN mode, Origin has the seed rows, and the writer loop is writing/);
+    const latest = JSON.parse(await run('step1', /status\/eva\?entries=3/)) as { status: string }[];
+    assert.equal(latest.length, 3);
+    assert.match(latest[0].status, /^phase0-\d+$/);
   });
 
   test('step 2: fails before Target has the table, passes after the page’s cqlsh command', async () => {
@@ -148,6 +151,9 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
     await fails('step7', /validate still finds differences \(\d+ missing on Target, 0 different, 0 only on Target\): run zdm-lab migrate/);
     await run('step7', /^zdm-lab migrate --keyspace zdmapp$/);
     await passes('step7', /validate: \d+ rows on Origin, \d+ on Target, 0 missing and 0 different/);
+    const writetimes = [...(await run('step7', /writetime\(status\)/)).matchAll(/marco \| cooking \| +(\d+)/g)].map((m) => m[1]);
+    assert.equal(writetimes.length, 2, 'marco’s row is shown for both clusters');
+    assert.equal(writetimes[0], writetimes[1], 'with the same write time');
     await passes('cleanup', /all \d+ writes of the loop succeeded, and every one of them is on Target/);
   });
 
@@ -162,6 +168,12 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       await passes('step3', /three ZDM proxies are ready on 127\.0\.3\.11, 127\.0\.3\.12 and 127\.0\.3\.13/);
       await passes('step4', /run ORIGIN\/PRIMARY_ONLY/);
       await passes('step5', /publish their zdm_ metrics/);
+      const logs = await run('step4', /Parsed configuration/);
+      assert.match(logs, /Parsed configuration: \{\\"PrimaryCluster\\":\\"ORIGIN\\",\\"ReadMode\\":\\"PRIMARY_ONLY\\"/);
+      assert.match(logs, /Proxy connected and ready to accept queries on 127\.0\.3\.11:9042/);
+      const readiness = await run('step4', /health\/readiness/);
+      for (const i of [11, 12, 13]) assert.match(readiness, new RegExp(`^127\\.0\\.3\\.${i}: \\{"OriginStatus".*"Status":"UP"\\}$`, 'm'));
+      assert.match(await run('step5', /\/metrics/), /^zdm_proxy_request_duration_seconds_count\{type="writes"\} 0$/m);
     });
 
     test('step 6 passes once the API goes through the proxies', async () => {
