@@ -3,11 +3,12 @@
  * Target, node to node, while the application keeps dual-writing through the
  * proxies. Each table's token ring is split into sub-ranges scanned in
  * parallel (bounded: a few ranges at once, a bounded number of writes in
- * flight per range). Every cell keeps its Origin writetime and remaining TTL,
- * so a newer dual-written value is never overwritten. A range whose reads or
- * writes still fail after the retries stops the run; the error names the
- * ranges not copied, and running migrate again completes them (copying a row
- * twice changes nothing).
+ * flight per range); the writes of one partition go to Target together as
+ * one unlogged batch, a single mutation on the node. Every cell keeps its
+ * Origin writetime and remaining TTL, so a newer dual-written value is never
+ * overwritten. A range whose reads or writes still fail after the retries
+ * stops the run; the error names the ranges not copied, and running migrate
+ * again completes them (copying a row twice changes nothing).
  */
 import cassandra from 'cassandra-driver';
 import type { Endpoint } from '../cql/client.js';
