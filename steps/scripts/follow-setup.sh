@@ -7,8 +7,10 @@ if [ ! -f "$log" ]; then
   echo "No setup is running for environment $LAB_ENV. Start it yourself with: zdm-lab infra up"
   exit 0
 fi
+echo "(following the environment's setup; Ctrl-C stops following, not the setup)"
 tail -n +1 -f "$log" &
 tail_pid=$!
+trap 'kill "$tail_pid" 2>/dev/null; exit 0' INT
 until grep -qE '^(Ready for Step 1|Setup failed)' "$log"; do sleep 0.5; done
 sleep 0.3
 kill "$tail_pid" 2>/dev/null
