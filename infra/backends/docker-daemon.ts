@@ -102,7 +102,7 @@ export async function pullImage(docker: Docker, image: string, role: ImageRole, 
   const layers = new Map<string, { current: number; total: number; done: boolean }>();
   let lastReport = 0;
   const progress = (event: PullEvent) => {
-    if (!event.id || event.id === image.split(':')[1]) return;
+    if (!event.id || event.id === image.slice(image.lastIndexOf(':') + 1)) return;
     const layer = layers.get(event.id) ?? { current: 0, total: 0, done: false };
     if (event.status === 'Downloading' && event.progressDetail) {
       layer.current = event.progressDetail.current ?? layer.current;
