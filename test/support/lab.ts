@@ -7,7 +7,6 @@
 import { ArtifactUnavailableError, ensureZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { selectBackend } from '../../infra/backends/select.js';
 import { infraDown, infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
-import { writeDefaultProxyConfig } from '../../infra/config/proxy.js';
 import { topology } from '../../infra/topology.js';
 
 export function testContext(env: number, log: string[] = []): LabContext {
@@ -25,10 +24,10 @@ export function testContext(env: number, log: string[] = []): LabContext {
 /** Origin (seeded) and Target (empty) up and in the step-1 state. */
 export async function freshEnvironment(env: number): Promise<LabContext> {
   const ctx = testContext(env);
-  const { alreadyUp } = await infraUp(ctx);
-  // reset also restores the default proxy YAML, which outlives `infra down`
-  if (alreadyUp) await infraReset(ctx);
-  else writeDefaultProxyConfig(ctx.topo);
+  await infraUp(ctx);
+  // `infra up` keeps the data of a stopped environment (an earlier run's rows),
+  // and the proxy YAML outlives `infra down`: reset restores both
+  await infraReset(ctx);
   return ctx;
 }
 
