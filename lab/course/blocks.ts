@@ -69,11 +69,14 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
   if (block.execute && !ctx.terminals.includes(block.terminalId)) {
     problem(`unknown terminal id "${block.terminalId}"; the course declares: ${ctx.terminals.join(', ') || '(none)'}`);
   }
+  if (block.waitForTerminal !== undefined && !ctx.terminals.includes(block.waitForTerminal)) {
+    problem(`unknown terminal id "${block.waitForTerminal}" in "waitForTerminal"; the course declares: ${ctx.terminals.join(', ') || '(none)'}`);
+  }
   return { block, problems };
 }
 
 function readInfo(info: Record<string, unknown>, block: Block, problem: (m: string) => void): void {
-  const { terminalId, execute, maxInvocations, macrosBefore, backgroundColor, waitFor } = info;
+  const { terminalId, execute, maxInvocations, macrosBefore, backgroundColor, waitFor, waitForTerminal, waitForSeconds } = info;
   if (terminalId !== undefined) {
     if (typeof terminalId === 'string' && terminalId !== '') block.terminalId = terminalId;
     else problem('"terminalId" must be a non-empty string');
@@ -115,5 +118,13 @@ function readInfo(info: Record<string, unknown>, block: Block, problem: (m: stri
     } catch (err) {
       problem(`"waitFor" must be a regular expression string (${(err as Error).message})`);
     }
+  }
+  if (waitForTerminal !== undefined) {
+    if (typeof waitForTerminal === 'string' && waitForTerminal !== '') block.waitForTerminal = waitForTerminal;
+    else problem('"waitForTerminal" must be the id of a terminal of the course');
+  }
+  if (waitForSeconds !== undefined) {
+    if (typeof waitForSeconds === 'number' && waitForSeconds > 0 && waitForSeconds <= 3600) block.waitForSeconds = waitForSeconds;
+    else problem('"waitForSeconds" must be a number of seconds from 0 to 3600');
   }
 }

@@ -70,8 +70,11 @@ export const MACROS: readonly Macro[] = ['ctrl_c', 'no_op'];
 
 /**
  * A fenced block after its `### termId` / `### {json}` info line is read.
- * `waitFor` is our extension: a regex of output to wait for when the block is
- * played automatically. Katapod ignores it; so does a learner's click.
+ * `waitFor`, `waitForTerminal` and `waitForSeconds` are our extension: when
+ * the block is played automatically (lab/autopilot/), what output to wait for
+ * (a regex), in which terminal (default the block's own), and for how long.
+ * Without `waitFor`, playing waits for the command to end. Katapod ignores
+ * these keys; so does a learner's click.
  */
 export interface Block {
   /** `<pageId>:<index>`, stable while the page's blocks keep their order. */
@@ -87,6 +90,8 @@ export interface Block {
   macrosBefore: Macro[];
   backgroundColor?: string;
   waitFor?: string;
+  waitForTerminal?: string;
+  waitForSeconds?: number;
 }
 
 /** One thing wrong with a course, where it is. `line` is 1-based; 0 = whole file. */
