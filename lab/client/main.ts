@@ -50,14 +50,14 @@ function layoutTerminals(): void {
   tabs.hidden = course.layout !== 'tabbed';
   for (const spec of course.terminals) {
     const el = document.createElement('div');
-    el.className = 'terminal';
+    el.className = 'lab-terminal';
     el.dataset.terminal = spec.id;
     const title = document.createElement('div');
-    title.className = 'terminal-title';
+    title.className = 'lab-terminal-title';
     const name = document.createElement('span');
     name.textContent = spec.name;
     const status = document.createElement('span');
-    status.className = 'terminal-status';
+    status.className = 'lab-terminal-status';
     title.append(name, status);
     const host = document.createElement('div');
     host.className = 'xterm-host';
@@ -79,7 +79,7 @@ function layoutTerminals(): void {
 
 function activateTab(id: string): void {
   if (course.layout !== 'tabbed') return;
-  for (const el of document.querySelectorAll<HTMLElement>('#terminals .terminal, #terminal-tabs button')) {
+  for (const el of document.querySelectorAll<HTMLElement>('#terminals .lab-terminal, #terminal-tabs button')) {
     el.classList.toggle('active', el.dataset.terminal === id);
   }
   terminals.get(id)?.refit();
@@ -244,6 +244,7 @@ async function resetEnvironment(): Promise<void> {
 /** For tests and debugging: what each terminal holds. */
 (window as unknown as { lab: unknown }).lab = {
   terminalText: (id: string) => terminals.get(id)?.text() ?? '',
+  xterm: (id: string) => terminals.get(id)?.term,
 };
 
 boot().catch((err: Error) => {

@@ -101,6 +101,6 @@ export class TerminalView {
   private setStatus(state: 'connecting' | 'open' | 'closed'): void {
     this.status.dataset.state = state;
     this.status.textContent = state === 'open' ? '' : state === 'connecting' ? 'connecting…' : 'reconnecting…';
-    this.host.closest('.terminal')?.setAttribute('data-connected', String(state === 'open'));
+    this.host.closest('.lab-terminal')?.setAttribute('data-connected', String(state === 'open'));
   }
 }

@@ -17,6 +17,8 @@ import { encode, Packet } from './protocol.js';
 
 /** Output kept for replay, in characters. */
 export const OUTPUT_CAP = 4 * 1024 * 1024;
+/** During a stream of output, how long output is gathered into one packet. */
+const BATCH_MS = 5;
 /** How long queued input waits for the shell's first output before it is sent anyway. */
 const READY_TIMEOUT_MS = 2000;
 /** How long a ctrl_c macro waits for the running program to give the prompt back. */
@@ -55,6 +57,7 @@ export class TerminalSession {
   private readonly viewers = new Set<Viewer>();
   private readonly flow: FlowControl<Viewer>;
   private flushScheduled = false;
+  private lastFlushAt = 0;
   private ready = false;
   private readonly pending: string[] = [];
   private exitInfo: { code: number; signal?: number } | undefined;
@@ -186,15 +189,20 @@ export class TerminalSession {
     while (this.chunkChars > this.outputCap && this.chunks.length > 1) {
       this.chunkChars -= this.chunks.shift()!.data.length;
     }
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    // The first output after a quiet spell (an echoed keystroke) goes out at
+    // once; during a stream, output is gathered for a few ms per packet, so a
+    // flood costs the browser a few big messages instead of thousands of 4 KiB ones.
+    const since = Date.now() - this.lastFlushAt;
+    if (since >= BATCH_MS) setImmediate(() => this.flush());
+    else setTimeout(() => this.flush(), BATCH_MS - since);
   }
 
   /** Send every viewer what it has not had yet, as one packet per viewer. */
   private flush(): void {
     this.flushScheduled = false;
+    this.lastFlushAt = Date.now();
     for (const v of this.viewers) this.sendPending(v);
   }
 

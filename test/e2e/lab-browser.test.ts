@@ -39,7 +39,7 @@ describe('the lab in a browser', () => {
     assert.equal(new URL(page.url()).search, '', 'the token leaves the address bar');
     await page.locator('#page h1', { hasText: 'Fixture course' }).waitFor();
     assert.equal(await page.title(), 'Fixture course');
-    assert.deepEqual(await page.locator('.terminal-title > span:first-child').allInnerTexts(), ['shell', 'logs']);
+    assert.deepEqual(await page.locator('.lab-terminal-title > span:first-child').allInnerTexts(), ['shell', 'logs']);
     assert.equal(await page.locator('#page img').getAttribute('src'), '/course/files/images/diagram.svg');
     assert.equal(await page.locator('#page img').evaluate((img: HTMLImageElement) => img.naturalWidth), 120);
   });
@@ -87,7 +87,7 @@ describe('the lab in a browser', () => {
   });
 
   it('typing in a terminal reaches the shell', async () => {
-    await page.locator('.terminal[data-terminal="logs"] .xterm-host').click();
+    await page.locator('.lab-terminal[data-terminal="logs"] .xterm-host').click();
     await page.keyboard.type('echo typed-$((6*7))\n');
     await waitForTerminal(page, 'logs', /^typed-42$/m);
   });
@@ -174,7 +174,7 @@ describe('a Katapod scenario in the browser', () => {
 
 async function sttySize(): Promise<{ rows: number; cols: number }> {
   const marker = `size-${Date.now()}`;
-  await page.locator('.terminal[data-terminal="logs"] .xterm-host').click();
+  await page.locator('.lab-terminal[data-terminal="logs"] .xterm-host').click();
   await page.keyboard.type(`echo ${marker} $(stty size)\n`);
   const text = await waitForTerminal(page, 'logs', new RegExp(`^${marker} \\d+ \\d+$`, 'm'));
   const [, rows, cols] = new RegExp(`^${marker} (\\d+) (\\d+)$`, 'm').exec(text)!;

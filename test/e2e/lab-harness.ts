@@ -68,7 +68,7 @@ export async function waitForTerminal(page: Page, id: string, pattern: RegExp, t
 
 /** The terminal's visible rows, as drawn on screen. */
 export function visibleRows(page: Page, id: string): Promise<string> {
-  return page.locator(`.terminal[data-terminal="${id}"] .xterm-rows`).innerText();
+  return page.locator(`.lab-terminal[data-terminal="${id}"] .xterm-rows`).innerText();
 }
 
 /** A script's view of one terminal WebSocket: collects output, can ack, type and close. */
