@@ -6,7 +6,8 @@
 import type { CourseOutline, PageView } from '../server/course.js';
 import type { CheckResult, Progress } from '../progress/store.js';
 
-export const ENV = 1;
+/** The environment this page drives: `?env=K` in the address (the server's URL carries it), else 1. */
+export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1') || 1;
 
 export type ProgressView = Progress & { setup: string };
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };

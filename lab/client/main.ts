@@ -4,12 +4,14 @@
  * Showing a page fetches its HTML, marks the blocks already run, tells the
  * server (which runs onLoad commands the first time); clicking a block asks
  * the server to run it by id and marks it; the Check button runs the page's
- * check and shows pass or fail with its output.
+ * check and shows pass or fail with its output. The course's panels, if it
+ * has any, get tabs beside the terminals.
  */
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
 import type { CourseOutline, PageView } from '../server/course.js';
 import { api, ENV, type ProgressView } from './api.js';
+import { setupPanels } from './panels.js';
 import { TerminalView } from './terminal.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -23,6 +25,7 @@ async function boot(): Promise<void> {
   [course, progress] = await Promise.all([api.course(), api.progress()]);
   document.title = course.title;
   layoutTerminals();
+  void setupPanels($('terminal-pane'), ENV, () => terminals.forEach((t) => t.refit())).catch((err: Error) => console.error(err.message));
   renderStepList();
   $('back-button').onclick = () => go(-1);
   $('next-button').onclick = () => go(+1);

@@ -14,13 +14,16 @@ import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { createMarkdown } from './markdown.js';
 import { resolveCourseFile } from './files.js';
-import type { Course, CourseProblem, Layout, OnLoadCommand, PageSpec, TerminalSpec } from './schema.js';
+import type { Course, CourseProblem, Layout, OnLoadCommand, PageSpec, PanelSpec, TerminalSpec } from './schema.js';
 
 export const COURSE_FILE = 'course.json';
 export const KATAPOD_CONFIG = '.katapod_config.json';
 const DEFAULT_CHECK_TIMEOUT_SECONDS = 60;
+/** Routes under /api/env/:k/ that a panel id would shadow. */
+const RESERVED_PANEL_IDS = ['progress', 'visit', 'run', 'check', 'reset'];
 /** Katapod's defaults when a scenario has no config file. */
 const KATAPOD_DEFAULT_TERMINAL: TerminalSpec = { id: 'cqlsh', name: 'cqlsh-editor' };
+const KATAPOD_WAIT_SCRIPT = 'wait.sh';
 
 export interface LoadResult {
   /** Undefined only when the course cannot be read at all. */
@@ -132,6 +135,8 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     });
   }
 
+  const panels = readPanels(dir, json.panels, problem);
+
   return {
     dir,
     format: 'course.json',
@@ -141,7 +146,43 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     setup: typeof json.setup === 'string' ? json.setup : undefined,
     reset: typeof json.reset === 'string' ? json.reset : undefined,
     pages,
+    panels,
   };
+}
+
+function readPanels(dir: string, raw: unknown, problem: (message: string, needle?: string) => void): PanelSpec[] {
+  const panels: PanelSpec[] = [];
+  if (raw === undefined) return panels;
+  if (!Array.isArray(raw)) {
+    problem('"panels" must be a list of {"id", "title", "module", "client"}', '"panels"');
+    return panels;
+  }
+  raw.forEach((p, i) => {
+    if (!isObject(p) || typeof p.id !== 'string' || !/^[\w.-]+$/.test(p.id)) {
+      problem(`panels[${i}]: "id" must be a word (letters, digits, _ . -)`, '"panels"');
+      return;
+    }
+    const where = `"${p.id}"`;
+    if (RESERVED_PANEL_IDS.includes(p.id)) problem(`panel "${p.id}": the id is taken by the lab's own routes (${RESERVED_PANEL_IDS.join(', ')})`, where);
+    if (panels.some((x) => x.id === p.id)) problem(`panels[${i}]: duplicate panel id "${p.id}"`, where);
+    let ok = true;
+    for (const key of ['module', 'client'] as const) {
+      const file = p[key];
+      if (typeof file !== 'string' || file === '') {
+        problem(`panel "${p.id}": "${key}" must be a path in the course directory`, where);
+        ok = false;
+        continue;
+      }
+      const path = resolveCourseFile(dir, file);
+      if (!path) problem(`panel "${p.id}": "${key}" ${file} points outside the course directory`, `"${file}"`);
+      else if (!existsSync(path)) problem(`panel "${p.id}": "${key}" ${file} does not exist`, `"${file}"`);
+      ok &&= Boolean(path && existsSync(path));
+    }
+    if (ok) {
+      panels.push({ id: p.id, title: typeof p.title === 'string' && p.title !== '' ? p.title : p.id, module: p.module as string, client: p.client as string });
+    }
+  });
+  return panels;
 }
 
 // ---------------------------------------------------------------- Katapod
@@ -194,6 +235,10 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
     }
   }
 
+  // Katapod's own default without a config file: a scenario's wait.sh runs on the intro page.
+  if (!text && existsSync(join(dir, KATAPOD_WAIT_SCRIPT))) {
+    onLoadByStep.set('intro', [{ terminal: KATAPOD_DEFAULT_TERMINAL.id, command: `./${KATAPOD_WAIT_SCRIPT};` }]);
+  }
   const ids = katapodPageIds(dir);
   if (!ids.includes('intro')) problems.push({ file: 'intro.md', line: 0, message: 'missing page: a Katapod scenario starts at intro.md' });
   const pages: PageSpec[] = ids.map((id) => ({
@@ -206,7 +251,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
   for (const step of onLoadByStep.keys()) {
     if (!ids.includes(step)) problems.push({ file, line: lineOf(text, `"${step}"`), message: `onLoadCommands names step "${step}", but ${step}.md does not exist` });
   }
-  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', pages };
+  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', pages, panels: [] };
 }
 
 /** intro, then step pages in natural order (step2 before step10), then finish, then any other page a link reaches. */

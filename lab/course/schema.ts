@@ -20,6 +20,11 @@
  *         "check": "./checks/intro.sh",                             // optional: the page's Check button
  *         "checkTimeoutSeconds": 60                                 // default 60
  *       }
+ *     ],
+ *     "panels": [                              // optional: views in tabs beside the terminals
+ *       { "id": "monitoring", "title": "Monitoring",
+ *         "module": "panels/monitoring.ts",     // server side: exports createPanel({ id, vars })
+ *         "client": "panels/monitoring-view.ts" }  // browser side: exports mount(host, { dataUrl })
  *     ]
  *   }
  *
@@ -52,6 +57,21 @@ export interface PageSpec {
   checkTimeoutSeconds: number;
 }
 
+/**
+ * A view the course adds beside its terminals, in its own tab. `module` (on
+ * the server, relative to the course directory) exports
+ * `createPanel({ id, vars })` returning `{ data(), close?() }`, created the
+ * first time an environment asks for the panel; `GET /api/env/:k/<id>`
+ * answers `data()` as JSON. `client` (bundled for the browser) exports
+ * `mount(host, { dataUrl })`, called the first time the tab is shown.
+ */
+export interface PanelSpec {
+  id: string;
+  title: string;
+  module: string;
+  client: string;
+}
+
 export interface Course {
   /** Absolute path of the course directory. */
   dir: string;
@@ -62,6 +82,7 @@ export interface Course {
   setup?: string;
   reset?: string;
   pages: PageSpec[];
+  panels: PanelSpec[];
 }
 
 /** The macros a block may ask for before its command (Katapod's names). */

@@ -36,7 +36,14 @@ export type RunOutcome =
 
 export class Environment {
   readonly id: number;
+  /** The environment's own folder: progress-independent scratch space, setup.log. */
   readonly workDir: string;
+  /**
+   * Where shells and checks start: the environment's folder for a course.json
+   * course; the scenario folder itself for a Katapod scenario, whose pages
+   * say `./wait.sh` or `SOURCE 'assets/x.cql'` relative to it.
+   */
+  readonly shellDir: string;
   readonly vars: Record<string, string>;
   readonly course: Course;
   private readonly store: ProgressStore;
@@ -50,6 +57,7 @@ export class Environment {
     this.store = opts.store;
     this.workDir = resolve(opts.envRoot, String(opts.id));
     mkdirSync(this.workDir, { recursive: true });
+    this.shellDir = this.course.format === 'katapod' ? this.course.dir : this.workDir;
     const path = [...(opts.pathPrefix ?? []), process.env.PATH ?? '/usr/bin:/bin'].join(':');
     this.vars = {
       ...stringEnv(process.env),
@@ -75,7 +83,7 @@ export class Environment {
     }
     let session = this.sessions.get(id);
     if (!session || session.exited) {
-      session = new TerminalSession({ cwd: this.workDir, env: { ...this.vars, LAB_TERMINAL: id } });
+      session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id } });
       this.sessions.set(id, session);
     }
     return session;
@@ -114,7 +122,7 @@ export class Environment {
   async check(pageId: string): Promise<CheckResult> {
     const page = this.page(pageId);
     if (!page.check) throw new Error(`page "${page.id}" declares no check`);
-    const result = await runShell(page.check, { cwd: this.workDir, env: this.vars, timeoutMs: page.checkTimeoutSeconds * 1000 });
+    const result = await runShell(page.check, { cwd: this.shellDir, env: this.vars, timeoutMs: page.checkTimeoutSeconds * 1000 });
     return this.store.recordCheck(this.id, this.course.dir, page.id, { ok: result.ok, output: result.output, timedOut: result.timedOut });
   }
 
@@ -122,7 +130,7 @@ export class Environment {
   async reset(): Promise<{ ok: boolean; output: string }> {
     await this.closeTerminals();
     let result = { ok: true, output: '' };
-    if (this.course.reset) result = await runShell(this.course.reset, { cwd: this.workDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
+    if (this.course.reset) result = await runShell(this.course.reset, { cwd: this.shellDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
     this.store.clear(this.id, this.course.dir);
     void this.setup();
     return { ok: result.ok, output: result.output };
@@ -151,7 +159,7 @@ export class Environment {
     this.setupState = 'running';
     const log = createWriteStream(join(this.workDir, 'setup.log'));
     const result = await runShell(this.course.setup, {
-      cwd: this.workDir,
+      cwd: this.shellDir,
       env: this.vars,
       timeoutMs: SETUP_TIMEOUT_MS,
       keepBackground: true,

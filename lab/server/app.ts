@@ -3,8 +3,9 @@
  * environments. `startLab` loads the course (refusing one that cannot be
  * read), opens the progress database, bundles the browser client, wires each
  * concern's routes (access first, so nothing is reachable without the token)
- * and listens. `close()` ends every shell before it returns, so a stopped
- * lab leaves no processes behind.
+ * and listens; the course's panels are loaded and bundled beside the client.
+ * `close()` closes the panels and ends every shell before it returns, so a
+ * stopped lab leaves no processes behind.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -15,9 +16,12 @@ import { CourseError, type Course, type CourseProblem } from '../course/schema.j
 import { Environment } from '../environments/environment.js';
 import { ProgressStore } from '../progress/store.js';
 import { newToken, setupAccess } from './access.js';
+import { removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
 import { setupCourseRoutes } from './course.js';
 import { setupEnvironmentRoutes } from './environment.js';
+import { loadPanels, setupPanelRoutes } from './panels.js';
+import { setupPlayRoute } from './play.js';
 import { setupTerminalSocket } from './terminals.js';
 
 export interface LabOptions {
@@ -30,6 +34,8 @@ export interface LabOptions {
   token?: string;
   /** Run the course's setup command when an environment starts (default true). */
   runSetup?: boolean;
+  /** The environment this server hosts (default 1); it owns 127.0.K.0/24. */
+  environmentId?: number;
 }
 
 export interface LabServer {
@@ -53,10 +59,11 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const dataDir = resolve(opts.dataDir ?? join(repoRoot, '.lab-envs'));
   const token = opts.token ?? newToken();
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
-  const bundle = await buildClient();
+  const [bundle, panels] = await Promise.all([buildClient(), loadPanels(course)]);
 
   const environments = new Map<number, Environment>();
-  environments.set(1, new Environment({ id: 1, course, store, envRoot: dataDir, pathPrefix: [join(repoRoot, 'bin'), join(repoRoot, 'node_modules', '.bin')], runSetup: opts.runSetup }));
+  const envId = opts.environmentId ?? 1;
+  environments.set(envId, new Environment({ id: envId, course, store, envRoot: dataDir, pathPrefix: [join(repoRoot, 'bin'), join(repoRoot, 'node_modules', '.bin')], runSetup: opts.runSetup }));
 
   let port = opts.port ?? 4000;
   const app = express();
@@ -66,6 +73,8 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
   setupEnvironmentRoutes(app, environments);
+  const panelRoutes = setupPanelRoutes(app, environments, panels);
+  setupPlayRoute(app, environments);
 
   const server: Server = createServer(app);
   const wss = setupTerminalSocket(server, environments, token, () => port);
@@ -78,10 +87,11 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   port = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const url = `http://${shownHost}:${port}/`;
+  writeServerAddress(dataDir, { url, token, pid: process.pid, environments: [...environments.keys()] });
 
   return {
     url,
-    openUrl: `${url}?token=${token}`,
+    openUrl: `${url}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
     token,
     port,
     course,
@@ -89,12 +99,14 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     environments,
     async close() {
       for (const client of wss.clients) client.terminate();
+      await panelRoutes.close();
       await Promise.all([...environments.values()].map((e) => e.close()));
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeAllConnections();
       });
       store.close();
+      removeServerAddress(dataDir, token);
     },
   };
 }

@@ -166,6 +166,9 @@ describe('a Katapod scenario in the browser', () => {
     await waitForTerminal(p, 'shell', /^katapod-intro-onload$/m);
     await p.locator('[data-block="intro:0"] pre').click();
     await waitForTerminal(p, 'cqlsh', /^default-terminal$/m);
+    await p.locator('.lab-terminal[data-terminal="cqlsh"] .xterm-host').click();
+    await p.keyboard.type('ls step1.md && echo in-the-scenario-folder\n');
+    await waitForTerminal(p, 'cqlsh', /^in-the-scenario-folder$/m);
     await p.locator('a.btn', { hasText: 'Start' }).click();
     await p.locator('#page h1', { hasText: 'Step one' }).waitFor();
     await p.close();

@@ -81,6 +81,12 @@ describe('loading a Katapod scenario directory', () => {
     const r = loadCourse(dir);
     assert.deepEqual(r.problems, []);
     assert.deepEqual(r.course!.terminals, [{ id: 'cqlsh', name: 'cqlsh-editor' }]);
+    assert.deepEqual(r.course!.pages[0]!.onLoad, []);
+  });
+
+  it('without a config file, a scenario\'s wait.sh runs on the intro page, as in Katapod', () => {
+    const dir = course('katapod-wait', { 'intro.md': '# Hi\n', 'wait.sh': 'echo ready\n' });
+    assert.deepEqual(loadCourse(dir).course!.pages[0]!.onLoad, [{ terminal: 'cqlsh', command: './wait.sh;' }]);
   });
 });
 
