@@ -141,8 +141,13 @@ export class DockerBackend implements Backend {
       await this.docker.getNetwork(name).inspect();
     } catch (error) {
       if (!isNotFound(error)) throw error;
-      await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labLabels(env), CheckDuplicate: true });
-      report(`network ${name} created`);
+      try {
+        await this.docker.createNetwork({ Name: name, Driver: 'bridge', Labels: labLabels(env), CheckDuplicate: true });
+        report(`network ${name} created`);
+      } catch (createError) {
+        // 409: created meanwhile by a command running beside this one
+        if ((createError as { statusCode?: number }).statusCode !== 409) throw createError;
+      }
     }
     return name;
   }
