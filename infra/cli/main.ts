@@ -31,6 +31,9 @@ const USAGE = `usage: zdm-lab <command> [options]
   proxy config set key=value ...     change proxy YAML keys (validated)
   cqlsh origin|target|proxy [-e CQL] [-f FILE]
   course check [DIR]                 validate a course (default: steps/), problems as file:line
+  course play [--to PAGE] [--data DIR]
+                                     have the running lab server play the course in the
+                                     environment's terminals, up to PAGE (default: all)
   migrate --keyspace K [--tables a,b]               copy Origin's rows to Target, keeping writetimes and TTLs
   validate --keyspace K [--tables a,b] [--autocorrect] [--report FILE]
                                      compare Origin and Target; exit 1 on differences
@@ -58,6 +61,8 @@ async function main(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       autocorrect: { type: 'boolean' },
       report: { type: 'string' },
+      to: { type: 'string' },
+      data: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -139,6 +144,10 @@ async function main(argv: string[]): Promise<number> {
       // The course format belongs to the lab engine; its validator is loaded only for this command.
       const { courseCheck } = await import('../../lab/course/check.js');
       return courseCheck(rest[0] ?? `${projectRoot}/steps`);
+    }
+    case 'course play': {
+      const { playRemote } = await import('../../lab/autopilot/remote.js');
+      return playRemote({ dataDir: values.data ?? `${projectRoot}/.lab-envs`, env, to: values.to, print: ctx.print });
     }
     case 'migrate':
       return migrateCommand(ctx, values);
