@@ -1,7 +1,7 @@
 /**
  * The zdm-lab command line: one entry point for the infrastructure
- * (infra, proxy, cqlsh, setup). Options are parsed here and turned into a
- * LabContext; everything else lives in infra/commands/.
+ * (infra, proxy, monitoring, cqlsh, setup). Options are parsed here and
+ * turned into a LabContext; everything else lives in infra/commands/.
  */
 import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -14,6 +14,7 @@ import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../confi
 import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabContext } from '../commands/environment.js';
 import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../commands/proxy.js';
 import { migrateCommand, validateCommand } from '../migrate/command.js';
+import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
 import { projectRoot } from '../paths.js';
 import { consoleReporter } from '../progress.js';
 import { MissingToolError } from '../tools.js';
@@ -29,6 +30,8 @@ const USAGE = `usage: zdm-lab <command> [options]
   proxy logs [1|2|3] [-f]            print or follow proxy logs
   proxy config show                  print the proxy configuration
   proxy config set key=value ...     change proxy YAML keys (validated)
+  monitoring up|down|status          the real Prometheus (Debian package prometheus) scraping the
+                                     proxies every 2 s, on 127.0.K.30:9090
   cqlsh origin|target|proxy [-e CQL] [-f FILE]
   course check [DIR]                 validate a course (default: steps/), problems as file:line
   course play [--to PAGE] [--data DIR]
@@ -140,6 +143,15 @@ async function main(argv: string[]): Promise<number> {
       }
       throw new Error('usage: zdm-lab proxy config show | zdm-lab proxy config set key=value ...');
     }
+    case 'monitoring up':
+      await monitoringUp(ctx);
+      return 0;
+    case 'monitoring down':
+      await monitoringDown(ctx);
+      return 0;
+    case 'monitoring status':
+      ctx.print(await monitoringStatus(ctx));
+      return 0;
     case 'course check': {
       // The course format belongs to the lab engine; its validator is loaded only for this command.
       const { courseCheck } = await import('../../lab/course/check.js');
