@@ -165,7 +165,7 @@ async function playPage(env: Environment, page: PageSpec, say: (line: string) =>
   if (!page.check) return { id: page.id, title: page.title, skipped: false, blocks: ran };
   const check = await checkUntilPassed(env, page.id, {
     signal,
-    onAttempt: (r, n) => say(`  ${r.ok ? '✔' : '✘'} check${n > 1 ? ` (try ${n})` : ''}: ${firstLine(r.output.trim()) || (r.ok ? 'passed' : 'failed')}`),
+    onAttempt: (r, n) => say(`  ${r.ok ? '✔' : '✘'} check${n > 1 ? ` (try ${n})` : ''}: ${firstLine(r.output.trim(), 300) || (r.ok ? 'passed' : 'failed')}`),
   });
   if (!check.ok) {
     throw new PlayError(`${where}: its check ${check.timedOut ? 'timed out' : 'still fails'} after every block ran: ${check.output.trim()}`, page.id);
@@ -232,9 +232,9 @@ function describePage(page: PageSpec): string {
   return `page "${page.id}" (${page.title})`;
 }
 
-function firstLine(text: string): string {
+function firstLine(text: string, max = 80): string {
   const line = text.split('\n').find((l) => l.trim() !== '') ?? '';
-  return line.length > 80 ? `${line.slice(0, 77)}…` : line;
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
 }
 
 function lastLine(text: string): string {
