@@ -17,6 +17,8 @@ import { startNodes, SCHEMA_FILE, type LabContext } from '../../infra/commands/e
 import { runCqlFile, withClient } from '../../infra/cql/client.js';
 import { copyTables, IncompleteCopyError } from '../../infra/migrate/migrate.js';
 import { validateTables } from '../../infra/migrate/validate.js';
+import { InFlight } from '../../infra/migrate/concurrency.js';
+import { DEFAULT_RETRY, withRetry } from '../../infra/migrate/retry.js';
 import type { NodeSpec } from '../../infra/topology.js';
 import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment } from '../support/lab.js';
@@ -229,9 +231,11 @@ describe('zdm-lab migrate and validate on real Cassandra 5.0 nodes', { timeout: 
     const rows = 40_000;
     await withClient(ctx.topo.origin, async (client) => {
       const insert = 'INSERT INTO shop.events (id, seq, payload) VALUES (?, ?, ?)';
-      for (let i = 0; i < rows; i += 500) {
-        await Promise.all(Array.from({ length: 500 }, (_, j) => client.execute(insert, [Math.floor((i + j) / 4), (i + j) % 4, `event ${i + j}`], { prepare: true })));
+      const writes = new InFlight(64);
+      for (let i = 0; i < rows; i++) {
+        await writes.run(() => withRetry(DEFAULT_RETRY, () => client.execute(insert, [Math.floor(i / 4), i % 4, `event ${i}`], { prepare: true })));
       }
+      await writes.drain();
     });
     const endpoints = { origin: ctx.topo.origin, target: ctx.topo.target };
     const options = { keyspace: 'shop', tables: ['events'], concurrency: 2, writesInFlight: 8, retry: { attempts: 3, firstDelayMs: 300 } };

@@ -12,6 +12,8 @@ import cassandra from 'cassandra-driver';
 import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
 import { proxyDeploy } from '../../infra/commands/proxy.js';
 import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
+import { InFlight } from '../../infra/migrate/concurrency.js';
+import { DEFAULT_RETRY, withRetry } from '../../infra/migrate/retry.js';
 import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 
@@ -56,7 +58,8 @@ function startWriter(client: cassandra.Client): Writer {
       busy.add(key);
       const status = `${update ? 'updated' : 'new'} #${n}`;
       try {
-        await client.execute(insert, [user, when, status], { prepare: true, isIdempotent: true });
+        // as a careful application does: an idempotent write that timed out is sent again until acknowledged
+        await withRetry({ attempts: 10, firstDelayMs: 100 }, () => client.execute(insert, [user, when, status], { prepare: true, isIdempotent: true }));
         acknowledged.set(key, { user, when, status });
         if (update) counts.updates++;
         else counts.inserts++;
@@ -89,15 +92,14 @@ describe('migrate under live dual writes through real ZDM proxies', { timeout: 6
     const writtenAt = (Date.now() - DAY) * 1000;
     await withClient(ctx.topo.origin, async (client) => {
       const insert = `INSERT INTO zdmapp.user_status (user, when, status) VALUES (?, ?, ?) USING TIMESTAMP ${writtenAt}`;
-      for (let u = 0; u < USERS; u += 50) {
-        const batch: Promise<unknown>[] = [];
-        for (let k = u; k < u + 50; k++) {
-          for (let s = 0; s < STATUSES_PER_USER; s++) {
-            batch.push(client.execute(insert, [`user-${k}`, new Date(historyStart + s * DAY), `historical ${s}`], { prepare: true }));
-          }
+      const writes = new InFlight(64);
+      for (let u = 0; u < USERS; u++) {
+        for (let s = 0; s < STATUSES_PER_USER; s++) {
+          const params = [`user-${u}`, new Date(historyStart + s * DAY), `historical ${s}`];
+          await writes.run(() => withRetry(DEFAULT_RETRY, () => client.execute(insert, params, { prepare: true })));
         }
-        await Promise.all(batch);
       }
+      await writes.drain();
     });
     await proxyDeploy(ctx);
   });
