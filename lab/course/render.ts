@@ -6,9 +6,10 @@
  * `command:katapod.loadPage?…` links, in markdown or inline HTML, become
  * in-page navigation (`data-page`). Local images point at the course-file
  * route, which serves the course directory only. The server keeps the blocks:
- * a click names a block id, never the text to run.
+ * a click names a block id, never the text to run. A page is rendered again
+ * only when its file changes, so an author's edit shows on reload.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import hljs from 'highlight.js/lib/core';
 import bash from 'highlight.js/lib/languages/bash';
 import json from 'highlight.js/lib/languages/json';
@@ -48,10 +49,19 @@ export interface RenderedPage {
   blocks: Block[];
 }
 
+/** Rendered pages by file, reused while the file's size and mtime stay the same. */
+const cache = new Map<string, { course: Course; stamp: string; page: RenderedPage }>();
+
 export function renderPage(course: Course, page: PageSpec): RenderedPage {
   const path = resolveCourseFile(course.dir, page.file);
   if (!path) throw new Error(`page "${page.id}": ${page.file} is outside the course directory`);
-  return renderMarkdown(course, page, readFileSync(path, 'utf8'));
+  const stat = statSync(path);
+  const stamp = `${page.id}:${stat.size}:${stat.mtimeMs}`;
+  const hit = cache.get(path);
+  if (hit && hit.course === course && hit.stamp === stamp) return hit.page;
+  const rendered = renderMarkdown(course, page, readFileSync(path, 'utf8'));
+  cache.set(path, { course, stamp, page: rendered });
+  return rendered;
 }
 
 export function renderMarkdown(course: Course, page: PageSpec, source: string): RenderedPage {

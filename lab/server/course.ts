@@ -1,8 +1,8 @@
 /**
  * The course, read-only over HTTP: its outline (title, terminals, layout,
  * pages), one rendered page at a time, and the course's own files (images)
- * from the course directory only. Pages are rendered on each request, so an
- * author editing markdown sees the change on reload.
+ * from the course directory only. A page is rendered again whenever its file
+ * changes, so an author editing markdown sees the change on reload.
  */
 import type { Express } from 'express';
 import { resolveCourseFile } from '../course/files.js';

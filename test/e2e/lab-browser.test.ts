@@ -8,9 +8,10 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
+import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, startTestLab, terminalText, visibleRows, waitForTerminal, type TestLab } from './lab-harness.js';
+import { labFetch, launchBrowser, startTestLab, terminalText, visibleRows, waitForTerminal, type TestLab } from './lab-harness.js';
 
 let t: TestLab;
 let browser: Browser;
@@ -195,6 +196,46 @@ describe('a tabbed course in the browser', () => {
     await p.waitForTimeout(200);
     assert.match(await visibleRows(p, 'two'), /shown-in-the-second-tab/);
     await p.close();
+  });
+});
+
+describe('a dropped connection', () => {
+  let k: TestLab;
+  before(async () => {
+    k = await startTestLab();
+  });
+  after(() => k.dispose());
+
+  it('the page reconnects by itself and shows exactly the output it missed', async () => {
+    // The browser reaches the lab through a TCP relay that the test can cut, as a network would.
+    const sockets = new Set<Socket>();
+    const relay = createServer((client) => {
+      const upstream = connect(k.lab.port, '127.0.0.1');
+      for (const s of [client, upstream]) {
+        sockets.add(s);
+        s.on('close', () => sockets.delete(s));
+        s.on('error', () => s.destroy());
+      }
+      client.pipe(upstream).pipe(client);
+    });
+    await new Promise<void>((ok) => relay.listen(0, '127.0.0.1', ok));
+    const relayPort = (relay.address() as AddressInfo).port;
+    const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+    try {
+      await p.goto(`http://127.0.0.1:${relayPort}/?token=${k.lab.token}`);
+      await p.locator('[data-block="intro:0"] pre').click();
+      await waitForTerminal(p, 'shell', /^hello-from-block$/m);
+      for (const s of sockets) s.destroy();
+      await p.locator('.lab-terminal[data-terminal="shell"] .lab-terminal-status', { hasText: 'reconnecting' }).waitFor();
+      // While the page is cut off, the block runs again (from the API, as a second tab would).
+      assert.equal((await labFetch(k.lab, '/api/env/1/run', { method: 'POST', body: { block: 'intro:0' } })).status, 200);
+      const text = await waitForTerminal(p, 'shell', /^hello-from-block\n[^\n]*echo hello-from-block\nhello-from-block$/m);
+      assert.equal(text.match(/^hello-from-block$/gm)?.length, 2, 'nothing lost, nothing doubled');
+      assert.equal(await p.locator('.lab-terminal[data-terminal="shell"]').getAttribute('data-connected'), 'true');
+    } finally {
+      await p.close();
+      relay.close();
+    }
   });
 });
 

@@ -5,6 +5,8 @@
  * display-only blocks, background colour).
  */
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCourse } from '../../lab/course/load.js';
@@ -105,5 +107,22 @@ describe('rendering fenced blocks', () => {
     assert.equal(blocks[0]!.terminalId, 'cqlsh');
     assert.match(html, /▶ cqlsh-editor/);
     assert.match(html, /<a href="#step1" data-page="step1"\n\s*class="btn btn-dark navigation-bottom-right">/);
+  });
+});
+
+describe('re-rendering', () => {
+  it('reuses a rendered page until its file changes, then shows the change', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'render-cache-'));
+    try {
+      writeFileSync(join(dir, 'course.json'), JSON.stringify({ title: 't', terminals: [{ id: 'a' }], pages: [{ id: 'intro', file: 'intro.md' }] }));
+      writeFileSync(join(dir, 'intro.md'), '# First\n');
+      const c = loadCourse(dir).course!;
+      const first = renderPage(c, c.pages[0]!);
+      assert.equal(renderPage(c, c.pages[0]!), first);
+      writeFileSync(join(dir, 'intro.md'), '# Second version\n');
+      assert.match(renderPage(c, c.pages[0]!).html, /<h1>Second version<\/h1>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
