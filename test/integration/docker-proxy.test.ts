@@ -3,8 +3,9 @@
  * the Docker backend, driven by the zdm-lab command line: they start from the
  * same YAML files and answer on the same loopback addresses as on the
  * embedded backend; writes land on both clusters, reads follow
- * primary_cluster, `proxy logs` (and `-f`) print the proxies' own lines, a bad
- * YAML touches nothing, a rolling update under steady load has zero client
+ * primary_cluster, the sample API works through them unchanged, `proxy logs`
+ * (and `-f`) print the proxies' own lines, a bad YAML touches nothing, a
+ * rolling update under steady load (a driver and the API) has zero client
  * errors and loses no acknowledged write, and `down` leaves nothing labelled.
  * Runs on environment 6 with locally built images carrying the real
  * Cassandra 5.0 and zdm-proxy v2.4.2.
@@ -22,6 +23,7 @@ import { projectRoot } from '../../infra/paths.js';
 import { topology } from '../../infra/topology.js';
 import { zdmLab } from '../support/cli.js';
 import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
+import { http, startApi, writerLoop, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 6;
 const topo = topology(ENV);
@@ -34,7 +36,9 @@ const skip =
       ? 'no zdm-proxy binary to build the proxy image from (set ZDM_PROXY_BIN or run zdm-lab setup)'
       : undefined;
 const env = ['--env', String(ENV)];
+const API = `http://127.0.${ENV}.20:8000`;
 let client: cassandra.Client;
+let api: ApiProcess | undefined;
 
 const ROW = 'SELECT status FROM zdmapp.user_status WHERE user = ? AND when = ?';
 const INSERT = 'INSERT INTO zdmapp.user_status (user, when, status) VALUES (?, ?, ?)';
@@ -62,6 +66,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
   });
   after(async () => {
     await client?.shutdown().catch(() => {});
+    await api?.stop();
     if (skip) return;
     await zdmLab(['infra', 'down', ...env]);
     await setup.stop();
@@ -101,6 +106,17 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     assert.match(result.stdout, /cooking/);
   });
 
+  test('the sample API reaches the proxy containers unchanged, and its writes land on both clusters', async () => {
+    api = startApi({ LAB_ENV: String(ENV), CLIENT_CONNECTION_MODE: 'ZDM_PROXY' });
+    await api.waitForOutput(/connected to ZDM_PROXY/, 60_000);
+    const posted = await http('POST', `${API}/status/docker/${encodeURIComponent('via proxy')}`);
+    assert.equal(posted.status, 200, JSON.stringify(posted.body));
+    for (const node of [topo.origin, topo.target]) {
+      const rows = await withClient(node, async (c) => (await c.execute("SELECT status FROM zdmapp.user_status WHERE user = 'docker'")).rows);
+      assert.deepEqual(rows.map((r) => r.status), ['via proxy'], node.name);
+    }
+  });
+
   test('a write through the proxies lands on Origin and on Target', async () => {
     const when = new Date();
     await client.execute(INSERT, ['dual', when, 'both']);
@@ -137,6 +153,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     let followed = '';
     follower.stdout.on('data', (d) => (followed += d));
 
+    const apiWriter = writerLoop(API, 'apiload', 'a', 100);
     const acknowledged: Date[] = [];
     const errors: string[] = [];
     let reads = 0;
@@ -165,7 +182,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
 
     const update = await zdmLab(['proxy', 'rolling-update', '--pause', '2', ...env]);
     running = false;
-    await Promise.all([writer, reader]);
+    await Promise.all([writer, reader, apiWriter.stop()]);
     await sleep(2000);
     follower.kill('SIGTERM');
 
@@ -174,6 +191,8 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     const pidsAfter = await proxyPids();
     pidsAfter.forEach((pid, i) => assert.notEqual(pid, pidsBefore[i], `${topo.proxies[i].name} was not replaced`));
     assert.deepEqual(errors, []);
+    assert.deepEqual(apiWriter.failures, [], 'the sample API failed writes');
+    assert.ok(apiWriter.sent > 50, `the sample API sent only ${apiWriter.sent} writes`);
     assert.ok(acknowledged.length > 100, `only ${acknowledged.length} writes were acknowledged`);
     assert.ok(reads > 50, `only ${reads} reads answered`);
     for (const node of [topo.origin, topo.target]) {
@@ -186,7 +205,10 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     }
     const parsed = followed.match(/Parsed configuration: .*PrimaryCluster\\":\\"(\w+)/g) ?? [];
     assert.ok(parsed.some((l) => l.includes('TARGET')), `proxy logs -f did not show the new proxy-1 starting:\n${followed.slice(-2000)}`);
-    console.log(`rolling update under load on Docker: ${acknowledged.length} writes and ${reads} reads acknowledged, 0 errors`);
+    console.log(
+      `rolling update under load on Docker: ${acknowledged.length} writes and ${reads} reads acknowledged, ` +
+        `${apiWriter.sent} API writes, 0 errors`,
+    );
   });
 
   test('after the update a read returns the Target row and proxy status shows the new mode', async () => {
@@ -197,6 +219,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
 
   test('infra down removes every container, the network and the volumes of the environment', async () => {
     await client.shutdown();
+    await api?.stop();
     const result = await zdmLab(['infra', 'down', ...env]);
     assert.equal(result.code, 0, result.stderr);
     assert.deepEqual(await labelled(ENV), { containers: [], networks: [], volumes: [] });
