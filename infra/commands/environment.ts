@@ -94,7 +94,10 @@ export async function infraUp(ctx: LabContext): Promise<{ alreadyUp: boolean; re
   await backend.prepare(topo, report);
   const readyMs = await startNodes(ctx);
   await provisionOrigin(ctx);
-  print(`environment ${topo.env} is up: Origin ${topo.origin.address}:9042 (seeded), Target ${topo.target.address}:9042 (empty)`);
+  // Data outlives `infra down`, so say what Target really holds.
+  const onTarget = await keyspaces(topo.target);
+  const target = onTarget.length ? `keyspaces ${onTarget.join(', ')}; zdm-lab infra reset empties it` : 'empty';
+  print(`environment ${topo.env} is up: Origin ${topo.origin.address}:9042 (seeded), Target ${topo.target.address}:9042 (${target})`);
   return { alreadyUp: false, readyMs };
 }
 
