@@ -37,6 +37,11 @@ const USAGE = `usage: zdm-lab <command> [options]
   course play [--to PAGE] [--data DIR]
                                      have the running lab server play the course in the
                                      environment's terminals, up to PAGE (default: all)
+  env list                           the running lab server's learner environments: step, checks,
+                                     health, last activity
+  env create [--env K] [--name N]    a new learner environment; prints the learner's invite link
+  env reset --env K [--to PAGE]      back to the first page's state (then played up to PAGE)
+  env destroy --env K                remove an environment, its infrastructure and its progress
   migrate --keyspace K [--tables a,b]               copy Origin's rows to Target, keeping writetimes and TTLs
   validate --keyspace K [--tables a,b] [--autocorrect] [--report FILE]
                                      compare Origin and Target; exit 1 on differences
@@ -66,6 +71,7 @@ async function main(argv: string[]): Promise<number> {
       report: { type: 'string' },
       to: { type: 'string' },
       data: { type: 'string' },
+      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -73,6 +79,13 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !command) {
     console.log(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === 'env') {
+    // The instructor's commands talk to the running lab server; they need no backend.
+    const { envCommand } = await import('../../lab/instructor/remote.js');
+    const k = values.env === undefined ? undefined : Number(values.env);
+    if (k !== undefined && (!Number.isInteger(k) || k < 1 || k > 254)) throw new Error(`--env must be a number from 1 to 254, not ${values.env}`);
+    return envCommand({ dataDir: values.data ?? `${projectRoot}/.lab-envs`, action: sub, env: k, name: values.name, to: values.to, print: (line) => console.log(line) });
   }
   const env = Number(values.env ?? process.env.LAB_ENV ?? 1);
   const topo = topology(env);

@@ -1,9 +1,14 @@
 /**
- * `npm start`: serve the lab. Prints a URL carrying this start's access token.
+ * `npm start`: serve the lab. Prints the first environment's URL (it carries
+ * that learner's token) and the instructor console's (it carries this
+ * start's instructor token). `--env none` starts without an environment: the
+ * instructor creates one per learner in the console or with zdm-lab env create.
  *
- *   npm start -- [--course DIR] [--host 127.0.0.1] [--port 4000] [--data DIR] [--env K] [--no-setup]
+ *   npm start -- [--course DIR] [--host 127.0.0.1] [--port 4000] [--data DIR] [--env K|none]
+ *                [--memory-per-env GIB] [--no-setup]
  */
 import { parseArgs } from 'node:util';
+import { GIB } from '../instructor/capacity.js';
 import { startLab } from '../server/app.js';
 import { CourseError, formatProblem } from '../course/schema.js';
 
@@ -14,6 +19,7 @@ const { values } = parseArgs({
     port: { type: 'string', default: '4000' },
     data: { type: 'string' },
     env: { type: 'string', default: '1' },
+    'memory-per-env': { type: 'string' },
     'no-setup': { type: 'boolean', default: false },
   },
 });
@@ -24,17 +30,24 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
   process.exit(2);
 }
 
-const env = Number(values.env);
-if (!Number.isInteger(env) || env < 1 || env > 254) {
-  console.error(`--env must be an environment number from 1 to 254, not ${JSON.stringify(values.env)}`);
+const env = values.env === 'none' ? null : Number(values.env);
+if (env !== null && (!Number.isInteger(env) || env < 1 || env > 254)) {
+  console.error(`--env must be an environment number from 1 to 254 or "none", not ${JSON.stringify(values.env)}`);
+  process.exit(2);
+}
+
+const perEnv = values['memory-per-env'] === undefined ? undefined : Number(values['memory-per-env']);
+if (perEnv !== undefined && !(perEnv > 0)) {
+  console.error(`--memory-per-env must be the GiB one environment needs (e.g. 2.1), not ${JSON.stringify(values['memory-per-env'])}`);
   process.exit(2);
 }
 
 try {
-  const lab = await startLab({ courseDir: values.course, host: values.host, port, dataDir: values.data, runSetup: !values['no-setup'], environmentId: env });
+  const lab = await startLab({ courseDir: values.course, host: values.host, port, dataDir: values.data, runSetup: !values['no-setup'], environmentId: env, bytesPerEnvironment: perEnv === undefined ? undefined : Math.round(perEnv * GIB) });
   for (const p of lab.problems) console.warn(`warning: ${formatProblem(p)}`);
   console.log(`ZDM Lab: ${lab.course.title} (${lab.course.pages.length} pages)`);
-  console.log(`Open this URL in your browser (it carries this start's access token):\n\n    ${lab.openUrl}\n`);
+  if (env !== null) console.log(`Open this URL in your browser (it carries environment ${env}'s access token):\n\n    ${lab.openUrl}\n`);
+  console.log(`Instructor console (create learner environments, follow and reset them; keep this link to yourself):\n\n    ${lab.instructorUrl}\n`);
   let stopping = false;
   const stop = async () => {
     if (stopping) return;

@@ -9,7 +9,8 @@ import type { CheckResult, Progress } from '../progress/store.js';
 /** The environment this page drives: `?env=K` in the address (the server's URL carries it), else 1. */
 export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1') || 1;
 
-export type ProgressView = Progress & { setup: string };
+/** `generation` counts the environment's resets: the page starts over when it changes. */
+export type ProgressView = Progress & { setup: string; generation: number };
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };
 
 async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

@@ -35,6 +35,7 @@ async function boot(): Promise<void> {
   window.addEventListener('hashchange', () => void show(pageFromHash()));
   window.addEventListener('resize', () => terminals.forEach((t) => t.refit()));
   showSetup(progress.setup);
+  watchResets(progress.generation);
   await show(pageFromHash() ?? progress.current ?? course.pages[0]!.id);
 }
 
@@ -234,6 +235,25 @@ function showSetup(state: string): void {
   el.dataset.state = state;
   el.textContent = state === 'running' ? 'preparing the environment…' : state === 'failed' ? 'environment setup failed (see setup.log)' : '';
   if (state === 'running') setTimeout(() => void api.progress().then((p) => showSetup(p.setup)), 3000);
+}
+
+/** A reset taken elsewhere (the instructor console, another tab) starts this page over on the first page. */
+function watchResets(generation: number): void {
+  const timer = setInterval(() => {
+    api.progress().then(
+      (p) => {
+        if (p.generation === generation) return;
+        clearInterval(timer);
+        location.hash = '';
+        location.reload();
+      },
+      (err: Error) => {
+        const el = $('setup-status');
+        el.dataset.state = 'failed';
+        el.textContent = `this environment does not answer: ${err.message}`;
+      },
+    );
+  }, 3000);
 }
 
 async function resetEnvironment(): Promise<void> {

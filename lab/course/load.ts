@@ -86,7 +86,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     if (json.layout === 'stacked' || json.layout === 'tabbed') layout = json.layout;
     else problem('"layout" must be "stacked" or "tabbed"', '"layout"');
   }
-  for (const key of ['setup', 'reset'] as const) {
+  for (const key of ['setup', 'reset', 'teardown', 'status'] as const) {
     if (json[key] !== undefined && typeof json[key] !== 'string') problem(`"${key}" must be a shell command string`, `"${key}"`);
   }
 
@@ -145,6 +145,8 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     layout,
     setup: typeof json.setup === 'string' ? json.setup : undefined,
     reset: typeof json.reset === 'string' ? json.reset : undefined,
+    teardown: typeof json.teardown === 'string' ? json.teardown : undefined,
+    status: typeof json.status === 'string' ? json.status : undefined,
     pages,
     panels,
   };

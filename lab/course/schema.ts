@@ -13,6 +13,9 @@
  *     "layout": "stacked",                      // or "tabbed"; default "stacked"
  *     "setup": "./setup.sh",                    // optional: run once when an environment starts
  *     "reset": "./reset.sh",                    // optional: run when an environment is reset
+ *     "teardown": "./teardown.sh",              // optional: run when an instructor destroys an environment
+ *     "status": "./status.sh",                  // optional: prints the health of the environment's parts as
+ *                                               //   JSON [{"name", "state": "up"|"starting"|"down", "detail"?}]
  *     "pages": [
  *       {
  *         "id": "intro", "file": "intro.md", "title": "Introduction",
@@ -81,6 +84,8 @@ export interface Course {
   layout: Layout;
   setup?: string;
   reset?: string;
+  teardown?: string;
+  status?: string;
   pages: PageSpec[];
   panels: PanelSpec[];
 }

@@ -4,9 +4,12 @@
  * the things a learner does go through here: show a page (its onLoad commands
  * run the first time), run a block (macros, maxInvocations, counted in
  * progress), run a page's check, reset. One server can hold several
- * environments; each owns its shells and nothing else.
+ * environments; each owns its shells and nothing else. A reset or a destroy
+ * first stops whatever still works on the environment (an autopilot play,
+ * the setup command), then ends every shell with everything it started, so
+ * it can be taken in the middle of anything.
  */
-import { createWriteStream, mkdirSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Course, PageSpec } from '../course/schema.js';
 import { renderPage } from '../course/render.js';
@@ -30,6 +33,13 @@ export interface EnvironmentOptions {
   runSetup?: boolean;
 }
 
+export interface ResetResult {
+  ok: boolean;
+  output: string;
+  /** How long the reset took (the setup that follows it is not included). */
+  seconds: number;
+}
+
 export type RunOutcome =
   | { ok: true; count: number }
   | { ok: false; status: 404 | 409; error: string; count?: number };
@@ -49,6 +59,12 @@ export class Environment {
   private readonly store: ProgressStore;
   private readonly sessions = new Map<string, TerminalSession>();
   private setupState: SetupState = 'none';
+  private setupRun: { controller: AbortController; done: Promise<void> } | undefined;
+  private readonly activities = new Set<{ controller: AbortController; done: Promise<unknown> }>();
+  private readonly resetListeners: (() => void)[] = [];
+  private resetting: Promise<ResetResult> | undefined;
+  private resets = 0;
+  private lastActivityAt = Date.now();
   private closed = false;
 
   constructor(opts: EnvironmentOptions) {
@@ -75,6 +91,56 @@ export class Environment {
     return this.setupState;
   }
 
+  /** Counts resets: a learner's page that sees it change starts over from the first page. */
+  get generation(): number {
+    return this.resets;
+  }
+
+  /** When the learner last did something (showed a page, ran a block, typed, checked), in ms since the epoch. */
+  get lastActivity(): number {
+    return this.lastActivityAt;
+  }
+
+  get isResetting(): boolean {
+    return this.resetting !== undefined;
+  }
+
+  touch(): void {
+    this.lastActivityAt = Date.now();
+  }
+
+  /** Called after every reset (the server drops the terminals' connections, so browsers attach to the new shells). */
+  onReset(listener: () => void): void {
+    this.resetListeners.push(listener);
+  }
+
+  /** Resolves once the setup command (if one is running) has ended. */
+  async setupDone(): Promise<SetupState> {
+    await this.setupRun?.done;
+    return this.setupState;
+  }
+
+  /**
+   * Runs `work` (an autopilot play) as something a reset or a destroy must
+   * stop first: its signal aborts when the environment is reset, destroyed,
+   * or when `signal` aborts.
+   */
+  async track<T>(work: (signal: AbortSignal) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    const controller = new AbortController();
+    const forward = () => controller.abort();
+    if (signal?.aborted) controller.abort();
+    else signal?.addEventListener('abort', forward, { once: true });
+    const done = work(controller.signal);
+    const entry = { controller, done };
+    this.activities.add(entry);
+    try {
+      return await done;
+    } finally {
+      this.activities.delete(entry);
+      signal?.removeEventListener('abort', forward);
+    }
+  }
+
   /** The terminal `id`, started on first use and started anew after its shell ended. */
   terminal(id: string): TerminalSession {
     if (this.closed) throw new Error(`environment ${this.id} is closed`);
@@ -96,6 +162,7 @@ export class Environment {
   /** The learner is on `pageId`: remember it, and run its onLoad commands if it is shown for the first time. */
   visit(pageId: string): { firstTime: boolean } {
     const page = this.page(pageId);
+    this.touch();
     this.store.setCurrent(this.id, this.course.dir, page.id);
     const firstTime = this.store.markVisited(this.id, this.course.dir, page.id);
     if (firstTime) for (const c of page.onLoad) void this.terminal(c.terminal).type(c.command);
@@ -109,6 +176,8 @@ export class Environment {
     const block = page ? renderPage(this.course, page).blocks[Number(indexText)] : undefined;
     if (!page || !block || block.id !== blockId) return { ok: false, status: 404, error: `no block "${blockId}" in this course` };
     if (!block.execute) return { ok: false, status: 409, error: 'this block is display-only (execute: false)' };
+    if (this.resetting) return { ok: false, status: 409, error: 'the environment is being reset; run the block again once the page has reloaded' };
+    this.touch();
     const done = this.store.runCount(this.id, this.course.dir, block.id);
     if (block.maxInvocations !== null && done >= block.maxInvocations) {
       return { ok: false, status: 409, error: `this block may run at most ${block.maxInvocations} time(s)`, count: done };
@@ -122,23 +191,77 @@ export class Environment {
   async check(pageId: string): Promise<CheckResult> {
     const page = this.page(pageId);
     if (!page.check) throw new Error(`page "${page.id}" declares no check`);
+    this.touch();
     const result = await runShell(page.check, { cwd: this.shellDir, env: this.vars, timeoutMs: page.checkTimeoutSeconds * 1000 });
     return this.store.recordCheck(this.id, this.course.dir, page.id, { ok: result.ok, output: result.output, timedOut: result.timedOut });
   }
 
-  /** End every shell, run the course's reset command, forget progress, and set up again. */
-  async reset(): Promise<{ ok: boolean; output: string }> {
+  /**
+   * Back to the start: stop any play and the setup, end every shell (and all
+   * it started), run the course's reset command, forget progress, empty the
+   * working folder, and set up again (not awaited; see `setupDone`). A second
+   * reset asked for meanwhile shares the first one's result.
+   */
+  reset(): Promise<ResetResult> {
+    if (this.closed) return Promise.reject(new Error(`environment ${this.id} is closed`));
+    this.resetting ??= this.doReset().finally(() => (this.resetting = undefined));
+    return this.resetting;
+  }
+
+  private async doReset(): Promise<ResetResult> {
+    const started = Date.now();
+    this.resets += 1;
+    await this.stopActivities();
     await this.closeTerminals();
     let result = { ok: true, output: '' };
     if (this.course.reset) result = await runShell(this.course.reset, { cwd: this.shellDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
+    // A shell a browser re-opened during the reset saw the old state: end it too.
+    await this.closeTerminals();
     this.store.clear(this.id, this.course.dir);
+    this.emptyWorkDir();
+    this.touch();
+    const seconds = (Date.now() - started) / 1000;
+    for (const listener of this.resetListeners) listener();
     void this.setup();
+    return { ok: result.ok, output: result.output, seconds };
+  }
+
+  /**
+   * The environment is removed for good: plays and setup stopped, shells
+   * ended, the course's teardown command run (it stops the infrastructure),
+   * progress forgotten and the working folder deleted.
+   */
+  async destroy(): Promise<{ ok: boolean; output: string }> {
+    await this.resetting?.catch(() => undefined);
+    this.closed = true;
+    await this.stopActivities();
+    await this.closeTerminals();
+    let result = { ok: true, output: '' };
+    if (this.course.teardown) result = await runShell(this.course.teardown, { cwd: this.shellDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
+    this.store.clear(this.id, this.course.dir);
+    rmSync(this.workDir, { recursive: true, force: true });
+    for (const listener of this.resetListeners) listener();
     return { ok: result.ok, output: result.output };
   }
 
   async close(): Promise<void> {
     this.closed = true;
+    await this.stopActivities();
     await this.closeTerminals();
+  }
+
+  /** Abort plays and the setup command, and wait (a little) for them to give up. */
+  private async stopActivities(): Promise<void> {
+    const running = [...this.activities];
+    for (const a of running) a.controller.abort();
+    this.setupRun?.controller.abort();
+    const settled = Promise.allSettled([...running.map((a) => a.done), this.setupRun?.done]);
+    await Promise.race([settled, new Promise((r) => setTimeout(r, 5000).unref())]);
+  }
+
+  /** The working folder holds only what the course's commands wrote there (mode files, logs): all of it goes. */
+  private emptyWorkDir(): void {
+    for (const name of readdirSync(this.workDir)) rmSync(join(this.workDir, name), { recursive: true, force: true });
   }
 
   private async closeTerminals(): Promise<void> {
@@ -154,18 +277,30 @@ export class Environment {
   }
 
   /** The course's setup command, once per environment start or reset; its output goes to setup.log. */
-  private async setup(): Promise<void> {
-    if (!this.course.setup) return;
+  private setup(): Promise<void> {
+    if (!this.course.setup || this.closed) return Promise.resolve();
+    const controller = new AbortController();
+    const done = this.runSetup(this.course.setup, controller.signal);
+    const run = { controller, done };
+    this.setupRun = run;
+    return done.finally(() => {
+      if (this.setupRun === run) this.setupRun = undefined;
+    });
+  }
+
+  private async runSetup(command: string, signal: AbortSignal): Promise<void> {
     this.setupState = 'running';
     const log = createWriteStream(join(this.workDir, 'setup.log'));
-    const result = await runShell(this.course.setup, {
+    const result = await runShell(command, {
       cwd: this.shellDir,
       env: this.vars,
       timeoutMs: SETUP_TIMEOUT_MS,
       keepBackground: true,
+      signal,
       onOutput: (t) => log.write(t),
     });
     log.end();
+    if (signal.aborted) return;
     this.setupState = result.ok ? 'done' : 'failed';
     if (!result.ok) console.error(`environment ${this.id}: setup failed (see ${join(this.workDir, 'setup.log')}):\n${result.output.slice(-2000)}`);
   }

@@ -4,6 +4,8 @@
  * The command runs in its own process group so a timeout kills everything it
  * started, not only the outer bash. Output (stdout and stderr interleaved) is
  * kept up to a cap: it is the message a learner sees next to pass or fail.
+ * An abort signal (a reset in the middle of setup) kills the group as a
+ * timeout does.
  */
 import { spawn } from 'node:child_process';
 
@@ -16,7 +18,7 @@ export interface ShellResult {
   output: string;
 }
 
-export function runShell(command: string, opts: { cwd: string; env: Record<string, string>; timeoutMs: number; onOutput?: (text: string) => void; keepBackground?: boolean }): Promise<ShellResult> {
+export function runShell(command: string, opts: { cwd: string; env: Record<string, string>; timeoutMs: number; onOutput?: (text: string) => void; keepBackground?: boolean; signal?: AbortSignal }): Promise<ShellResult> {
   return new Promise((resolve) => {
     const child = spawn('bash', ['-c', command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -40,8 +42,15 @@ export function runShell(command: string, opts: { cwd: string; env: Record<strin
       killGroup('SIGTERM');
       setTimeout(() => killGroup('SIGKILL'), 1000).unref();
     }, opts.timeoutMs);
+    const onAbort = () => {
+      killGroup('SIGTERM');
+      setTimeout(() => killGroup('SIGKILL'), 1000).unref();
+    };
+    if (opts.signal?.aborted) onAbort();
+    else opts.signal?.addEventListener('abort', onAbort, { once: true });
     child.on('error', (err) => {
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       resolve({ ok: false, exitCode: null, timedOut, output: `could not run bash: ${err.message}` });
     });
     // A daemon started by setup keeps the pipes open: then the exit of bash itself ends the wait.
@@ -58,6 +67,7 @@ export function runShell(command: string, opts: { cwd: string; env: Record<strin
       if (finished) return;
       finished = true;
       clearTimeout(timer);
+      opts.signal?.removeEventListener('abort', onAbort);
       // A check leaves nothing behind; setup may start daemons on purpose.
       if (!opts.keepBackground) killGroup('SIGKILL');
       if (timedOut) output += `${output.endsWith('\n') || output === '' ? '' : '\n'}timed out after ${Math.round(opts.timeoutMs / 1000)} s`;

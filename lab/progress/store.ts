@@ -4,6 +4,8 @@
  * which pages have been shown (their onLoad commands ran), how often each
  * block was run, and every check result. Rows are keyed by environment and by
  * course directory, so two courses served from one data folder never mix.
+ * The learners an instructor created (name and invite token per environment)
+ * are kept here too, so invite links still work after a restart.
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
@@ -29,7 +31,16 @@ CREATE TABLE IF NOT EXISTS visits (env INTEGER, course TEXT, page TEXT, first_at
 CREATE TABLE IF NOT EXISTS runs (env INTEGER, course TEXT, block TEXT, count INTEGER NOT NULL, last_at INTEGER NOT NULL, PRIMARY KEY (env, course, block));
 CREATE TABLE IF NOT EXISTS checks (id INTEGER PRIMARY KEY AUTOINCREMENT, env INTEGER, course TEXT, page TEXT, ok INTEGER NOT NULL, timed_out INTEGER NOT NULL, output TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS checks_by_page ON checks (env, course, page, id);
+CREATE TABLE IF NOT EXISTS learners (env INTEGER, course TEXT, name TEXT NOT NULL, token TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (env, course));
 `;
+
+/** One learner environment as the instructor created it. */
+export interface LearnerRecord {
+  env: number;
+  name: string;
+  token: string;
+  createdAt: number;
+}
 
 export class ProgressStore {
   private readonly db: Database.Database;
@@ -85,6 +96,22 @@ export class ProgressStore {
   /** Forget everything about one environment's run of a course (environment reset). */
   clear(env: number, course: string): void {
     for (const table of ['current_page', 'visits', 'runs', 'checks']) this.db.prepare(`DELETE FROM ${table} WHERE env = ? AND course = ?`).run(env, course);
+  }
+
+  learners(course: string): LearnerRecord[] {
+    return (this.db.prepare('SELECT env, name, token, created_at FROM learners WHERE course = ? ORDER BY env').all(course) as { env: number; name: string; token: string; created_at: number }[]).map(
+      (r) => ({ env: r.env, name: r.name, token: r.token, createdAt: r.created_at }),
+    );
+  }
+
+  saveLearner(course: string, learner: LearnerRecord): void {
+    this.db
+      .prepare('INSERT INTO learners (env, course, name, token, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET name = excluded.name, token = excluded.token')
+      .run(learner.env, course, learner.name, learner.token, learner.createdAt);
+  }
+
+  forgetLearner(env: number, course: string): void {
+    this.db.prepare('DELETE FROM learners WHERE env = ? AND course = ?').run(env, course);
   }
 
   close(): void {

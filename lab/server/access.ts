@@ -1,23 +1,33 @@
 /**
- * Who may use the lab. Each start of the server makes a fresh random token and
- * prints a URL carrying it (as Jupyter does). Opening that URL turns the token
- * into an HttpOnly, SameSite=Strict cookie and redirects to the clean URL;
- * from then on every HTTP route and every WebSocket upgrade needs the cookie
- * (or, for scripts, an `Authorization: Bearer` header). A WebSocket upgrade or
- * a POST whose Origin is not the lab's own page is refused, so another site
- * open in the same browser can neither drive the terminals nor run blocks.
+ * Who may use the lab, and which part of it. A token names a principal: the
+ * instructor (one token per server start, for the console and every
+ * environment) or one learner (one token per environment, in their invite
+ * link), which opens that environment's page, API calls, panels and terminals
+ * and nothing of any other environment. Opening a URL that carries a token
+ * turns it into an HttpOnly, SameSite=Strict cookie (instructor and learner
+ * cookies are separate, so one browser can hold both) and redirects to the
+ * clean URL; from then on every HTTP route and every WebSocket upgrade needs
+ * a cookie (or, for scripts, an `Authorization: Bearer` header). A WebSocket
+ * upgrade or a POST whose Origin is not the lab's own page is refused, so
+ * another site open in the same browser can neither drive the terminals nor
+ * run blocks.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
+
+export type Principal = { role: 'instructor' } | { role: 'learner'; env: number };
+
+/** Turns a presented token into the principal it names (undefined: no such token). */
+export type TokenResolver = (token: string) => Principal | undefined;
 
 export function newToken(): string {
   return randomBytes(24).toString('hex');
 }
 
 /** The cookie name carries the port: cookies ignore ports, two labs on one host must not share one. */
-export function cookieName(port: number): string {
-  return `zdm_lab_${port}`;
+export function cookieName(port: number, role: Principal['role'] = 'learner'): string {
+  return role === 'instructor' ? `zdm_lab_${port}_instructor` : `zdm_lab_${port}`;
 }
 
 export function tokenMatches(token: string, given: string | undefined): boolean {
@@ -40,8 +50,21 @@ function bearer(req: IncomingMessage): string | undefined {
   return h?.startsWith('Bearer ') ? h.slice(7) : undefined;
 }
 
-export function isAuthorized(req: IncomingMessage, token: string, port: number): boolean {
-  return tokenMatches(token, cookie(req, cookieName(port))) || tokenMatches(token, bearer(req));
+/** Every principal the request's credentials name (a browser may carry an instructor and a learner cookie). */
+export function principalsOf(req: IncomingMessage, resolve: TokenResolver, port: number): Principal[] {
+  const given = [bearer(req), cookie(req, cookieName(port, 'instructor')), cookie(req, cookieName(port, 'learner'))];
+  return given.flatMap((t) => {
+    const p = t === undefined ? undefined : resolve(t);
+    return p ? [p] : [];
+  });
+}
+
+export function mayUseEnvironment(principals: Principal[], env: number): boolean {
+  return principals.some((p) => p.role === 'instructor' || p.env === env);
+}
+
+export function isInstructor(principals: Principal[]): boolean {
+  return principals.some((p) => p.role === 'instructor');
 }
 
 /** An Origin header equal to the lab's own (scheme + the Host the request was sent to). */
@@ -51,20 +74,39 @@ export function isSameOrigin(req: IncomingMessage): boolean {
   return origin !== undefined && host !== undefined && origin === `http://${host}`;
 }
 
-export function setupAccess(app: Express, token: string, port: () => number): void {
+const ENV_ROUTE = /^\/api\/env\/([^/]+)(?:\/|$)/;
+const INSTRUCTOR_ROUTE = /^\/(?:instructor(?:[./]|$)|api\/instructor(?:\/|$))/;
+
+export function setupAccess(app: Express, resolve: TokenResolver, port: () => number): void {
   app.use((req: Request, res: Response, next: NextFunction) => {
     const p = port();
     const fromUrl = typeof req.query.token === 'string' ? req.query.token : undefined;
     if (fromUrl !== undefined) {
-      if (!tokenMatches(token, fromUrl)) return refuse(res, 'the token in this URL is not the one this lab printed at start (a restart makes a new one)');
-      res.cookie(cookieName(p), token, { httpOnly: true, sameSite: 'strict', path: '/' });
+      const principal = resolve(fromUrl);
+      if (!principal) return refuse(res, 'the token in this URL is not one this lab handed out (a restart makes a new instructor token)');
+      res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/' });
       const clean = new URL(req.originalUrl, 'http://lab');
       clean.searchParams.delete('token');
       return res.redirect(302, clean.pathname + clean.search);
     }
-    if (!isAuthorized(req, token, p)) return refuse(res, 'open the URL that `npm start` printed; it carries the access token');
+    const principals = principalsOf(req, resolve, p);
+    if (principals.length === 0) return refuse(res, 'open the URL that `npm start` printed (or your invite link); it carries the access token');
     if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers.origin !== undefined && !isSameOrigin(req)) {
       return res.status(403).json({ error: `requests from ${req.headers.origin} are not accepted` });
+    }
+    if (INSTRUCTOR_ROUTE.test(req.path) && !isInstructor(principals)) {
+      return refuse(res, 'this is the instructor console; it needs the instructor link the lab printed at start');
+    }
+    const envRoute = ENV_ROUTE.exec(req.path);
+    if (envRoute && !mayUseEnvironment(principals, Number(envRoute[1]))) {
+      return res.status(403).json({ error: `your access token does not open environment ${envRoute[1]}` });
+    }
+    if (req.path === '/' && !isInstructor(principals)) {
+      // A learner's page is their own environment's: `/` alone goes there (the page's default is 1), another number is refused.
+      const own = principals.find((x) => x.role === 'learner')!;
+      const asked = req.query.env;
+      if (asked === undefined && own.env !== 1) return res.redirect(302, `/?env=${own.env}`);
+      if (asked !== undefined && !mayUseEnvironment(principals, Number(asked))) return refuse(res, `your access token does not open environment ${String(asked)}`);
     }
     next();
   });

@@ -1,9 +1,11 @@
 /**
  * The lab server: one HTTP + WebSocket server for one course and its
- * environments. `startLab` loads the course (refusing one that cannot be
- * read), opens the progress database, bundles the browser client, wires each
- * concern's routes (access first, so nothing is reachable without the token)
- * and listens; the course's panels are loaded and bundled beside the client.
+ * environments (the classroom: one per learner, created on demand by the
+ * instructor). `startLab` loads the course (refusing one that cannot be
+ * read), opens the progress database, bundles the browser client and the
+ * instructor console, wires each concern's routes (access first, so nothing
+ * is reachable without a token, and a learner's token reaches only their own
+ * environment) and listens; the course's panels are loaded and bundled beside the client.
  * `close()` closes the panels and ends every shell before it returns, so a
  * stopped lab leaves no processes behind.
  */
@@ -13,13 +15,16 @@ import { join, resolve } from 'node:path';
 import express from 'express';
 import { loadCourse } from '../course/load.js';
 import { CourseError, type Course, type CourseProblem } from '../course/schema.js';
-import { Environment } from '../environments/environment.js';
+import type { Environment } from '../environments/environment.js';
+import { Classroom } from '../instructor/classroom.js';
+import type { MemoryInfo } from '../instructor/capacity.js';
 import { ProgressStore } from '../progress/store.js';
 import { newToken, setupAccess } from './access.js';
 import { removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
 import { setupCourseRoutes } from './course.js';
 import { setupEnvironmentRoutes } from './environment.js';
+import { buildInstructorClient, setupInstructorRoutes } from './instructor.js';
 import { loadPanels, setupPanelRoutes } from './panels.js';
 import { setupPlayRoute } from './play.js';
 import { setupTerminalSocket } from './terminals.js';
@@ -30,23 +35,35 @@ export interface LabOptions {
   port?: number;
   /** Where the progress database and environments' working dirs live. */
   dataDir?: string;
-  /** Fixed token (tests); a fresh random one otherwise. */
+  /** Fixed token of the first environment's learner (tests); the remembered or a fresh random one otherwise. */
   token?: string;
+  /** Fixed instructor token (tests); a fresh random one at every start otherwise. */
+  instructorToken?: string;
   /** Run the course's setup command when an environment starts (default true). */
   runSetup?: boolean;
-  /** The environment this server hosts (default 1); it owns 127.0.K.0/24. */
-  environmentId?: number;
+  /** The environment hosted from the start (default 1; null: none, the instructor creates them); it owns 127.0.K.0/24. */
+  environmentId?: number | null;
+  /** Memory one environment needs, for refusing one too many (default 2.1 GiB). */
+  bytesPerEnvironment?: number;
+  /** Where free memory is read from (tests). */
+  memory?: () => MemoryInfo;
 }
 
 export interface LabServer {
   url: string;
-  /** The URL to open: carries the token. */
+  /** The URL to open: carries the first environment's learner token (the instructor's when there is none). */
   openUrl: string;
+  /** The first environment's learner token (the instructor's when there is none). */
   token: string;
+  /** The instructor console's URL, carrying the instructor token. */
+  instructorUrl: string;
+  instructorToken: string;
   port: number;
   course: Course;
   problems: CourseProblem[];
+  /** Every environment hosted now (it changes as the instructor creates and destroys them). */
   environments: Map<number, Environment>;
+  classroom: Classroom;
   close(): Promise<void>;
 }
 
@@ -57,27 +74,45 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   if (!course) throw new CourseError(problems);
   const host = opts.host ?? '127.0.0.1';
   const dataDir = resolve(opts.dataDir ?? join(repoRoot, '.lab-envs'));
-  const token = opts.token ?? newToken();
+  const instructorToken = opts.instructorToken ?? newToken();
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
-  const [bundle, panels] = await Promise.all([buildClient(), loadPanels(course)]);
+  const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildInstructorClient(), loadPanels(course)]);
 
-  const environments = new Map<number, Environment>();
-  const envId = opts.environmentId ?? 1;
-  environments.set(envId, new Environment({ id: envId, course, store, envRoot: dataDir, pathPrefix: [join(repoRoot, 'bin'), join(repoRoot, 'node_modules', '.bin')], runSetup: opts.runSetup }));
+  const classroom = new Classroom({
+    course,
+    store,
+    envRoot: dataDir,
+    pathPrefix: [join(repoRoot, 'bin'), join(repoRoot, 'node_modules', '.bin')],
+    runSetup: opts.runSetup,
+    instructorToken,
+    bytesPerEnvironment: opts.bytesPerEnvironment,
+    memory: opts.memory,
+  });
+  const environments = classroom.environments;
+  const envId = opts.environmentId === undefined ? 1 : opts.environmentId;
+  if (envId !== null) {
+    const saved = store.learners(course.dir).find((l) => l.env === envId);
+    classroom.create({ env: envId, name: saved?.name, token: opts.token ?? saved?.token, skipCapacityCheck: true });
+  }
+  classroom.restore();
+  const token = envId === null ? instructorToken : classroom.tokenOf(envId)!;
 
   let port = opts.port ?? 4000;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
-  setupAccess(app, token, () => port);
+  setupAccess(app, (t) => classroom.resolve(t), () => port);
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
   setupEnvironmentRoutes(app, environments);
   const panelRoutes = setupPanelRoutes(app, environments, panels);
   setupPlayRoute(app, environments);
+  setupInstructorRoutes(app, classroom, instructorBundle, () => url);
 
   const server: Server = createServer(app);
-  const wss = setupTerminalSocket(server, environments, token, () => port);
+  const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port);
+  classroom.onReset((env) => sockets.disconnect(env));
+  let url = '';
   await new Promise<void>((ok, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       fail(err.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use; choose another with --port`) : err),
@@ -86,27 +121,31 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   });
   port = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  const url = `http://${shownHost}:${port}/`;
-  writeServerAddress(dataDir, { url, token, pid: process.pid, environments: [...environments.keys()] });
+  url = `http://${shownHost}:${port}/`;
+  // The address file carries the instructor token: local tools (zdm-lab env, course play) act for the instructor.
+  writeServerAddress(dataDir, { url, token: instructorToken, pid: process.pid, environments: [...environments.keys()] });
 
   return {
     url,
-    openUrl: `${url}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
+    openUrl: envId === null ? `${url}instructor?token=${instructorToken}` : `${url}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
     token,
+    instructorUrl: `${url}instructor?token=${instructorToken}`,
+    instructorToken,
     port,
     course,
     problems,
     environments,
+    classroom,
     async close() {
-      for (const client of wss.clients) client.terminate();
+      for (const client of sockets.wss.clients) client.terminate();
       await panelRoutes.close();
-      await Promise.all([...environments.values()].map((e) => e.close()));
+      await classroom.close();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeAllConnections();
       });
       store.close();
-      removeServerAddress(dataDir, token);
+      removeServerAddress(dataDir, instructorToken);
     },
   };
 }

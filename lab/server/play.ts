@@ -37,7 +37,8 @@ export function setupPlayRoute(app: Express, environments: Map<number, Environme
       if (!res.writableEnded) res.write(JSON.stringify(event) + '\n');
     };
     try {
-      const result = await playCourse(env, { to, signal: controller.signal, onProgress: (line) => send({ type: 'progress', line }) });
+      // Tracked by the environment, so a reset taken meanwhile stops the play first.
+      const result = await env.track((signal) => playCourse(env, { to, signal, onProgress: (line) => send({ type: 'progress', line }) }), controller.signal);
       send({ type: 'done', result });
     } catch (err) {
       const e = err as Error;

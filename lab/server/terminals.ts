@@ -1,7 +1,9 @@
 /**
  * The terminal WebSocket: `/ws/terminal?env=1&terminal=host&session=…&seq=…`.
- * An upgrade needs the access cookie and the lab's own Origin, else it is
- * refused before any shell is touched. A connection is one viewer of one
+ * An upgrade needs an access cookie that opens that environment (a learner's
+ * opens their own only) and the lab's own Origin, else it is refused before
+ * any shell is touched. After a reset the environment's connections are
+ * closed, so browsers reconnect to the new, empty shells. A connection is one viewer of one
  * terminal session: it gets the output it has not seen (`session`/`seq` say
  * what it had), then live output under flow control; its input, resizes and
  * acknowledgements go to the session.
@@ -12,12 +14,19 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Environment } from '../environments/environment.js';
 import { decode, encode, Packet } from '../terminals/protocol.js';
 import type { Viewer } from '../terminals/session.js';
-import { isAuthorized, isSameOrigin } from './access.js';
+import { isSameOrigin, mayUseEnvironment, principalsOf, type TokenResolver } from './access.js';
 
 export const TERMINAL_PATH = '/ws/terminal';
 
-export function setupTerminalSocket(server: Server, environments: Map<number, Environment>, token: string, port: () => number): WebSocketServer {
+export interface TerminalSockets {
+  wss: WebSocketServer;
+  /** Close every connection to environment `env`'s terminals (it was reset or destroyed). */
+  disconnect(env: number): void;
+}
+
+export function setupTerminalSocket(server: Server, environments: Map<number, Environment>, resolve: TokenResolver, port: () => number): TerminalSockets {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
+  const envOf = new WeakMap<WebSocket, number>();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://lab');
@@ -25,14 +34,25 @@ export function setupTerminalSocket(server: Server, environments: Map<number, En
       socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`);
     };
     if (url.pathname !== TERMINAL_PATH) return refuse(404, 'no WebSocket here');
-    if (!isAuthorized(req, token, port())) return refuse(403, 'the access token is missing or wrong');
+    const principals = principalsOf(req, resolve, port());
+    if (principals.length === 0) return refuse(403, 'the access token is missing or wrong');
     if (!isSameOrigin(req)) return refuse(403, `WebSocket from origin ${req.headers.origin ?? '(none)'} refused`);
-    const environment = environments.get(Number(url.searchParams.get('env') ?? '1'));
+    const envId = Number(url.searchParams.get('env') ?? '1');
+    if (!mayUseEnvironment(principals, envId)) return refuse(403, `your access token does not open environment ${envId}`);
+    const environment = environments.get(envId);
     if (!environment) return refuse(404, 'no such environment');
-    wss.handleUpgrade(req, socket, head, (ws) => attach(ws, environment, url.searchParams));
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      envOf.set(ws, envId);
+      attach(ws, environment, url.searchParams);
+    });
   });
 
-  return wss;
+  return {
+    wss,
+    disconnect(env) {
+      for (const ws of wss.clients) if (envOf.get(ws) === env) ws.close(4000, 'the environment was reset');
+    },
+  };
 }
 
 function attach(ws: WebSocket, environment: Environment, params: URLSearchParams): void {
@@ -64,6 +84,7 @@ function attach(ws: WebSocket, environment: Environment, params: URLSearchParams
     }
     switch (packet.type) {
       case Packet.INPUT:
+        environment.touch();
         s.write(packet.args.data);
         break;
       case Packet.RESIZE:

@@ -1,0 +1,212 @@
+/**
+ * The instructor console in the browser: a table of every learner
+ * environment, refreshed every two seconds from the instructor API — learner,
+ * current step, blocks run, checks passed, the health of each part as the
+ * course reports it, last activity, and what an action is doing right now
+ * (a reset to a page shows the autopilot's latest line). Each row can be
+ * reset, reset to a page, or destroyed, and its invite link copied; the same
+ * resets can be taken for every row at once.
+ */
+import './instructor.css';
+import type { EnvironmentList, EnvironmentView, InstructorEvent } from '../server/instructor.js';
+
+const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+const REFRESH_MS = 2000;
+
+let list: EnvironmentList | undefined;
+/** Rows whose action this page started and is waiting for (buttons stay disabled). */
+const busy = new Set<number>();
+/** The page picked in each row's "reset to" list, kept across refreshes. */
+const chosen = new Map<number, string>();
+
+async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+  const res = await fetch(path, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+    credentials: 'same-origin',
+  });
+  const data = (await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }))) as T & { error?: string };
+  if (!res.ok) throw new Error(data.error ?? `${res.status} ${res.statusText}`);
+  return data;
+}
+
+/** A reset streams its progress; the table shows it through the environment's activity, so only the end matters here. */
+async function reset(env: number, to?: string): Promise<void> {
+  busy.add(env);
+  render();
+  try {
+    const res = await fetch(`/api/instructor/environments/${env}/reset`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify(to ? { to } : {}),
+      credentials: 'same-origin',
+    });
+    if (!res.ok) {
+      const body = (await res.json().catch(() => ({}))) as { error?: string };
+      throw new Error(body.error ?? `${res.status} ${res.statusText}`);
+    }
+    const lines = (await res.text()).trim().split('\n');
+    const last = JSON.parse(lines.at(-1) ?? '{}') as InstructorEvent;
+    if (last.type === 'error') throw new Error(last.message);
+  } catch (err) {
+    message(`environment ${env}: ${(err as Error).message}`, true);
+  } finally {
+    busy.delete(env);
+    await refresh();
+  }
+}
+
+async function destroy(env: number, name: string): Promise<void> {
+  if (!confirm(`Destroy environment ${env} (${name})? Its terminals, infrastructure and progress are removed and the invite link stops working.`)) return;
+  busy.add(env);
+  render();
+  try {
+    await call('DELETE', `/api/instructor/environments/${env}`);
+  } catch (err) {
+    message(`environment ${env}: ${(err as Error).message}`, true);
+  } finally {
+    busy.delete(env);
+    await refresh();
+  }
+}
+
+async function create(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const name = $<HTMLInputElement>('create-name').value.trim();
+  const envText = $<HTMLInputElement>('create-env').value.trim();
+  const button = $<HTMLButtonElement>('create-button');
+  button.disabled = true;
+  try {
+    const created = await call<{ env: number; name: string; inviteUrl: string }>('POST', '/api/instructor/environments', {
+      ...(name ? { name } : {}),
+      ...(envText ? { env: Number(envText) } : {}),
+    });
+    message(`environment ${created.env} created for ${created.name}; send them their invite link (Copy link in its row)`, false);
+    $<HTMLInputElement>('create-name').value = '';
+    $<HTMLInputElement>('create-env').value = '';
+  } catch (err) {
+    message((err as Error).message, true);
+  } finally {
+    button.disabled = false;
+    await refresh();
+  }
+}
+
+function message(text: string, error: boolean): void {
+  const el = $('create-message');
+  el.textContent = text;
+  el.classList.toggle('error', error);
+}
+
+async function refresh(): Promise<void> {
+  try {
+    list = await call<EnvironmentList>('GET', '/api/instructor/environments');
+  } catch (err) {
+    message(`the lab server does not answer: ${(err as Error).message}`, true);
+    return;
+  }
+  render();
+}
+
+function pageOptions(select: HTMLSelectElement): void {
+  if (!list || select.options.length > 0) return;
+  for (const p of list.course.pages) select.append(new Option(`${p.id}: ${p.title}`, p.id));
+}
+
+function render(): void {
+  if (!list) return;
+  const c = list.capacity;
+  $('capacity').textContent = `${list.environments.length} environment(s); room for ${c.room} more (${gib(c.availableBytes)} of ${gib(c.totalBytes)} free, about ${gib(c.bytesPerEnvironment)} each)`;
+  pageOptions($<HTMLSelectElement>('reset-all-to'));
+  $('empty').hidden = list.environments.length > 0;
+  const body = $('environments').querySelector('tbody')!;
+  body.replaceChildren(...list.environments.map(row));
+}
+
+function row(e: EnvironmentView): HTMLTableRowElement {
+  const tr = document.createElement('tr');
+  tr.dataset.env = String(e.env);
+  const cell = (text: string, cls?: string) => {
+    const td = document.createElement('td');
+    td.textContent = text;
+    if (cls) td.className = cls;
+    tr.append(td);
+    return td;
+  };
+  cell(String(e.env), 'num env');
+  const who = cell(e.name, 'learner');
+  const copy = button('Copy link', 'invite', () => void navigator.clipboard.writeText(e.inviteUrl).then(() => (copy.textContent = 'Copied')));
+  copy.title = e.inviteUrl;
+  who.append(document.createElement('br'), copy);
+  cell(e.step === null ? 'not started' : `${e.step}/${e.pages} ${e.currentTitle ?? ''}`, 'step');
+  cell(String(e.blocksRun), 'num blocks');
+  cell(`${e.checksPassed}/${e.checksTotal}`, 'num checks');
+  const health = cell('', 'health');
+  if (e.setup === 'running') health.append(chip('setting up', 'starting'));
+  if (e.setup === 'failed') health.append(chip('setup failed', 'down'));
+  if (e.health?.error) health.append(chip(e.health.error, 'down'));
+  for (const h of e.health?.components ?? []) {
+    const el = chip(h.name, h.state);
+    el.title = `${h.name}: ${h.state}${h.detail ? ` (${h.detail})` : ''}`;
+    health.append(el);
+  }
+  cell(ago(e.lastActivity), 'last-activity');
+  const now = cell(e.activity ? `${e.activity.kind}${e.activity.to ? ` to ${e.activity.to}` : ''}: ${e.activity.line}` : '', 'activity');
+  if (!e.activity && e.lastError) {
+    now.className = 'error';
+    now.textContent = e.lastError;
+  }
+  const actions = cell('', 'actions');
+  const disabled = busy.has(e.env) || e.activity?.kind === 'destroying';
+  const select = document.createElement('select');
+  select.className = 'reset-to';
+  for (const p of list!.course.pages) select.append(new Option(p.id, p.id));
+  select.value = chosen.get(e.env) ?? list!.course.pages[0]!.id;
+  select.onchange = () => chosen.set(e.env, select.value);
+  actions.append(
+    button('Reset', 'reset', () => void reset(e.env), disabled),
+    select,
+    button('Reset to', 'reset-to-button', () => void reset(e.env, select.value), disabled),
+    button('Destroy', 'destroy danger', () => void destroy(e.env, e.name), disabled),
+  );
+  return tr;
+}
+
+function button(text: string, cls: string, onClick: () => void, disabled = false): HTMLButtonElement {
+  const b = document.createElement('button');
+  b.type = 'button';
+  b.textContent = text;
+  b.className = cls;
+  b.disabled = disabled;
+  b.onclick = onClick;
+  return b;
+}
+
+function chip(text: string, state: string): HTMLSpanElement {
+  const s = document.createElement('span');
+  s.className = 'chip';
+  s.dataset.state = state;
+  s.textContent = text;
+  return s;
+}
+
+function ago(at: number): string {
+  const s = Math.max(0, Math.round((Date.now() - at) / 1000));
+  return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.floor(s / 60)} min ago` : `${Math.floor(s / 3600)} h ago`;
+}
+
+function gib(bytes: number): string {
+  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
+}
+
+$<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));
+$('reset-all').onclick = () => {
+  if (confirm('Reset every environment back to the first page?')) for (const e of list?.environments ?? []) void reset(e.env);
+};
+$('reset-all-to-button').onclick = () => {
+  const to = $<HTMLSelectElement>('reset-all-to').value;
+  if (confirm(`Reset every environment and play it up to ${to}?`)) for (const e of list?.environments ?? []) void reset(e.env, to);
+};
+void refresh();
+setInterval(() => void refresh(), REFRESH_MS);

@@ -1,0 +1,285 @@
+/**
+ * The classroom: every learner environment one lab server hosts, who each
+ * belongs to, and what an instructor does to them. An environment k (its own
+ * loopback block 127.0.k.0/24, working folder, terminals and progress) is
+ * created on demand with a learner's name and a personal token for their
+ * invite link; creation is refused when the host's memory cannot hold one
+ * more. A reset brings an environment back to the state of the first page
+ * (and, with `to`, plays the course up to that page with the autopilot); a
+ * destroy removes it for good. Names and tokens are kept in the progress
+ * database, so invite links survive a restart of the server.
+ */
+import { timingSafeEqual } from 'node:crypto';
+import type { Course } from '../course/schema.js';
+import { Environment, type SetupState } from '../environments/environment.js';
+import { PlayError, playCourse } from '../autopilot/play.js';
+import type { ProgressStore } from '../progress/store.js';
+import { newToken, type Principal } from '../server/access.js';
+import { capacity, CapacityError, DEFAULT_ENVIRONMENT_BYTES, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
+import { HealthWatch, type HealthReport } from './health.js';
+
+export interface ClassroomOptions {
+  course: Course;
+  store: ProgressStore;
+  /** Parent of every environment's working folder. */
+  envRoot: string;
+  pathPrefix?: string[];
+  /** Run the course's setup when an environment is created (default true). */
+  runSetup?: boolean;
+  instructorToken: string;
+  /** Memory one environment needs (default 2.1 GiB). */
+  bytesPerEnvironment?: number;
+  /** Where free memory is read from (tests give their own). */
+  memory?: () => MemoryInfo;
+}
+
+/** What an instructor action is doing right now, for the console. */
+export interface Activity {
+  kind: 'resetting' | 'playing' | 'destroying';
+  /** The page a "reset to" plays up to. */
+  to?: string;
+  /** The latest progress line. */
+  line: string;
+  since: number;
+}
+
+/** One row of the instructor console. */
+export interface EnvironmentRow {
+  env: number;
+  name: string;
+  /** The learner's current page (null before they opened one). */
+  current: string | null;
+  currentTitle: string | null;
+  /** 1-based position of the current page in the course. */
+  step: number | null;
+  pages: number;
+  /** Distinct blocks run at least once. */
+  blocksRun: number;
+  checksPassed: number;
+  checksTotal: number;
+  setup: SetupState;
+  health: HealthReport | null;
+  lastActivity: number;
+  activity: Activity | null;
+  /** The outcome of the last instructor action, when it failed. */
+  lastError: string | null;
+}
+
+export interface ResetOutcome {
+  env: number;
+  /** Time of the reset itself (course reset command, shells, progress). */
+  resetSeconds: number;
+  /** Until the environment was set up again (reset included). */
+  readySeconds: number;
+  /** Until the autopilot reached `to` (everything included), when asked for. */
+  playedSeconds?: number;
+  current: string | null;
+}
+
+export class ClassroomError extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 404 | 409 | 500,
+  ) {
+    super(message);
+    this.name = 'ClassroomError';
+  }
+}
+
+interface Learner {
+  env: Environment;
+  name: string;
+  token: string;
+  createdAt: number;
+  health: HealthWatch;
+  activity: Activity | null;
+  lastError: string | null;
+}
+
+export class Classroom {
+  /** Every environment by number; the server's routes read this same map. */
+  readonly environments = new Map<number, Environment>();
+  readonly course: Course;
+  private readonly learners = new Map<number, Learner>();
+  private readonly opts: ClassroomOptions;
+  private readonly resetListeners: ((env: number) => void)[] = [];
+
+  constructor(opts: ClassroomOptions) {
+    this.opts = opts;
+    this.course = opts.course;
+  }
+
+  /** Environments recorded in the database by an earlier start are hosted again (their setup runs). */
+  restore(): number[] {
+    const restored: number[] = [];
+    for (const r of this.opts.store.learners(this.course.dir)) {
+      if (this.learners.has(r.env)) continue;
+      this.add(r.env, r.name, r.token, r.createdAt);
+      restored.push(r.env);
+    }
+    return restored;
+  }
+
+  /** Called with the environment's number after each reset or destroy (the server drops its terminal connections). */
+  onReset(listener: (env: number) => void): void {
+    this.resetListeners.push(listener);
+  }
+
+  /** Which principal a token names, compared in constant time. */
+  resolve(token: string): Principal | undefined {
+    if (same(this.opts.instructorToken, token)) return { role: 'instructor' };
+    for (const [env, l] of this.learners) if (same(l.token, token)) return { role: 'learner', env };
+    return undefined;
+  }
+
+  tokenOf(env: number): string | undefined {
+    return this.learners.get(env)?.token;
+  }
+
+  /**
+   * A new environment for a learner: the given number or the lowest free one,
+   * the given token (tests) or a fresh one. Refused when it exists, or with a
+   * CapacityError when the host's memory cannot hold it.
+   */
+  create(request: { env?: number; name?: string; token?: string; skipCapacityCheck?: boolean } = {}): { env: number; name: string; token: string } {
+    const env = request.env ?? this.freeNumber();
+    if (!Number.isInteger(env) || env < 1 || env > 254) throw new ClassroomError(`an environment number is 1 to 254 (it owns 127.0.K.0/24), not ${String(request.env)}`, 400);
+    if (this.learners.has(env)) throw new ClassroomError(`environment ${env} already exists (learner: ${this.learners.get(env)!.name})`, 409);
+    const name = (request.name ?? '').trim() || `learner ${env}`;
+    if (name.length > 80) throw new ClassroomError('a learner name is at most 80 characters', 400);
+    if (!request.skipCapacityCheck) ensureRoom(this.capacity());
+    const learner = this.add(env, name, request.token ?? newToken(), Date.now());
+    return { env, name, token: learner.token };
+  }
+
+  capacity(): Capacity {
+    const starting = [...this.learners.values()].filter((l) => l.env.setupStatus === 'running').length;
+    return capacity(this.opts.bytesPerEnvironment ?? DEFAULT_ENVIRONMENT_BYTES, this.opts.runSetup === false ? 0 : starting, (this.opts.memory ?? readMemoryInfo)());
+  }
+
+  get(env: number): Environment {
+    const l = this.learners.get(env);
+    if (!l) throw new ClassroomError(`no environment ${env} on this lab server; it hosts: ${[...this.learners.keys()].join(', ') || 'none'}`, 404);
+    return l.env;
+  }
+
+  async rows(): Promise<EnvironmentRow[]> {
+    return Promise.all(
+      [...this.learners.entries()].map(async ([id, l]): Promise<EnvironmentRow> => {
+        const progress = l.env.progress();
+        const pages = this.course.pages;
+        const index = pages.findIndex((p) => p.id === progress.current);
+        const withCheck = pages.filter((p) => p.check !== undefined);
+        return {
+          env: id,
+          name: l.name,
+          current: progress.current,
+          currentTitle: index >= 0 ? pages[index]!.title : null,
+          step: index >= 0 ? index + 1 : null,
+          pages: pages.length,
+          blocksRun: Object.values(progress.runs).filter((n) => n > 0).length,
+          checksPassed: withCheck.filter((p) => progress.checks[p.id]?.ok).length,
+          checksTotal: withCheck.length,
+          setup: l.env.setupStatus,
+          health: l.activity || l.env.isResetting ? null : ((await l.health.current().catch(() => undefined)) ?? null),
+          lastActivity: l.env.lastActivity,
+          activity: l.activity,
+          lastError: l.lastError,
+        };
+      }),
+    );
+  }
+
+  /**
+   * Back to the first page's state: the environment's reset (plays and setup
+   * stopped, shells ended, the course's reset command, progress and working
+   * folder cleared), then its setup again; with `to`, the autopilot then
+   * plays the course up to that page. Progress lines go to `onProgress`.
+   */
+  async reset(envId: number, options: { to?: string; onProgress?: (line: string) => void; signal?: AbortSignal } = {}): Promise<ResetOutcome> {
+    const l = this.learners.get(envId);
+    if (!l) this.get(envId);
+    const learner = l!;
+    const { to } = options;
+    if (to !== undefined && !this.course.pages.some((p) => p.id === to)) {
+      throw new ClassroomError(`no page "${to}" in this course; its pages are: ${this.course.pages.map((p) => p.id).join(', ')}`, 400);
+    }
+    const started = Date.now();
+    const activity: Activity = { kind: 'resetting', to, line: 'resetting', since: started };
+    const say = (line: string) => {
+      activity.line = line;
+      options.onProgress?.(line);
+    };
+    learner.activity = activity;
+    learner.lastError = null;
+    try {
+      say(`environment ${envId}: resetting`);
+      const reset = await learner.env.reset();
+      learner.health.forget();
+      if (!reset.ok) throw new ClassroomError(`the course's reset command failed in environment ${envId}:\n${reset.output.trim().slice(-2000)}`, 500);
+      say(`environment ${envId}: reset in ${reset.seconds.toFixed(1)} s; setting up again`);
+      const setup = await learner.env.setupDone();
+      if (setup === 'failed') throw new ClassroomError(`environment ${envId} was reset but its setup failed: see ${learner.env.workDir}/setup.log`, 500);
+      const readySeconds = (Date.now() - started) / 1000;
+      say(`environment ${envId}: ready for the first page after ${readySeconds.toFixed(1)} s`);
+      const outcome: ResetOutcome = { env: envId, resetSeconds: reset.seconds, readySeconds, current: null };
+      if (to !== undefined) {
+        activity.kind = 'playing';
+        const played = await learner.env.track((signal) => playCourse(learner.env, { to, signal, onProgress: say }), options.signal);
+        outcome.playedSeconds = (Date.now() - started) / 1000;
+        outcome.current = played.current;
+        say(`environment ${envId}: on ${to} after ${outcome.playedSeconds.toFixed(1)} s`);
+      }
+      return outcome;
+    } catch (err) {
+      learner.lastError = err instanceof PlayError || err instanceof ClassroomError ? err.message : `reset failed: ${(err as Error).message}`;
+      throw err;
+    } finally {
+      if (learner.activity === activity) learner.activity = null;
+      for (const listener of this.resetListeners) listener(envId);
+    }
+  }
+
+  /** Remove an environment for good: its shells, its infrastructure (the course's teardown), progress, folder and token. */
+  async destroy(envId: number): Promise<{ ok: boolean; output: string }> {
+    const learner = this.learners.get(envId);
+    if (!learner) this.get(envId);
+    learner!.activity = { kind: 'destroying', line: 'destroying', since: Date.now() };
+    const result = await learner!.env.destroy();
+    this.learners.delete(envId);
+    this.environments.delete(envId);
+    this.opts.store.forgetLearner(envId, this.course.dir);
+    for (const listener of this.resetListeners) listener(envId);
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.learners.values()].map((l) => l.env.close()));
+  }
+
+  private add(env: number, name: string, token: string, createdAt: number): Learner {
+    const { course, store, envRoot, pathPrefix, runSetup } = this.opts;
+    const environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup });
+    environment.onReset(() => {
+      for (const listener of this.resetListeners) listener(env);
+    });
+    const learner: Learner = { env: environment, name, token, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
+    this.learners.set(env, learner);
+    this.environments.set(env, environment);
+    store.saveLearner(course.dir, { env, name, token, createdAt });
+    return learner;
+  }
+
+  private freeNumber(): number {
+    for (let k = 1; k <= 254; k++) if (!this.learners.has(k)) return k;
+    throw new ClassroomError('every environment number from 1 to 254 is taken', 409);
+  }
+}
+
+function same(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
+
+export { CapacityError };

@@ -1,0 +1,143 @@
+/**
+ * `zdm-lab env list|create|reset|destroy`: the instructor's actions from a
+ * shell, sent to the lab server running on this machine over its JSON API
+ * with the instructor token the server keeps in its private address file
+ * (lab/server/address.ts). No server, a stopped one, or a refusal each get
+ * one sentence saying what to do; a reset prints its progress as it streams
+ * in.
+ */
+import { readServerAddress, serverFile } from '../server/address.js';
+import type { EnvironmentCreated, EnvironmentList, InstructorEvent } from '../server/instructor.js';
+
+export interface EnvCommandOptions {
+  /** The lab server's data folder (where it keeps server.json). */
+  dataDir: string;
+  action: string | undefined;
+  /** The environment acted on (create: optional, the next free one otherwise). */
+  env?: number;
+  name?: string;
+  to?: string;
+  print: (line: string) => void;
+}
+
+export const ENV_USAGE = `usage: zdm-lab env list
+       zdm-lab env create [--env K] [--name "Learner Name"]
+       zdm-lab env reset --env K [--to PAGE]
+       zdm-lab env destroy --env K`;
+
+class Refused extends Error {}
+
+/** Returns the exit code. */
+export async function envCommand(opts: EnvCommandOptions): Promise<number> {
+  const { print } = opts;
+  const address = readServerAddress(opts.dataDir);
+  if (!address) {
+    print(`no lab server is running here (${serverFile(opts.dataDir)} does not exist): start one with npm start`);
+    return 1;
+  }
+  const call = async (method: string, path: string, body?: unknown): Promise<Response> => {
+    try {
+      const res = await fetch(new URL(path, address.url), {
+        method,
+        headers: { authorization: `Bearer ${address.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+      if (!res.ok) {
+        const err = (await res.json().catch(() => ({}))) as { error?: string };
+        throw new Refused(`the lab server refused: ${err.error ?? `${res.status} ${res.statusText}`}`);
+      }
+      return res;
+    } catch (err) {
+      if (err instanceof Refused) throw err;
+      const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
+      throw new Refused(`the lab server recorded in ${serverFile(opts.dataDir)} (${address.url}, pid ${address.pid}) does not answer (${why}): it has stopped; start it again with npm start`);
+    }
+  };
+  const needEnv = (): number => {
+    if (opts.env === undefined) throw new Refused(`this command needs --env K\n${ENV_USAGE}`);
+    return opts.env;
+  };
+
+  try {
+    switch (opts.action) {
+      case 'list':
+      case undefined: {
+        const list = (await (await call('GET', 'api/instructor/environments')).json()) as EnvironmentList;
+        print(formatList(list));
+        return 0;
+      }
+      case 'create': {
+        const body = { ...(opts.env === undefined ? {} : { env: opts.env }), ...(opts.name === undefined ? {} : { name: opts.name }) };
+        const created = (await (await call('POST', 'api/instructor/environments', body)).json()) as EnvironmentCreated;
+        print(`environment ${created.env} created for ${created.name}; its invite link:`);
+        print(`    ${created.inviteUrl}`);
+        return 0;
+      }
+      case 'reset':
+        return await streamReset(await call('POST', `api/instructor/environments/${needEnv()}/reset`, opts.to === undefined ? {} : { to: opts.to }), print);
+      case 'destroy': {
+        const env = needEnv();
+        const result = (await (await call('DELETE', `api/instructor/environments/${env}`)).json()) as { ok: boolean; output: string };
+        if (!result.ok) print(`the course's teardown reported a problem:\n${result.output.trim()}`);
+        print(`environment ${env} destroyed: its terminals, infrastructure, progress and invite link are gone`);
+        return result.ok ? 0 : 1;
+      }
+      default:
+        print(`unknown env command "${opts.action}"\n${ENV_USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    if (!(err instanceof Refused)) throw err;
+    print(err.message);
+    return 1;
+  }
+}
+
+async function streamReset(res: Response, print: (line: string) => void): Promise<number> {
+  const reader = res.body!.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    buffered += decoder.decode(value, { stream: true });
+    let newline: number;
+    while ((newline = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, newline).trim();
+      buffered = buffered.slice(newline + 1);
+      if (line === '') continue;
+      const event = JSON.parse(line) as InstructorEvent;
+      if (event.type === 'progress') print(event.line);
+      else if (event.type === 'done') {
+        const r = event.result;
+        const played = r.playedSeconds === undefined ? '' : `, on ${r.current} after ${r.playedSeconds.toFixed(1)} s`;
+        print(`✔ environment ${r.env}: reset in ${r.resetSeconds.toFixed(1)} s, ready after ${r.readySeconds.toFixed(1)} s${played}`);
+        return 0;
+      } else {
+        print(`✘ ${event.message}`);
+        return 1;
+      }
+    }
+  }
+  print('✘ the lab server ended the reset without a result (did it stop?)');
+  return 1;
+}
+
+export function formatList(list: EnvironmentList): string {
+  const header = ['ENV', 'LEARNER', 'STEP', 'BLOCKS', 'CHECKS', 'HEALTH', 'LAST ACTIVITY', 'NOW'];
+  const rows = list.environments.map((e) => [
+    String(e.env),
+    e.name,
+    e.step === null ? '-' : `${e.step}/${e.pages} ${e.current}`,
+    String(e.blocksRun),
+    `${e.checksPassed}/${e.checksTotal}`,
+    e.setup === 'running' ? 'setting up' : e.health?.error ? 'unknown' : (e.health?.components.map((c) => `${c.name}:${c.state}`).join(' ') ?? '-'),
+    `${Math.round((Date.now() - e.lastActivity) / 1000)} s ago`,
+    e.activity ? `${e.activity.kind}: ${e.activity.line}` : (e.lastError ?? ''),
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+  const lines = [header, ...rows].map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd());
+  const c = list.capacity;
+  lines.push(`room for ${c.room} more environment(s): ${(c.availableBytes / 1024 ** 3).toFixed(1)} GiB available, about ${(c.bytesPerEnvironment / 1024 ** 3).toFixed(1)} GiB each`);
+  return lines.join('\n');
+}

@@ -1,0 +1,146 @@
+/**
+ * The instructor's side of the server: the console page (`/instructor`, its
+ * script bundled with esbuild at start) and the JSON API it and
+ * `zdm-lab env …` call. Every route here needs the instructor token (the
+ * access layer refuses learners). Listing answers at once; a reset answers as
+ * newline-delimited JSON, one `InstructorEvent` a line, so a "reset to step
+ * N" shows the autopilot's progress as it happens; a client that hangs up
+ * does not stop the reset, only a play is cancelled with it.
+ *
+ *   GET    /api/instructor/environments             → { environments: EnvironmentView[], capacity }
+ *   POST   /api/instructor/environments             { name?, env? } → 201 EnvironmentCreated
+ *   POST   /api/instructor/environments/:env/reset  { to? } → NDJSON InstructorEvent lines
+ *   DELETE /api/instructor/environments/:env        → { env, ok, output }
+ */
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as esbuild from 'esbuild';
+import express, { type Express, type Response } from 'express';
+import type { Capacity } from '../instructor/capacity.js';
+import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome } from '../instructor/classroom.js';
+
+const clientDir = fileURLToPath(new URL('../client/', import.meta.url));
+
+export interface EnvironmentView extends EnvironmentRow {
+  /** The learner's personal link: opens their environment and nothing else. */
+  inviteUrl: string;
+}
+
+export interface EnvironmentList {
+  course: { title: string; pages: { id: string; title: string }[] };
+  environments: EnvironmentView[];
+  capacity: Capacity;
+}
+
+export interface EnvironmentCreated {
+  env: number;
+  name: string;
+  inviteUrl: string;
+}
+
+export type InstructorEvent = { type: 'progress'; line: string } | { type: 'done'; result: ResetOutcome } | { type: 'error'; message: string };
+
+export interface InstructorBundle {
+  js: string;
+  css: string;
+  html: string;
+}
+
+export async function buildInstructorClient(): Promise<InstructorBundle> {
+  const result = await esbuild.build({
+    entryPoints: [clientDir + 'instructor.ts'],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    outdir: '/instructor',
+    loader: { '.css': 'css' },
+    logLevel: 'silent',
+  });
+  const file = (ext: string) => result.outputFiles.find((f) => f.path.endsWith(ext))?.text ?? '';
+  return { js: file('.js'), css: file('.css'), html: readFileSync(clientDir + 'instructor.html', 'utf8') };
+}
+
+export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle: InstructorBundle, baseUrl: () => string): void {
+  const json = express.json({ limit: '4kb' });
+  const invite = (env: number) => `${baseUrl()}?token=${classroom.tokenOf(env)}&env=${env}`;
+  const html = bundle.html.replaceAll('{{title}}', escapeHtml(classroom.course.title));
+
+  app.get('/instructor', (_req, res) => {
+    res.type('html').set('Cache-Control', 'no-store').send(html);
+  });
+  app.get('/instructor.js', (_req, res) => {
+    res.type('js').set('Cache-Control', 'no-cache').send(bundle.js);
+  });
+  app.get('/instructor.css', (_req, res) => {
+    res.type('css').set('Cache-Control', 'no-cache').send(bundle.css);
+  });
+
+  app.get('/api/instructor/environments', async (_req, res) => {
+    const rows = await classroom.rows();
+    const list: EnvironmentList = {
+      course: { title: classroom.course.title, pages: classroom.course.pages.map((p) => ({ id: p.id, title: p.title })) },
+      environments: rows.map((r) => ({ ...r, inviteUrl: invite(r.env) })),
+      capacity: classroom.capacity(),
+    };
+    res.set('Cache-Control', 'no-store').json(list);
+  });
+
+  app.post('/api/instructor/environments', json, (req, res) => {
+    const body = (req.body ?? {}) as { name?: unknown; env?: unknown };
+    if (body.name !== undefined && typeof body.name !== 'string') return void res.status(400).json({ error: '"name" must be a string' });
+    if (body.env !== undefined && body.env !== null && typeof body.env !== 'number') return void res.status(400).json({ error: '"env" must be a number from 1 to 254' });
+    try {
+      const created = classroom.create({ name: body.name, env: typeof body.env === 'number' ? body.env : undefined });
+      const view: EnvironmentCreated = { env: created.env, name: created.name, inviteUrl: invite(created.env) };
+      res.status(201).json(view);
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  app.post('/api/instructor/environments/:env/reset', json, async (req, res) => {
+    const env = Number(req.params.env);
+    const to = (req.body as { to?: unknown } | undefined)?.to;
+    if (to !== undefined && to !== null && (typeof to !== 'string' || to === '')) return void res.status(400).json({ error: '"to" must be the id of a page' });
+    try {
+      classroom.get(env);
+    } catch (err) {
+      return fail(res, err);
+    }
+    res.status(200).type('application/x-ndjson').set('Cache-Control', 'no-store');
+    res.flushHeaders();
+    const send = (event: InstructorEvent) => {
+      if (!res.writableEnded && !res.destroyed) res.write(JSON.stringify(event) + '\n');
+    };
+    try {
+      const result = await classroom.reset(env, { to: typeof to === 'string' ? to : undefined, onProgress: (line) => send({ type: 'progress', line }) });
+      send({ type: 'done', result });
+    } catch (err) {
+      send({ type: 'error', message: (err as Error).message });
+    } finally {
+      res.end();
+    }
+  });
+
+  app.delete('/api/instructor/environments/:env', async (req, res) => {
+    const env = Number(req.params.env);
+    try {
+      const result = await classroom.destroy(env);
+      res.json({ env, ...result });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+}
+
+function fail(res: Response, err: unknown): void {
+  if (err instanceof CapacityError) return void res.status(507).json({ error: err.message });
+  if (err instanceof ClassroomError) return void res.status(err.status).json({ error: err.message });
+  res.status(500).json({ error: (err as Error).message });
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
