@@ -1,0 +1,215 @@
+/**
+ * The whole ZDM course as a learner takes it, in headless Chromium, on real
+ * Cassandra nodes and real ZDM proxies (environment 4): from a fresh
+ * environment, the browser clicks every runnable block of the intro and of
+ * steps 1 to 10, waits for what each block is declared to show (the
+ * autopilot's own waiting rules), and clicks Check on every page until it
+ * shows a pass. Besides the course's own writer loop, the test writes through
+ * the API's address the whole time, at least 5 writes a second, across both
+ * API switches and both rolling updates, and never retries a write. At the
+ * end: no write failed, every acknowledged write is on Target, the API reads
+ * from Target, and Origin has none of the phase 5 rows. Needs the real
+ * zdm-proxy; skipped, with the reason, without it.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import type { LabContext } from '../../infra/commands/environment.js';
+import { withClient } from '../../infra/cql/client.js';
+import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopilot/play.js';
+import { renderPage } from '../../lab/course/render.js';
+import { startLab, type LabServer } from '../../lab/server/app.js';
+import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+import { http } from '../support/sample-api.js';
+import { launchBrowser, waitForTerminal } from './lab-harness.js';
+
+const ENV = 4;
+const API = `http://127.0.${ENV}.20:8000`;
+const PAGES = ['intro', ...Array.from({ length: 10 }, (_, i) => `step${i + 1}`)];
+const root = new URL('../..', import.meta.url).pathname;
+const skip = await zdmProxyUnavailable();
+if (skip) console.log(`# SKIPPED the whole-course browser test: ${skip}`);
+
+let ctx: LabContext | undefined;
+let lab: LabServer | undefined;
+let browser: Browser | undefined;
+let page: Page;
+let dataDir: string;
+
+/** What happened while a block ran: for the writes during the API switches and the rolling updates. */
+const windows: { block: string; command: string; from: number; to: number }[] = [];
+
+/**
+ * A client of the API of its own: one write every 100 ms (back to back when
+ * an answer takes longer), each write tried once, as the application would
+ * send it; only the driver inside the API retries.
+ */
+class Writer {
+  readonly acked: { status: string; at: number }[] = [];
+  readonly failures: string[] = [];
+  sent = 0;
+  startedAt = 0;
+  stoppedAt = 0;
+  private running = false;
+  private done: Promise<void> = Promise.resolve();
+
+  start(): void {
+    this.running = true;
+    this.startedAt = Date.now();
+    this.done = (async () => {
+      while (this.running) {
+        const t0 = Date.now();
+        const status = `w-${++this.sent}`;
+        try {
+          const res = await fetch(`${API}/status/e2e-writer/${status}`, { method: 'POST', signal: AbortSignal.timeout(15_000) });
+          const body = await res.text();
+          if (res.status === 200) this.acked.push({ status, at: t0 });
+          else this.failures.push(`${new Date(t0).toISOString()} ${status}: HTTP ${res.status} ${body.slice(0, 200)}`);
+        } catch (err) {
+          this.failures.push(`${new Date(t0).toISOString()} ${status}: ${(err as Error).message}`);
+        }
+        await new Promise((r) => setTimeout(r, Math.max(0, 100 - (Date.now() - t0))));
+      }
+    })();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    await this.done;
+    this.stoppedAt = Date.now();
+  }
+
+  get perSecond(): number {
+    return this.sent / ((this.stoppedAt - this.startedAt) / 1000);
+  }
+}
+const writer = new Writer();
+
+describe('the ZDM course, clicked through in a browser on real infrastructure', { skip, timeout: 2_400_000 }, () => {
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'course-zdm-'));
+    ctx = await freshEnvironment(ENV);
+    [lab, browser] = await Promise.all([startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV }), launchBrowser()]);
+    page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(lab.openUrl);
+  });
+  after(async () => {
+    await writer.stop();
+    await browser?.close();
+    await lab?.close();
+    if (ctx) await stopEnvironment(ctx);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  for (const pageId of PAGES) {
+    test(`${pageId}: every runnable block clicked, the Check button shows a pass`, async () => {
+      const t0 = Date.now();
+      const env = lab!.environments.get(ENV)!;
+      const spec = lab!.course.pages.find((p) => p.id === pageId)!;
+      if (pageId !== 'intro') await page.locator('#next-button').click();
+      await page.waitForFunction((title) => document.querySelector('#page h1')?.textContent === title, spec.title);
+      if (pageId === 'intro') await waitForTerminal(page, 'host', /^Ready for Step 1$/m, 600_000);
+
+      const blocks = renderPage(lab!.course, spec).blocks.filter((b) => b.execute);
+      const shown = await page.locator('#page .lab-block.runnable').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.block));
+      assert.deepEqual(shown, blocks.map((b) => b.id), 'the page shows the course’s runnable blocks');
+      for (const block of blocks) {
+        const wait = expectBlock(env, block);
+        const from = Date.now();
+        try {
+          await page.locator(`[data-block="${block.id}"] pre`).click();
+          await page.locator(`[data-block="${block.id}"].executed`).waitFor();
+          await wait.settled();
+        } finally {
+          wait.cancel();
+        }
+        windows.push({ block: block.id, command: block.command, from, to: Date.now() });
+      }
+      if (pageId === 'step1') writer.start();
+
+      const verdict = await clickCheck(spec.checkTimeoutSeconds);
+      console.log(`# ${pageId}: ${blocks.length} block(s) and the check in ${Math.round((Date.now() - t0) / 1000)} s: ${verdict.output}`);
+      assert.equal(verdict.text, '✓ Check passed', verdict.output);
+      assert.equal(await page.locator('#check-result').getAttribute('class'), 'pass');
+    });
+  }
+
+  test('no write failed, every acknowledged write is on Target, the API reads from Target, Origin has no phase 5 row', async () => {
+    await writer.stop();
+    const loop = readFileSync(join(lab!.environments.get(ENV)!.workDir, 'writer.log'), 'utf8').trim().split('\n');
+    const loopWrites = loop.filter((l) => !l.startsWith('read '));
+    const loopFailed = loop.filter((l) => !/ 200$/.test(l));
+    const perPhase = new Map<string, number>();
+    for (const l of loopWrites) perPhase.set(l.split('-')[0]!, (perPhase.get(l.split('-')[0]!) ?? 0) + 1);
+
+    const statuses = async (address: string, user: string) =>
+      withClient({ address, port: 9042 }, async (c) => {
+        const rows = await c.execute('SELECT status FROM zdmapp.user_status WHERE user = ?', [user], { prepare: true, fetchSize: 100_000 });
+        return new Set(rows.rows.map((r) => String(r.status)));
+      });
+    const [targetEva, targetTest, originEva] = await Promise.all([
+      statuses(`127.0.${ENV}.2`, 'eva'),
+      statuses(`127.0.${ENV}.2`, 'e2e-writer'),
+      statuses(`127.0.${ENV}.1`, 'eva'),
+    ]);
+    const missingLoop = loopWrites.map((l) => l.split(' ')[0]!).filter((s) => !targetEva.has(s));
+    const missingTest = writer.acked.map((w) => w.status).filter((s) => !targetTest.has(s));
+    const phase5OnTarget = [...targetEva].filter((s) => s.startsWith('phase5-')).length;
+    const phase5OnOrigin = [...originEva].filter((s) => s.startsWith('phase5-')).length;
+    const health = await http('GET', `${API}/health`);
+    const latest = await http('GET', `${API}/status/eva`);
+
+    const during = windows
+      .filter((w) => /rolling-update|client-connection-mode"$/.test(w.command))
+      .map((w) => `${w.block} ${Math.round((w.to - w.from) / 1000)} s: ${writer.acked.filter((a) => a.at >= w.from && a.at <= w.to).length} acknowledged`);
+    console.log(
+      [
+        `# course writer loop: ${loopWrites.length} writes (${[...perPhase].map(([p, n]) => `${p} ${n}`).join(', ')}), ${loopFailed.length} failed requests (writes or reads)`,
+        `# test writer: ${writer.sent} writes in ${Math.round((writer.stoppedAt - writer.startedAt) / 1000)} s (${writer.perSecond.toFixed(1)}/s), ${writer.acked.length} acknowledged, ${writer.failures.length} failed`,
+        `# writes during the switches and rolling updates: ${during.join('; ')}`,
+        `# on Target: ${loopWrites.length - missingLoop.length} of ${loopWrites.length} loop writes, ${writer.acked.length - missingTest.length} of ${writer.acked.length} test writes`,
+        `# phase 5 rows: ${phase5OnTarget} on Target, ${phase5OnOrigin} on Origin; the API: ${JSON.stringify(health.body)}, eva's latest ${JSON.stringify(latest.body?.[0]?.status)}`,
+      ].join('\n'),
+    );
+
+    assert.deepEqual(writer.failures, [], 'no write of the test writer failed');
+    assert.deepEqual(loopFailed, [], 'no request of the course’s writer loop failed');
+    assert.ok(writer.perSecond >= 5, `the test writer wrote ${writer.perSecond.toFixed(1)} times a second`);
+    assert.equal(during.length, 4, 'two API switches and two rolling updates were clicked');
+    for (const w of windows.filter((x) => /rolling-update|client-connection-mode"$/.test(x.command))) {
+      assert.ok(writer.acked.some((a) => a.at >= w.from && a.at <= w.to), `writes were acknowledged while ${w.block} ran`);
+    }
+    for (const phase of ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'phase5']) assert.ok((perPhase.get(phase) ?? 0) > 0, `the loop wrote in ${phase}`);
+    assert.deepEqual(missingLoop, [], 'every write of the loop is on Target');
+    assert.deepEqual(missingTest, [], 'every acknowledged test write is on Target');
+    assert.equal(health.body.mode, 'TARGET');
+    assert.equal(health.body.connected, true);
+    assert.match(String(latest.body?.[0]?.status), /^phase5-\d+$/, 'the API answers with a row only Target has');
+    assert.ok(phase5OnTarget > 0);
+    assert.equal(phase5OnOrigin, 0, 'Origin has none of the phase 5 rows');
+  });
+});
+
+/** Click Check as a learner does, again after a pause while it fails, for as long as the autopilot would. */
+async function clickCheck(timeoutSeconds: number): Promise<{ text: string; output: string }> {
+  const started = Date.now();
+  for (;;) {
+    await page.locator('#check-button').click();
+    await page.waitForFunction(
+      () => {
+        const b = document.querySelector<HTMLButtonElement>('#check-button');
+        return b !== null && !b.disabled && b.textContent === 'Check';
+      },
+      null,
+      { timeout: (timeoutSeconds + 60) * 1000 },
+    );
+    const text = await page.locator('#check-verdict').innerText();
+    const output = await page.locator('#check-output').innerText();
+    if (text === '✓ Check passed' || Date.now() - started >= CHECK_PATIENCE_MS) return { text, output };
+    console.log(`#   check not passed yet (${output}); clicking again`);
+    await page.waitForTimeout(CHECK_RETRY_MS);
+  }
+}
