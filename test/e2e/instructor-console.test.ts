@@ -1,0 +1,101 @@
+/**
+ * The instructor console in headless Chromium, over a fixture course: the
+ * instructor creates an environment for a learner (environment 10) from the
+ * console; the learner's invite link opens their page in another browser
+ * profile, and the console's row follows what they do (step, blocks run).
+ * Reset on that row ends the learner's shell, clears their terminal and sends
+ * their page back to the first page; Destroy removes the row and the
+ * learner's link stops working. The learner's browser cannot open the
+ * console.
+ */
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startLab, type LabServer } from '../../lab/server/app.js';
+import { fixtures, launchBrowser, terminalText, waitForTerminal } from './lab-harness.js';
+
+let lab: LabServer;
+let dataDir: string;
+let browser: Browser;
+let instructorContext: BrowserContext;
+let learnerContext: BrowserContext;
+let consolePage: Page;
+let learnerPage: Page;
+let invite: string;
+
+before(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'instructor-console-'));
+  [lab, browser] = await Promise.all([startLab({ courseDir: join(fixtures, 'course-basic'), port: 0, dataDir, environmentId: null, bytesPerEnvironment: 1 }), launchBrowser()]);
+  instructorContext = await browser.newContext({ viewport: { width: 1400, height: 800 } });
+  learnerContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  consolePage = await instructorContext.newPage();
+  learnerPage = await learnerContext.newPage();
+});
+after(async () => {
+  await browser?.close();
+  await lab?.close();
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+const row = () => consolePage.locator('#environments tbody tr[data-env="10"]');
+
+describe('the instructor console', () => {
+  it('opens with the instructor link and creates an environment for a learner', async () => {
+    await consolePage.goto(lab.instructorUrl);
+    assert.equal(new URL(consolePage.url()).search, '', 'the token leaves the address bar');
+    await consolePage.locator('#empty').waitFor();
+    await consolePage.fill('#create-name', 'Bea Learner');
+    await consolePage.fill('#create-env', '10');
+    await consolePage.click('#create-button');
+    await consolePage.locator('#create-message', { hasText: 'environment 10 created for Bea Learner' }).waitFor();
+    await row().waitFor();
+    assert.match(await row().locator('.learner').innerText(), /^Bea Learner/);
+    assert.equal(await row().locator('.step').innerText(), 'not started');
+    invite = (await row().locator('button.invite').getAttribute('title'))!;
+    assert.match(invite, /\?token=[0-9a-f]{48}&env=10$/);
+  });
+
+  it("the learner's invite link opens their environment, and the console follows what they do", async () => {
+    await learnerPage.goto(invite);
+    assert.equal(new URL(learnerPage.url()).search, '?env=10');
+    await learnerPage.locator('#page h1', { hasText: 'Fixture course' }).waitFor();
+    await learnerPage.locator('[data-block="intro:0"] pre').click();
+    await waitForTerminal(learnerPage, 'shell', /^hello-from-block$/m);
+    await row().locator('.step', { hasText: '1/3 Introduction' }).waitFor();
+    await row().locator('.blocks', { hasText: '1' }).waitFor();
+  });
+
+  it("the learner's browser cannot open the console", async () => {
+    const res = await learnerPage.request.get(new URL('/instructor', lab.url).href);
+    assert.equal(res.status(), 403);
+  });
+
+  it("Reset on the row ends the learner's shell, clears their terminal and sends their page back to the first page", async () => {
+    await learnerPage.locator('#next-button').click();
+    await learnerPage.locator('#page h1', { hasText: 'Make a file' }).waitFor();
+    await row().locator('.step', { hasText: '2/3 Make a file' }).waitFor();
+    await row().locator('button.reset').click();
+    await learnerPage.waitForURL(/#intro$/, { timeout: 20_000 });
+    await learnerPage.locator('#page h1', { hasText: 'Fixture course' }).waitFor();
+    const deadline = Date.now() + 10_000;
+    while (/hello-from-block/.test(await terminalText(learnerPage, 'shell')) && Date.now() < deadline) await learnerPage.waitForTimeout(200);
+    assert.doesNotMatch(await terminalText(learnerPage, 'shell'), /hello-from-block/, 'the terminal starts empty');
+    assert.equal(await learnerPage.locator('[data-block="intro:0"]').getAttribute('class'), 'lab-block runnable', 'the block is no longer marked as run');
+    await learnerPage.locator('[data-block="intro:0"] pre').click();
+    await waitForTerminal(learnerPage, 'shell', /^hello-from-block$/m);
+    await row().locator('.blocks', { hasText: '1' }).waitFor();
+  });
+
+  it("Destroy removes the row and the learner's link stops working", async () => {
+    consolePage.once('dialog', (d) => void d.accept());
+    await row().locator('button.destroy').click();
+    await row().waitFor({ state: 'detached' });
+    await consolePage.locator('#empty').waitFor();
+    assert.equal(lab.environments.has(10), false);
+    const res = await learnerPage.request.get(new URL('/api/env/10/progress', lab.url).href);
+    assert.equal(res.status(), 403);
+  });
+});
