@@ -31,7 +31,6 @@ const API = `http://127.0.${ENV}.20:8000`;
 const PAGES = ['intro', ...Array.from({ length: 10 }, (_, i) => `step${i + 1}`)];
 const root = new URL('../..', import.meta.url).pathname;
 const skip = await zdmProxyUnavailable();
-if (skip) console.log(`# SKIPPED the whole-course browser test: ${skip}`);
 
 let ctx: LabContext | undefined;
 let lab: LabServer | undefined;
