@@ -12,7 +12,7 @@
  * network goes with the environment's last container, so `infra down` leaves
  * nothing behind and touches nothing it did not create.
  */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { cassandraYaml, HEAP } from '../config/cassandra.js';
@@ -113,6 +113,8 @@ export class DockerBackend implements Backend {
   private readonly docker: Docker;
   private readonly images: DockerImages;
   private answered = false;
+  /** When each component's log was last copied to the host, by container name. */
+  private readonly logSaved = new Map<string, number>();
 
   constructor(docker: Docker = dockerClient(), images: DockerImages = dockerImages()) {
     this.docker = docker;
@@ -170,6 +172,8 @@ export class DockerBackend implements Backend {
   }
 
   private async run(component: ComponentSpec, options: Docker.ContainerCreateOptions, files: { name: string; content: string }[], dir: string): Promise<void> {
+    // an earlier container's log must not pass for this one's in an error message
+    rmSync(join(component.dir, 'container.log'), { force: true });
     const container = await this.docker.createContainer(options);
     if (files.length) await container.putArchive(tarOf(files), { path: dir });
     try {
@@ -274,6 +278,7 @@ export class DockerBackend implements Backend {
 
   /** Keeps the container's last log lines in a file, for logFile() and error messages. */
   private async saveLog(component: ComponentSpec): Promise<void> {
+    this.logSaved.set(containerName(component), Date.now());
     try {
       const text = await readLogs(this.docker.getContainer(containerName(component)), 200);
       mkdirSync(component.dir, { recursive: true });
@@ -331,7 +336,11 @@ export class DockerBackend implements Backend {
       await this.saveLog(component);
       return { state: 'down', detail: `container exited with code ${info.State.ExitCode}` };
     }
-    return { state: 'running', pid: info.State.Pid, startedAt: Date.parse(info.State.StartedAt) };
+    const startedAt = Date.parse(info.State.StartedAt);
+    // While a component starts, its log on the host is kept fresh (every 5 s at most) for a timeout's message.
+    const saved = this.logSaved.get(containerName(component)) ?? 0;
+    if (Date.now() - startedAt < 600_000 && Date.now() - saved > 5000) await this.saveLog(component);
+    return { state: 'running', pid: info.State.Pid, startedAt };
   }
 
   logFile(component: ComponentSpec): string | undefined {
