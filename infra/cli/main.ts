@@ -121,7 +121,7 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'infra down':
       await infraDown(ctx);
-      ctx.print(`environment ${env} is down: no lab process left`);
+      ctx.print(`environment ${env} is down: ${ctx.backend.name === 'docker' ? 'no lab container, network or volume' : 'no lab process'} left`);
       return 0;
     case 'infra reset':
       await infraReset(ctx);

@@ -150,7 +150,7 @@ describe('zdm-lab infra on the Docker backend', { skip, timeout: 900_000 }, () =
     try {
       const result = await zdmLab(['infra', 'down', ...env]);
       assert.equal(result.code, 0, result.stderr);
-      assert.match(result.stdout, /environment 6 is down/);
+      assert.match(result.stdout, /environment 6 is down: no lab container, network or volume left/);
       assert.deepEqual(await labelled(ENV), { containers: [], networks: [], volumes: [] });
       const volumes = ((await docker.listVolumes()).Volumes ?? []).map((v) => v.Name);
       assert.ok(volumes.includes('zdm-lab-6-not-ours'));
