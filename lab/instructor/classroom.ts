@@ -232,7 +232,8 @@ export class Classroom {
       }
       return outcome;
     } catch (err) {
-      learner.lastError = err instanceof PlayError || err instanceof ClassroomError ? err.message : `reset failed: ${(err as Error).message}`;
+      // A later action that took over (another reset cancels this one's play) reports for itself.
+      if (learner.activity === activity) learner.lastError = err instanceof PlayError || err instanceof ClassroomError ? err.message : `reset failed: ${(err as Error).message}`;
       throw err;
     } finally {
       if (learner.activity === activity) learner.activity = null;
