@@ -74,8 +74,9 @@ export function isSameOrigin(req: IncomingMessage): boolean {
   return origin !== undefined && host !== undefined && origin === `http://${host}`;
 }
 
-const ENV_ROUTE = /^\/api\/env\/([^/]+)(?:\/|$)/;
-const INSTRUCTOR_ROUTE = /^\/(?:instructor(?:[./]|$)|api\/instructor(?:\/|$))/;
+// Case-insensitive, as express's routing is: /API/ENV/2 reaches the same handler as /api/env/2.
+const ENV_ROUTE = /^\/api\/env\/([^/]+)(?:\/|$)/i;
+const INSTRUCTOR_ROUTE = /^\/(?:instructor(?:[./]|$)|api\/instructor(?:\/|$))/i;
 
 export function setupAccess(app: Express, resolve: TokenResolver, port: () => number): void {
   app.use((req: Request, res: Response, next: NextFunction) => {

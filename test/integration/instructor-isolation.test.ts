@@ -130,6 +130,8 @@ describe('learner environments on one server', () => {
       ['POST', `/api/env/${B}/reset`],
       ['POST', `/api/env/${B}/play`, {}],
       ['GET', `/api/env/${B}/monitoring`],
+      ['GET', `/API/ENV/${B}/progress`],
+      ['GET', `/api/env/${B}/progress/`],
     ] as const) {
       const res = await get(path, tokens[A], { method, body });
       assert.equal(res.status, 403, `${method} ${path}`);
@@ -149,6 +151,7 @@ describe('learner environments on one server', () => {
   it('a learner cannot reach the instructor console or API', async () => {
     assert.equal((await get('/instructor', tokens[A], { cookie: true })).status, 403);
     assert.equal((await get('/api/instructor/environments', tokens[A])).status, 403);
+    assert.equal((await get('/API/Instructor/environments', tokens[A])).status, 403);
     assert.equal((await get(`/api/instructor/environments/${B}`, tokens[A], { method: 'DELETE' })).status, 403);
     assert.equal(lab.environments.has(B), true);
   });
