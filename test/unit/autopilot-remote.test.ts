@@ -1,9 +1,9 @@
 /**
  * `zdm-lab course play` against a real lab server on a small course of its
- * own: the server leaves its address in a file only its owner can read, the
- * command plays the course through it and prints each step, and no server, a
- * stopped server, an environment the server does not host, or a request
- * without the token each get a clear refusal.
+ * own: the server leaves its address and instructor token in a file only its
+ * owner can read, the command plays the course through it and prints each
+ * step, and no server, a stopped server, an environment the server does not
+ * host, or a request without the token each get a clear refusal.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
@@ -44,11 +44,11 @@ after(async () => {
 });
 
 describe('zdm-lab course play', () => {
-  test('the server leaves its URL and token in server.json, readable by its owner only', () => {
+  test('the server leaves its URL and instructor token in server.json, readable by its owner only', () => {
     assert.equal(statSync(serverFile(dataDir)).mode & 0o777, 0o600);
     const address = readServerAddress(dataDir);
     assert.equal(address?.url, lab.url);
-    assert.equal(address?.token, lab.token);
+    assert.equal(address?.token, lab.instructorToken);
     assert.deepEqual(address?.environments, [5]);
     assert.match(lab.openUrl, /\?token=[0-9a-f]+&env=5$/);
   });
