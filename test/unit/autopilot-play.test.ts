@@ -106,13 +106,13 @@ describe('playing a course', () => {
 describe('playing stops with the page and the block', () => {
   test('when a block’s declared output does not come in time', async () => {
     const env = courseEnvironment('silent', [
-      { id: 'start', markdown: fence('{"terminalId": "app", "waitFor": "^ready$", "waitForSeconds": 1}', 'echo "not yet"; sleep 1000') },
+      { id: 'start', markdown: fence('{"terminalId": "app", "waitFor": "^ready$", "waitForSeconds": 5}', 'echo "not yet"; sleep 1000') },
     ]);
     await assert.rejects(playCourse(env), (err: PlayError) => {
       assert.ok(err instanceof PlayError);
       assert.equal(err.pageId, 'start');
       assert.equal(err.blockId, 'start:0');
-      assert.match(err.message, /^page "start" \(Page start\), block start:0 \(terminal "app": echo "not yet"; sleep 1000\): terminal "app" did not show \/\^ready\$\/m within 1 s; its last lines:\n[^]*^not yet$/m);
+      assert.match(err.message, /^page "start" \(Page start\), block start:0 \(terminal "app": echo "not yet"; sleep 1000\): terminal "app" did not show \/\^ready\$\/m within 5 s; its last lines:\n[^]*^not yet$/m);
       return true;
     });
   });
