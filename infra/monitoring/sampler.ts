@@ -344,8 +344,18 @@ async function scrapeProxy(url: string, timeoutMs: number): Promise<ProxyReading
     if (!res.ok) return { error: `${url} answered HTTP ${res.status}` };
     return { scrape: readProxyScrape(await res.text()) };
   } catch (error) {
-    const e = error as Error & { cause?: { code?: string } };
-    const why = e.name === 'TimeoutError' ? `no answer within ${timeoutMs} ms` : (e.cause?.code ?? e.message);
+    const e = error as Error & { cause?: { code?: string; message?: string } };
+    const code = e.cause?.code;
+    const why =
+      e.name === 'TimeoutError'
+        ? `no answer within ${timeoutMs} ms`
+        : code === 'ECONNREFUSED'
+          ? 'connection refused (nothing listens there: is the proxy running?)'
+          : code === 'ECONNRESET' || code === 'UND_ERR_SOCKET'
+            ? 'the connection was closed (the proxy stopped?)'
+            : e instanceof SyntaxError || e.name === 'PrometheusParseError' || !code
+              ? e.message
+              : `${code}${e.cause?.message ? ` ${e.cause.message}` : ''}`;
     return { error: `${url}: ${why}` };
   }
 }

@@ -6,8 +6,9 @@
  * bundle (`/panels/:id/panel.js` and `.css`) and the panel's data for one
  * environment (`GET /api/env/:k/:panelId`, behind the same token as every
  * route, for environments this server holds only). A panel instance is
- * created the first time an environment asks for it and closed when the lab
- * closes, so whatever it runs in the background lives as long as it is used.
+ * created the first time an environment asks for it and closed when that
+ * environment is reset or destroyed, or the lab closes, so whatever it runs
+ * in the background lives no longer than the environment it watches.
  */
 import { pathToFileURL } from 'node:url';
 import * as esbuild from 'esbuild';
@@ -97,7 +98,12 @@ export interface PanelRoutes {
 }
 
 export function setupPanelRoutes(app: Express, environments: Map<number, Environment>, panels: LoadedPanel[]): PanelRoutes {
-  const instances = new Map<string, Promise<PanelInstance>>();
+  const instances = new Map<string, { env: Environment; instance: Promise<PanelInstance> }>();
+  const drop = (key: string) => {
+    const entry = instances.get(key);
+    instances.delete(key);
+    void entry?.instance.then((i) => i.close?.()).catch(() => undefined);
+  };
 
   app.get('/api/panels', (_req, res) => {
     const outline: PanelOutline[] = panels.map((p) => ({ id: p.spec.id, title: p.spec.title }));
@@ -118,15 +124,20 @@ export function setupPanelRoutes(app: Express, environments: Map<number, Environ
     const env = environments.get(Number(req.params.env));
     if (!env) return void res.status(404).json({ error: `no environment ${req.params.env}` });
     const key = `${env.id}/${panel.spec.id}`;
-    let instance = instances.get(key);
-    if (!instance) {
-      instance = Promise.resolve().then(() => panel.create({ id: env.id, vars: { ...env.vars } }));
-      instances.set(key, instance);
+    // An environment destroyed and created again under the same number is a new one.
+    if (instances.get(key) && instances.get(key)!.env !== env) drop(key);
+    let entry = instances.get(key);
+    if (!entry) {
+      const created = { env, instance: Promise.resolve().then(() => panel.create({ id: env.id, vars: { ...env.vars } })) };
+      entry = created;
+      instances.set(key, created);
       // A panel that failed to start is tried afresh on the next request.
-      instance.catch(() => instances.delete(key));
+      created.instance.catch(() => instances.get(key) === created && instances.delete(key));
+      // A reset or a destroy ends what the panel runs; the next request starts it afresh.
+      env.onReset(() => instances.get(key) === created && drop(key));
     }
     try {
-      res.set('Cache-Control', 'no-store').json(await (await instance).data());
+      res.set('Cache-Control', 'no-store').json(await (await entry.instance).data());
     } catch (error) {
       res.status(500).json({ error: `panel "${panel.spec.id}" of environment ${env.id}: ${(error as Error).message}` });
     }
@@ -136,7 +147,7 @@ export function setupPanelRoutes(app: Express, environments: Map<number, Environ
     async close() {
       const all = [...instances.values()];
       instances.clear();
-      await Promise.all(all.map(async (i) => (await i.catch(() => undefined))?.close?.()));
+      await Promise.all(all.map(async (e) => (await e.instance.catch(() => undefined))?.close?.()));
     },
   };
 }

@@ -16,6 +16,7 @@ import { FLOW_COLORS, renderDiagram } from './diagram.js';
 
 const POLL_MS = 2000;
 const WINDOW_S = 600;
+const MIN_SPAN_S = 60;
 const CHART_HEIGHT = 170;
 const PROXY_COLORS = ['#1f6feb', '#bf8700', '#8250df'];
 const TARGET_COLOR = '#2f9e44';
@@ -229,11 +230,11 @@ function drawChart(chart: Chart, s: MonitoringSnapshot, width: number): void {
       legend: { show: false },
       cursor: { drag: { x: false, y: false } },
       scales: {
-        x: { time: true, range: (_u, _min, max) => { const end = max ?? Date.now() / 1000; return [end - WINDOW_S, end]; } },
+        x: { time: true, range: (u) => span(u.data[0] as number[]) },
         y: { range: (_u, _min, max) => [0, Math.max(max ?? 0, unit === 'connections' ? 4 : 1) * 1.1] },
       },
       axes: [
-        { stroke: '#57606a', grid: { stroke: '#eaeef2' }, ticks: { stroke: '#d0d7de' }, values: '{HH}:{mm}' },
+        { stroke: '#57606a', grid: { stroke: '#eaeef2' }, ticks: { stroke: '#d0d7de' }, values: (u, splits) => splits.map((t) => clock(t, u.scales.x!.max! - u.scales.x!.min! <= 300)) },
         { stroke: '#57606a', grid: { stroke: '#eaeef2' }, ticks: { stroke: '#d0d7de' }, label: unit, labelSize: 16, size: 48 },
       ],
       series: [
@@ -246,14 +247,32 @@ function drawChart(chart: Chart, s: MonitoringSnapshot, width: number): void {
   );
 }
 
-/** One row per proxy: green while its /metrics answered, red while not, over the last 10 minutes. */
+/** A tick's time of day: with seconds while the span is short, so no two ticks read the same. */
+function clock(t: number, seconds: boolean): string {
+  const d = new Date(t * 1000);
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}${seconds ? `:${two(d.getSeconds())}` : ''}`;
+}
+
+/**
+ * The time the charts show: the last 10 minutes once there are 10 minutes of
+ * figures; before that, from the first sample (at least one minute), so a
+ * view opened a moment ago is not a sliver at the right edge.
+ */
+function span(times: number[]): [number, number] {
+  const end = times[times.length - 1] ?? Date.now() / 1000;
+  const first = times[0] ?? end;
+  return [Math.max(end - WINDOW_S, Math.min(first, end - MIN_SPAN_S)), end];
+}
+
+/** One row per proxy: green while its /metrics answered, red while not, over the charts' time span. */
 function uptimeStrip(s: MonitoringSnapshot): string {
   const width = 600;
   const label = 150;
   const row = 20;
   const times = s.series.time;
-  const end = times[times.length - 1] ?? Date.now() / 1000;
-  const x = (t: number) => label + ((t - (end - WINDOW_S)) / WINDOW_S) * width;
+  const [start, end] = span(times);
+  const x = (t: number) => label + ((t - start) / (end - start)) * width;
   const rows = s.proxies.map((p, i) => {
     const ups = s.series.up[p.name] ?? [];
     const rects: string[] = [];
@@ -266,6 +285,7 @@ function uptimeStrip(s: MonitoringSnapshot): string {
     const state = p.up ? 'up' : 'DOWN';
     return `<g data-proxy="${p.name}" data-up="${p.up}"><text x="0" y="${i * row + 14}" font-size="11">${p.name} <tspan font-weight="700" fill="${p.up ? '#1a7f37' : '#cf222e'}">${state}</tspan></text><rect x="${label}" y="${i * row + 3}" width="${width}" height="${row - 6}" fill="#f6f8fa"/>${rects.join('')}</g>`;
   });
-  const axis = `<text x="${label}" y="${s.proxies.length * row + 10}" font-size="9" fill="#57606a">10 min ago</text><text x="${label + width}" y="${s.proxies.length * row + 10}" font-size="9" fill="#57606a" text-anchor="end">now</text>`;
+  const ago = Math.round((end - start) / 60);
+  const axis = `<text x="${label}" y="${s.proxies.length * row + 10}" font-size="9" fill="#57606a">${ago} min ago</text><text x="${label + width}" y="${s.proxies.length * row + 10}" font-size="9" fill="#57606a" text-anchor="end">now</text>`;
   return `<svg viewBox="0 0 ${label + width} ${s.proxies.length * row + 14}" width="100%" font-family="system-ui, sans-serif" role="img" aria-label="proxies up or down over the last 10 minutes">${rows.join('')}${axis}</svg>`;
 }
