@@ -1,0 +1,165 @@
+/**
+ * Instructor resets on the ZDM course and real Cassandra (environment 8,
+ * hosted by a lab server as a learner's environment). A reset taken in the
+ * middle of step 1, with the API and the writer loop running, leaves Origin
+ * with only the seed rows, Target empty, the API stopped, no shell or
+ * program of the learner's terminals alive, progress cleared and the
+ * working folder empty. With the real zdm-proxy (skipped with the reason
+ * otherwise): a reset taken in the middle of step 6, the API switched to the
+ * proxies and a rolling update in flight, leaves the proxies down as well;
+ * and a reset to step 7 lands there with the checks of the intro and steps
+ * 1–6 passing.
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { infraStatus, type LabContext } from '../../infra/commands/environment.js';
+import { withClient } from '../../infra/cql/client.js';
+import { startLab, type LabServer } from '../../lab/server/app.js';
+import { zdmLab } from '../support/cli.js';
+import { freshEnvironment, stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
+
+const ENV = 8;
+const root = new URL('../..', import.meta.url).pathname;
+const SEED = ['eva commuting', 'eva hiking', 'eva lunch', 'marco cooking'];
+let ctx: LabContext | undefined;
+let lab: LabServer | undefined;
+let dataDir: string;
+
+/** Reset through the instructor API, as the console does; returns the streamed events. */
+async function resetOverHttp(to?: string): Promise<{ type: string; line?: string; message?: string; result?: Record<string, unknown> }[]> {
+  const res = await fetch(`${lab!.url}api/instructor/environments/${ENV}/reset`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${lab!.instructorToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify(to ? { to } : {}),
+  });
+  assert.equal(res.status, 200);
+  const events = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
+  if (process.env.LAB_TEST_VERBOSE) for (const e of events) process.stderr.write(`  ${e.line ?? e.message ?? JSON.stringify(e.result)}\n`);
+  return events;
+}
+
+/** Processes started from the learner's terminals (their shells and every program those ran). */
+function terminalProcesses(workDir: string): string[] {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue;
+    try {
+      const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
+      if (environ.includes(`LAB_ENV_DIR=${workDir}`) && environ.some((v) => v.startsWith('LAB_TERMINAL='))) {
+        found.push(`${pid} ${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim()}`);
+      }
+    } catch {
+      // ended while we looked
+    }
+  }
+  return found;
+}
+
+async function originRows(): Promise<string[]> {
+  return withClient(ctx!.topo.origin, async (c) => (await c.execute('SELECT user, status FROM zdmapp.user_status')).rows.map((r) => `${r.user} ${r.status}`).sort());
+}
+
+async function targetKeyspaces(): Promise<string[]> {
+  return withClient(ctx!.topo.target, async (c) => (await c.execute('SELECT keyspace_name FROM system_schema.keyspaces')).rows.map((r) => String(r.keyspace_name)).filter((k) => !k.startsWith('system')));
+}
+
+async function apiAnswers(): Promise<boolean> {
+  try {
+    await fetch(`http://127.0.${ENV}.20:8000/health`, { signal: AbortSignal.timeout(2000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** What a reset must leave behind: the state of the first page, and nothing of what ran. */
+async function assertStepOneState(label: string): Promise<void> {
+  const env = lab!.environments.get(ENV)!;
+  assert.deepEqual(await originRows(), SEED, `${label}: Origin holds only the seed rows`);
+  assert.deepEqual(await targetKeyspaces(), [], `${label}: Target is empty`);
+  assert.equal(await apiAnswers(), false, `${label}: the API is stopped`);
+  assert.deepEqual(terminalProcesses(env.workDir), [], `${label}: no shell or program of the terminals is left`);
+  const proxies = (await infraStatus(testContext(ENV))).filter((r) => r.component.startsWith('proxy'));
+  assert.deepEqual(proxies.map((r) => `${r.component} ${r.state}`), ['proxy-1 down', 'proxy-2 down', 'proxy-3 down'], `${label}: the proxies are down`);
+  const progress = env.progress();
+  assert.deepEqual([progress.current, progress.visited, progress.runs, progress.checks], [null, [], {}, {}], `${label}: progress is cleared`);
+  const left = readdirSync(env.workDir).filter((f) => !/^setup(-progress)?\.log$/.test(f));
+  assert.deepEqual(left, [], `${label}: the working folder holds only the new setup's log`);
+}
+
+describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'instructor-reset-'));
+    ctx = await freshEnvironment(ENV);
+    lab = await startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: null, bytesPerEnvironment: 1 });
+    lab.classroom.create({ env: ENV, name: 'Ada' });
+    await lab.environments.get(ENV)!.setupDone();
+  });
+  after(async () => {
+    await lab?.close();
+    if (ctx) await stopEnvironment(ctx);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('a reset in the middle of step 1, with the API and the writer loop running, leaves the state of the first page', async () => {
+    const events = await resetOverHttp('step2');
+    assert.equal(events.at(-1)!.type, 'done', JSON.stringify(events.slice(-5)));
+    const env = lab!.environments.get(ENV)!;
+    assert.equal(env.progress().current, 'step2');
+    assert.ok(await apiAnswers(), 'the API runs before the reset');
+    const writes = () => readFileSync(join(env.workDir, 'writer.log'), 'utf8').split('\n').length;
+    const before = writes();
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.ok(writes() > before, 'the writer loop writes before the reset');
+    assert.ok((await originRows()).length > SEED.length, 'the writer added rows to Origin');
+    assert.ok(terminalProcesses(env.workDir).some((p) => p.includes('writer.sh')), 'the writer loop runs in a terminal');
+
+    const t0 = Date.now();
+    const out = await zdmLab(['env', 'reset', '--env', String(ENV), '--data', dataDir]);
+    const seconds = (Date.now() - t0) / 1000;
+    assert.equal(out.code, 0, out.stdout + out.stderr);
+    const line = out.stdout.trim().split('\n').at(-1)!;
+    assert.match(line, /^✔ environment 8: reset in [\d.]+ s, ready after [\d.]+ s$/);
+    console.log(`# zdm-lab env reset mid-step-1: ${seconds.toFixed(1)} s in all (${line})`);
+    await assertStepOneState('after a reset mid-step-1');
+  });
+
+  test('a reset in the middle of step 6, with a rolling update in flight, leaves the state of the first page', async (t) => {
+    const why = await zdmProxyUnavailable();
+    if (why) return void t.skip(why);
+    const events = await resetOverHttp('step6');
+    assert.equal(events.at(-1)!.type, 'done', JSON.stringify(events.slice(-5)));
+    const env = lab!.environments.get(ENV)!;
+    const switched = await env.run('step6:0');
+    assert.ok(switched.ok, 'the API is switched to the proxies');
+    await env.terminal('host').type('zdm-lab proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY && zdm-lab proxy rolling-update --pause 5');
+    const deadline = Date.now() + 60_000;
+    while (!terminalProcesses(env.workDir).some((p) => p.includes('rolling-update')) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    await new Promise((r) => setTimeout(r, 4000));
+    assert.ok(terminalProcesses(env.workDir).some((p) => p.includes('rolling-update')), 'the rolling update is in flight');
+
+    const events2 = await resetOverHttp();
+    assert.equal(events2.at(-1)!.type, 'done', JSON.stringify(events2.slice(-5)));
+    console.log(`# reset mid-step-6: ${JSON.stringify(events2.at(-1)!.result)}`);
+    await assertStepOneState('after a reset mid-step-6');
+    const config = await zdmLab(['proxy', 'config', 'show', '--env', String(ENV)]);
+    assert.match(config.stdout, /"read_mode": "PRIMARY_ONLY"/, 'the proxy configuration is back to its defaults');
+  });
+
+  test('a reset to step 7 lands on step 7 with the checks of the intro and steps 1–6 passing', async (t) => {
+    const why = await zdmProxyUnavailable();
+    if (why) return void t.skip(why);
+    const events = await resetOverHttp('step7');
+    const done = events.at(-1)!;
+    assert.equal(done.type, 'done', JSON.stringify(events.slice(-5)));
+    console.log(`# reset to step7: ${JSON.stringify(done.result)}`);
+    const progress = lab!.environments.get(ENV)!.progress();
+    assert.equal(progress.current, 'step7');
+    const pages = ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6'];
+    assert.deepEqual(pages.map((p) => progress.checks[p]?.ok), pages.map(() => true));
+    assert.equal(progress.checks.step7, undefined, 'nothing of step 7 was checked');
+  });
+});
