@@ -205,7 +205,6 @@ async function benchLab(browser: Browser, courseDir: string): Promise<void> {
     const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     page.on('crash', () => console.log('lab page: crashed'));
     page.on('pageerror', (e) => console.log(`lab page: ${e.message}`));
-    page.on('close', () => console.log('lab page: closed'));
     await page.goto(server.url);
     await page.locator('#page h1').waitFor();
     await sleep(1000);

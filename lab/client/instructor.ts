@@ -151,6 +151,10 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     el.title = `${h.name}: ${h.state}${h.detail ? ` (${h.detail})` : ''}`;
     health.append(el);
   }
+  if (health.childElementCount === 0) {
+    health.textContent = '—';
+    health.title = e.health === null ? 'the course declares no status command' : 'the course reports no parts';
+  }
   cell(ago(e.lastActivity), 'last-activity');
   const now = cell(e.activity ? `${e.activity.kind}${e.activity.to ? ` to ${e.activity.to}` : ''}: ${e.activity.line}` : '', 'activity');
   if (!e.activity && e.lastError) {

@@ -94,7 +94,7 @@ function activateTab(id: string): void {
 async function show(id: string | undefined): Promise<void> {
   if (!id) return;
   if (location.hash.slice(1) !== encodeURIComponent(id)) history.replaceState(null, '', `#${encodeURIComponent(id)}`);
-  const view = await api.page(id);
+  const view = await fetchPage(id);
   current = view;
   const article = $('page');
   article.innerHTML = view.html;
@@ -111,6 +111,21 @@ async function show(id: string | undefined): Promise<void> {
   if (!progress.visited.includes(id)) progress.visited.push(id);
   renderStepList();
   await api.visit(id);
+  const next = course.pages[index + 1];
+  if (next) void fetchPage(next.id).catch(() => pages.delete(next.id));
+}
+
+/** Pages fetched so far; the next page is fetched ahead so Next feels instant. */
+const pages = new Map<string, Promise<PageView>>();
+
+function fetchPage(id: string): Promise<PageView> {
+  let page = pages.get(id);
+  if (!page) {
+    page = api.page(id);
+    pages.set(id, page);
+    page.catch(() => pages.delete(id));
+  }
+  return page;
 }
 
 function go(delta: number): void {

@@ -31,7 +31,9 @@ export function setupTerminalSocket(server: Server, environments: Map<number, En
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const url = new URL(req.url ?? '/', 'http://lab');
     const refuse = (status: number, why: string) => {
-      socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`);
+      // Destroy once written: a refused client may never close its side, and
+      // a half-open socket would keep the server from shutting down.
+      socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`, () => socket.destroy());
     };
     if (url.pathname !== TERMINAL_PATH) return refuse(404, 'no WebSocket here');
     const principals = principalsOf(req, resolve, port());

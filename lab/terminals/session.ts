@@ -19,6 +19,8 @@ import { encode, Packet } from './protocol.js';
 export const OUTPUT_CAP = 4 * 1024 * 1024;
 /** During a stream of output, how long output is gathered into one packet. */
 const BATCH_MS = 5;
+/** A packet this big means a stream is flowing (a pty read is at most 4 KiB). */
+const STREAM_CHARS = 4000;
 /** How long queued input waits for the shell's first output before it is sent anyway. */
 const READY_TIMEOUT_MS = 2000;
 /** How long a ctrl_c macro waits for the running program to give the prompt back. */
@@ -58,6 +60,7 @@ export class TerminalSession {
   private readonly flow: FlowControl<Viewer>;
   private flushScheduled = false;
   private lastFlushAt = 0;
+  private lastFlushChars = 0;
   private ready = false;
   private readonly pending: string[] = [];
   private exitInfo: { code: number; signal?: number } | undefined;
@@ -191,11 +194,12 @@ export class TerminalSession {
     }
     if (this.flushScheduled) return;
     this.flushScheduled = true;
-    // The first output after a quiet spell (an echoed keystroke) goes out at
-    // once; during a stream, output is gathered for a few ms per packet, so a
-    // flood costs the browser a few big messages instead of thousands of 4 KiB ones.
+    // Interactive output (an echoed keystroke) goes out at once. During a
+    // stream (the last packet was at least a full pty read) output is gathered
+    // for a few ms per packet, so a flood costs the browser a few big messages
+    // instead of thousands of 4 KiB ones.
     const since = Date.now() - this.lastFlushAt;
-    if (since >= BATCH_MS) setImmediate(() => this.flush());
+    if (this.lastFlushChars < STREAM_CHARS || since >= BATCH_MS) setImmediate(() => this.flush());
     else setTimeout(() => this.flush(), BATCH_MS - since);
   }
 
@@ -203,19 +207,22 @@ export class TerminalSession {
   private flush(): void {
     this.flushScheduled = false;
     this.lastFlushAt = Date.now();
-    for (const v of this.viewers) this.sendPending(v);
+    this.lastFlushChars = 0;
+    for (const v of this.viewers) this.lastFlushChars = Math.max(this.lastFlushChars, this.sendPending(v));
   }
 
-  private sendPending(viewer: Viewer): void {
-    if (viewer.seq >= this.lastSeq || this.chunks.length === 0) return;
+  /** Send a viewer the chunks it has not had; returns how many characters that was. */
+  private sendPending(viewer: Viewer): number {
+    if (viewer.seq >= this.lastSeq || this.chunks.length === 0) return 0;
     const first = this.chunks[0]!.seq;
     const from = Math.max(0, viewer.seq + 1 - first);
     let data = '';
     for (let i = from; i < this.chunks.length; i++) data += this.chunks[i]!.data;
     viewer.seq = this.lastSeq;
-    if (data === '') return;
+    if (data === '') return 0;
     viewer.send(encode({ type: Packet.OUTPUT, args: { seq: this.lastSeq, data } }));
     this.flow.sent(viewer, data.length);
+    return data.length;
   }
 
   private markReady(): void {

@@ -139,7 +139,10 @@ export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Prom
   });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client));
-    ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+    ws.once('unexpected-response', (req, res) => {
+      req.destroy();
+      reject(new Error(`upgrade refused: ${res.statusCode}`));
+    });
     ws.once('error', reject);
   });
 }
