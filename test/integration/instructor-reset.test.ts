@@ -86,8 +86,8 @@ async function assertStepOneState(label: string): Promise<void> {
   assert.deepEqual(proxies.map((r) => `${r.component} ${r.state}`), ['proxy-1 down', 'proxy-2 down', 'proxy-3 down'], `${label}: the proxies are down`);
   const progress = env.progress();
   assert.deepEqual([progress.current, progress.visited, progress.runs, progress.checks], [null, [], {}, {}], `${label}: progress is cleared`);
-  const left = readdirSync(env.workDir).filter((f) => !/^setup(-progress)?\.log$/.test(f));
-  assert.deepEqual(left, [], `${label}: the working folder holds only the new setup's log`);
+  const left = readdirSync(env.workDir).filter((f) => !/^setup(-progress)?\.log$/.test(f) && !f.startsWith('.lab-'));
+  assert.deepEqual(left, [], `${label}: the working folder holds only the new setup's log and the lab's own files`);
 }
 
 describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
