@@ -74,9 +74,13 @@ try {
   if (proxyMissing) {
     console.log(`reset to step 10: skipped (${proxyMissing})`);
   } else {
-    const toTen = await lab.classroom.reset(ENV, { to: 'step10', onProgress: progress });
-    console.log(`reset to step 10 (reset, then the autopilot plays intro … step 9): ${toTen.playedSeconds!.toFixed(1)} s`);
-    perEnv = Math.max(perEnv, memoryReport('at step 10: nodes, three proxies, API, writer loop', envDir, env.workDir));
+    try {
+      const toTen = await lab.classroom.reset(ENV, { to: 'step10', onProgress: progress });
+      console.log(`reset to step 10 (reset, then the autopilot plays intro … step 9): ${toTen.playedSeconds!.toFixed(1)} s`);
+      perEnv = Math.max(perEnv, memoryReport('at step 10: nodes, three proxies, API, writer loop', envDir, env.workDir));
+    } catch (err) {
+      console.log(`reset to step 10: failed: ${(err as Error).message}`);
+    }
   }
 
   const mem = readMemoryInfo();
