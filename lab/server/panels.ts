@@ -71,6 +71,8 @@ export async function loadPanels(course: Course): Promise<LoadedPanel[]> {
       try {
         result = await esbuild.build({
           entryPoints: [clientPath],
+          // Errors then name files as the course's author knows them.
+          absWorkingDir: course.dir,
           bundle: true,
           write: false,
           format: 'esm',
