@@ -92,24 +92,28 @@ export function dockerLab(): Promise<DockerSetup | string> {
       }
       started = result;
     }
-    const images = await ensureLabImages(dockerClient(), (m) => log(m), { proxyBinary: proxyBinary() });
+    const stop = async () => {
+      if (!started) return;
+      process.kill(started.pid, 'SIGTERM');
+      for (let i = 0; i < 100; i++) {
+        try {
+          process.kill(started.pid, 0);
+        } catch {
+          return;
+        }
+        await sleep(100);
+      }
+    };
+    let images: LabImages;
+    try {
+      images = await ensureLabImages(dockerClient(), (m) => log(m), { proxyBinary: proxyBinary() });
+    } catch (error) {
+      await stop();
+      throw error;
+    }
     process.env.ZDM_LAB_CASSANDRA_IMAGE = images.cassandra;
     if (images.proxy) process.env.ZDM_LAB_PROXY_IMAGE = images.proxy;
-    return {
-      images,
-      async stop() {
-        if (!started) return;
-        process.kill(started.pid, 'SIGTERM');
-        for (let i = 0; i < 100; i++) {
-          try {
-            process.kill(started.pid, 0);
-          } catch {
-            return;
-          }
-          await sleep(100);
-        }
-      },
-    };
+    return { images, stop };
   })();
   return setup;
 }
