@@ -11,8 +11,11 @@
  *     "title": "Zero Downtime Migration",
  *     "terminals": [{ "id": "host", "name": "host" }, { "id": "api", "name": "API log" }],
  *     "layout": "stacked",                      // or "tabbed"; default "stacked"
- *     "setup": "./setup.sh",                    // optional: run once when an environment starts
- *     "reset": "./reset.sh",                    // optional: run when an environment is reset
+ *     "setup": "./setup.sh",                    // optional: run when an environment starts (each server
+ *                                               //   start) and after a reset, so it must be idempotent;
+ *                                               //   its output goes to <env dir>/setup.log
+ *     "reset": "./reset.sh",                    // optional: run when an environment is reset, after its
+ *                                               //   terminals have ended
  *     "teardown": "./teardown.sh",              // optional: run when an instructor destroys an environment
  *     "status": "./status.sh",                  // optional: prints the health of the environment's parts as
  *                                               //   JSON [{"name", "state": "up"|"starting"|"down", "detail"?}]

@@ -9,15 +9,28 @@
  * the setup command), then ends every shell with everything it started, so
  * it can be taken in the middle of anything.
  */
-import { createWriteStream, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { createWriteStream, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Course, PageSpec } from '../course/schema.js';
 import { renderPage } from '../course/render.js';
 import type { CheckResult, Progress, ProgressStore } from '../progress/store.js';
-import { TerminalSession } from '../terminals/session.js';
+import { READY_MARKER, TerminalSession } from '../terminals/session.js';
 import { runShell } from './shell.js';
 
 const SETUP_TIMEOUT_MS = 30 * 60 * 1000;
+
+/**
+ * Every terminal's bash reads this startup file, not the user's ~/.bashrc: a
+ * lab shell must start the same way every time and fast, and a user's
+ * startup file can be slow or wait on a lock (pyenv's rehash does). PATH and
+ * the rest come from the server's own environment.
+ */
+const SHELL_RC = `# Written by the lab for its terminals: the system startup file, a prompt,
+# then a marker telling the lab the prompt is ready for commands.
+[ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+PS1='\\[\\e[1;32m\\]\\u@\\h\\[\\e[0m\\]:\\[\\e[1;34m\\]\\w\\[\\e[0m\\]\\$ '
+printf '${READY_MARKER.replace('\x1b', '\\033').replace('\x07', '\\007')}'
+`;
 const RESET_TIMEOUT_MS = 10 * 60 * 1000;
 
 export type SetupState = 'none' | 'running' | 'done' | 'failed';
@@ -54,6 +67,8 @@ export class Environment {
    * say `./wait.sh` or `SOURCE 'assets/x.cql'` relative to it.
    */
   readonly shellDir: string;
+  /** The terminals' bash startup file (SHELL_RC). */
+  private readonly rcFile: string;
   readonly vars: Record<string, string>;
   readonly course: Course;
   private readonly store: ProgressStore;
@@ -74,6 +89,7 @@ export class Environment {
     this.workDir = resolve(opts.envRoot, String(opts.id));
     mkdirSync(this.workDir, { recursive: true });
     this.shellDir = this.course.format === 'katapod' ? this.course.dir : this.workDir;
+    this.rcFile = join(this.workDir, '.lab-bashrc');
     const path = [...(opts.pathPrefix ?? []), process.env.PATH ?? '/usr/bin:/bin'].join(':');
     this.vars = {
       ...stringEnv(process.env),
@@ -149,7 +165,10 @@ export class Environment {
     }
     let session = this.sessions.get(id);
     if (!session || session.exited) {
-      session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id } });
+      // Written at each start: a reset may have emptied the environment's folder.
+      mkdirSync(this.workDir, { recursive: true });
+      writeFileSync(this.rcFile, SHELL_RC);
+      session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id }, shell: 'bash', args: ['--rcfile', this.rcFile, '-i'] });
       this.sessions.set(id, session);
     }
     return session;

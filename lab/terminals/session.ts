@@ -21,8 +21,15 @@ export const OUTPUT_CAP = 4 * 1024 * 1024;
 const BATCH_MS = 5;
 /** A packet this big means a stream is flowing (a pty read is at most 4 KiB). */
 const STREAM_CHARS = 4000;
-/** How long queued input waits for the shell's first output before it is sent anyway. */
-const READY_TIMEOUT_MS = 2000;
+/**
+ * The lab's shell startup file prints this (an OSC sequence terminals
+ * ignore) as its last act, right before the first prompt: input that arrives
+ * earlier is queued until then, so no program of the user's startup files
+ * (pyenv init, say) can swallow a command meant for the prompt.
+ */
+export const READY_MARKER = '\x1b]697;lab-ready\x07';
+/** How long queued input waits for the ready marker before it is sent anyway. */
+const READY_TIMEOUT_MS = 30_000;
 /** How long a ctrl_c macro waits for the running program to give the prompt back. */
 const INTERRUPT_WAIT_MS = 3000;
 
@@ -34,6 +41,8 @@ export interface SessionOptions {
   cols?: number;
   rows?: number;
   outputCap?: number;
+  /** false: the shell prints no READY_MARKER, input goes to it at once. */
+  readyMarker?: boolean;
 }
 
 /** A connected client as the session sees it. */
@@ -62,6 +71,7 @@ export class TerminalSession {
   private lastFlushAt = 0;
   private lastFlushChars = 0;
   private ready = false;
+  private startupTail = '';
   private readonly pending: string[] = [];
   private exitInfo: { code: number; signal?: number } | undefined;
   private readonly exitListeners: (() => void)[] = [];
@@ -87,7 +97,8 @@ export class TerminalSession {
       for (const v of this.viewers) v.send(encode({ type: Packet.EXIT, args: this.exitInfo }));
       for (const l of this.exitListeners) l();
     });
-    setTimeout(() => this.markReady(), READY_TIMEOUT_MS).unref();
+    if (opts.readyMarker === false) this.markReady();
+    else setTimeout(() => this.markReady(), READY_TIMEOUT_MS).unref();
   }
 
   get exited(): boolean {
@@ -158,9 +169,15 @@ export class TerminalSession {
     this.write(lines.join('\r') + '\r');
   }
 
+  /**
+   * Set the terminal size. A same-size resize (a client reconnecting) is done
+   * as one row more and back, because a full-screen program (top, vim, less)
+   * redraws only on a real change, and the new view needs that redraw.
+   */
   resize(cols: number, rows: number): void {
     if (this.exitInfo) return;
     if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 2 || rows < 1 || cols > 1000 || rows > 500) return;
+    if (cols === this.pty.cols && rows === this.pty.rows) this.pty.resize(cols, rows + 1);
     this.pty.resize(cols, rows);
   }
 
@@ -185,7 +202,12 @@ export class TerminalSession {
   }
 
   private output(data: string): void {
-    this.markReady();
+    if (!this.ready) {
+      // The marker may arrive split across two reads: keep the end of the last one.
+      const seen = this.startupTail + data;
+      if (seen.includes(READY_MARKER)) this.markReady();
+      else this.startupTail = seen.slice(-READY_MARKER.length);
+    }
     this.lastSeq += 1;
     this.chunks.push({ seq: this.lastSeq, data });
     this.chunkChars += data.length;

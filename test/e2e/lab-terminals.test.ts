@@ -78,8 +78,19 @@ describe('terminal sessions', () => {
     await c.close();
   });
 
+  it('a same-size resize (a reconnecting view) still tells the running program to redraw', async () => {
+    const c = await connectTerminal(t.lab);
+    c.send({ type: Packet.RESIZE, args: { cols: 90, rows: 25 } });
+    c.send({ type: Packet.INPUT, args: { data: `bash -c 'trap "echo got-winch-\\$(tput lines)" WINCH; echo waiting-for-winch; while :; do sleep 0.1; done'\r` } });
+    await c.waitFor(/^waiting-for-winch/m);
+    c.send({ type: Packet.RESIZE, args: { cols: 90, rows: 25 } });
+    await c.waitFor(/^got-winch-25/m);
+    c.send({ type: Packet.INPUT, args: { data: '\x03' } });
+    await c.close();
+  });
+
   it('past the cap whole chunks are dropped and the replay says so', async () => {
-    const s = new TerminalSession({ cwd: '/tmp', env: { PATH: process.env.PATH!, TERM: 'xterm' }, outputCap: 4096 });
+    const s = new TerminalSession({ cwd: '/tmp', env: { PATH: process.env.PATH!, TERM: 'xterm' }, outputCap: 4096, readyMarker: false });
     try {
       s.write('for i in $(seq 1 2000); do echo line-$i; done; echo end-of-lines\r');
       const frames: string[] = [];
