@@ -69,7 +69,7 @@ try {
   let perEnv = memoryReport('Cassandra nodes, API, writer loop', envDir, env.workDir);
 
   const reset = await lab.classroom.reset(ENV, { onProgress: progress });
-  console.log(`reset with the API and the writer loop running: ${reset.resetSeconds.toFixed(1)} s; ready for step 1 again after ${reset.readySeconds.toFixed(1)} s (goal ≤ 10 s)`);
+  console.log(`reset with the API and the writer loop running: ${reset.resetSeconds.toFixed(1)} s (the course's reset command, zdm-lab infra reset: ${reset.resetCommandSeconds.toFixed(1)} s); ready for step 1 again after ${reset.readySeconds.toFixed(1)} s (goal ≤ 10 s)`);
 
   if (proxyMissing) {
     console.log(`reset to step 10: skipped (${proxyMissing})`);

@@ -51,6 +51,8 @@ export interface ResetResult {
   output: string;
   /** How long the reset took (the setup that follows it is not included). */
   seconds: number;
+  /** Of which the course's reset command took this long (the rest: stopping plays, setup and shells). */
+  commandSeconds: number;
 }
 
 export type RunOutcome =
@@ -233,7 +235,9 @@ export class Environment {
     await this.stopActivities();
     await this.closeTerminals();
     let result = { ok: true, output: '' };
+    const commandStarted = Date.now();
     if (this.course.reset) result = await runShell(this.course.reset, { cwd: this.shellDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
+    const commandSeconds = (Date.now() - commandStarted) / 1000;
     // A shell a browser re-opened during the reset saw the old state: end it too.
     await this.closeTerminals();
     this.store.clear(this.id, this.course.dir);
@@ -242,7 +246,7 @@ export class Environment {
     const seconds = (Date.now() - started) / 1000;
     for (const listener of this.resetListeners) listener();
     void this.setup();
-    return { ok: result.ok, output: result.output, seconds };
+    return { ok: result.ok, output: result.output, seconds, commandSeconds };
   }
 
   /**

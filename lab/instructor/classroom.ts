@@ -69,6 +69,8 @@ export interface ResetOutcome {
   env: number;
   /** Time of the reset itself (course reset command, shells, progress). */
   resetSeconds: number;
+  /** Of which the course's reset command took this long. */
+  resetCommandSeconds: number;
   /** Until the environment was set up again (reset included). */
   readySeconds: number;
   /** Until the autopilot reached `to` (everything included), when asked for. */
@@ -217,12 +219,12 @@ export class Classroom {
       const reset = await learner.env.reset();
       learner.health.forget();
       if (!reset.ok) throw new ClassroomError(`the course's reset command failed in environment ${envId}:\n${reset.output.trim().slice(-2000)}`, 500);
-      say(`environment ${envId}: reset in ${reset.seconds.toFixed(1)} s; setting up again`);
+      say(`environment ${envId}: reset in ${reset.seconds.toFixed(1)} s (the course's reset command ${reset.commandSeconds.toFixed(1)} s); setting up again`);
       const setup = await learner.env.setupDone();
       if (setup === 'failed') throw new ClassroomError(`environment ${envId} was reset but its setup failed: see ${learner.env.workDir}/setup.log`, 500);
       const readySeconds = (Date.now() - started) / 1000;
       say(`environment ${envId}: ready for the first page after ${readySeconds.toFixed(1)} s`);
-      const outcome: ResetOutcome = { env: envId, resetSeconds: reset.seconds, readySeconds, current: null };
+      const outcome: ResetOutcome = { env: envId, resetSeconds: reset.seconds, resetCommandSeconds: reset.commandSeconds, readySeconds, current: null };
       if (to !== undefined) {
         activity.kind = 'playing';
         const played = await learner.env.track((signal) => playCourse(learner.env, { to, signal, onProgress: say }), options.signal);
