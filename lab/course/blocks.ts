@@ -125,6 +125,6 @@ function readInfo(info: Record<string, unknown>, block: Block, problem: (m: stri
   }
   if (waitForSeconds !== undefined) {
     if (typeof waitForSeconds === 'number' && waitForSeconds > 0 && waitForSeconds <= 3600) block.waitForSeconds = waitForSeconds;
-    else problem('"waitForSeconds" must be a number of seconds from 0 to 3600');
+    else problem('"waitForSeconds" must be a number of seconds above 0, at most 3600');
   }
 }

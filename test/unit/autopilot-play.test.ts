@@ -4,7 +4,8 @@
  * its command to end, runs each page's check, stops at the page it is asked
  * to reach, skips pages already passed, and stops with a message naming the
  * page and the block when output does not come, a command never ends, or a
- * check fails.
+ * check fails. The keys that say what to wait for are checked where the
+ * course is read.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { PlayError, playCourse } from '../../lab/autopilot/play.js';
+import { parseBlock } from '../../lab/course/blocks.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { Environment } from '../../lab/environments/environment.js';
 import { ProgressStore } from '../../lab/progress/store.js';
@@ -145,5 +147,28 @@ describe('playing stops with the page and the block', () => {
     const t0 = Date.now();
     await assert.rejects(playing, /block start:0 .*: the play was cancelled/);
     assert.ok(Date.now() - t0 < 5000);
+  });
+});
+
+describe('the keys that say what to wait for', () => {
+  const parse = (info: string) =>
+    parseBlock(`### ${info}\nnpm start\n`, { pageId: 'p', index: 0, language: 'bash', terminals: ['shell', 'app'], file: 'p.md', firstLine: 3 });
+
+  test('are read from the block’s info line', () => {
+    const { block, problems } = parse('{"terminalId": "shell", "waitFor": "^listening", "waitForTerminal": "app", "waitForSeconds": 90}');
+    assert.deepEqual(problems, []);
+    assert.deepEqual([block.waitFor, block.waitForTerminal, block.waitForSeconds], ['^listening', 'app', 90]);
+  });
+
+  test('are refused with the file and line when wrong', () => {
+    const { problems } = parse('{"waitFor": "(", "waitForTerminal": "nowhere", "waitForSeconds": -1}');
+    assert.deepEqual(
+      problems.map((p) => `${p.file}:${p.line}: ${p.message.replace(/ \(.*\)$/, '')}`),
+      [
+        'p.md:3: "waitFor" must be a regular expression string',
+        'p.md:3: "waitForSeconds" must be a number of seconds above 0, at most 3600',
+        'p.md:3: unknown terminal id "nowhere" in "waitForTerminal"; the course declares: shell, app',
+      ],
+    );
   });
 });
