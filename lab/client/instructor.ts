@@ -153,7 +153,7 @@ function row(e: EnvironmentView): HTMLTableRowElement {
   }
   if (health.childElementCount === 0) {
     health.textContent = '—';
-    health.title = e.health === null ? 'the course declares no status command' : 'the course reports no parts';
+    health.title = e.activity ? 'not probed while an action runs' : e.health === null ? 'the course declares no status command' : 'the course reports no parts';
   }
   cell(ago(e.lastActivity), 'last-activity');
   const now = cell(e.activity ? `${e.activity.kind}${e.activity.to ? ` to ${e.activity.to}` : ''}: ${e.activity.line}` : '', 'activity');
