@@ -9,7 +9,7 @@
  * the setup command), then ends every shell with everything it started, so
  * it can be taken in the middle of anything.
  */
-import { createWriteStream, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Course, PageSpec } from '../course/schema.js';
 import { renderPage } from '../course/render.js';
@@ -167,13 +167,24 @@ export class Environment {
     }
     let session = this.sessions.get(id);
     if (!session || session.exited) {
-      // Written at each start: a reset may have emptied the environment's folder.
-      mkdirSync(this.workDir, { recursive: true });
-      writeFileSync(this.rcFile, SHELL_RC);
+      this.writeShellRc();
       session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id }, shell: 'bash', args: ['--rcfile', this.rcFile, '-i'] });
       this.sessions.set(id, session);
     }
     return session;
+  }
+
+  /**
+   * (Re)write the terminals' startup file when it is missing or stale (a reset
+   * may have emptied the folder). Written to a temporary name and renamed, so
+   * a bash starting at the same moment never reads a half-written file.
+   */
+  private writeShellRc(): void {
+    if (existsSync(this.rcFile) && readFileSync(this.rcFile, 'utf8') === SHELL_RC) return;
+    mkdirSync(this.workDir, { recursive: true });
+    const tmp = `${this.rcFile}.${process.pid}.tmp`;
+    writeFileSync(tmp, SHELL_RC);
+    renameSync(tmp, this.rcFile);
   }
 
   progress(): Progress {

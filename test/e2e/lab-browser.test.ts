@@ -189,6 +189,9 @@ describe('a tabbed course in the browser', () => {
     await p.locator('#page h1', { hasText: 'Tabs' }).waitFor();
     assert.deepEqual(await p.locator('#terminal-tabs button').allInnerTexts(), ['first tab', 'second tab']);
     assert.equal(await p.locator('#terminal-tabs button.active').innerText(), 'first tab');
+    // Both shells start at once for the page's onLoad commands, and both run theirs promptly.
+    await waitForTerminal(p, 'one', /^onload-in-one$/m, 8000);
+    await waitForTerminal(p, 'two', /^onload-in-two$/m, 8000);
     await p.locator('[data-block="intro:0"] pre').click();
     await waitForTerminal(p, 'two', /^shown-in-the-second-tab$/m);
     assert.equal(await p.locator('#terminal-tabs button.active').innerText(), 'second tab');
