@@ -1,6 +1,7 @@
 /**
  * Instructor resets on the ZDM course and real Cassandra (environment 8,
- * hosted by a lab server as a learner's environment). A reset taken in the
+ * hosted by a lab server as a learner's environment). The console's row shows
+ * the learner's step, checks and each part's health. A reset taken in the
  * middle of step 1, with the API and the writer loop running, leaves Origin
  * with only the seed rows, Target empty, the API stopped, no shell or
  * program of the learner's terminals alive, progress cleared and the
@@ -116,6 +117,14 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
     assert.ok(writes() > before, 'the writer loop writes before the reset');
     assert.ok((await originRows()).length > SEED.length, 'the writer added rows to Origin');
     assert.ok(terminalProcesses(env.workDir).some((p) => p.includes('writer.sh')), 'the writer loop runs in a terminal');
+    const list = await fetch(`${lab!.url}api/instructor/environments`, { headers: { authorization: `Bearer ${lab!.instructorToken}` } });
+    const row = ((await list.json()) as { environments: { env: number; name: string; current: string; checksPassed: number; health: { components: { name: string; state: string }[] } }[] }).environments[0]!;
+    assert.deepEqual([row.env, row.name, row.current, row.checksPassed], [ENV, 'Ada', 'step2', 2], 'the console shows the learner on step 2 with two checks passed');
+    assert.deepEqual(
+      row.health.components.map((c) => `${c.name} ${c.state}`),
+      ['origin up', 'target up', 'proxy-1 down', 'proxy-2 down', 'proxy-3 down', 'api up'],
+      "the console shows each part's health as the course's status command reports it",
+    );
 
     const t0 = Date.now();
     const out = await zdmLab(['env', 'reset', '--env', String(ENV), '--data', dataDir]);
