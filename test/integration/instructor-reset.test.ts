@@ -18,7 +18,9 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { infraStatus, type LabContext } from '../../infra/commands/environment.js';
 import { withClient } from '../../infra/cql/client.js';
+import { plainText } from '../../lab/autopilot/watch.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import { decode, Packet } from '../../lab/terminals/protocol.js';
 import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
 
@@ -40,6 +42,25 @@ async function resetOverHttp(to?: string): Promise<{ type: string; line?: string
   const events = (await res.text()).trim().split('\n').map((l) => JSON.parse(l));
   if (process.env.LAB_TEST_VERBOSE) for (const e of events) process.stderr.write(`  ${e.line ?? e.message ?? JSON.stringify(e.result)}\n`);
   return events;
+}
+
+/** The last lines each terminal of the environment shows, for a failure's message. */
+function terminalTails(): string {
+  const env = lab!.environments.get(ENV)!;
+  return env.course.terminals
+    .map((t) => {
+      let text = '';
+      const collect = (frame: string) => {
+        const p = decode(frame);
+        if (p.type === Packet.OUTPUT) text += p.args.data;
+      };
+      const viewer = { seq: 0, send: collect };
+      const session = env.terminal(t.id);
+      session.attach(viewer, undefined, 0);
+      session.detach(viewer);
+      return `--- ${t.id}:\n${plainText(text).split('\n').slice(-12).join('\n')}`;
+    })
+    .join('\n');
 }
 
 /** Processes started from the learner's terminals (their shells and every program those ran). */
@@ -107,7 +128,7 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
 
   test('a reset in the middle of step 1, with the API and the writer loop running, leaves the state of the first page', async () => {
     const events = await resetOverHttp('step2');
-    assert.equal(events.at(-1)!.type, 'done', JSON.stringify(events.slice(-5)));
+    assert.equal(events.at(-1)!.type, 'done', `${JSON.stringify(events.slice(-5))}\n${terminalTails()}`);
     const env = lab!.environments.get(ENV)!;
     assert.equal(env.progress().current, 'step2');
     assert.ok(await apiAnswers(), 'the API runs before the reset');
@@ -140,7 +161,7 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
     const why = await zdmProxyUnavailable();
     if (why) return void t.skip(why);
     const events = await resetOverHttp('step6');
-    assert.equal(events.at(-1)!.type, 'done', JSON.stringify(events.slice(-5)));
+    assert.equal(events.at(-1)!.type, 'done', `${JSON.stringify(events.slice(-5))}\n${terminalTails()}`);
     const env = lab!.environments.get(ENV)!;
     const switched = await env.run('step6:0');
     assert.ok(switched.ok, 'the API is switched to the proxies');
@@ -163,7 +184,7 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
     if (why) return void t.skip(why);
     const events = await resetOverHttp('step7');
     const done = events.at(-1)!;
-    assert.equal(done.type, 'done', JSON.stringify(events.slice(-5)));
+    assert.equal(done.type, 'done', `${JSON.stringify(events.slice(-5))}\n${terminalTails()}`);
     console.log(`# reset to step7: ${JSON.stringify(done.result)}`);
     const progress = lab!.environments.get(ENV)!.progress();
     assert.equal(progress.current, 'step7');
