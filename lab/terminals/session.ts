@@ -71,6 +71,8 @@ export class TerminalSession {
   private lastFlushAt = 0;
   private lastFlushChars = 0;
   private ready = false;
+  /** When the pty last wrote anything (epoch ms). */
+  private lastOutputAt = 0;
   private startupTail = '';
   private readonly pending: string[] = [];
   private exitInfo: { code: number; signal?: number } | undefined;
@@ -161,6 +163,9 @@ export class TerminalSession {
   async type(command: string, macros: readonly string[] = []): Promise<void> {
     for (const macro of macros) {
       if (macro === 'ctrl_c') {
+        // A shell that has not shown its first prompt runs nothing to stop, and a
+        // ^C flushed together with the command would make bash drop its first keys.
+        if (!this.ready && this.pending.length === 0) continue;
         this.write('\x03');
         await this.waitForShell();
       }
@@ -202,6 +207,7 @@ export class TerminalSession {
   }
 
   private output(data: string): void {
+    this.lastOutputAt = Date.now();
     if (!this.ready) {
       // The marker may arrive split across two reads: keep the end of the last one.
       const seen = this.startupTail + data;
@@ -253,11 +259,20 @@ export class TerminalSession {
     for (const data of this.pending.splice(0)) if (!this.exitInfo) this.pty.write(data);
   }
 
+  /**
+   * After a ^C: wait until the shell is in the foreground again and has
+   * redrawn its prompt (output came after the ^C and then went quiet), since
+   * keys typed while bash is still handling the interrupt are discarded.
+   */
   private async waitForShell(): Promise<void> {
-    const deadline = Date.now() + INTERRUPT_WAIT_MS;
+    const sentAt = Date.now();
+    const deadline = sentAt + INTERRUPT_WAIT_MS;
     await sleep(50);
-    while (Date.now() < deadline && this.foreground !== this.shellName) await sleep(50);
-    await sleep(50);
+    while (Date.now() < deadline) {
+      const redrawn = this.lastOutputAt > sentAt && Date.now() - this.lastOutputAt >= 100;
+      if (this.foreground === this.shellName && redrawn) return;
+      await sleep(25);
+    }
   }
 }
 
