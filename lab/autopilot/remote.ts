@@ -6,6 +6,7 @@
  * environment it does not host each get one sentence saying what to do.
  */
 import { readServerAddress, serverFile } from '../server/address.js';
+import { jsonLines } from '../server/json-lines.js';
 import type { PlayEvent } from '../server/play.js';
 
 export interface RemotePlayOptions {
@@ -42,30 +43,15 @@ export async function playRemote(opts: RemotePlayOptions): Promise<number> {
     return 1;
   }
 
-  let buffered = '';
-  const decoder = new TextDecoder();
-  const reader = response.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffered += decoder.decode(value, { stream: true });
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline);
-      buffered = buffered.slice(newline + 1);
-      if (line.trim() === '') continue;
-      const event = JSON.parse(line) as PlayEvent;
-      if (event.type === 'progress') print(event.line);
-      else if (event.type === 'done') {
-        const played = event.result.pages.filter((p) => !p.skipped).length;
-        void reader.cancel();
-        print(`✔ environment ${opts.env}: ${played} page(s) played in ${event.result.seconds} s; the learner is on ${event.result.current}`);
-        return 0;
-      } else {
-        void reader.cancel();
-        print(`✘ ${event.message}`);
-        return 1;
-      }
+  for await (const event of jsonLines<PlayEvent>(response.body)) {
+    if (event.type === 'progress') print(event.line);
+    else if (event.type === 'done') {
+      const played = event.result.pages.filter((p) => !p.skipped).length;
+      print(`✔ environment ${opts.env}: ${played} page(s) played in ${event.result.seconds} s; the learner is on ${event.result.current}`);
+      return 0;
+    } else {
+      print(`✘ ${event.message}`);
+      return 1;
     }
   }
   print('✘ the lab server ended the play without a result (did it stop?)');

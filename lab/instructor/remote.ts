@@ -8,6 +8,7 @@
  */
 import { readServerAddress, serverFile } from '../server/address.js';
 import type { EnvironmentCreated, EnvironmentList, InstructorEvent } from '../server/instructor.js';
+import { jsonLines } from '../server/json-lines.js';
 
 export interface EnvCommandOptions {
   /** The lab server's data folder (where it keeps server.json). */
@@ -94,29 +95,16 @@ export async function envCommand(opts: EnvCommandOptions): Promise<number> {
 }
 
 async function streamReset(res: Response, print: (line: string) => void): Promise<number> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buffered = '';
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    buffered += decoder.decode(value, { stream: true });
-    let newline: number;
-    while ((newline = buffered.indexOf('\n')) >= 0) {
-      const line = buffered.slice(0, newline).trim();
-      buffered = buffered.slice(newline + 1);
-      if (line === '') continue;
-      const event = JSON.parse(line) as InstructorEvent;
-      if (event.type === 'progress') print(event.line);
-      else if (event.type === 'done') {
-        const r = event.result;
-        const played = r.playedSeconds === undefined ? '' : `, on ${r.current} after ${r.playedSeconds.toFixed(1)} s`;
-        print(`✔ environment ${r.env}: reset in ${r.resetSeconds.toFixed(1)} s, ready after ${r.readySeconds.toFixed(1)} s${played}`);
-        return 0;
-      } else {
-        print(`✘ ${event.message}`);
-        return 1;
-      }
+  for await (const event of jsonLines<InstructorEvent>(res.body!)) {
+    if (event.type === 'progress') print(event.line);
+    else if (event.type === 'done') {
+      const r = event.result;
+      const played = r.playedSeconds === undefined ? '' : `, on ${r.current} after ${r.playedSeconds.toFixed(1)} s`;
+      print(`✔ environment ${r.env}: reset in ${r.resetSeconds.toFixed(1)} s, ready after ${r.readySeconds.toFixed(1)} s${played}`);
+      return 0;
+    } else {
+      print(`✘ ${event.message}`);
+      return 1;
     }
   }
   print('✘ the lab server ended the reset without a result (did it stop?)');
