@@ -5,6 +5,7 @@
  */
 import type { CourseOutline, PageView } from '../server/course.js';
 import type { CheckResult, Progress } from '../progress/store.js';
+import { requestJson } from './http.js';
 
 /** The environment this page drives: `?env=K` in the address (the server's URL carries it), else 1. */
 export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1') || 1;
@@ -13,16 +14,10 @@ export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1'
 export type ProgressView = Progress & { setup: string; generation: number };
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };
 
-async function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-  const res = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'same-origin',
-  });
-  const data = (await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }))) as T & { error?: string };
-  if (!res.ok && !(method === 'POST' && path.endsWith('/run') && res.status === 409)) throw new Error(data.error ?? `${res.status} ${res.statusText}`);
-  return data;
+function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+  // A run refused with 409 answers with the block's count, which the page shows.
+  const alsoOk = method === 'POST' && path.endsWith('/run') ? [409] : [];
+  return requestJson<T>(method, path, body, alsoOk);
 }
 
 export const api = {

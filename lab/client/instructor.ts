@@ -9,6 +9,7 @@
  */
 import './instructor.css';
 import type { EnvironmentList, EnvironmentView, InstructorEvent } from '../server/instructor.js';
+import { requestJson } from './http.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 const REFRESH_MS = 2000;
@@ -19,17 +20,7 @@ const busy = new Set<number>();
 /** The page picked in each row's "reset to" list, kept across refreshes. */
 const chosen = new Map<number, string>();
 
-async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-  const res = await fetch(path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-    credentials: 'same-origin',
-  });
-  const data = (await res.json().catch(() => ({ error: `${res.status} ${res.statusText}` }))) as T & { error?: string };
-  if (!res.ok) throw new Error(data.error ?? `${res.status} ${res.statusText}`);
-  return data;
-}
+const call = requestJson;
 
 /** A reset streams its progress; the table shows it through the environment's activity, so only the end matters here. */
 async function reset(env: number, to?: string): Promise<void> {
