@@ -162,12 +162,15 @@ export async function infraReset(ctx: LabContext): Promise<void> {
   report(`proxy configuration restored in ${join(topo.proxyConfigDir)}`);
   await backend.prepare(topo, report);
   await startNodes(ctx);
-  for (const node of [topo.origin, topo.target]) {
-    const names = await keyspaces(node);
-    await withClient(node, async (client) => {
-      for (const name of names) await client.execute(`DROP KEYSPACE IF EXISTS "${name}"`, [], { prepare: false });
-    });
-    if (names.length) report(`${node.name}: dropped keyspace${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
-  }
+  // The two nodes are independent clusters: empty them at the same time.
+  await Promise.all(
+    [topo.origin, topo.target].map(async (node) => {
+      const names = await keyspaces(node);
+      await withClient(node, async (client) => {
+        for (const name of names) await client.execute(`DROP KEYSPACE IF EXISTS "${name}"`, [], { prepare: false });
+      });
+      if (names.length) report(`${node.name}: dropped keyspace${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
+    }),
+  );
   await provisionOrigin(ctx, { force: true });
 }
