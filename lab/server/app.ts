@@ -24,7 +24,7 @@ import { removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
 import { setupCourseRoutes } from './course.js';
 import { setupEnvironmentRoutes } from './environment.js';
-import { buildInstructorClient, setupInstructorRoutes } from './instructor.js';
+import { setupInstructorRoutes } from './instructor.js';
 import { loadPanels, setupPanelRoutes } from './panels.js';
 import { setupPlayRoute } from './play.js';
 import { setupTerminalSocket } from './terminals.js';
@@ -76,7 +76,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const dataDir = resolve(opts.dataDir ?? join(repoRoot, '.lab-envs'));
   const instructorToken = opts.instructorToken ?? newToken();
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
-  const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildInstructorClient(), loadPanels(course)]);
+  const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildClient('instructor.ts', 'instructor.html'), loadPanels(course)]);
 
   const classroom = new Classroom({
     course,

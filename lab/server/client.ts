@@ -17,9 +17,10 @@ export interface ClientBundle {
   html: string;
 }
 
-export async function buildClient(): Promise<ClientBundle> {
+/** Bundles one page of the client: its entry script (with its CSS) and its HTML file. */
+export async function buildClient(entry = 'main.ts', page = 'index.html'): Promise<ClientBundle> {
   const result = await esbuild.build({
-    entryPoints: [clientDir + 'main.ts'],
+    entryPoints: [clientDir + entry],
     bundle: true,
     write: false,
     format: 'esm',
@@ -31,7 +32,7 @@ export async function buildClient(): Promise<ClientBundle> {
     logLevel: 'silent',
   });
   const file = (ext: string) => result.outputFiles.find((f) => f.path.endsWith(ext))?.text ?? '';
-  return { js: file('.js'), css: file('.css'), html: readFileSync(clientDir + 'index.html', 'utf8') };
+  return { js: file('.js'), css: file('.css'), html: readFileSync(clientDir + page, 'utf8') };
 }
 
 export function setupClient(app: Express, bundle: ClientBundle, title: string): void {
@@ -50,6 +51,6 @@ export function setupClient(app: Express, bundle: ClientBundle, title: string): 
   });
 }
 
-function escapeHtml(s: string): string {
+export function escapeHtml(s: string): string {
   return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }

@@ -12,14 +12,11 @@
  *   POST   /api/instructor/environments/:env/reset  { to? } → NDJSON InstructorEvent lines
  *   DELETE /api/instructor/environments/:env        → { env, ok, output }
  */
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import * as esbuild from 'esbuild';
 import express, { type Express, type Response } from 'express';
 import type { Capacity } from '../instructor/capacity.js';
+import { type ClientBundle, escapeHtml } from './client.js';
 import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome } from '../instructor/classroom.js';
 
-const clientDir = fileURLToPath(new URL('../client/', import.meta.url));
 
 export interface EnvironmentView extends EnvironmentRow {
   /** The learner's personal link: opens their environment and nothing else. */
@@ -40,29 +37,7 @@ export interface EnvironmentCreated {
 
 export type InstructorEvent = { type: 'progress'; line: string } | { type: 'done'; result: ResetOutcome } | { type: 'error'; message: string };
 
-export interface InstructorBundle {
-  js: string;
-  css: string;
-  html: string;
-}
-
-export async function buildInstructorClient(): Promise<InstructorBundle> {
-  const result = await esbuild.build({
-    entryPoints: [clientDir + 'instructor.ts'],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    target: 'es2022',
-    minify: true,
-    outdir: '/instructor',
-    loader: { '.css': 'css' },
-    logLevel: 'silent',
-  });
-  const file = (ext: string) => result.outputFiles.find((f) => f.path.endsWith(ext))?.text ?? '';
-  return { js: file('.js'), css: file('.css'), html: readFileSync(clientDir + 'instructor.html', 'utf8') };
-}
-
-export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle: InstructorBundle, baseUrl: () => string): void {
+export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle: ClientBundle, baseUrl: () => string): void {
   const json = express.json({ limit: '4kb' });
   const invite = (env: number) => `${baseUrl()}?token=${classroom.tokenOf(env)}&env=${env}`;
   const html = bundle.html.replaceAll('{{title}}', escapeHtml(classroom.course.title));
@@ -141,6 +116,3 @@ function fail(res: Response, err: unknown): void {
   res.status(500).json({ error: (err as Error).message });
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
