@@ -147,10 +147,21 @@ export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Prom
   });
 }
 
-/** An HTTP call to the lab with the access token as a script sends it. */
-export async function labFetch(lab: LabServer, path: string, init: { method?: string; body?: unknown; auth?: boolean; origin?: string } = {}): Promise<{ status: number; body: any }> {
+/**
+ * An HTTP call to the lab as a script sends it: with the lab's own token
+ * (or `token`), as a bearer header or, with `cookie`, as the browser's cookie.
+ */
+export async function labFetch(
+  lab: LabServer,
+  path: string,
+  init: { method?: string; body?: unknown; auth?: boolean; origin?: string; token?: string; cookie?: boolean } = {},
+): Promise<{ status: number; body: any; location: string | null }> {
   const headers: Record<string, string> = {};
-  if (init.auth !== false) headers.authorization = `Bearer ${lab.token}`;
+  const token = init.token ?? lab.token;
+  if (init.auth !== false) {
+    if (init.cookie) headers.cookie = `${cookieName(lab.port)}=${token}`;
+    else headers.authorization = `Bearer ${token}`;
+  }
   if (init.body !== undefined) headers['content-type'] = 'application/json';
   if (init.origin) headers.origin = init.origin;
   const res = await fetch(`http://127.0.0.1:${lab.port}${path}`, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), redirect: 'manual' });
@@ -161,5 +172,5 @@ export async function labFetch(lab: LabServer, path: string, init: { method?: st
   } catch {
     // plain text
   }
-  return { status: res.status, body };
+  return { status: res.status, body, location: res.headers.get('location') };
 }

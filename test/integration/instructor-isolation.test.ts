@@ -18,6 +18,7 @@ import { WebSocket } from 'ws';
 import { cookieName } from '../../lab/server/access.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { decode, encode, Packet } from '../../lab/terminals/protocol.js';
+import { labFetch } from '../e2e/lab-harness.js';
 import { zdmLab } from '../support/cli.js';
 
 const fixtures = new URL('../fixtures/', import.meta.url).pathname;
@@ -27,22 +28,8 @@ let lab: LabServer;
 let dataDir: string;
 const tokens: Record<number, string> = {};
 
-async function get(path: string, token: string | undefined, init: { method?: string; body?: unknown; cookie?: boolean } = {}) {
-  const headers: Record<string, string> = {};
-  if (token) {
-    if (init.cookie) headers.cookie = `${cookieName(lab.port)}=${token}`;
-    else headers.authorization = `Bearer ${token}`;
-  }
-  if (init.body !== undefined) headers['content-type'] = 'application/json';
-  const res = await fetch(`http://127.0.0.1:${lab.port}${path}`, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body), redirect: 'manual' });
-  const text = await res.text();
-  let body: any = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // plain text
-  }
-  return { status: res.status, body, location: res.headers.get('location') };
+function get(path: string, token: string | undefined, init: { method?: string; body?: unknown; cookie?: boolean } = {}) {
+  return labFetch(lab, path, { ...init, token, auth: token !== undefined });
 }
 
 interface Term {
