@@ -11,8 +11,8 @@ export class MissingToolError extends Error {}
 interface ToolSpec {
   command: string;
   versionArgs: string[];
-  /** Extracts [major, minor] from the version output. */
-  parse: (output: string) => [number, number] | undefined;
+  /** Finds major (group 1) and minor (group 2, optional) in the version output. */
+  version: RegExp;
   minimum: [number, number];
   install: string;
 }
@@ -21,40 +21,28 @@ const tools: Record<string, ToolSpec> = {
   java: {
     command: 'java',
     versionArgs: ['-version'],
-    parse: (out) => {
-      const m = /version "(\d+)(?:\.(\d+))?/.exec(out);
-      return m ? [Number(m[1]), Number(m[2] ?? 0)] : undefined;
-    },
+    version: /version "(\d+)(?:\.(\d+))?/,
     minimum: [17, 0],
     install: 'apt-get install openjdk-17-jre-headless',
   },
   mvn: {
     command: 'mvn',
     versionArgs: ['-v'],
-    parse: (out) => {
-      const m = /Apache Maven (\d+)\.(\d+)/.exec(out);
-      return m ? [Number(m[1]), Number(m[2])] : undefined;
-    },
+    version: /Apache Maven (\d+)\.(\d+)/,
     minimum: [3, 6],
     install: 'apt-get install maven',
   },
   go: {
     command: 'go',
     versionArgs: ['version'],
-    parse: (out) => {
-      const m = /go(\d+)\.(\d+)/.exec(out);
-      return m ? [Number(m[1]), Number(m[2])] : undefined;
-    },
+    version: /go(\d+)\.(\d+)/,
     minimum: [1, 26],
     install: 'install Go 1.26 or newer from your distribution or go.dev/dl and put it on PATH',
   },
   python3: {
     command: 'python3',
     versionArgs: ['--version'],
-    parse: (out) => {
-      const m = /Python (\d+)\.(\d+)/.exec(out);
-      return m ? [Number(m[1]), Number(m[2])] : undefined;
-    },
+    version: /Python (\d+)\.(\d+)/,
     minimum: [3, 9],
     install: 'apt-get install python3 python3-venv',
   },
@@ -72,7 +60,8 @@ export function requireTool(name: ToolName): void {
   if (result.error) {
     throw new MissingToolError(`${spec.command} is not installed (needed ${spec.minimum.join('.')}+): ${spec.install}`);
   }
-  const version = spec.parse(`${result.stdout}${result.stderr}`);
+  const m = spec.version.exec(`${result.stdout}${result.stderr}`);
+  const version: [number, number] | undefined = m ? [Number(m[1]), Number(m[2] ?? 0)] : undefined;
   const [major, minor] = version ?? [0, 0];
   const [needMajor, needMinor] = spec.minimum;
   if (!version || major < needMajor || (major === needMajor && minor < needMinor)) {
