@@ -7,10 +7,14 @@
  *   npm test                 every suite: unit, integration, e2e
  *   npm test -- unit         only the files under test/unit
  *   npm test -- infra        only files whose path contains "infra"
+ *
+ * At the end it prints the five slowest files with their wall times and the
+ * one-line findings the suites recorded (test/support/findings.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
+import { findingsDir } from './support/findings.js';
 
 const root = new URL('..', import.meta.url).pathname;
 const suites = ['test/unit', 'test/integration', 'test/e2e'];
@@ -40,9 +44,42 @@ if (files.length === 0) {
   process.exit(1);
 }
 
+const results = join(root, 'test-results');
+const timings = join(results, 'timings.tsv');
+rmSync(findingsDir, { recursive: true, force: true });
+rmSync(timings, { force: true });
+mkdirSync(results, { recursive: true });
+
 const result = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-concurrency=1',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'test/support/timings.mjs')}`,
+    `--test-reporter-destination=${timings}`,
+    ...files,
+  ],
   { cwd: root, stdio: 'inherit' },
 );
+
+const slowest = existsSync(timings)
+  ? readFileSync(timings, 'utf8')
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => line.split('\t') as [string, string])
+      .sort((a, b) => Number(b[0]) - Number(a[0]))
+      .slice(0, 5)
+  : [];
+if (slowest.length > 0) {
+  console.log('\nslowest test files:');
+  for (const [ms, file] of slowest) console.log(`  ${(Number(ms) / 1000).toFixed(1).padStart(7)} s  ${relative(root, file)}`);
+}
+const findings = existsSync(findingsDir) ? readdirSync(findingsDir).sort() : [];
+if (findings.length > 0) console.log('');
+for (const name of findings) process.stdout.write(readFileSync(join(findingsDir, name), 'utf8'));
 process.exit(result.status ?? 1);

@@ -1,11 +1,15 @@
 /**
  * Runs a fetch command (mvn, go, pip) and turns its chatty output into a few
  * progress lines: every line that announces a download is counted and, at
- * most once a second, reported. The full output is kept so that a failure can
- * show its tail.
+ * most once a second, reported; a command that prints nothing for a while
+ * (a compiler at work) is reported as still running every few seconds. The
+ * full output is kept so that a failure can show its tail.
  */
 import { spawn } from 'node:child_process';
 import type { Reporter } from '../progress.js';
+
+/** A silent command is reported as still running this often. */
+const HEARTBEAT_MS = 5000;
 
 export interface FetchCommand {
   command: string;
@@ -26,7 +30,13 @@ export function runFetch(spec: FetchCommand, report: Reporter): Promise<string> 
     });
     let output = '';
     let items = 0;
-    let lastReport = 0;
+    const started = Date.now();
+    let lastReport = started;
+    const heartbeat = setInterval(() => {
+      if (Date.now() - lastReport < HEARTBEAT_MS) return;
+      lastReport = Date.now();
+      report(`${spec.what}: still running (${Math.round((Date.now() - started) / 1000)} s, ${items} files fetched so far)`);
+    }, 1000);
     const onData = (chunk: Buffer) => {
       const text = chunk.toString();
       output += text;
@@ -40,8 +50,12 @@ export function runFetch(spec: FetchCommand, report: Reporter): Promise<string> 
     };
     child.stdout.on('data', onData);
     child.stderr.on('data', onData);
-    child.on('error', reject);
+    child.on('error', (error) => {
+      clearInterval(heartbeat);
+      reject(error);
+    });
     child.on('close', (code) => {
+      clearInterval(heartbeat);
       if (code === 0) {
         report(`${spec.what}: done (${items} files fetched)`);
         resolve(output);

@@ -93,7 +93,7 @@ export class LocalBackend implements Backend {
   }
 
   async startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
-    const bin = this.proxyBin ?? (this.proxyBin = await ensureZdmProxy(report));
+    const bin = this.proxyBin ?? (this.proxyBin = (await ensureZdmProxy(report)).path);
     mkdirSync(proxy.dir, { recursive: true });
     writeFileSync(join(proxy.dir, 'effective-config.json'), JSON.stringify(env, null, 2));
     await this.launch(proxy, bin, [], env, 'proxy.log');

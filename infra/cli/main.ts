@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { ensureCassandra } from '../artifacts/cassandra.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
-import { ArtifactUnavailableError, ensureZdmProxy } from '../artifacts/zdm-proxy.js';
+import { ArtifactUnavailableError, describeZdmProxy, ensureZdmProxy, findZdmProxy, ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
 import { DockerUnavailableError } from '../backends/docker-daemon.js';
 import { chooseBackend } from '../backends/select.js';
 import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../config/proxy.js';
@@ -27,6 +27,7 @@ const USAGE = `usage: zdm-lab <command> [options]
   proxy deploy                       start three ZDM proxies from the YAML files
   proxy rolling-update [--pause S]   apply YAML changes one proxy at a time
   proxy status                       state and effective configuration of each proxy
+  proxy version                      the zdm-proxy binary in use: where it came from, what it reports
   proxy logs [1|2|3] [-f]            print or follow proxy logs
   proxy config show                  print the proxy configuration
   proxy config set key=value ...     change proxy YAML keys (validated)
@@ -102,10 +103,10 @@ async function main(argv: string[]): Promise<number> {
       await ensureCqlsh(ctx.report);
       try {
         const bin = await ensureZdmProxy(ctx.report);
-        ctx.print(`zdm-proxy: ${bin}`);
+        ctx.print(`zdm-proxy: ${bin.path} (${bin.route})`);
       } catch (error) {
         if (!(error instanceof ArtifactUnavailableError)) throw error;
-        ctx.print(`warning: ${error.message.split('\n')[0]}`);
+        ctx.print(error.message);
         return 3;
       }
       ctx.print('all artifacts are in the cache');
@@ -127,6 +128,15 @@ async function main(argv: string[]): Promise<number> {
       await infraReset(ctx);
       ctx.print(`environment ${env} is back to the start of step 1`);
       return 0;
+    case 'proxy version': {
+      const bin = findZdmProxy();
+      if (!bin) {
+        ctx.print(`zdm-proxy v${ZDM_PROXY_VERSION} is not in the cache yet: zdm-lab setup (or proxy deploy) gets it`);
+        return 1;
+      }
+      for (const line of describeZdmProxy(bin)) ctx.print(line);
+      return 0;
+    }
     case 'proxy deploy':
       await proxyDeploy(ctx);
       return 0;

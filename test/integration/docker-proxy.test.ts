@@ -23,6 +23,7 @@ import { projectRoot } from '../../infra/paths.js';
 import { topology } from '../../infra/topology.js';
 import { zdmLab } from '../support/cli.js';
 import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
+import { required } from '../support/requirement.js';
 import { http, startApi, writerLoop, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 6;
@@ -32,9 +33,7 @@ const setup = lab as DockerSetup;
 const skip =
   typeof lab === 'string'
     ? lab
-    : lab.images.proxy === undefined
-      ? 'no zdm-proxy binary to build the proxy image from (set ZDM_PROXY_BIN or run zdm-lab setup)'
-      : undefined;
+    : required('zdm-proxy', lab.images.proxy === undefined ? 'no zdm-proxy binary to build the proxy image from (run zdm-lab setup, with ZDM_PROXY_SRC or ZDM_PROXY_BIN)' : undefined);
 // a skipped suite runs no `after`: a daemon started for nothing is stopped here
 if (skip && typeof lab !== 'string') await setup.stop();
 const env = ['--env', String(ENV)];

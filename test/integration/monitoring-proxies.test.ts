@@ -19,13 +19,17 @@ import type { MonitoringSnapshot } from '../../infra/monitoring/sampler.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+import { required } from '../support/requirement.js';
 import { http, startApi, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 7;
 const API = `http://127.0.${ENV}.20:8000`;
 const root = new URL('../..', import.meta.url).pathname;
 const skip = await zdmProxyUnavailable();
-const prometheusMissing = (await import('node:child_process')).spawnSync('sh', ['-c', 'command -v prometheus']).status === 0 ? undefined : 'prometheus is not installed (apt-get install prometheus)';
+const prometheusMissing = required(
+  'Prometheus',
+  (await import('node:child_process')).spawnSync('sh', ['-c', 'command -v prometheus']).status === 0 ? undefined : 'prometheus is not installed (apt-get install prometheus)',
+);
 
 let ctx: LabContext;
 let lab: LabServer;

@@ -5,7 +5,7 @@
  * datastax/zdm-proxy:2.4.2 (no registry can be reached here), named in the
  * ZDM_LAB_*_IMAGE variables that the zdm-lab command line reads, and what the
  * lab labelled. When dockerd cannot be started the tests are skipped with
- * the reason.
+ * the reason (under CI=true they fail with it).
  */
 import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
@@ -15,6 +15,7 @@ import { findZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { DockerBackend } from '../../infra/backends/docker.js';
 import { daemonProblem, dockerClient } from '../../infra/backends/docker-daemon.js';
 import { ensureLabImages, type LabImages } from '../../infra/images/build.js';
+import { required } from './requirement.js';
 
 const SOCKET = 'unix:///var/run/docker.sock';
 
@@ -86,9 +87,7 @@ export function dockerLab(): Promise<DockerSetup | string> {
     if ((await daemonProblem(dockerClient(), 2000)) !== undefined) {
       const result = await startDockerd();
       if (typeof result === 'string') {
-        const reason = `no Docker daemon could be started here: ${result}`;
-        process.stderr.write(`SKIPPING Docker backend tests: ${reason}\n`);
-        return reason;
+        return required('Docker backend', `no Docker daemon could be started here: ${result}`)!;
       }
       started = result;
     }
@@ -120,7 +119,7 @@ export function dockerLab(): Promise<DockerSetup | string> {
 
 function proxyBinary(): string | undefined {
   try {
-    return findZdmProxy();
+    return findZdmProxy()?.path;
   } catch {
     return undefined;
   }

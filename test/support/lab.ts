@@ -2,12 +2,14 @@
  * Shared set-up for tests that need real infrastructure: brings up the real
  * Cassandra nodes of a test environment through the same functions the
  * zdm-lab CLI uses, and tells whether the real zdm-proxy binary can be had
- * (tests of the proxy are skipped, with the reason, when it cannot).
+ * (tests of the proxy are skipped with the reason when it cannot, and fail
+ * under CI=true).
  */
 import { ArtifactUnavailableError, ensureZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { selectBackend } from '../../infra/backends/select.js';
 import { infraDown, infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
 import { topology } from '../../infra/topology.js';
+import { required } from './requirement.js';
 
 export function testContext(env: number, log: string[] = []): LabContext {
   return {
@@ -35,18 +37,19 @@ export async function stopEnvironment(ctx: LabContext): Promise<void> {
   await infraDown(ctx);
 }
 
-let proxyProblem: string | undefined | null = null;
+let proxyProblem: Promise<string | undefined> | undefined;
 
-/** undefined when the real zdm-proxy is available, else why not (for `skip`). */
+/**
+ * undefined when the real zdm-proxy is available (obtained the first time,
+ * as `zdm-lab setup` would), else why not (for `skip`); throws under CI=true.
+ */
 export async function zdmProxyUnavailable(): Promise<string | undefined> {
-  if (proxyProblem !== null) return proxyProblem;
-  try {
-    await ensureZdmProxy(() => {});
-    proxyProblem = undefined;
-  } catch (error) {
-    if (!(error instanceof ArtifactUnavailableError)) throw error;
-    proxyProblem = `the real zdm-proxy is not available here: ${error.message.split('\n')[0]}`;
-    process.stderr.write(`SKIPPING proxy tests: ${proxyProblem}\n`);
-  }
-  return proxyProblem;
+  proxyProblem ??= ensureZdmProxy(() => {}).then(
+    () => undefined,
+    (error) => {
+      if (!(error instanceof ArtifactUnavailableError)) throw error;
+      return `the real zdm-proxy is not available here: ${error.message}`;
+    },
+  );
+  return required('zdm-proxy', await proxyProblem);
 }
