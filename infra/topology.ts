@@ -1,8 +1,11 @@
 /**
- * The topology of one lab environment. Environment k owns the loopback block
- * 127.0.k.0/24 and every component has a fixed address in it, whatever the
- * backend, so the sample API, the migrator, the checks and the learner's
- * shell reach the same addresses on the embedded and the Docker backend.
+ * The topology of one lab environment, and the only place that knows the
+ * address plan. Environment k owns the loopback block 127.0.k.0/24 and every
+ * component has a fixed address in it, whatever the backend, so the sample
+ * API, the migrator, the checks and the learner's shell reach the same
+ * addresses on the embedded and the Docker backend. Everything else asks:
+ * TypeScript through `topology(k)`, the course's scripts through
+ * `zdm-lab env --shell` (`addressVariables`).
  */
 import { join } from 'node:path';
 import { envDir } from './paths.js';
@@ -11,6 +14,10 @@ export const CQL_PORT = 9042;
 export const PROXY_METRICS_PORT = 14001;
 export const API_PORT = 8000;
 export const PROXY_COUNT = 3;
+export const PROMETHEUS_PORT = 9090;
+/** Environment numbers: each owns 127.0.k.0/24, and 127.0.0.0/24 is the host's own. */
+export const ENV_MIN = 1;
+export const ENV_MAX = 254;
 export const USERNAME = 'cassandra';
 export const PASSWORD = 'cassandra';
 /** SimpleSnitch puts every node in this data center. */
@@ -20,6 +27,8 @@ export type ClusterName = 'origin' | 'target';
 
 export interface NodeSpec {
   kind: 'cassandra';
+  /** The environment the node belongs to. */
+  env: number;
   name: ClusterName;
   /** Cassandra's cluster_name: "origin" or "target". */
   clusterName: ClusterName;
@@ -32,6 +41,8 @@ export interface NodeSpec {
 
 export interface ProxySpec {
   kind: 'proxy';
+  /** The environment the proxy belongs to. */
+  env: number;
   name: string;
   /** 1, 2 or 3 as the learner names them; the proxy's topology index is index - 1. */
   index: number;
@@ -50,17 +61,19 @@ export interface Topology {
   target: NodeSpec;
   proxies: ProxySpec[];
   api: { address: string; port: number };
+  /** Where `zdm-lab monitoring up` runs Prometheus. */
+  prometheus: { address: string; port: number };
   /** Where the learner-editable proxy YAML files live. */
   proxyConfigDir: string;
 }
 
-export function envAddress(env: number, host: number): string {
+function envAddress(env: number, host: number): string {
   return `127.0.${env}.${host}`;
 }
 
 export function validateEnv(env: number): number {
-  if (!Number.isInteger(env) || env < 1 || env > 254) {
-    throw new Error(`environment must be a number from 1 to 254, got ${env}`);
+  if (!Number.isInteger(env) || env < ENV_MIN || env > ENV_MAX) {
+    throw new Error(`environment must be a number from ${ENV_MIN} to ${ENV_MAX} (it owns 127.0.K.0/24), got ${env}`);
   }
   return env;
 }
@@ -70,6 +83,7 @@ export function topology(env: number): Topology {
   const dir = envDir(env);
   const node = (name: ClusterName, host: number): NodeSpec => ({
     kind: 'cassandra',
+    env,
     name,
     clusterName: name,
     address: envAddress(env, host),
@@ -79,6 +93,7 @@ export function topology(env: number): Topology {
   });
   const proxies = Array.from({ length: PROXY_COUNT }, (_, i): ProxySpec => ({
     kind: 'proxy',
+    env,
     name: `proxy-${i + 1}`,
     index: i + 1,
     address: envAddress(env, 11 + i),
@@ -93,10 +108,30 @@ export function topology(env: number): Topology {
     target: node('target', 2),
     proxies,
     api: { address: envAddress(env, 20), port: API_PORT },
+    prometheus: { address: envAddress(env, 30), port: PROMETHEUS_PORT },
     proxyConfigDir: join(dir, 'proxy-config'),
   };
 }
 
 export function components(topo: Topology): ComponentSpec[] {
   return [topo.origin, topo.target, ...topo.proxies];
+}
+
+/**
+ * The environment's addresses as shell variables, for `eval "$(zdm-lab env
+ * --shell)"` in the course's scripts: they never write an address.
+ */
+export function addressVariables(topo: Topology): Record<string, string> {
+  return {
+    LAB_ENV: String(topo.env),
+    ORIGIN_HOST: topo.origin.address,
+    TARGET_HOST: topo.target.address,
+    CQL_PORT: String(CQL_PORT),
+    PROXY_HOSTS: topo.proxies.map((p) => p.address).join(' '),
+    METRICS_PORT: String(PROXY_METRICS_PORT),
+    API_HOST: topo.api.address,
+    API_PORT: String(topo.api.port),
+    API_URL: `http://${topo.api.address}:${topo.api.port}`,
+    PROMETHEUS_URL: `http://${topo.prometheus.address}:${topo.prometheus.port}`,
+  };
 }

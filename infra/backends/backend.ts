@@ -35,8 +35,8 @@ export interface Backend {
   status(component: ComponentSpec): Promise<ComponentStatus>;
   /** Path of a file holding the component's log, or undefined if it has none yet. */
   logFile(component: ComponentSpec): string | undefined;
-  /** The command that runs cqlsh against a CQL endpoint from the host. */
-  cqlsh(address: string, port: number): Promise<ExecCommand>;
+  /** The command that runs cqlsh against a node or a proxy, from the host. */
+  cqlsh(component: ComponentSpec): Promise<ExecCommand>;
   /**
    * For backends whose logs are not files on the host (Docker keeps them in
    * the daemon): prints each component's whole log, or with follow its last

@@ -18,7 +18,7 @@ import type Docker from 'dockerode';
 import { cassandraYaml, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
-import { PASSWORD, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
+import { PASSWORD, topology, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 import {
   dockerClient,
@@ -54,21 +54,16 @@ const FAST_START = [
   '-Dcassandra.available_processors=2',
 ].join(' ');
 
-/** Environment k of a component, from its address 127.0.k.x. */
-export function envOf(component: ComponentSpec): number {
-  return Number(component.address.split('.')[2]);
-}
-
 export function networkName(env: number): string {
   return `zdm-lab-${env}`;
 }
 
 export function containerName(component: ComponentSpec): string {
-  return `zdm-lab-${envOf(component)}-${component.name}`;
+  return `zdm-lab-${component.env}-${component.name}`;
 }
 
 export function volumeName(node: NodeSpec): string {
-  return `zdm-lab-${envOf(node)}-${node.name}-data`;
+  return `zdm-lab-${node.env}-${node.name}-data`;
 }
 
 /**
@@ -192,7 +187,7 @@ export class DockerBackend implements Backend {
   }
 
   async startNode(node: NodeSpec, report: Reporter): Promise<void> {
-    const env = envOf(node);
+    const env = node.env;
     if ((await this.inspect(node))?.State.Running) return;
     await this.removeStale(node);
     const image = node.name === 'origin' ? this.images.origin : this.images.target;
@@ -233,12 +228,13 @@ export class DockerBackend implements Backend {
    * node's container name on the environment's network.
    */
   containerEnvironment(proxy: ProxySpec, env: Record<string, string>): Record<string, string> {
-    const e = envOf(proxy);
+    const { origin, target } = topology(proxy.env);
+    const names = new Map([origin, target].map((node) => [node.address, containerName(node)]));
     const onNetwork = (points: string | undefined) =>
       (points ?? '')
         .split(',')
         .map((p) => p.trim())
-        .map((p) => (p === `127.0.${e}.1` ? `zdm-lab-${e}-origin` : p === `127.0.${e}.2` ? `zdm-lab-${e}-target` : p))
+        .map((p) => names.get(p) ?? p)
         .join(',');
     return {
       ...env,
@@ -250,7 +246,7 @@ export class DockerBackend implements Backend {
   }
 
   async startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
-    const e = envOf(proxy);
+    const e = proxy.env;
     if ((await this.inspect(proxy))?.State.Running) return;
     await this.removeStale(proxy);
     await ensureImage(this.docker, this.images.proxy, { what: 'ZDM proxy', variable: 'ZDM_LAB_PROXY_IMAGE' }, report);
@@ -290,7 +286,7 @@ export class DockerBackend implements Backend {
 
   async stop(component: ComponentSpec): Promise<void> {
     const info = await this.inspect(component);
-    const env = envOf(component);
+    const env = component.env;
     if (info) {
       const container = this.docker.getContainer(info.Id);
       if (info.State.Running) {
@@ -357,13 +353,11 @@ export class DockerBackend implements Backend {
    * cqlsh inside the node's container (the official image ships it); for the
    * proxy, from inside Origin's container to the proxy's name on the network.
    */
-  async cqlsh(address: string, port: number): Promise<ExecCommand> {
-    const [, , k, host] = address.split('.').map(Number);
-    const node = host === 1 ? 'origin' : host === 2 ? 'target' : undefined;
-    const proxy = host >= 11 && host <= 13 ? `proxy-${host - 10}` : undefined;
-    if (!node && !proxy) throw new Error(`no lab component listens on ${address}:${port}`);
-    const container = `zdm-lab-${k}-${node ?? 'origin'}`;
-    const target = node ? '127.0.0.1' : `zdm-lab-${k}-${proxy}`;
+  async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
+    const { port } = component;
+    // from inside the node itself, or for a proxy from inside Origin to the proxy's name on the network
+    const container = containerName(component.kind === 'cassandra' ? component : topology(component.env).origin);
+    const target = component.kind === 'cassandra' ? '127.0.0.1' : containerName(component);
     return {
       command: join(projectRoot, 'node_modules', '.bin', 'tsx'),
       args: [

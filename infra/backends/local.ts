@@ -134,7 +134,7 @@ export class LocalBackend implements Backend {
     return existsSync(path) ? path : undefined;
   }
 
-  async cqlsh(address: string, port: number): Promise<ExecCommand> {
+  async cqlsh({ address, port }: ComponentSpec): Promise<ExecCommand> {
     const bin = await ensureCqlsh(() => {});
     // Protocol v4: the ZDM proxy does not speak v5 framing.
     // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.

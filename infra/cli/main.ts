@@ -15,7 +15,6 @@ import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabCont
 import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../commands/proxy.js';
 import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
-import { projectRoot } from '../paths.js';
 import { consoleReporter } from '../progress.js';
 import { MissingToolError } from '../tools.js';
 import { topology } from '../topology.js';
@@ -34,18 +33,11 @@ const USAGE = `usage: zdm-lab <command> [options]
   monitoring up|down|status          the real Prometheus (Debian package prometheus) scraping the
                                      proxies every 2 s, on 127.0.K.30:9090
   cqlsh origin|target|proxy [-e CQL] [-f FILE]
-  course check [DIR]                 validate a course (default: steps/), problems as file:line
-  course play [--to PAGE] [--data DIR]
-                                     have the running lab server play the course in the
-                                     environment's terminals, up to PAGE (default: all)
-  env list                           the running lab server's learner environments: step, checks,
-                                     health, last activity
-  env create [--env K] [--name N]    a new learner environment; prints the learner's invite link
-  env reset --env K [--to PAGE]      back to the first page's state (then played up to PAGE)
-  env destroy --env K                remove an environment, its infrastructure and its progress
   migrate --keyspace K [--tables a,b]               copy Origin's rows to Target, keeping writetimes and TTLs
   validate --keyspace K [--tables a,b] [--autocorrect] [--report FILE]
                                      compare Origin and Target; exit 1 on differences
+
+the lab server's own commands (course check|play, env list|create|reset|destroy): zdm-lab course --help
 
 options:
   --env K          environment number (default: $LAB_ENV or 1); it owns 127.0.K.0/24
@@ -70,9 +62,6 @@ async function main(argv: string[]): Promise<number> {
       concurrency: { type: 'string' },
       autocorrect: { type: 'boolean' },
       report: { type: 'string' },
-      to: { type: 'string' },
-      data: { type: 'string' },
-      name: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -80,13 +69,6 @@ async function main(argv: string[]): Promise<number> {
   if (values.help || !command) {
     console.log(USAGE);
     return command ? 0 : 2;
-  }
-  if (command === 'env') {
-    // The instructor's commands talk to the running lab server; they need no backend.
-    const { envCommand } = await import('../../lab/instructor/remote.js');
-    const k = values.env === undefined ? undefined : Number(values.env);
-    if (k !== undefined && (!Number.isInteger(k) || k < 1 || k > 254)) throw new Error(`--env must be a number from 1 to 254, not ${values.env}`);
-    return envCommand({ dataDir: values.data ?? `${projectRoot}/.lab-envs`, action: sub, env: k, name: values.name, to: values.to, print: (line) => console.log(line) });
   }
   const env = Number(values.env ?? process.env.LAB_ENV ?? 1);
   const topo = topology(env);
@@ -175,15 +157,6 @@ async function main(argv: string[]): Promise<number> {
     case 'monitoring status':
       ctx.print(await monitoringStatus(ctx));
       return 0;
-    case 'course check': {
-      // The course format belongs to the lab engine; its validator is loaded only for this command.
-      const { courseCheck } = await import('../../lab/course/check.js');
-      return courseCheck(rest[0] ?? `${projectRoot}/steps`);
-    }
-    case 'course play': {
-      const { playRemote } = await import('../../lab/autopilot/remote.js');
-      return playRemote({ dataDir: values.data ?? `${projectRoot}/.lab-envs`, env, to: values.to, print: ctx.print });
-    }
     case 'migrate':
       return migrateCommand(ctx, values);
     case 'validate':
@@ -200,7 +173,7 @@ async function cqlsh(ctx: LabContext, which: string | undefined, execute?: strin
   const { topo } = ctx;
   const endpoint = which === 'origin' ? topo.origin : which === 'target' ? topo.target : which === 'proxy' ? topo.proxies[0] : undefined;
   if (!endpoint) throw new Error('usage: zdm-lab cqlsh origin|target|proxy [-e "CQL"] [--file FILE]');
-  const exec = await ctx.backend.cqlsh(endpoint.address, endpoint.port);
+  const exec = await ctx.backend.cqlsh(endpoint);
   const args = [...exec.args, ...(execute ? ['-e', execute] : []), ...(file ? ['-f', file] : [])];
   const result = spawnSync(exec.command, args, { stdio: 'inherit', env: { ...process.env, ...exec.env } });
   return result.status ?? 1;

@@ -97,7 +97,7 @@ export async function infraUp(ctx: LabContext): Promise<{ alreadyUp: boolean; re
   // Data outlives `infra down`, so say what Target really holds.
   const onTarget = await keyspaces(topo.target);
   const target = onTarget.length ? `keyspaces ${onTarget.join(', ')}; zdm-lab infra reset empties it` : 'empty';
-  print(`environment ${topo.env} is up: Origin ${topo.origin.address}:9042 (seeded), Target ${topo.target.address}:9042 (${target})`);
+  print(`environment ${topo.env} is up: Origin ${topo.origin.address}:${topo.origin.port} (seeded), Target ${topo.target.address}:${topo.target.port} (${target})`);
   return { alreadyUp: false, readyMs };
 }
 

@@ -59,7 +59,7 @@ export async function proxyDeploy(ctx: LabContext): Promise<void> {
       print(`${proxy.name}: ready on ${proxy.address}:${proxy.port}, health on :${proxy.metricsPort} (${(ms / 1000).toFixed(1)}s)`);
     }),
   );
-  print(`proxies are up: clients connect to ${topo.proxies.map((p) => p.address).join(', ')} on port 9042`);
+  print(`proxies are up: clients connect to ${topo.proxies.map((p) => p.address).join(', ')} on port ${topo.proxies[0]!.port}`);
 }
 
 export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: number } = {}): Promise<void> {

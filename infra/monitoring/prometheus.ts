@@ -15,9 +15,8 @@ import { join } from 'node:path';
 import type { LabContext } from '../commands/environment.js';
 import { logTail } from '../readiness.js';
 import { MissingToolError } from '../tools.js';
-import { envAddress, type Topology } from '../topology.js';
+import type { Topology } from '../topology.js';
 
-export const PROMETHEUS_PORT = 9090;
 const TAG = 'ZDM_LAB_COMPONENT';
 const READY_TIMEOUT_MS = 60_000;
 
@@ -33,12 +32,12 @@ export interface PrometheusPlace {
 
 export function prometheusPlace(topo: Topology): PrometheusPlace {
   const dir = join(topo.dir, 'prometheus');
-  const address = envAddress(topo.env, 30);
+  const { address, port } = topo.prometheus;
   return {
     dir,
     address,
-    port: PROMETHEUS_PORT,
-    url: `http://${address}:${PROMETHEUS_PORT}`,
+    port,
+    url: `http://${address}:${port}`,
     configFile: join(dir, 'prometheus.yml'),
     rulesFile: join(dir, 'zdm-rules.yml'),
     logFile: join(dir, 'prometheus.log'),

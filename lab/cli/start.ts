@@ -31,14 +31,14 @@ if (!Number.isInteger(port) || port < 0 || port > 65535) {
 }
 
 const env = values.env === 'none' ? null : Number(values.env);
-if (env !== null && (!Number.isInteger(env) || env < 1 || env > 254)) {
-  console.error(`--env must be an environment number from 1 to 254 or "none", not ${JSON.stringify(values.env)}`);
+if (env !== null && (!Number.isInteger(env) || env < 1)) {
+  console.error(`--env must be an environment number (1, 2, …) or "none", not ${JSON.stringify(values.env)}`);
   process.exit(2);
 }
 
 const perEnv = values['memory-per-env'] === undefined ? undefined : Number(values['memory-per-env']);
 if (perEnv !== undefined && !(perEnv > 0)) {
-  console.error(`--memory-per-env must be the GiB one environment needs (e.g. 2.1), not ${JSON.stringify(values['memory-per-env'])}`);
+  console.error(`--memory-per-env must be the GiB one environment needs (e.g. 1.5), not ${JSON.stringify(values['memory-per-env'])}`);
   process.exit(2);
 }
 

@@ -9,9 +9,15 @@
 import type { PanelOutline } from '../server/panels.js';
 import './panels.css';
 
+/** What a panel's browser module is told: where its data is served, and for which environment. */
+export interface PanelContext {
+  dataUrl: string;
+  env: number;
+}
+
 /** What a panel's browser module exports. */
 export interface PanelModule {
-  mount(host: HTMLElement, context: { dataUrl: string; env: number }): PanelView | void;
+  mount(host: HTMLElement, context: PanelContext): PanelView | void;
 }
 
 export interface PanelView {

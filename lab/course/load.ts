@@ -14,7 +14,7 @@ import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { createMarkdown } from './markdown.js';
 import { resolveCourseFile } from './files.js';
-import type { Course, CourseProblem, Layout, OnLoadCommand, PageSpec, PanelSpec, TerminalSpec } from './schema.js';
+import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type Layout, type OnLoadCommand, type PageSpec, type PanelSpec, type TerminalSpec } from './schema.js';
 
 export const COURSE_FILE = 'course.json';
 export const KATAPOD_CONFIG = '.katapod_config.json';
@@ -136,6 +136,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
   }
 
   const panels = readPanels(dir, json.panels, problem);
+  const environments = readEnvironments(json.environments, problem);
 
   return {
     dir,
@@ -149,7 +150,30 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     status: typeof json.status === 'string' ? json.status : undefined,
     pages,
     panels,
+    environments,
   };
+}
+
+function readEnvironments(raw: unknown, problem: (message: string, needle?: string) => void): EnvironmentSpec {
+  if (raw === undefined) return DEFAULT_ENVIRONMENTS;
+  const shape = '"environments" must be {"first": 1, "last": 254, "memoryGiB": 2.1} (each optional)';
+  if (!isObject(raw)) {
+    problem(shape, '"environments"');
+    return DEFAULT_ENVIRONMENTS;
+  }
+  const spec = { ...DEFAULT_ENVIRONMENTS };
+  for (const key of Object.keys(raw)) if (!['first', 'last', 'memoryGiB'].includes(key)) problem(`"environments": unknown key "${key}"; ${shape}`, `"${key}"`);
+  for (const key of ['first', 'last'] as const) {
+    if (raw[key] === undefined) continue;
+    if (Number.isInteger(raw[key]) && (raw[key] as number) >= 1) spec[key] = raw[key] as number;
+    else problem(`"environments": "${key}" must be a whole number from 1`, `"${key}"`);
+  }
+  if (spec.first > spec.last) problem(`"environments": "first" (${spec.first}) is after "last" (${spec.last})`, '"environments"');
+  if (raw.memoryGiB !== undefined) {
+    if (typeof raw.memoryGiB === 'number' && raw.memoryGiB > 0) spec.memoryBytes = Math.round(raw.memoryGiB * 1024 ** 3);
+    else problem('"environments": "memoryGiB" must be a number > 0 (the memory one environment needs)', '"memoryGiB"');
+  }
+  return spec;
 }
 
 function readPanels(dir: string, raw: unknown, problem: (message: string, needle?: string) => void): PanelSpec[] {
@@ -253,7 +277,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
   for (const step of onLoadByStep.keys()) {
     if (!ids.includes(step)) problems.push({ file, line: lineOf(text, `"${step}"`), message: `onLoadCommands names step "${step}", but ${step}.md does not exist` });
   }
-  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', pages, panels: [] };
+  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
 }
 
 /** intro, then step pages in natural order (step2 before step10), then finish, then any other page a link reaches. */

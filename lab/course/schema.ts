@@ -91,7 +91,25 @@ export interface Course {
   status?: string;
   pages: PageSpec[];
   panels: PanelSpec[];
+  environments: EnvironmentSpec;
 }
+
+/**
+ * What one learner environment of the course is, as the engine needs to
+ * know it: the numbers environments may have (a course whose
+ * infrastructure gives each number its own addresses has a range), and the
+ * memory one needs once running (for the instructor's capacity check).
+ * `"environments": {"first": 1, "last": 254, "memoryGiB": 2.1}` in
+ * course.json; a course that says nothing gets any positive number and the
+ * memory of a few shells.
+ */
+export interface EnvironmentSpec {
+  first: number;
+  last: number;
+  memoryBytes: number;
+}
+
+export const DEFAULT_ENVIRONMENTS: EnvironmentSpec = { first: 1, last: 9999, memoryBytes: 256 * 1024 ** 2 };
 
 /** The macros a block may ask for before its command (Katapod's names). */
 export type Macro = 'ctrl_c' | 'no_op';

@@ -1,16 +1,14 @@
 /**
- * How many learner environments this host can hold. An environment of the
- * ZDM course is two Cassandra JVMs, three proxies, the sample API and a few
- * shells: about 2.1 GiB of resident memory, measured by bench/instructor.ts.
- * A new environment is refused when the memory the kernel says is available
+ * How many learner environments this host can hold, from the memory one
+ * environment needs as the course declares it (course.json
+ * "environments.memoryGiB"; the ZDM course measures its own with
+ * bench/instructor.ts) or as the instructor overrides it. A new environment is refused when the memory the kernel says is available
  * (MemAvailable in /proc/meminfo) cannot hold one more, counting the
  * environments still starting, whose memory is not in use yet.
  */
 import { readFileSync } from 'node:fs';
 
 export const GIB = 1024 ** 3;
-/** What one environment of the ZDM course uses once its infrastructure runs (bench/instructor.ts measures it). */
-export const DEFAULT_ENVIRONMENT_BYTES = Math.round(2.1 * GIB);
 
 export interface MemoryInfo {
   totalBytes: number;

@@ -15,7 +15,7 @@ import { Environment, type SetupState } from '../environments/environment.js';
 import { PlayError, playCourse } from '../autopilot/play.js';
 import type { ProgressStore } from '../progress/store.js';
 import { newToken, type Principal } from '../server/access.js';
-import { capacity, CapacityError, DEFAULT_ENVIRONMENT_BYTES, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
+import { capacity, CapacityError, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
 import { HealthWatch, type HealthReport } from './health.js';
 
 export interface ClassroomOptions {
@@ -27,7 +27,7 @@ export interface ClassroomOptions {
   /** Run the course's setup when an environment is created (default true). */
   runSetup?: boolean;
   instructorToken: string;
-  /** Memory one environment needs (default 2.1 GiB). */
+  /** Memory one environment needs (default: what the course declares). */
   bytesPerEnvironment?: number;
   /** Where free memory is read from (tests give their own). */
   memory?: () => MemoryInfo;
@@ -145,7 +145,8 @@ export class Classroom {
    */
   create(request: { env?: number; name?: string; token?: string; skipCapacityCheck?: boolean } = {}): { env: number; name: string; token: string } {
     const env = request.env ?? this.freeNumber();
-    if (!Number.isInteger(env) || env < 1 || env > 254) throw new ClassroomError(`an environment number is 1 to 254 (it owns 127.0.K.0/24), not ${String(request.env)}`, 400);
+    const { first, last } = this.opts.course.environments;
+    if (!Number.isInteger(env) || env < first || env > last) throw new ClassroomError(`an environment number of this course is ${first} to ${last}, not ${String(request.env)}`, 400);
     if (this.learners.has(env)) throw new ClassroomError(`environment ${env} already exists (learner: ${this.learners.get(env)!.name})`, 409);
     const name = (request.name ?? '').trim() || `learner ${env}`;
     if (name.length > 80) throw new ClassroomError('a learner name is at most 80 characters', 400);
@@ -156,7 +157,7 @@ export class Classroom {
 
   capacity(): Capacity {
     const starting = [...this.learners.values()].filter((l) => l.env.setupStatus === 'running').length;
-    return capacity(this.opts.bytesPerEnvironment ?? DEFAULT_ENVIRONMENT_BYTES, this.opts.runSetup === false ? 0 : starting, (this.opts.memory ?? readMemoryInfo)());
+    return capacity(this.opts.bytesPerEnvironment ?? this.opts.course.environments.memoryBytes, this.opts.runSetup === false ? 0 : starting, (this.opts.memory ?? readMemoryInfo)());
   }
 
   get(env: number): Environment {
@@ -274,8 +275,9 @@ export class Classroom {
   }
 
   private freeNumber(): number {
-    for (let k = 1; k <= 254; k++) if (!this.learners.has(k)) return k;
-    throw new ClassroomError('every environment number from 1 to 254 is taken', 409);
+    const { first, last } = this.opts.course.environments;
+    for (let k = first; k <= last; k++) if (!this.learners.has(k)) return k;
+    throw new ClassroomError(`every environment number from ${first} to ${last} is taken`, 409);
   }
 }
 

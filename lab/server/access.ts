@@ -27,7 +27,7 @@ export function newToken(): string {
 
 /** The cookie name carries the port: cookies ignore ports, two labs on one host must not share one. */
 export function cookieName(port: number, role: Principal['role'] = 'learner'): string {
-  return role === 'instructor' ? `zdm_lab_${port}_instructor` : `zdm_lab_${port}`;
+  return role === 'instructor' ? `lab_${port}_instructor` : `lab_${port}`;
 }
 
 export function tokenMatches(token: string, given: string | undefined): boolean {

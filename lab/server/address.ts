@@ -6,9 +6,12 @@
  * `zdm-lab course play` read it to call the server's token-protected routes.
  */
 import { chmodSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 
 export const SERVER_FILE = 'server.json';
+
+/** The data folder of a lab server started without --data: `.lab-envs` at the project's root. */
+export const defaultDataDir = resolve(new URL('../..', import.meta.url).pathname, '.lab-envs');
 
 export interface ServerAddress {
   /** e.g. http://127.0.0.1:4000/ */

@@ -20,7 +20,7 @@ import { Classroom } from '../instructor/classroom.js';
 import type { MemoryInfo } from '../instructor/capacity.js';
 import { ProgressStore } from '../progress/store.js';
 import { newToken, setupAccess } from './access.js';
-import { removeServerAddress, writeServerAddress } from './address.js';
+import { defaultDataDir, removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
 import { setupCourseRoutes } from './course.js';
 import { setupEnvironmentRoutes } from './environment.js';
@@ -73,7 +73,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const { course, problems } = loadCourse(opts.courseDir);
   if (!course) throw new CourseError(problems);
   const host = opts.host ?? '127.0.0.1';
-  const dataDir = resolve(opts.dataDir ?? join(repoRoot, '.lab-envs'));
+  const dataDir = resolve(opts.dataDir ?? defaultDataDir);
   const instructorToken = opts.instructorToken ?? newToken();
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
   const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildClient('instructor.ts', 'instructor.html'), loadPanels(course)]);

@@ -47,12 +47,13 @@ fresh_write() {
 
 # proxies_ready: fails the check unless all three proxies answer readiness 200 with Origin and Target UP.
 proxies_ready() {
-  local i body
-  for i in 11 12 13; do
-    body=$(curl -s -m 5 -w '\n%{http_code}' "http://$NET.$i:14001/health/readiness")
-    [ -n "$body" ] && [ "${body##*$'\n'}" != 000 ] || fail "proxy $NET.$i does not answer on :14001: run zdm-lab proxy deploy"
-    [ "${body##*$'\n'}" = 200 ] || fail "proxy $NET.$i is not ready (readiness ${body##*$'\n'}): see zdm-lab proxy logs $((i - 10))"
-    [ "$(json Status <<<"${body%$'\n'*}")" = UP ] || fail "proxy $NET.$i reports $(json Status <<<"${body%$'\n'*}")"
+  local i=0 host body
+  for host in $PROXY_HOSTS; do
+    i=$((i + 1))
+    body=$(curl -s -m 5 -w '\n%{http_code}' "http://$host:$METRICS_PORT/health/readiness")
+    [ -n "$body" ] && [ "${body##*$'\n'}" != 000 ] || fail "proxy $host does not answer on :$METRICS_PORT: run zdm-lab proxy deploy"
+    [ "${body##*$'\n'}" = 200 ] || fail "proxy $host is not ready (readiness ${body##*$'\n'}): see zdm-lab proxy logs $i"
+    [ "$(json Status <<<"${body%$'\n'*}")" = UP ] || fail "proxy $host reports $(json Status <<<"${body%$'\n'*}")"
   done
 }
 

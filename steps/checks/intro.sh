@@ -6,4 +6,4 @@ for node in origin target; do
   state=$(awk -v n="$node" '$1 == n { print $3 }' <<<"$status")
   [ "$state" = up ] || fail "$node is ${state:-missing}, not up: wait for the setup in the host terminal, or run zdm-lab infra up"
 done
-pass "Origin ($NET.1) and Target ($NET.2) are up: you are ready for step 1"
+pass "Origin ($ORIGIN_HOST) and Target ($TARGET_HOST) are up: you are ready for step 1"

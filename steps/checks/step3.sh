@@ -2,4 +2,4 @@
 # Step 3: three ZDM proxies are running and ready.
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 proxies_ready
-pass "three ZDM proxies are ready on $NET.11, $NET.12 and $NET.13"
+pass "three ZDM proxies are ready on ${PROXY_HOSTS// /, }"

@@ -12,6 +12,7 @@ import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import './monitoring-view.css';
 import type { MonitoringSnapshot } from '../../infra/monitoring/sampler.js';
+import type { PanelContext, PanelView } from '../../lab/index.js';
 import { FLOW_COLORS, renderDiagram } from './diagram.js';
 
 const POLL_MS = 2000;
@@ -118,7 +119,7 @@ function el<K extends keyof HTMLElementTagNameMap>(tag: K, className: string, te
   return e;
 }
 
-export function mount(host: HTMLElement, context: { dataUrl: string; env: number }): { show(): void; hide(): void } {
+export function mount(host: HTMLElement, context: PanelContext): Required<PanelView> {
   const root = el('div', 'zdm-monitoring');
   const header = el('header', 'zdm-phase');
   const phaseTitle = el('div', 'zdm-phase-title', 'Reading the proxies…');

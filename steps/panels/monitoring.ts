@@ -10,8 +10,9 @@
 import { join } from 'node:path';
 import { MonitoringSampler, type MonitoringSnapshot } from '../../infra/monitoring/sampler.js';
 import { topology } from '../../infra/topology.js';
+import type { PanelFactory, PanelInstance } from '../../lab/index.js';
 
-export function createPanel(env: { id: number; vars: Record<string, string> }): { data(): Promise<MonitoringSnapshot>; close(): Promise<void> } {
+export const createPanel: PanelFactory = (env): PanelInstance & { data(): Promise<MonitoringSnapshot> } => {
   const k = Number(env.vars.LAB_ENV ?? env.id);
   const sampler = new MonitoringSampler(topology(k), {
     modeFile: env.vars.LAB_ENV_DIR ? join(env.vars.LAB_ENV_DIR, 'client-connection-mode') : undefined,
@@ -24,4 +25,4 @@ export function createPanel(env: { id: number; vars: Record<string, string> }): 
     },
     close: () => sampler.stop(),
   };
-}
+};

@@ -11,10 +11,10 @@ while true; do
   printf '\033[H\033[2J'
   echo "$(date +%T)  requests handled by each ZDM proxy since it started   (Ctrl-C stops)"
   printf '%-12s %8s %13s %13s %12s %14s\n' proxy writes reads:Origin reads:Target 'async reads' 'failed writes'
-  for i in 11 12 13; do
-    m=$(curl -s -m 2 "http://$NET.$i:14001/metrics")
-    if [ -z "$m" ]; then printf '%-12s %s\n' "$NET.$i" 'not answering'; continue; fi
-    printf '%-12s %8s %13s %13s %12s %14s\n' "$NET.$i" \
+  for host in $PROXY_HOSTS; do
+    m=$(curl -s -m 2 "http://$host:$METRICS_PORT/metrics")
+    if [ -z "$m" ]; then printf '%-12s %s\n' "$host" 'not answering'; continue; fi
+    printf '%-12s %8s %13s %13s %12s %14s\n' "$host" \
       "$(sum zdm_proxy_request_duration_seconds_count 'type="writes"' <<<"$m")" \
       "$(sum zdm_proxy_request_duration_seconds_count 'type="reads_origin"' <<<"$m")" \
       "$(sum zdm_proxy_request_duration_seconds_count 'type="reads_target"' <<<"$m")" \

@@ -5,7 +5,7 @@
 set -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 {
-  echo "Preparing environment $LAB_ENV: Origin on $NET.1, Target on $NET.2"
+  echo "Preparing environment $LAB_ENV: Origin on $ORIGIN_HOST, Target on $TARGET_HOST"
   echo "(the very first start also fetches Cassandra, which takes a few minutes)"
   if "$ZDM_LAB" infra up; then
     echo "Ready for Step 1"

@@ -13,11 +13,13 @@ entry() {
 tcp_open() { timeout 1 bash -c "exec 3<>/dev/tcp/$1/$2" 2>/dev/null; }
 
 printf '['
-for node in origin:1 target:2; do
-  if tcp_open "$NET.${node#*:}" 9042; then entry "${node%:*}" up; else entry "${node%:*}" down; fi
+for node in "origin:$ORIGIN_HOST" "target:$TARGET_HOST"; do
+  if tcp_open "${node#*:}" "$CQL_PORT"; then entry "${node%%:*}" up; else entry "${node%%:*}" down; fi
 done
-for i in 1 2 3; do
-  code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$NET.1$i:14001/health/readiness")
+i=0
+for host in $PROXY_HOSTS; do
+  i=$((i + 1))
+  code=$(curl -s -m 2 -o /dev/null -w '%{http_code}' "http://$host:$METRICS_PORT/health/readiness")
   case "$code" in
     200) entry "proxy-$i" up ;;
     000) entry "proxy-$i" down ;;

@@ -33,7 +33,7 @@ describe('lab access', () => {
     assert.equal(res.status, 302);
     assert.equal(res.headers.get('location'), '/');
     const cookie = res.headers.get('set-cookie') ?? '';
-    assert.match(cookie, new RegExp(`^zdm_lab_${t.lab.port}=${t.lab.token};`));
+    assert.match(cookie, new RegExp(`^lab_${t.lab.port}=${t.lab.token};`));
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Strict/);
     const page = await fetch(t.lab.url, { headers: { cookie: cookie.split(';')[0]! } });

@@ -1,0 +1,34 @@
+/**
+ * `zdm-lab env [--env K] [--shell]`: where the environment's components are,
+ * from the one address plan (infra/topology.ts). `--shell` prints
+ * `NAME='value'` lines for the course's scripts to `eval`; without it, a
+ * table for a person. Kept apart from the main command line so that a
+ * script pays for loading the topology only, not for every backend.
+ */
+import { parseArgs } from 'node:util';
+import { addressVariables, topology } from '../topology.js';
+
+function main(argv: string[]): number {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { env: { type: 'string' }, shell: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help || positionals.length !== 1 || positionals[0] !== 'env') {
+    console.log('usage: zdm-lab env [--env K] [--shell]   the environment\'s addresses (--shell: as NAME=\'value\' lines to eval)');
+    return values.help ? 0 : 2;
+  }
+  const vars = addressVariables(topology(Number(values.env ?? process.env.LAB_ENV ?? 1)));
+  const width = Math.max(...Object.keys(vars).map((k) => k.length));
+  for (const [name, value] of Object.entries(vars)) {
+    console.log(values.shell ? `${name}='${value.replace(/'/g, `'\\''`)}'` : `${name.padEnd(width)}  ${value}`);
+  }
+  return 0;
+}
+
+try {
+  process.exitCode = main(process.argv.slice(2));
+} catch (error) {
+  console.error(`zdm-lab: ${(error as Error).message}`);
+  process.exitCode = 1;
+}
