@@ -15,3 +15,6 @@ export const envsDir = resolve(process.env.ZDM_LAB_HOME ?? join(projectRoot, '.l
 export function envDir(env: number): string {
   return join(envsDir, `env-${env}`);
 }
+
+/** The variable that tags every process the lab starts with the folder of its component (common/processes.ts). */
+export const COMPONENT_TAG = 'ZDM_LAB_COMPONENT';

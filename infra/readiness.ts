@@ -10,10 +10,8 @@ import type { Backend } from './backends/backend.js';
 import { tryLogin } from './cql/client.js';
 import type { Reporter } from './progress.js';
 import type { ComponentSpec, NodeSpec, ProxySpec } from './topology.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 export function logTail(path: string | undefined, lines = 20): string {
   if (!path) return '(no log yet)';

@@ -13,6 +13,7 @@
  */
 import cassandra from 'cassandra-driver';
 import type { ContactPoints, Mode, Settings } from './settings.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const RETRY_MS = 2000;
 /** How long an old client may finish its requests before it is closed anyway. */
@@ -43,9 +44,6 @@ export interface Health {
   error?: string;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 export function describePoints(points: ContactPoints): string[] {
   return points.hosts.map((h) => `${h}:${points.port}`);

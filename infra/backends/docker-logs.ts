@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type Docker from 'dockerode';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface LogSource {
   name: string;
@@ -34,9 +35,6 @@ export async function readLogs(container: Docker.Container, tail: number | 'all'
   return demux(Buffer.from(raw)).text;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function containerId(docker: Docker, name: string): Promise<string | undefined> {
   try {

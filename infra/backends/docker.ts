@@ -15,6 +15,7 @@
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
+import { pack } from 'tar-stream';
 import { cassandraYaml, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
@@ -79,28 +80,14 @@ export function containerCassandraYaml(node: NodeSpec): string {
 `;
 }
 
-/** A one-file-per-entry ustar archive, as the daemon's archive endpoint wants. */
-function tarOf(files: { name: string; content: string; mode?: number }[]): Buffer {
-  const blocks: Buffer[] = [];
-  for (const file of files) {
-    const data = Buffer.from(file.content);
-    const header = Buffer.alloc(512);
-    header.write(file.name, 0, 100);
-    header.write(`${(file.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100);
-    header.write('0000000\0', 108);
-    header.write('0000000\0', 116);
-    header.write(`${data.length.toString(8).padStart(11, '0')}\0`, 124);
-    header.write(`${Math.floor(Date.now() / 1000).toString(8).padStart(11, '0')}\0`, 136);
-    header.write('        ', 148);
-    header.write('0', 156);
-    header.write('ustar\0' + '00', 257);
-    let sum = 0;
-    for (const byte of header) sum += byte;
-    header.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148);
-    blocks.push(header, data, Buffer.alloc((512 - (data.length % 512)) % 512));
-  }
-  blocks.push(Buffer.alloc(1024));
-  return Buffer.concat(blocks);
+/** A tar archive of small files, as the daemon's archive endpoint wants (tar-stream writes it). */
+async function tarOf(files: { name: string; content: string; mode?: number }[]): Promise<Buffer> {
+  const archive = pack();
+  for (const file of files) archive.entry({ name: file.name, mode: file.mode ?? 0o644 }, file.content);
+  archive.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of archive) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }
 
 export class DockerBackend implements Backend {
@@ -170,7 +157,7 @@ export class DockerBackend implements Backend {
     // an earlier container's log must not pass for this one's in an error message
     rmSync(join(component.dir, 'container.log'), { force: true });
     const container = await this.docker.createContainer(options);
-    if (files.length) await container.putArchive(tarOf(files), { path: dir });
+    if (files.length) await container.putArchive(await tarOf(files), { path: dir });
     try {
       await container.start();
     } catch (error) {

@@ -2,54 +2,25 @@
  * The embedded backend: Cassandra nodes as JVMs started from the cached jars
  * and zdm-proxy instances as native processes, all in the background on the
  * environment's loopback addresses. Each process runs in its own process
- * group with a pid file beside its data; status is read from /proc, not from
- * memory, so it tells the truth after a crash or a restart of the CLI.
+ * group with a pid file beside its data (common/processes.ts); status is read
+ * from /proc, not from memory, so it tells the truth after a crash or a
+ * restart of the CLI.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, readFileSync, closeSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { Supervised } from '../../common/processes.js';
 import { ensureCassandra, type CassandraArtifact } from '../artifacts/cassandra.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ensureZdmProxy } from '../artifacts/zdm-proxy.js';
 import { cassandraYaml, javaArgs, logbackXml, nodePaths } from '../config/cassandra.js';
 import type { Reporter } from '../progress.js';
-import { cacheDir } from '../paths.js';
+import { cacheDir, COMPONENT_TAG } from '../paths.js';
 import { PASSWORD, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 
-interface PidFile {
-  pid: number;
-  startedAt: number;
-}
 
-const TAG = 'ZDM_LAB_COMPONENT';
-
-function pidPath(component: ComponentSpec): string {
-  return join(component.dir, 'pid.json');
-}
-
-function readPid(component: ComponentSpec): PidFile | undefined {
-  try {
-    return JSON.parse(readFileSync(pidPath(component), 'utf8')) as PidFile;
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when pid is alive and is this component (its environment carries our tag). */
-function isOurs(pid: number, component: ComponentSpec): boolean {
-  try {
-    const environ = readFileSync(`/proc/${pid}/environ`, 'utf8');
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && environ.split('\0').includes(`${TAG}=${component.dir}`);
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+function supervised(component: ComponentSpec): Supervised {
+  return new Supervised(component.dir, COMPONENT_TAG);
 }
 
 export class LocalBackend implements Backend {
@@ -63,24 +34,11 @@ export class LocalBackend implements Backend {
   }
 
   private async launch(component: ComponentSpec, command: string, args: string[], env: Record<string, string>, logName: string): Promise<void> {
-    const current = await this.status(component);
-    if (current.state === 'running') return;
-    mkdirSync(component.dir, { recursive: true });
-    const logPath = join(component.dir, logName);
-    const out = openSync(logPath, 'a');
-    const child = spawn(command, args, {
-      cwd: component.dir,
-      detached: true,
-      stdio: ['ignore', out, out],
-      env: { ...process.env, ...env, [TAG]: component.dir },
-    });
-    closeSync(out);
-    if (child.pid === undefined) {
-      throw new Error(`${component.name}: could not start ${command}`);
+    try {
+      supervised(component).start(command, args, { env, logFile: join(component.dir, logName) });
+    } catch (error) {
+      throw new Error(`${component.name}: ${(error as Error).message}`);
     }
-    const pidFile: PidFile = { pid: child.pid, startedAt: Date.now() };
-    writeFileSync(pidPath(component), JSON.stringify(pidFile));
-    child.unref();
   }
 
   async startNode(node: NodeSpec, report: Reporter): Promise<void> {
@@ -100,33 +58,12 @@ export class LocalBackend implements Backend {
   }
 
   async stop(component: ComponentSpec): Promise<void> {
-    const pidFile = readPid(component);
-    if (!pidFile || !isOurs(pidFile.pid, component)) {
-      rmSync(pidPath(component), { force: true });
-      return;
-    }
-    const signal = (sig: NodeJS.Signals) => {
-      try {
-        process.kill(-pidFile.pid, sig);
-      } catch {
-        // the group is already gone
-      }
-    };
-    signal('SIGTERM');
-    const deadline = Date.now() + (component.kind === 'cassandra' ? 20_000 : 5_000);
-    while (isOurs(pidFile.pid, component) && Date.now() < deadline) await sleep(100);
-    if (isOurs(pidFile.pid, component)) {
-      signal('SIGKILL');
-      while (isOurs(pidFile.pid, component)) await sleep(50);
-    }
-    rmSync(pidPath(component), { force: true });
+    await supervised(component).stop(component.kind === 'cassandra' ? 20_000 : 5_000);
   }
 
   async status(component: ComponentSpec): Promise<ComponentStatus> {
-    const pidFile = readPid(component);
-    if (!pidFile) return { state: 'down', detail: existsSync(component.dir) ? 'stopped' : 'never started' };
-    if (!isOurs(pidFile.pid, component)) return { state: 'down', detail: `process ${pidFile.pid} is gone` };
-    return { state: 'running', pid: pidFile.pid, startedAt: pidFile.startedAt };
+    const s = supervised(component).status(() => !existsSync(component.dir));
+    return s.running ? { state: 'running', pid: s.pid, startedAt: s.startedAt } : { state: 'down', detail: s.detail };
   }
 
   logFile(component: ComponentSpec): string | undefined {

@@ -18,10 +18,8 @@ import { tryLogin } from '../cql/client.js';
 import { waitForProxy } from '../readiness.js';
 import type { ProxySpec } from '../topology.js';
 import { formatStatus, infraStatus, type LabContext } from './environment.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 async function requireNodesUp(ctx: LabContext): Promise<void> {
   for (const node of [ctx.topo.origin, ctx.topo.target]) {

@@ -4,17 +4,21 @@
  * in flight (InFlight). Keeping both bounded keeps a 2-core machine with two
  * Cassandra nodes responsive while a copy runs.
  */
+import pLimit from 'p-limit';
 
 /** Runs task(i) for i in 0..n-1, at most `limit` at a time. */
 export async function pool(n: number, limit: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < n) await task(next++);
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, n) }, worker));
+  const slot = pLimit(Math.max(1, limit));
+  await Promise.all(Array.from({ length: n }, (_, i) => slot(() => task(i))));
 }
 
-/** At most `limit` tasks running; run() waits for a free slot. Remembers the first failure and refuses new work after it. */
+/**
+ * At most `limit` tasks running; run() waits for a free slot. Remembers the
+ * first failure and refuses new work after it. Kept by hand: p-limit queues
+ * every task it is given at once, while a scan producing millions of writes
+ * must itself wait for a slot (back-pressure), and the first failure must
+ * stop the producer.
+ */
 export class InFlight {
   private active = 0;
   private readonly waiting: (() => void)[] = [];

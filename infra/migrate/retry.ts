@@ -6,12 +6,15 @@
  * are thrown at once.
  */
 import cassandra from 'cassandra-driver';
+import pRetry from 'p-retry';
 
 export interface RetryPolicy {
   /** Attempts in all, the first included. */
   attempts: number;
-  /** Wait before the second attempt; doubled before each further one. */
+  /** Wait before the second attempt; doubled before each further one, with jitter (×1 to ×2). */
   firstDelayMs: number;
+  /** No wait is longer than this (default 10 s). */
+  maxDelayMs?: number;
 }
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 4, firstDelayMs: 500 };
@@ -24,19 +27,20 @@ export function isRetryable(error: unknown): boolean {
   return !(error instanceof TypeError || error instanceof cassandra.errors.ArgumentError);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function withRetry<T>(policy: RetryPolicy, fn: () => Promise<T>, shouldStop: () => boolean = () => false): Promise<T> {
-  let delay = policy.firstDelayMs;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (error) {
-      if (attempt >= policy.attempts || !isRetryable(error) || shouldStop()) throw error;
-      await sleep(delay);
-      delay *= 2;
-    }
-  }
+/**
+ * Runs fn, again after a growing, jittered pause while it fails with an
+ * error worth retrying, up to the policy's attempts; `shouldStop` ends the
+ * retries early (the copy is being stopped). The last error is thrown as is.
+ */
+export function withRetry<T>(policy: RetryPolicy, fn: () => Promise<T>, shouldStop: () => boolean = () => false): Promise<T> {
+  return pRetry(fn, {
+    retries: policy.attempts - 1,
+    minTimeout: policy.firstDelayMs,
+    maxTimeout: policy.maxDelayMs ?? 10_000,
+    factor: 2,
+    randomize: true,
+    shouldRetry: ({ error }) => isRetryable(error) && !shouldStop(),
+  });
 }
 
 /** A driver error in one line, without the stack or the per-host breakdown's noise. */

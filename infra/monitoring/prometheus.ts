@@ -9,15 +9,16 @@
  * in its environment, so its state is read from /proc and `down` stops
  * exactly it.
  */
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { sleep, Supervised } from '../../common/processes.js';
 import type { LabContext } from '../commands/environment.js';
+import { COMPONENT_TAG } from '../paths.js';
 import { logTail } from '../readiness.js';
 import { MissingToolError } from '../tools.js';
 import type { Topology } from '../topology.js';
 
-const TAG = 'ZDM_LAB_COMPONENT';
 const READY_TIMEOUT_MS = 60_000;
 
 export interface PrometheusPlace {
@@ -94,38 +95,12 @@ function prometheusBinary(): string {
   return path;
 }
 
-interface PidFile {
-  pid: number;
-  startedAt: number;
-}
-
-function readPid(place: PrometheusPlace): PidFile | undefined {
-  try {
-    return JSON.parse(readFileSync(join(place.dir, 'pid.json'), 'utf8')) as PidFile;
-  } catch {
-    return undefined;
-  }
-}
-
-/** True when pid is alive and is this environment's Prometheus (its environment carries the lab's tag). */
-function isOurs(pid: number, place: PrometheusPlace): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`${TAG}=${place.dir}`);
-  } catch {
-    return false;
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
+function supervised(place: PrometheusPlace): Supervised {
+  return new Supervised(place.dir, COMPONENT_TAG);
 }
 
 export function prometheusPid(topo: Topology): number | undefined {
-  const place = prometheusPlace(topo);
-  const pid = readPid(place)?.pid;
-  return pid !== undefined && isOurs(pid, place) ? pid : undefined;
+  return supervised(prometheusPlace(topo)).pid();
 }
 
 async function ready(place: PrometheusPlace): Promise<boolean> {
@@ -147,8 +122,8 @@ export async function monitoringUp(ctx: LabContext): Promise<PrometheusPlace> {
   mkdirSync(join(place.dir, 'data'), { recursive: true });
   writeFileSync(place.configFile, prometheusConfig(topo, place));
   writeFileSync(place.rulesFile, prometheusRules());
-  const out = openSync(place.logFile, 'a');
-  const child = spawn(
+  const prometheus = supervised(place);
+  prometheus.start(
     bin,
     [
       `--config.file=${place.configFile}`,
@@ -156,17 +131,13 @@ export async function monitoringUp(ctx: LabContext): Promise<PrometheusPlace> {
       '--storage.tsdb.retention.time=1d',
       `--web.listen-address=${place.address}:${place.port}`,
     ],
-    { cwd: place.dir, detached: true, stdio: ['ignore', out, out], env: { ...process.env, [TAG]: place.dir } },
+    { logFile: place.logFile },
   );
-  closeSync(out);
-  if (child.pid === undefined) throw new Error(`could not start ${bin}`);
-  writeFileSync(join(place.dir, 'pid.json'), JSON.stringify({ pid: child.pid, startedAt: Date.now() } satisfies PidFile));
-  child.unref();
   const started = Date.now();
   let lastReport = started;
   while (!(await ready(place))) {
-    if (!isOurs(child.pid, place)) {
-      rmSync(join(place.dir, 'pid.json'), { force: true });
+    if (prometheus.pid() === undefined) {
+      await prometheus.stop(0);
       throw new Error(`Prometheus stopped while starting; last log lines:\n${logTail(place.logFile)}`);
     }
     if (Date.now() - started > READY_TIMEOUT_MS) {
@@ -187,28 +158,10 @@ export async function monitoringUp(ctx: LabContext): Promise<PrometheusPlace> {
 }
 
 export async function monitoringDown(ctx: LabContext): Promise<void> {
-  const place = prometheusPlace(ctx.topo);
-  const pid = readPid(place)?.pid;
-  if (pid === undefined || !isOurs(pid, place)) {
-    rmSync(join(place.dir, 'pid.json'), { force: true });
+  if (!(await supervised(prometheusPlace(ctx.topo)).stop(10_000))) {
     ctx.print(`Prometheus is not running for environment ${ctx.topo.env}`);
     return;
   }
-  const signal = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(-pid, sig);
-    } catch {
-      // the group is already gone
-    }
-  };
-  signal('SIGTERM');
-  const deadline = Date.now() + 10_000;
-  while (isOurs(pid, place) && Date.now() < deadline) await sleep(100);
-  if (isOurs(pid, place)) {
-    signal('SIGKILL');
-    while (isOurs(pid, place)) await sleep(50);
-  }
-  rmSync(join(place.dir, 'pid.json'), { force: true });
   ctx.print(`Prometheus of environment ${ctx.topo.env} stopped`);
 }
 

@@ -9,19 +9,20 @@
  * group (`tpgid` in /proc) is the shell's own while the shell waits at its
  * prompt, and a command's while one runs.
  */
-import { readFileSync } from 'node:fs';
+import stripAnsi from 'strip-ansi';
+import { procStat } from '../../common/processes.js';
 import { decode, Packet } from '../terminals/protocol.js';
 import type { TerminalSession, Viewer } from '../terminals/session.js';
 
 /** Text kept per watch; a pattern is looked for in the newest output only. */
 const TEXT_CAP = 1024 * 1024;
 
-// CSI (colours, cursor moves), OSC (window titles) and the other ESC sequences a shell prints.
-const ESCAPES = /\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
+// What is left once strip-ansi has taken the escape sequences: control characters other than \t, \n and \r.
+const CONTROLS = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/g;
 
-/** Terminal output as a reader sees it: no escape sequences, lines ending in \n. */
+/** Terminal output as a reader sees it: no escape sequences (colours, cursor moves, titles), lines ending in \n. */
 export function plainText(output: string): string {
-  return output.replace(ESCAPES, '').replace(/\r+\n/g, '\n').replace(/\r/g, '\n');
+  return stripAnsi(output).replace(CONTROLS, '').replace(/\r+\n/g, '\n').replace(/\r/g, '\n');
 }
 
 export class TerminalWatch {
@@ -58,14 +59,7 @@ export class TerminalWatch {
   /** True while the shell itself is the terminal's foreground process group (no command runs). */
   shellInForeground(): boolean {
     const pid = this.session.pid;
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      // Fields after the parenthesised name: state ppid pgrp session tty_nr tpgid …
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return Number(fields[5]) === pid;
-    } catch {
-      return false;
-    }
+    return procStat(pid)?.tpgid === pid;
   }
 
   stop(): void {

@@ -8,6 +8,7 @@
  * timeout does.
  */
 import { spawn } from 'node:child_process';
+import { signal } from '../../common/processes.js';
 
 const OUTPUT_LIMIT = 64 * 1024;
 
@@ -30,12 +31,8 @@ export function runShell(command: string, opts: { cwd: string; env: Record<strin
     };
     child.stdout.on('data', collect);
     child.stderr.on('data', collect);
-    const killGroup = (signal: NodeJS.Signals) => {
-      try {
-        if (child.pid) process.kill(-child.pid, signal);
-      } catch {
-        // the group is already gone
-      }
+    const killGroup = (sig: NodeJS.Signals) => {
+      if (child.pid) signal([-child.pid], sig);
     };
     const timer = setTimeout(() => {
       timedOut = true;

@@ -15,6 +15,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Express, NextFunction, Request, Response } from 'express';
+import { parse as parseCookie } from 'cookie';
 
 export type Principal = { role: 'instructor' } | { role: 'learner'; env: number };
 
@@ -37,12 +38,9 @@ export function tokenMatches(token: string, given: string | undefined): boolean 
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/** A cookie's value; the `cookie` library leaves a value that is not valid percent-encoding as it is instead of throwing. */
 function cookie(req: IncomingMessage, name: string): string | undefined {
-  for (const part of (req.headers.cookie ?? '').split(';')) {
-    const [k, ...v] = part.trim().split('=');
-    if (k === name) return decodeURIComponent(v.join('='));
-  }
-  return undefined;
+  return parseCookie(req.headers.cookie ?? '')[name];
 }
 
 function bearer(req: IncomingMessage): string | undefined {

@@ -9,9 +9,9 @@
  * reset or a server stop leaves no orphan processes.
  */
 import { randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import * as pty from 'node-pty';
+import { sessionMembers, signal, sleep } from '../../common/processes.js';
 import { FlowControl } from './flowcontrol.js';
 import { encode, Packet } from './protocol.js';
 
@@ -190,9 +190,9 @@ export class TerminalSession {
   async close(): Promise<void> {
     const sid = this.pid;
     const members = () => sessionMembers(sid);
-    signalAll(members(), 'SIGHUP');
+    signal(members(), 'SIGHUP');
     for (let i = 0; i < 20 && (!this.exitInfo || members().length > 0); i++) await sleep(25);
-    signalAll(members(), 'SIGKILL');
+    signal(members(), 'SIGKILL');
     for (let i = 0; i < 40 && !this.exitInfo; i++) await sleep(25);
     for (const v of this.viewers) this.detach(v);
   }
@@ -274,35 +274,4 @@ export class TerminalSession {
       await sleep(25);
     }
   }
-}
-
-/** Processes whose session id is `sid`: the shell and every job it started. */
-function sessionMembers(sid: number): number[] {
-  const pids: number[] = [];
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
-      // Fields after the parenthesised command: state ppid pgrp session …
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[3]) === sid && fields[0] !== 'Z') pids.push(Number(name));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
-}
-
-function signalAll(pids: number[], signal: NodeJS.Signals): void {
-  for (const pid of pids) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      // already gone
-    }
-  }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -22,6 +22,7 @@ import { startLab, type LabServer } from '../../lab/server/app.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 import { http, startApi, type ApiProcess } from '../support/sample-api.js';
 import { launchBrowser } from './lab-harness.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 7;
 const API = `http://127.0.${ENV}.20:8000`;
@@ -152,6 +153,3 @@ describe('the Monitoring tab in a browser', { skip, timeout: 900_000 }, () => {
   });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

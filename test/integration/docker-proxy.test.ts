@@ -25,6 +25,7 @@ import { zdmLab } from '../support/cli.js';
 import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
 import { required } from '../support/requirement.js';
 import { http, startApi, writerLoop, type ApiProcess } from '../support/sample-api.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 6;
 const topo = topology(ENV);
@@ -53,9 +54,6 @@ async function proxyPids(): Promise<string[]> {
   return topo.proxies.map((p) => status.stdout.split('\n').find((l) => l.startsWith(`${p.name} `))?.split(/\s+/)[3] ?? '');
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () => {
   before(async () => {

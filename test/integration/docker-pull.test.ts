@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
 import { DockerUnavailableError, ensureImage } from '../../infra/backends/docker-daemon.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const MB = 1_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'zdm-lab-fake-dockerd-'));
@@ -23,9 +24,6 @@ const socketPath = join(dir, 'docker.sock');
 const pulls: string[] = [];
 let server: Server;
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 /** What dockerd streams while pulling cassandra:5.0 (two layers), slowly enough for the once-a-second report. */
 const PULL = [

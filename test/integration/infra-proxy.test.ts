@@ -14,6 +14,7 @@ import { CLUSTER_FILE } from '../../infra/config/proxy.js';
 import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
 import { labProcesses, zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 2;
 const skip = await zdmProxyUnavailable();
@@ -154,6 +155,3 @@ describe('zdm-lab proxy with the real zdm-proxy', { skip, timeout: 900_000 }, ()
   });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -21,6 +21,7 @@ import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 import { required } from '../support/requirement.js';
 import { http, startApi, type ApiProcess } from '../support/sample-api.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 7;
 const API = `http://127.0.${ENV}.20:8000`;
@@ -235,6 +236,3 @@ describe('the lab monitoring figures on real proxies and traffic', { skip, timeo
   });
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}

@@ -3,9 +3,9 @@
  * they would see: exit code, stdout and stderr.
  */
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { projectRoot } from '../../infra/paths.js';
+import { findTagged } from '../../common/processes.js';
+import { COMPONENT_TAG, projectRoot } from '../../infra/paths.js';
 
 export interface CliResult {
   code: number;
@@ -31,15 +31,5 @@ export function zdmLab(args: string[], env: Record<string, string> = {}): Promis
 
 /** Pids of every live process started for the given environment folder. */
 export function labProcesses(envDir: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const environ = readFileSync(`/proc/${entry}/environ`, 'utf8');
-      if (environ.includes(`ZDM_LAB_COMPONENT=${envDir}/`)) pids.push(Number(entry));
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  return pids;
+  return findTagged(COMPONENT_TAG, `${envDir}/`);
 }

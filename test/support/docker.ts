@@ -16,6 +16,7 @@ import { DockerBackend } from '../../infra/backends/docker.js';
 import { daemonProblem, dockerClient } from '../../infra/backends/docker-daemon.js';
 import { ensureLabImages, type LabImages } from '../../infra/images/build.js';
 import { required } from './requirement.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const SOCKET = 'unix:///var/run/docker.sock';
 
@@ -25,9 +26,6 @@ export interface DockerSetup {
   stop(): Promise<void>;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 function log(message: string): void {
   process.stderr.write(`  [docker] ${message}\n`);

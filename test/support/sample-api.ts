@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
 import { testContext } from './lab.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -19,9 +20,6 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 export function startApi(env: Record<string, string>): ApiProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'sample-api/server.ts'], {

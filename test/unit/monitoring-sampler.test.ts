@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { MonitoringSampler, type MonitoringSnapshot } from '../../infra/monitoring/sampler.js';
 import { topology, type Topology } from '../../infra/topology.js';
 import { renderDiagram } from '../../steps/panels/diagram.js';
+import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Counters of one stand-in proxy: observations per latency bucket (seconds). */
 interface Counters {
@@ -96,9 +97,6 @@ after(async () => {
   for (const s of [...servers, apiServer]) s.closeAllConnections(), s.close();
 });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
 
 describe('the monitoring sampler', () => {
   let s: MonitoringSnapshot;
