@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { findTagged, isRunning, procStat, sessionMembers, sleep, stopGroup, Supervised } from '../../common/processes.js';
+import { findTagged, isRunning, procStat, sessionMembers, stopGroup, Supervised, waitUntil } from '../../common/processes.js';
 
 const root = mkdtempSync(join(tmpdir(), 'processes-'));
 const TAG = 'LAB_TEST_PROCESS';
@@ -24,7 +24,8 @@ describe('Supervised', () => {
     // the program starts a child of its own: the stop must end both
     const pid = sup.start('bash', ['-c', 'sleep 60 & echo started; wait'], { logFile: join(root, 'a.log') });
     assert.equal(sup.start('bash', ['-c', 'exit 1'], { logFile: join(root, 'a.log') }), pid, 'a running program is not started twice');
-    await sleep(200);
+    // on a loaded machine bash takes a while to start its child
+    await waitUntil(() => findTagged(TAG, join(root, 'a')).length === 2, 10_000);
     const status = sup.status();
     assert.equal(status.running, true);
     assert.equal(status.pid, pid);
@@ -56,7 +57,7 @@ describe('Supervised', () => {
 describe('stopGroup', () => {
   test('a group that ignores SIGTERM is killed after the grace period, and the wait is bounded', async () => {
     const child = spawn('bash', ['-c', "trap '' TERM; sleep 60 & wait; wait"], { detached: true, stdio: 'ignore' });
-    await sleep(200);
+    await waitUntil(() => sessionMembers(child.pid!).length >= 2, 10_000);
     const members = sessionMembers(child.pid!);
     assert.ok(members.length >= 2, `bash and its sleep run in the new session: ${members.join(', ')}`);
     const t0 = Date.now();
