@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { addressVariables, topology } from '../topology.js';
+import { runCommand } from '../../common/cli.js';
 
 function main(argv: string[]): number {
   const { values, positionals } = parseArgs({
@@ -26,9 +27,4 @@ function main(argv: string[]): number {
   return 0;
 }
 
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (error) {
-  console.error(`zdm-lab: ${(error as Error).message}`);
-  process.exitCode = 1;
-}
+runCommand(() => main(process.argv.slice(2)));

@@ -8,7 +8,6 @@ import { parseArgs } from 'node:util';
 import { ensureCassandra } from '../artifacts/cassandra.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ArtifactUnavailableError, describeZdmProxy, ensureZdmProxy, findZdmProxy, ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
-import { DockerUnavailableError } from '../backends/docker-daemon.js';
 import { chooseBackend } from '../backends/select.js';
 import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../config/proxy.js';
 import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabContext } from '../commands/environment.js';
@@ -16,8 +15,8 @@ import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../comm
 import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
 import { consoleReporter } from '../progress.js';
-import { MissingToolError } from '../tools.js';
 import { topology } from '../topology.js';
+import { runCommand } from '../../common/cli.js';
 
 const USAGE = `usage: zdm-lab <command> [options]
 
@@ -179,19 +178,4 @@ async function cqlsh(ctx: LabContext, which: string | undefined, execute?: strin
   return result.status ?? 1;
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (
-      error instanceof MissingToolError ||
-      error instanceof ProxyConfigError ||
-      error instanceof ArtifactUnavailableError ||
-      error instanceof DockerUnavailableError
-    ) {
-      console.error(`zdm-lab: ${error.message}`);
-    } else {
-      console.error(`zdm-lab: ${(error as Error).message ?? String(error)}`);
-    }
-    process.exit(1);
-  },
-);
+runCommand(() => main(process.argv.slice(2)));

@@ -8,10 +8,11 @@
  */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { playRemote } from '../autopilot/remote.js';
+import { playRemote } from './course-play.js';
 import { courseCheck } from '../course/check.js';
-import { ENV_USAGE, envCommand } from '../instructor/remote.js';
+import { ENV_USAGE, envCommand } from './env-commands.js';
 import { defaultDataDir } from '../server/address.js';
+import { runCommand } from '../../common/cli.js';
 
 /** The project's own course, checked when no folder is named. */
 const defaultCourseDir = resolve(new URL('../..', import.meta.url).pathname, 'steps');
@@ -64,10 +65,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(`zdm-lab: ${(error as Error).message ?? String(error)}`);
-    process.exit(1);
-  },
-);
+runCommand(() => main(process.argv.slice(2)));

@@ -61,3 +61,12 @@ proxies_ready() {
 proxy_modes() {
   "$ZDM_LAB" proxy status 2>/dev/null | awk 'NR > 1 { print ($3 == "up" ? $6 : "down") }'
 }
+
+# proxies_run REGEX WHY: fails the check unless every proxy is ready and runs a PRIMARY/READ_MODE matching
+# REGEX (extended, whole line); WHY follows the list of the modes they do run in the message.
+proxies_run() {
+  local modes
+  proxies_ready
+  modes=$(proxy_modes)
+  [ "$(grep -cxE "$1" <<<"$modes")" = "$(wc -w <<<"$PROXY_HOSTS")" ] || fail "the proxies run $(sort -u <<<"$modes" | tr '\n' ' ')$2"
+}

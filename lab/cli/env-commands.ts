@@ -6,9 +6,9 @@
  * one sentence saying what to do; a reset prints its progress as it streams
  * in.
  */
-import { readServerAddress, serverFile } from '../server/address.js';
-import type { EnvironmentCreated, EnvironmentList, InstructorEvent } from '../server/instructor.js';
-import { jsonLines } from '../server/json-lines.js';
+import type { ResetOutcome } from '../instructor/classroom.js';
+import type { EnvironmentCreated, EnvironmentList } from '../server/instructor.js';
+import { callLabServer, printStream, Refused } from './lab-server.js';
 
 export interface EnvCommandOptions {
   /** The lab server's data folder (where it keeps server.json). */
@@ -26,34 +26,10 @@ export const ENV_USAGE = `usage: zdm-lab env list
        zdm-lab env reset --env K [--to PAGE]
        zdm-lab env destroy --env K`;
 
-class Refused extends Error {}
-
 /** Returns the exit code. */
 export async function envCommand(opts: EnvCommandOptions): Promise<number> {
   const { print } = opts;
-  const address = readServerAddress(opts.dataDir);
-  if (!address) {
-    print(`no lab server is running here (${serverFile(opts.dataDir)} does not exist): start one with npm start`);
-    return 1;
-  }
-  const call = async (method: string, path: string, body?: unknown): Promise<Response> => {
-    try {
-      const res = await fetch(new URL(path, address.url), {
-        method,
-        headers: { authorization: `Bearer ${address.token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-      if (!res.ok) {
-        const err = (await res.json().catch(() => ({}))) as { error?: string };
-        throw new Refused(`the lab server refused: ${err.error ?? `${res.status} ${res.statusText}`}`);
-      }
-      return res;
-    } catch (err) {
-      if (err instanceof Refused) throw err;
-      const why = (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message;
-      throw new Refused(`the lab server recorded in ${serverFile(opts.dataDir)} (${address.url}, pid ${address.pid}) does not answer (${why}): it has stopped; start it again with npm start`);
-    }
-  };
+  const call = (method: string, path: string, body?: unknown) => callLabServer(opts.dataDir, method, path, body);
   const needEnv = (): number => {
     if (opts.env === undefined) throw new Refused(`this command needs --env K\n${ENV_USAGE}`);
     return opts.env;
@@ -94,21 +70,16 @@ export async function envCommand(opts: EnvCommandOptions): Promise<number> {
   }
 }
 
-async function streamReset(res: Response, print: (line: string) => void): Promise<number> {
-  for await (const event of jsonLines<InstructorEvent>(res.body!)) {
-    if (event.type === 'progress') print(event.line);
-    else if (event.type === 'done') {
-      const r = event.result;
+function streamReset(res: Response, print: (line: string) => void): Promise<number> {
+  return printStream<ResetOutcome>(
+    res,
+    print,
+    (r) => {
       const played = r.playedSeconds === undefined ? '' : `, on ${r.current} after ${r.playedSeconds.toFixed(1)} s`;
-      print(`✔ environment ${r.env}: reset in ${r.resetSeconds.toFixed(1)} s, ready after ${r.readySeconds.toFixed(1)} s${played}`);
-      return 0;
-    } else {
-      print(`✘ ${event.message}`);
-      return 1;
-    }
-  }
-  print('✘ the lab server ended the reset without a result (did it stop?)');
-  return 1;
+      return `✔ environment ${r.env}: reset in ${r.resetSeconds.toFixed(1)} s, ready after ${r.readySeconds.toFixed(1)} s${played}`;
+    },
+    'reset',
+  );
 }
 
 export function formatList(list: EnvironmentList): string {
