@@ -6,12 +6,11 @@
  * the process dies.
  */
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend } from './backends/backend.js';
 import { tryLogin } from './cql/client.js';
 import type { Reporter } from './progress.js';
 import type { ComponentSpec, NodeSpec, ProxySpec } from './topology.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-
 
 export function logTail(path: string | undefined, lines = 20): string {
   if (!path) return '(no log yet)';

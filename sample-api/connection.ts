@@ -11,9 +11,9 @@
  * statement idempotent so a retry may go to another proxy during a rolling
  * update); the same settings are right for a direct connection to a node.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra from 'cassandra-driver';
 import type { ContactPoints, Mode, Settings } from './settings.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const RETRY_MS = 2000;
 /** How long an old client may finish its requests before it is closed anyway. */
@@ -43,7 +43,6 @@ export interface Health {
   switchingTo?: Mode;
   error?: string;
 }
-
 
 export function describePoints(points: ContactPoints): string[] {
   return points.hosts.map((h) => `${h}:${points.port}`);

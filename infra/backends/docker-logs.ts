@@ -7,8 +7,8 @@
  * its first line, as `tail -F` follows a log file across restarts.
  */
 import { readFileSync } from 'node:fs';
-import type Docker from 'dockerode';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type Docker from 'dockerode';
 
 export interface LogSource {
   name: string;
@@ -34,7 +34,6 @@ export async function readLogs(container: Docker.Container, tail: number | 'all'
   const raw = (await container.logs({ stdout: true, stderr: true, follow: false, tail: tail === 'all' ? undefined : tail })) as unknown as Buffer;
   return demux(Buffer.from(raw)).text;
 }
-
 
 async function containerId(docker: Docker, name: string): Promise<string | undefined> {
   try {

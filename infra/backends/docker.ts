@@ -30,6 +30,7 @@ import {
   requireDaemon,
 } from './docker-daemon.js';
 import { followLogs, readLogs } from './docker-logs.js';
+import { writeEffectiveConfig } from '../config/effective.js';
 
 export interface DockerImages {
   origin: string;
@@ -240,7 +241,7 @@ export class DockerBackend implements Backend {
     const network = await this.ensureNetwork(e, report);
     const containerEnv = this.containerEnvironment(proxy, env);
     mkdirSync(proxy.dir, { recursive: true });
-    writeFileSync(join(proxy.dir, 'effective-config.json'), JSON.stringify(containerEnv, null, 2));
+    writeEffectiveConfig(proxy, containerEnv);
     const ports = this.publish(proxy.address, [proxy.port, proxy.metricsPort]);
     await this.run(
       proxy,

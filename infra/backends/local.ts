@@ -17,7 +17,7 @@ import type { Reporter } from '../progress.js';
 import { cacheDir, COMPONENT_TAG } from '../paths.js';
 import { PASSWORD, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
-
+import { writeEffectiveConfig } from '../config/effective.js';
 
 function supervised(component: ComponentSpec): Supervised {
   return new Supervised(component.dir, COMPONENT_TAG);
@@ -53,7 +53,7 @@ export class LocalBackend implements Backend {
   async startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
     const bin = this.proxyBin ?? (this.proxyBin = (await ensureZdmProxy(report)).path);
     mkdirSync(proxy.dir, { recursive: true });
-    writeFileSync(join(proxy.dir, 'effective-config.json'), JSON.stringify(env, null, 2));
+    writeEffectiveConfig(proxy, env);
     await this.launch(proxy, bin, [], env, 'proxy.log');
   }
 

@@ -6,8 +6,8 @@
  * time and waits for it to be ready, so clients of the other two never notice.
  */
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { effectiveConfig } from '../config/effective.js';
 import {
   ensureProxyConfig,
   proxyEnvironment,
@@ -18,8 +18,6 @@ import { tryLogin } from '../cql/client.js';
 import { waitForProxy } from '../readiness.js';
 import type { ProxySpec } from '../topology.js';
 import { formatStatus, infraStatus, type LabContext } from './environment.js';
-import { setTimeout as sleep } from 'node:timers/promises';
-
 
 async function requireNodesUp(ctx: LabContext): Promise<void> {
   for (const node of [ctx.topo.origin, ctx.topo.target]) {
@@ -78,15 +76,6 @@ export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: n
     }
   }
   print('rolling update complete: every proxy runs the new configuration');
-}
-
-/** What a running proxy was started with, from its effective-config.json. */
-export function effectiveConfig(proxy: ProxySpec): Record<string, string> | undefined {
-  try {
-    return JSON.parse(readFileSync(join(proxy.dir, 'effective-config.json'), 'utf8')) as Record<string, string>;
-  } catch {
-    return undefined;
-  }
 }
 
 export async function proxyStatus(ctx: LabContext): Promise<string> {

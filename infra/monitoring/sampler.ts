@@ -10,7 +10,7 @@
  * figures, each proxy up or down, and the routing (phase) now.
  */
 import { readFileSync } from 'node:fs';
-import { effectiveConfig } from '../commands/proxy.js';
+import { effectiveConfig } from '../config/effective.js';
 import type { PrimaryCluster, ReadMode } from '../config/proxy.js';
 import type { Topology } from '../topology.js';
 import { addHistograms, histogramIncrease, histogramQuantile } from './histogram.js';

@@ -13,6 +13,7 @@ import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Browser, Page } from 'playwright-core';
 import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
 import { proxyDeploy } from '../../infra/commands/proxy.js';
@@ -22,7 +23,6 @@ import { startLab, type LabServer } from '../../lab/server/app.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 import { http, startApi, type ApiProcess } from '../support/sample-api.js';
 import { launchBrowser } from './lab-harness.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 7;
 const API = `http://127.0.${ENV}.20:8000`;

@@ -15,6 +15,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type cassandra from 'cassandra-driver';
 import { SCHEMA_FILE } from '../../infra/commands/environment.js';
 import { CLUSTER_FILE, writeDefaultProxyConfig } from '../../infra/config/proxy.js';
@@ -25,7 +26,6 @@ import { zdmLab } from '../support/cli.js';
 import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
 import { required } from '../support/requirement.js';
 import { http, startApi, writerLoop, type ApiProcess } from '../support/sample-api.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 6;
 const topo = topology(ENV);
@@ -53,7 +53,6 @@ async function proxyPids(): Promise<string[]> {
   const status = await zdmLab(['infra', 'status', ...env]);
   return topo.proxies.map((p) => status.stdout.split('\n').find((l) => l.startsWith(`${p.name} `))?.split(/\s+/)[3] ?? '');
 }
-
 
 describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () => {
   before(async () => {

@@ -14,16 +14,15 @@ import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import Docker from 'dockerode';
 import { DockerUnavailableError, ensureImage } from '../../infra/backends/docker-daemon.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const MB = 1_000_000;
 const dir = mkdtempSync(join(tmpdir(), 'zdm-lab-fake-dockerd-'));
 const socketPath = join(dir, 'docker.sock');
 const pulls: string[] = [];
 let server: Server;
-
 
 /** What dockerd streams while pulling cassandra:5.0 (two layers), slowly enough for the once-a-second report. */
 const PULL = [

@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type cassandra from 'cassandra-driver';
 import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
 import { CLUSTER_FILE } from '../../infra/config/proxy.js';
 import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
 import { labProcesses, zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 2;
 const skip = await zdmProxyUnavailable();

@@ -13,6 +13,7 @@ import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
 import { runCqlFile, withClient } from '../../infra/cql/client.js';
 import type { MonitoringSnapshot } from '../../infra/monitoring/sampler.js';
@@ -21,7 +22,6 @@ import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 import { required } from '../support/requirement.js';
 import { http, startApi, type ApiProcess } from '../support/sample-api.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const ENV = 7;
 const API = `http://127.0.${ENV}.20:8000`;

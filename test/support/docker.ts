@@ -11,12 +11,12 @@ import { spawn } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { findZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { DockerBackend } from '../../infra/backends/docker.js';
 import { daemonProblem, dockerClient } from '../../infra/backends/docker-daemon.js';
 import { ensureLabImages, type LabImages } from '../../infra/images/build.js';
 import { required } from './requirement.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const SOCKET = 'unix:///var/run/docker.sock';
 
@@ -25,7 +25,6 @@ export interface DockerSetup {
   /** Stops the daemon if this set-up started it. */
   stop(): Promise<void>;
 }
-
 
 function log(message: string): void {
   process.stderr.write(`  [docker] ${message}\n`);

@@ -4,9 +4,9 @@
  * collected line by line, and plain HTTP to talk to it.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
 import { testContext } from './lab.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 const root = new URL('../..', import.meta.url).pathname;
 
@@ -19,7 +19,6 @@ export interface ApiProcess {
   exited: Promise<number | null>;
   stop(): Promise<void>;
 }
-
 
 export function startApi(env: Record<string, string>): ApiProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'sample-api/server.ts'], {

@@ -10,10 +10,10 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { MonitoringSampler, type MonitoringSnapshot } from '../../infra/monitoring/sampler.js';
 import { topology, type Topology } from '../../infra/topology.js';
 import { renderDiagram } from '../../steps/panels/diagram.js';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 /** Counters of one stand-in proxy: observations per latency bucket (seconds). */
 interface Counters {
@@ -96,7 +96,6 @@ after(async () => {
   await sampler.stop();
   for (const s of [...servers, apiServer]) s.closeAllConnections(), s.close();
 });
-
 
 describe('the monitoring sampler', () => {
   let s: MonitoringSnapshot;
