@@ -90,8 +90,12 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
     }
     const principals = principalsOf(req, resolve, p);
     if (principals.length === 0) return refuse(res, 'open the URL that `npm start` printed (or your invite link); it carries the access token');
-    if (req.method !== 'GET' && req.method !== 'HEAD' && req.headers.origin !== undefined && !isSameOrigin(req)) {
-      return res.status(403).json({ error: `requests from ${req.headers.origin} are not accepted` });
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      // A browser sends Origin with every state-changing request; a cross-site form cannot send Authorization.
+      if (req.headers.origin !== undefined && !isSameOrigin(req)) return res.status(403).json({ error: `requests from ${req.headers.origin} are not accepted` });
+      if (req.headers.origin === undefined && bearer(req) === undefined) {
+        return res.status(403).json({ error: 'a request that changes something needs the Origin header a browser sends, or an Authorization: Bearer header' });
+      }
     }
     if (INSTRUCTOR_ROUTE.test(req.path) && !isInstructor(principals)) {
       return refuse(res, 'this is the instructor console; it needs the instructor link the lab printed at start');

@@ -28,6 +28,8 @@ import { setupInstructorRoutes } from './instructor.js';
 import { loadPanels, setupPanelRoutes } from './panels.js';
 import { setupPlayRoute } from './play.js';
 import { setupTerminalSocket } from './terminals.js';
+import { answerErrors, refuseForeignPaths } from './errors.js';
+import { securityHeaders } from './headers.js';
 
 export interface LabOptions {
   courseDir: string;
@@ -101,6 +103,8 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
+  refuseForeignPaths(app);
+  app.use(securityHeaders());
   setupAccess(app, (t) => classroom.resolve(t), () => port);
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
@@ -108,6 +112,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const panelRoutes = setupPanelRoutes(app, environments, panels);
   setupPlayRoute(app, environments);
   setupInstructorRoutes(app, classroom, instructorBundle, () => url);
+  answerErrors(app);
 
   const server: Server = createServer(app);
   const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port);

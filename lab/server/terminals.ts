@@ -12,7 +12,9 @@ import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import type { Environment } from '../environments/environment.js';
-import { decode, encode, Packet } from '../terminals/protocol.js';
+import { PacketError, readClientPacket } from '../terminals/client-packets.js';
+import { encode, Packet } from '../terminals/protocol.js';
+import { logError } from './errors.js';
 import type { Viewer } from '../terminals/session.js';
 import { isSameOrigin, mayUseEnvironment, principalsOf, type TokenResolver } from './access.js';
 
@@ -29,12 +31,29 @@ export function setupTerminalSocket(server: Server, environments: Map<number, En
   const envOf = new WeakMap<WebSocket, number>();
 
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    const url = new URL(req.url ?? '/', 'http://lab');
-    const refuse = (status: number, why: string) => {
+    const refuse = (status: 400 | 403 | 404, why: string) => {
       // Destroy once written: a refused client may never close its side, and
       // a half-open socket would keep the server from shutting down.
-      socket.end(`HTTP/1.1 ${status} ${status === 403 ? 'Forbidden' : 'Not Found'}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`, () => socket.destroy());
+      const text = { 400: 'Bad Request', 403: 'Forbidden', 404: 'Not Found' }[status];
+      socket.end(`HTTP/1.1 ${status} ${text}\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n${why}\n`, () => socket.destroy());
     };
+    socket.on('error', () => socket.destroy());
+    // The boundary for upgrades: whatever the request holds, the answer is a refusal or a WebSocket.
+    try {
+      upgrade(req, socket, head, refuse);
+    } catch (err) {
+      logError('WebSocket upgrade', err);
+      refuse(400, 'the lab could not read this request');
+    }
+  });
+
+  function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer, refuse: (status: 400 | 403 | 404, why: string) => void): void {
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://lab');
+    } catch {
+      return refuse(400, 'the request path is not a valid URL path');
+    }
     if (url.pathname !== TERMINAL_PATH) return refuse(404, 'no WebSocket here');
     const principals = principalsOf(req, resolve, port());
     if (principals.length === 0) return refuse(403, 'the access token is missing or wrong');
@@ -45,9 +64,14 @@ export function setupTerminalSocket(server: Server, environments: Map<number, En
     if (!environment) return refuse(404, 'no such environment');
     wss.handleUpgrade(req, socket, head, (ws) => {
       envOf.set(ws, envId);
-      attach(ws, environment, url.searchParams);
+      try {
+        attach(ws, environment, url.searchParams);
+      } catch (err) {
+        logError('terminal attach', err);
+        ws.close(1011, 'the lab could not open this terminal');
+      }
     });
-  });
+  }
 
   return {
     wss,
@@ -76,27 +100,28 @@ function attach(ws: WebSocket, environment: Environment, params: URLSearchParams
   session.attach(viewer, params.get('session') ?? undefined, Number.isFinite(since) ? since : 0);
   const s = session;
   ws.on('message', (raw, isBinary) => {
-    if (isBinary) return;
-    let packet;
+    // The boundary for packets: whatever a frame holds, the answer is an error packet or a close.
     try {
-      packet = decode(raw.toString());
+      if (isBinary) throw new PacketError('binary frames are not part of the protocol');
+      const packet = readClientPacket(raw.toString());
+      switch (packet.type) {
+        case Packet.INPUT:
+          environment.touch();
+          s.write(packet.args.data);
+          break;
+        case Packet.RESIZE:
+          s.resize(packet.args.cols, packet.args.rows);
+          break;
+        case Packet.ACK:
+          if (!s.acked(viewer, packet.args.chars)) {
+            ws.close(1008, 'acknowledged more output than was sent');
+            s.detach(viewer);
+          }
+          break;
+      }
     } catch (err) {
-      viewer.send(encode({ type: Packet.ERROR, args: { message: (err as Error).message } }));
-      return;
-    }
-    switch (packet.type) {
-      case Packet.INPUT:
-        environment.touch();
-        s.write(packet.args.data);
-        break;
-      case Packet.RESIZE:
-        s.resize(packet.args.cols, packet.args.rows);
-        break;
-      case Packet.ACK:
-        s.acked(viewer, packet.args.chars);
-        break;
-      default:
-        viewer.send(encode({ type: Packet.ERROR, args: { message: `a client may not send packet "${packet.type}"` } }));
+      if (!(err instanceof PacketError)) logError('terminal packet', err);
+      viewer.send(encode({ type: Packet.ERROR, args: { message: err instanceof PacketError ? err.message : 'the lab could not handle that packet' } }));
     }
   });
   ws.on('close', () => s.detach(viewer));

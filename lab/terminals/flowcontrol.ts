@@ -43,10 +43,18 @@ export class FlowControl<V> {
     }
   }
 
-  acked(viewer: V, chars: number): void {
-    if (!this.unacked.has(viewer)) return;
-    this.unacked.set(viewer, Math.max(0, this.unacked.get(viewer)! - chars));
+  /**
+   * A viewer rendered `chars` more characters. False, and nothing changed,
+   * when that is not a count of characters sent and not yet acknowledged:
+   * such a client is lying or broken, and the caller drops it.
+   */
+  acked(viewer: V, chars: number): boolean {
+    const outstanding = this.unacked.get(viewer);
+    if (outstanding === undefined) return true;
+    if (!Number.isFinite(chars) || chars < 0 || chars > outstanding) return false;
+    this.unacked.set(viewer, outstanding - chars);
     this.maybeResume();
+    return true;
   }
 
   get isPaused(): boolean {

@@ -144,8 +144,9 @@ export class TerminalSession {
     this.flow.remove(viewer);
   }
 
-  acked(viewer: Viewer, chars: number): void {
-    this.flow.acked(viewer, chars);
+  /** False when `chars` is more than was sent to the viewer and not yet acknowledged (see FlowControl.acked). */
+  acked(viewer: Viewer, chars: number): boolean {
+    return this.flow.acked(viewer, chars);
   }
 
   /** Keystrokes: written at once if the shell is ready, else queued. */

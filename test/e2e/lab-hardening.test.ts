@@ -1,0 +1,177 @@
+/**
+ * Requests that used to stop the lab server or slip past it, each sent to a
+ * real running server: an upgrade whose path the URL parser rejects, an
+ * upgrade with a cookie that is not valid percent-encoding, terminal packets
+ * with null or mistyped arguments, an acknowledgement of more output than was
+ * sent, a `//host` path, a malformed JSON body, a state-changing request
+ * without Origin. After each the server still answers a normal request, and
+ * no answer carries a stack trace or a path of the server's. Every page
+ * carries the security headers.
+ */
+import { strict as assert } from 'node:assert';
+import { connect } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { WebSocket } from 'ws';
+import { cookieName } from '../../lab/server/access.js';
+import { decode, encode, Packet, type AnyPacket } from '../../lab/terminals/protocol.js';
+import { labFetch, startTestLab, type TestLab } from './lab-harness.js';
+
+let t: TestLab;
+before(async () => {
+  t = await startTestLab();
+});
+after(() => t.dispose());
+
+/** The server is alive and serves a normal request. */
+async function alive(): Promise<void> {
+  const res = await labFetch(t.lab, '/api/course');
+  assert.equal(res.status, 200, 'the server still answers');
+}
+
+/** Sends raw bytes and returns what the server answered before closing (or after a second). */
+function raw(request: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(t.lab.port, '127.0.0.1', () => socket.write(request));
+    let answer = '';
+    socket.on('data', (d) => (answer += d));
+    socket.on('close', () => resolve(answer));
+    socket.on('error', reject);
+    setTimeout(() => socket.destroy(), 1000);
+  });
+}
+
+function upgrade(path: string, cookie: string): Promise<string> {
+  return raw(
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${t.lab.port}\r\nOrigin: http://127.0.0.1:${t.lab.port}\r\nCookie: ${cookie}\r\n` +
+      'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n',
+  );
+}
+
+/** A terminal socket that keeps every packet the server sends. */
+async function terminal(): Promise<{ ws: WebSocket; packets: AnyPacket[]; closed: Promise<number> }> {
+  const ws = new WebSocket(`ws://127.0.0.1:${t.lab.port}/ws/terminal?env=1&terminal=shell&seq=0`, {
+    headers: { cookie: `${cookieName(t.lab.port)}=${t.lab.token}` },
+    origin: `http://127.0.0.1:${t.lab.port}`,
+  });
+  const packets: AnyPacket[] = [];
+  ws.on('message', (data) => packets.push(decode(data.toString())));
+  const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
+  await new Promise((r, j) => {
+    ws.once('open', r);
+    ws.once('error', j);
+  });
+  return { ws, packets, closed };
+}
+
+async function errorPacket(packets: AnyPacket[], from: number): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const e = packets.slice(from).find((p) => p.type === Packet.ERROR);
+    if (e) return (e.args as { message: string }).message;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('no error packet came');
+}
+
+function noLeak(text: string): void {
+  assert.doesNotMatch(text, /\n\s+at |\/work\/|node_modules|\.ts:\d+/, `no stack trace or server path in: ${text.slice(0, 300)}`);
+}
+
+describe('the lab server survives malformed input', () => {
+  it('an upgrade to a path the URL parser rejects is refused, and the server lives', async () => {
+    const answer = await upgrade('//[', `${cookieName(t.lab.port)}=${t.lab.token}`);
+    assert.match(answer, /^HTTP\/1\.1 400 /);
+    noLeak(answer);
+    await alive();
+  });
+
+  it('an upgrade with a cookie that is not valid percent-encoding is refused, and the server lives', async () => {
+    const answer = await upgrade('/ws/terminal?env=1&terminal=shell', `${cookieName(t.lab.port)}=%E0%A4%A`);
+    assert.match(answer, /^HTTP\/1\.1 403 /);
+    await alive();
+  });
+
+  it('terminal packets with null, missing or mistyped arguments get an error packet naming the problem', async () => {
+    const term = await terminal();
+    for (const [frame, problem] of [
+      ['rnull', /packet "r": its arguments: /],
+      ['r{"cols":"wide","rows":10}', /packet "r": cols: /],
+      ['a{}', /packet "a": chars: /],
+      ['a{"chars":-5}', /packet "a": chars: /],
+      ['r{not json', /packet "r" does not hold JSON arguments/],
+      ['h{"session":"x"}', /a client may not send packet "h"/],
+      ['?', /unknown packet type/],
+    ] as const) {
+      const from = term.packets.length;
+      term.ws.send(frame);
+      assert.match(await errorPacket(term.packets, from), problem, frame);
+    }
+    term.ws.send(Buffer.from([0, 1, 2]), { binary: true });
+    assert.equal(term.ws.readyState, WebSocket.OPEN, 'the connection stays open after refused packets');
+    term.ws.send(encode({ type: Packet.INPUT, args: { data: 'echo still-here\r' } }));
+    for (let i = 0; i < 200 && !term.packets.some((p) => p.type === Packet.OUTPUT && /still-here\r?\n/.test(p.args.data)); i++) await new Promise((r) => setTimeout(r, 25));
+    assert.ok(term.packets.some((p) => p.type === Packet.OUTPUT && /still-here/.test(p.args.data)), 'the shell still answers');
+    term.ws.close();
+    await alive();
+  });
+
+  it('a client acknowledging more output than it was sent is disconnected', async () => {
+    const term = await terminal();
+    term.ws.send(encode({ type: Packet.ACK, args: { chars: 1e12 } }));
+    assert.equal(await term.closed, 1008);
+    await alive();
+  });
+
+  it('a //host path with a valid token is refused instead of redirected to another site', async () => {
+    const res = await labFetch(t.lab, `//evil.example/?token=${t.lab.token}`, { auth: false });
+    assert.equal(res.status, 400);
+    assert.equal(res.location, null);
+    const backslash = await labFetch(t.lab, `/\\evil.example/?token=${t.lab.token}`, { auth: false });
+    assert.equal(backslash.status, 400);
+  });
+
+  it('a malformed JSON body gets a JSON error without a stack trace', async () => {
+    const res = await fetch(`http://127.0.0.1:${t.lab.port}/api/env/1/run`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${t.lab.token}`, 'content-type': 'application/json' },
+      body: '{"block": ',
+    });
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get('content-type') ?? '', /^application\/json/);
+    const text = await res.text();
+    noLeak(text);
+    assert.deepEqual(JSON.parse(text), { error: 'the request body is not valid JSON' });
+    await alive();
+  });
+
+  it('an unknown path gets a JSON 404', async () => {
+    const res = await labFetch(t.lab, '/no/such/thing');
+    assert.equal(res.status, 404);
+    assert.deepEqual(res.body, { error: 'nothing here: GET /no/such/thing' });
+  });
+
+  it('a state-changing request with the cookie but without Origin is refused; with the page’s Origin it passes', async () => {
+    const post = (headers: Record<string, string>) =>
+      fetch(`http://127.0.0.1:${t.lab.port}/api/env/1/visit`, {
+        method: 'POST',
+        headers: { cookie: `${cookieName(t.lab.port)}=${t.lab.token}`, 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ page: 'intro' }),
+      });
+    const bare = await post({});
+    assert.equal(bare.status, 403);
+    assert.match((await bare.json()).error, /needs the Origin header a browser sends/);
+    assert.equal((await post({ origin: `http://127.0.0.1:${t.lab.port}` })).status, 200);
+    assert.equal((await post({ origin: 'http://evil.example' })).status, 403);
+  });
+
+  it('every page carries the security headers', async () => {
+    for (const path of ['/', '/app.js', '/api/course']) {
+      const res = await fetch(`http://127.0.0.1:${t.lab.port}${path}`, { headers: { cookie: `${cookieName(t.lab.port)}=${t.lab.token}` } });
+      assert.equal(res.status, 200, path);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      assert.match(csp, /frame-ancestors 'none'/, path);
+      assert.match(csp, /script-src 'self'(;|$)/, path);
+      assert.equal(res.headers.get('x-content-type-options'), 'nosniff', path);
+      assert.equal(res.headers.get('referrer-policy'), 'no-referrer', path);
+    }
+  });
+});
