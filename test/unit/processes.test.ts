@@ -25,7 +25,7 @@ describe('Supervised', () => {
     const pid = sup.start('bash', ['-c', 'sleep 60 & echo started; wait'], { logFile: join(root, 'a.log') });
     assert.equal(sup.start('bash', ['-c', 'exit 1'], { logFile: join(root, 'a.log') }), pid, 'a running program is not started twice');
     // on a loaded machine bash takes a while to start its child
-    await waitUntil(() => findTagged(TAG, join(root, 'a')).length === 2, 10_000);
+    await waitUntil(() => findTagged(TAG, join(root, 'a')).length === 2 && readFileSync(join(root, 'a.log'), 'utf8').includes('started'), 10_000);
     const status = sup.status();
     assert.equal(status.running, true);
     assert.equal(status.pid, pid);
