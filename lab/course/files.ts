@@ -4,7 +4,8 @@
  * directory and names no hidden file, so a page or a request can never reach
  * `../../etc/passwd` or the course's `.katapod_config.json`.
  */
-import { isAbsolute, relative, resolve, sep } from 'node:path';
+import { realpathSync } from 'node:fs';
+import { extname, isAbsolute, relative, resolve, sep } from 'node:path';
 
 /** The absolute path of `rel` inside `courseDir`, or undefined if it would escape it. */
 export function resolveCourseFile(courseDir: string, rel: string): string | undefined {
@@ -15,4 +16,24 @@ export function resolveCourseFile(courseDir: string, rel: string): string | unde
   if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) return undefined;
   if (inside.split(sep).some((part) => part.startsWith('.'))) return undefined;
   return path;
+}
+
+/** What a page can show or offer for download; a course's scripts, checks, course.json and panel code are none of it. */
+const SERVABLE = new Set(['.svg', '.png', '.jpg', '.jpeg', '.gif', '.webp', '.ico', '.mp4', '.webm', '.mp3', '.pdf', '.csv', '.zip']);
+
+/**
+ * The file behind a `/course/files/` request, or undefined: it must be a
+ * media or download type, and its real path (symbolic links followed) must
+ * stay inside the course's real folder.
+ */
+export function servableCourseFile(courseDir: string, rel: string): string | undefined {
+  const path = resolveCourseFile(courseDir, rel);
+  if (!path || !SERVABLE.has(extname(path).toLowerCase())) return undefined;
+  try {
+    const real = realpathSync(path);
+    const inside = relative(realpathSync(courseDir), real);
+    return inside === '' || inside.startsWith('..') || isAbsolute(inside) ? undefined : real;
+  } catch {
+    return undefined;
+  }
 }

@@ -5,7 +5,7 @@
  * changes, so an author editing markdown sees the change on reload.
  */
 import type { Express } from 'express';
-import { resolveCourseFile } from '../course/files.js';
+import { servableCourseFile } from '../course/files.js';
 import { COURSE_FILES_ROUTE, renderPage } from '../course/render.js';
 import type { Course } from '../course/schema.js';
 
@@ -56,7 +56,7 @@ export function setupCourseRoutes(app: Express, course: Course): void {
 
   app.get(COURSE_FILES_ROUTE + '*path', (req, res) => {
     const parts = (req.params as { path: string[] }).path;
-    const file = resolveCourseFile(course.dir, parts.join('/'));
+    const file = servableCourseFile(course.dir, parts.join('/'));
     if (!file) return void res.status(404).type('text/plain').send('not a course file\n');
     res.sendFile(file, { dotfiles: 'deny' }, (err) => {
       if (err && !res.headersSent) res.status(404).type('text/plain').send('no such course file\n');

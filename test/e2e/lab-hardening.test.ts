@@ -9,12 +9,15 @@
  * carries the security headers.
  */
 import { strict as assert } from 'node:assert';
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { cookieName } from '../../lab/server/access.js';
 import { decode, encode, Packet, type AnyPacket } from '../../lab/terminals/protocol.js';
-import { labFetch, startTestLab, type TestLab } from './lab-harness.js';
+import { fixtures, labFetch, startTestLab, type TestLab } from './lab-harness.js';
 
 let t: TestLab;
 before(async () => {
@@ -161,6 +164,22 @@ describe('the lab server survives malformed input', () => {
     assert.match((await bare.json()).error, /needs the Origin header a browser sends/);
     assert.equal((await post({ origin: `http://127.0.0.1:${t.lab.port}` })).status, 200);
     assert.equal((await post({ origin: 'http://evil.example' })).status, 403);
+  });
+
+  it('course files: images are served; course.json, pages and scripts are not, nor a symbolic link out of the folder', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-hardening-course-'));
+    cpSync(join(fixtures, 'course-basic'), dir, { recursive: true });
+    writeFileSync(join(dir, 'check.sh'), 'echo secret\n');
+    symlinkSync('/etc/hostname', join(dir, 'images', 'outside.svg'));
+    const other = await startTestLab(dir);
+    try {
+      const get = (path: string) => labFetch(other.lab, `/course/files/${path}`);
+      assert.equal((await get('images/diagram.svg')).status, 200);
+      for (const path of ['course.json', 'intro.md', 'check.sh', 'images/outside.svg']) assert.equal((await get(path)).status, 404, path);
+    } finally {
+      await other.dispose();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('every page carries the security headers', async () => {

@@ -5,7 +5,7 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { cookieName } from '../../lab/server/access.js';
@@ -24,7 +24,7 @@ export interface TestLab {
 
 export async function startTestLab(course = 'course-basic', dataDir?: string): Promise<TestLab> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), 'lab-e2e-'));
-  const lab = await startLab({ courseDir: join(fixtures, course), port: 0, dataDir: dir });
+  const lab = await startLab({ courseDir: resolve(fixtures, course), port: 0, dataDir: dir });
   let stopped = false;
   const stop = async () => {
     if (stopped) return;
