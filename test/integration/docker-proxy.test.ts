@@ -74,7 +74,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     const result = await zdmLab(['proxy', 'deploy', ...env]);
     assert.equal(result.code, 0, result.stderr);
     for (const proxy of topo.proxies) {
-      assert.match(result.stdout, new RegExp(`${proxy.name}: ready on ${proxy.address.replaceAll('.', '\\.')}:9042`));
+      assert.match(result.stdout, new RegExp(`${proxy.name}: ready on ${proxy.address.replaceAll('.', '\\.')}:9042`), `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
       const health = await fetch(`http://${proxy.address}:14001/health/readiness`);
       assert.equal(health.status, 200);
       const body = (await health.json()) as { Status: string; OriginStatus: { Status: string }; TargetStatus: { Status: string } };
@@ -141,7 +141,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     assert.deepEqual(await proxyPids(), pids);
   });
 
-  test('a rolling update to primary_cluster TARGET under steady load has zero client errors', async () => {
+  test('a rolling update to primary_cluster TARGET under steady load has zero client errors', async (t) => {
     const set = await zdmLab(['proxy', 'config', 'set', 'primary_cluster=TARGET', ...env]);
     assert.equal(set.code, 0, set.stderr);
     const pidsBefore = await proxyPids();
@@ -150,6 +150,8 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     const follower = spawn(join(projectRoot, 'bin', 'zdm-lab'), ['proxy', 'logs', '1', '-f', ...env], { stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
     follower.stdout.on('data', (d) => (followed += d));
+    // a failure below must not leave the follower running, or the suite never ends
+    t.after(() => follower.kill('SIGTERM'));
 
     const apiWriter = writerLoop(API, 'apiload', 'a', 100);
     const acknowledged: Date[] = [];
