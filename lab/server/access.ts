@@ -14,6 +14,7 @@
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
+import type { TLSSocket } from 'node:tls';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { parse as parseCookie } from 'cookie';
 
@@ -69,7 +70,8 @@ export function isInstructor(principals: Principal[]): boolean {
 export function isSameOrigin(req: IncomingMessage): boolean {
   const origin = req.headers.origin;
   const host = req.headers.host;
-  return origin !== undefined && host !== undefined && origin === `http://${host}`;
+  const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  return origin !== undefined && host !== undefined && origin === `${scheme}://${host}`;
 }
 
 // Case-insensitive, as express's routing is: /API/ENV/2 reaches the same handler as /api/env/2.
@@ -83,7 +85,7 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
     if (fromUrl !== undefined) {
       const principal = resolve(fromUrl);
       if (!principal) return refuse(res, 'the token in this URL is not one this lab handed out (a restart makes a new instructor token)');
-      res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/' });
+      res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure });
       const clean = new URL(req.originalUrl, 'http://lab');
       clean.searchParams.delete('token');
       return res.redirect(302, clean.pathname + clean.search);

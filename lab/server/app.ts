@@ -9,7 +9,9 @@
  * `close()` closes the panels and ends every shell before it returns, so a
  * stopped lab leaves no processes behind.
  */
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import express from 'express';
@@ -34,6 +36,8 @@ import { securityHeaders } from './headers.js';
 export interface LabOptions {
   courseDir: string;
   host?: string;
+  /** PEM files: serve HTTPS (and WSS), and mark the access cookie Secure. */
+  tls?: { cert: string; key: string };
   port?: number;
   /** Where the progress database and environments' working dirs live. */
   dataDir?: string;
@@ -114,7 +118,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   setupInstructorRoutes(app, classroom, instructorBundle, () => url);
   answerErrors(app);
 
-  const server: Server = createServer(app);
+  const server: Server = opts.tls ? createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, app) : createServer(app);
   const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port);
   classroom.onReset((env) => sockets.disconnect(env));
   let url = '';
@@ -126,7 +130,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   });
   port = (server.address() as AddressInfo).port;
   const shownHost = host.includes(':') ? `[${host}]` : host;
-  url = `http://${shownHost}:${port}/`;
+  url = `${opts.tls ? 'https' : 'http'}://${shownHost}:${port}/`;
   // The address file carries the instructor token: local tools (zdm-lab env, course play) act for the instructor.
   writeServerAddress(dataDir, { url, token: instructorToken, pid: process.pid, environments: [...environments.keys()] });
 

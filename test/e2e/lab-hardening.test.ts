@@ -9,16 +9,20 @@
  * carries the security headers.
  */
 import { strict as assert } from 'node:assert';
-import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { cookieName } from '../../lab/server/access.js';
+import { startLab } from '../../lab/server/app.js';
 import { decode, encode, Packet, type AnyPacket } from '../../lab/terminals/protocol.js';
 import { fixtures, labFetch, startTestLab, type TestLab } from './lab-harness.js';
 
+const root = new URL('../..', import.meta.url).pathname;
 let t: TestLab;
 before(async () => {
   t = await startTestLab();
@@ -180,6 +184,50 @@ describe('the lab server survives malformed input', () => {
       await other.dispose();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('over TLS the access cookie is Secure and the lab’s own Origin is https', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'lab-tls-'));
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem')], { encoding: 'utf8' });
+    assert.equal(made.status, 0, made.stderr);
+    const lab = await startLab({ courseDir: join(fixtures, 'course-basic'), port: 0, dataDir: dir, tls: { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') } });
+    const ca = readFileSync(join(dir, 'cert.pem'));
+    const call = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) =>
+      new Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>((resolve, reject) => {
+        const req = httpsRequest(`https://127.0.0.1:${lab.port}${path}`, { method: init.method ?? 'GET', headers: init.headers, ca }, (res) => {
+          let body = '';
+          res.on('data', (d) => (body += d));
+          res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body }));
+        });
+        req.on('error', reject);
+        req.end(init.body);
+      });
+    try {
+      assert.match(lab.url, /^https:\/\/127\.0\.0\.1:\d+\/$/);
+      const opened = await call(`/?token=${lab.token}`);
+      assert.equal(opened.status, 302);
+      assert.match(String(opened.headers['set-cookie']), /; Secure/);
+      const post = (origin: string) =>
+        call('/api/env/1/visit', {
+          method: 'POST',
+          headers: { cookie: `${cookieName(lab.port)}=${lab.token}`, origin, 'content-type': 'application/json' },
+          body: JSON.stringify({ page: 'intro' }),
+        });
+      assert.equal((await post(`https://127.0.0.1:${lab.port}`)).status, 200);
+      assert.equal((await post(`http://127.0.0.1:${lab.port}`)).status, 403);
+    } finally {
+      await lab.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('npm start on an address beyond loopback warns that it hands out shells, and that tokens travel in clear text', () => {
+    // 192.0.2.1 (TEST-NET-1) is no address of this machine: the warning comes first, then the bind fails
+    const data = mkdtempSync(join(tmpdir(), 'lab-host-'));
+    const out = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'lab/cli/start.ts'), '--host', '192.0.2.1', '--port', '0', '--env', 'none', '--course', join(fixtures, 'course-basic'), '--data', data], { encoding: 'utf8', timeout: 60_000 });
+    rmSync(data, { recursive: true, force: true });
+    assert.match(out.stderr, /^warning: --host 192\.0\.2\.1 lets every machine that reaches this one ask for the lab's shells; only a token stands in the way, and without --tls-cert\/--tls-key that token travels in clear text/m);
+    assert.notEqual(out.status, 0);
   });
 
   it('every page carries the security headers', async () => {
