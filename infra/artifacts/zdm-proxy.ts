@@ -153,7 +153,7 @@ async function fromGoInstall(report: Reporter): Promise<ZdmProxyBinary> {
   } catch (error) {
     const detail = String((error as Error).message);
     const refused = /\b(403|404|410)\b|not available/.test(detail) ? 'the Go module proxy refused the module' : detail.split('\n').slice(-1)[0];
-    throw new Error(`go install ${target}: ${refused}`);
+    throw new Error(`${target}: ${refused}`);
   } finally {
     if (existsSync(join(gobin, 'proxy'))) renameSync(join(gobin, 'proxy'), `${cachedBinary()}.partial`);
     rmSync(gobin, { recursive: true, force: true });
