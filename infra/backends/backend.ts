@@ -33,14 +33,14 @@ export interface Backend {
   startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void>;
   stop(component: ComponentSpec): Promise<void>;
   status(component: ComponentSpec): Promise<ComponentStatus>;
-  /** Path of a file holding the component's log, or undefined if it has none yet. */
+  /** Path of a file holding the component's log (its last lines, at least), or undefined if it has none yet; for error messages. */
   logFile(component: ComponentSpec): string | undefined;
   /** The command that runs cqlsh against a node or a proxy, from the host. */
   cqlsh(component: ComponentSpec): Promise<ExecCommand>;
   /**
-   * For backends whose logs are not files on the host (Docker keeps them in
-   * the daemon): prints each component's whole log, or with follow its last
-   * lines and then new ones, as `tail` prints logFile() for the others.
+   * Prints each component's whole log (its first lines hold the parsed
+   * configuration), or with follow its last lines and then new ones, across
+   * restarts, as `tail -F` does. Resolves with the exit code.
    */
-  printLogs?(components: ComponentSpec[], follow: boolean): Promise<number>;
+  printLogs(components: ComponentSpec[], follow: boolean): Promise<number>;
 }

@@ -6,6 +6,7 @@
  * from /proc, not from memory, so it tells the truth after a crash or a
  * restart of the CLI.
  */
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Supervised } from '../../common/processes.js';
@@ -64,6 +65,16 @@ export class LocalBackend implements Backend {
   async status(component: ComponentSpec): Promise<ComponentStatus> {
     const s = supervised(component).status(() => !existsSync(component.dir));
     return s.running ? { state: 'running', pid: s.pid, startedAt: s.startedAt } : { state: 'down', detail: s.detail };
+  }
+
+  printLogs(components: ComponentSpec[], follow: boolean): Promise<number> {
+    const files = components.map((c) => this.logFile(c)).filter((f): f is string => Boolean(f));
+    if (files.length === 0) throw new Error('no proxy log yet: run zdm-lab proxy deploy first');
+    const args = follow ? ['-n', '40', '-F', ...files] : ['-n', '+1', ...files];
+    return new Promise((resolve) => {
+      const child = spawn('tail', args, { stdio: 'inherit' });
+      child.on('close', (code) => resolve(code ?? 0));
+    });
   }
 
   logFile(component: ComponentSpec): string | undefined {

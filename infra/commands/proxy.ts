@@ -5,7 +5,6 @@
  * (nothing is touched when they are wrong), then replaces one proxy at a
  * time and waits for it to be ready, so clients of the other two never notice.
  */
-import { spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { effectiveConfig } from '../config/effective.js';
 import {
@@ -103,13 +102,5 @@ export function proxyLogs(ctx: LabContext, index: number | undefined, follow: bo
   const { topo, backend } = ctx;
   const chosen = index === undefined ? topo.proxies : topo.proxies.filter((p) => p.index === index);
   if (chosen.length === 0) throw new Error(`there is no proxy ${index}: use 1, 2 or 3`);
-  if (backend.printLogs) return backend.printLogs(chosen, follow);
-  const files = chosen.map((p) => backend.logFile(p)).filter((f): f is string => Boolean(f));
-  if (files.length === 0) throw new Error('no proxy log yet: run zdm-lab proxy deploy first');
-  // Without -f the whole log is printed: its first lines hold the parsed configuration.
-  const args = follow ? ['-n', '40', '-F', ...files] : ['-n', '+1', ...files];
-  return new Promise((resolve) => {
-    const child = spawn('tail', args, { stdio: 'inherit' });
-    child.on('close', (code) => resolve(code ?? 0));
-  });
+  return backend.printLogs(chosen, follow);
 }
