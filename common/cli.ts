@@ -1,3 +1,17 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * Every zdm-lab command line has the shape `<command> [sub] [rest…]` with
+ * options anywhere and -h/--help; an unknown option is refused by name.
+ */
+export function parseCommandLine<O extends Options>(argv: string[], options: O) {
+  const { values, positionals } = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...options, help: { type: 'boolean', short: 'h' } as const } });
+  const [command, sub, ...rest] = positionals;
+  return { values, positionals, command, sub, rest };
+}
+
 /**
  * How every zdm-lab entry point ends: the command's exit code, or for an
  * error one line `zdm-lab: message` (no stack trace: a learner reads it) and

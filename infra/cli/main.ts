@@ -4,7 +4,6 @@
  * turned into a LabContext; everything else lives in infra/commands/.
  */
 import { spawnSync } from 'node:child_process';
-import { parseArgs } from 'node:util';
 import { ensureCassandra } from '../artifacts/cassandra.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ArtifactUnavailableError, describeZdmProxy, ensureZdmProxy, findZdmProxy, ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
@@ -16,7 +15,7 @@ import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
 import { consoleReporter } from '../progress.js';
 import { topology } from '../topology.js';
-import { runCommand } from '../../common/cli.js';
+import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 const USAGE = `usage: zdm-lab <command> [options]
 
@@ -45,26 +44,20 @@ options:
                    local artifacts are cached, else local)`;
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      env: { type: 'string' },
-      backend: { type: 'string' },
-      follow: { type: 'boolean', short: 'f' },
-      execute: { type: 'string', short: 'e' },
-      file: { type: 'string' },
-      pause: { type: 'string' },
-      keyspace: { type: 'string' },
-      tables: { type: 'string' },
-      splits: { type: 'string' },
-      concurrency: { type: 'string' },
-      autocorrect: { type: 'boolean' },
-      report: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals, command, sub, rest } = parseCommandLine(argv, {
+    env: { type: 'string' },
+    backend: { type: 'string' },
+    follow: { type: 'boolean', short: 'f' },
+    execute: { type: 'string', short: 'e' },
+    file: { type: 'string' },
+    pause: { type: 'string' },
+    keyspace: { type: 'string' },
+    tables: { type: 'string' },
+    splits: { type: 'string' },
+    concurrency: { type: 'string' },
+    autocorrect: { type: 'boolean' },
+    report: { type: 'string' },
   });
-  const [command, sub, ...rest] = positionals;
   if (values.help || !command) {
     console.log(USAGE);
     return command ? 0 : 2;

@@ -7,12 +7,11 @@
  * environment is the course's business.
  */
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { playRemote } from './course-play.js';
 import { courseCheck } from '../course/check.js';
 import { ENV_USAGE, envCommand } from './env-commands.js';
 import { defaultDataDir } from '../server/address.js';
-import { runCommand } from '../../common/cli.js';
+import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 /** The project's own course, checked when no folder is named. */
 const defaultCourseDir = resolve(new URL('../..', import.meta.url).pathname, 'steps');
@@ -35,18 +34,12 @@ function environmentNumber(value: string | undefined): number | undefined {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      env: { type: 'string' },
-      to: { type: 'string' },
-      data: { type: 'string' },
-      name: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
+  const { values, positionals, command, sub, rest } = parseCommandLine(argv, {
+    env: { type: 'string' },
+    to: { type: 'string' },
+    data: { type: 'string' },
+    name: { type: 'string' },
   });
-  const [command, sub, ...rest] = positionals;
   const print = (line: string) => console.log(line);
   const dataDir = resolve(values.data ?? defaultDataDir);
   if (values.help) {
