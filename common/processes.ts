@@ -68,32 +68,25 @@ export interface Tag {
   value: string;
 }
 
-function carries(pid: number, entry: string): boolean {
+/** A process's environment as NAME=value entries; none when it is gone or not ours to read. */
+function environ(pid: number): string[] {
   try {
-    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(entry);
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
   } catch {
-    return false;
+    return [];
   }
 }
 
 /** True when pid runs (not a zombie) and carries the tag: it is the process started for that thing. */
 export function isTagged(pid: number, tag: Tag): boolean {
-  return isRunning(pid) && carries(pid, `${tag.name}=${tag.value}`);
+  return isRunning(pid) && environ(pid).includes(`${tag.name}=${tag.value}`);
 }
 
 /** Live processes whose tag value starts with `prefix` (every component of one environment, say). */
 export function findTagged(name: string, prefix: string): number[] {
   return processes()
     .map((p) => p.pid)
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/environ`, 'utf8')
-          .split('\0')
-          .some((e) => e.startsWith(`${name}=${prefix}`));
-      } catch {
-        return false;
-      }
-    });
+    .filter((pid) => environ(pid).some((e) => e.startsWith(`${name}=${prefix}`)));
 }
 
 /** Sends a signal to each pid (negative: a process group); a process already gone is no error. */
@@ -121,17 +114,17 @@ export async function waitUntil(gone: () => boolean, deadlineMs: number, stepMs 
 }
 
 /**
- * Stops a process group: `first` (TERM), up to `graceMs` for it to end, then
- * KILL and up to `killMs` more. `gone()` says whether it has ended. Returns
+ * Stops a process group: TERM, up to `graceMs` for it to end, then KILL and
+ * up to `killMs` more. `gone()` says whether it has ended. Returns
  * how it ended; 'stuck' (a process in uninterruptible sleep outlives even
  * KILL for a while) is reported rather than waited on forever.
  */
 export async function stopGroup(
   pgid: number,
   gone: () => boolean,
-  opts: { graceMs: number; killMs?: number; first?: NodeJS.Signals },
+  opts: { graceMs: number; killMs?: number },
 ): Promise<'stopped' | 'killed' | 'stuck'> {
-  signal([-pgid], opts.first ?? 'SIGTERM');
+  signal([-pgid], 'SIGTERM');
   if (await waitUntil(gone, opts.graceMs, 100)) return 'stopped';
   signal([-pgid], 'SIGKILL');
   return (await waitUntil(gone, opts.killMs ?? 5_000)) ? 'killed' : 'stuck';

@@ -9,7 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, rename, rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import { Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -64,7 +64,8 @@ export function parseChecksum(text: string, url: string): string {
 /**
  * Downloads the archive into `dest + '.tgz'` with progress at most once a
  * second, checks its SHA-256, unpacks the binary to `dest` (mode 0755) and
- * removes the archive. Nothing is left at `dest` when any step fails.
+ * removes the archive. `dest` is the caller's temporary name: nothing is
+ * left there when any step fails.
  */
 export async function downloadRelease(asset: ReleaseAsset, dest: string, report: Reporter): Promise<void> {
   const controller = new AbortController();
@@ -118,9 +119,8 @@ export async function downloadRelease(asset: ReleaseAsset, dest: string, report:
   }
 }
 
-/** Takes the one member out of a .tgz into `dest` (through a temporary name); fails when it is not there. */
+/** Takes the one member out of a .tgz into `dest`; fails when it is not there. */
 async function unpackMember(archive: string, member: string, dest: string): Promise<void> {
-  const partial = `${dest}.partial`;
   let found = false;
   const tar = extract();
   tar.on('entry', (header, stream, next) => {
@@ -130,10 +130,9 @@ async function unpackMember(archive: string, member: string, dest: string): Prom
       return;
     }
     found = true;
-    pipeline(stream, createWriteStream(partial)).then(() => next(), next);
+    pipeline(stream, createWriteStream(dest)).then(() => next(), next);
   });
   await pipeline(createReadStream(archive), createGunzip(), tar as unknown as Writable);
   if (!found) throw new Error(`${archive} holds no ${member}`);
-  await chmod(partial, 0o755);
-  await rename(partial, dest);
+  await chmod(dest, 0o755);
 }

@@ -149,16 +149,14 @@ async function fromGoInstall(report: Reporter): Promise<ZdmProxyBinary> {
         what: 'zdm-proxy modules',
       },
       report,
-    );
-  } catch (error) {
-    const detail = String((error as Error).message);
-    const refused = /\b(403|404|410)\b|not available/.test(detail) ? 'the Go module proxy refused the module' : detail.split('\n').slice(-1)[0];
-    throw new Error(`${target}: ${refused}`);
+    ).catch((error: Error) => {
+      const refused = /\b(403|404|410)\b|not available/.test(error.message) ? 'the Go module proxy refused the module' : error.message.split('\n').slice(-1)[0];
+      throw new Error(`${target}: ${refused}`);
+    });
+    return intoCache(join(gobin, 'proxy'), `go install ${target}`);
   } finally {
-    if (existsSync(join(gobin, 'proxy'))) renameSync(join(gobin, 'proxy'), `${cachedBinary()}.partial`);
     rmSync(gobin, { recursive: true, force: true });
   }
-  return intoCache(`${cachedBinary()}.partial`, `go install ${target}`);
 }
 
 /** Returns the zdm-proxy binary and how it was had, fetching or building it the first time. */
@@ -180,8 +178,7 @@ export async function ensureZdmProxy(report: Reporter): Promise<ZdmProxyBinary> 
     try {
       return await route(report);
     } catch (error) {
-      if (error instanceof MissingToolError) tried.push(`${label}: ${error.message}`);
-      else tried.push(`${label}: ${(error as Error).message.split('\n')[0]}`);
+      tried.push(`${label}: ${(error as Error).message.split('\n')[0]}`);
       report(`zdm-proxy: ${tried.at(-1)}`);
     }
   }

@@ -5,16 +5,11 @@
  * table for a person. Kept apart from the main command line so that a
  * script pays for loading the topology only, not for every backend.
  */
-import { parseArgs } from 'node:util';
 import { addressVariables, topology } from '../topology.js';
-import { runCommand } from '../../common/cli.js';
+import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 function main(argv: string[]): number {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: { env: { type: 'string' }, shell: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-  });
+  const { values, positionals } = parseCommandLine(argv, { env: { type: 'string' }, shell: { type: 'boolean' } });
   if (values.help || positionals.length !== 1 || positionals[0] !== 'env') {
     console.log('usage: zdm-lab env [--env K] [--shell]   the environment\'s addresses (--shell: as NAME=\'value\' lines to eval)');
     return values.help ? 0 : 2;

@@ -5,7 +5,7 @@
  * data folder (lab/server/address.ts); no server, a stopped one, or an
  * environment it does not host each get one sentence saying what to do.
  */
-import { callLabServer, printStream, Refused } from './lab-server.js';
+import { callLabServer, printStream } from './lab-server.js';
 import type { PlayResult } from '../autopilot/play.js';
 
 export interface RemotePlayOptions {
@@ -16,20 +16,13 @@ export interface RemotePlayOptions {
   print: (line: string) => void;
 }
 
-/** Returns the exit code: 0 when every page up to the target passed, 1 otherwise. */
+/** Returns the exit code: 0 when every page up to the target passed, 1 otherwise; a refusal is thrown as Refused. */
 export async function playRemote(opts: RemotePlayOptions): Promise<number> {
-  const { print } = opts;
-  try {
-    const res = await callLabServer(opts.dataDir, 'POST', `api/env/${opts.env}/play`, opts.to === undefined ? {} : { to: opts.to }, `npm start -- --env ${opts.env}`);
-    return await printStream<PlayResult>(
-      res,
-      print,
-      (result) => `✔ environment ${opts.env}: ${result.pages.filter((p) => !p.skipped).length} page(s) played in ${result.seconds} s; the learner is on ${result.current}`,
-      'play',
-    );
-  } catch (err) {
-    if (!(err instanceof Refused)) throw err;
-    print(err.message);
-    return 1;
-  }
+  const res = await callLabServer(opts.dataDir, 'POST', `api/env/${opts.env}/play`, opts.to === undefined ? {} : { to: opts.to }, `npm start -- --env ${opts.env}`);
+  return printStream<PlayResult>(
+    res,
+    opts.print,
+    (result) => `✔ environment ${opts.env}: ${result.pages.filter((p) => !p.skipped).length} page(s) played in ${result.seconds} s; the learner is on ${result.current}`,
+    'play',
+  );
 }

@@ -26,7 +26,7 @@ export const ENV_USAGE = `usage: zdm-lab env list
        zdm-lab env reset --env K [--to PAGE]
        zdm-lab env destroy --env K`;
 
-/** Returns the exit code. */
+/** Returns the exit code; a refusal is thrown as Refused. */
 export async function envCommand(opts: EnvCommandOptions): Promise<number> {
   const { print } = opts;
   const call = (method: string, path: string, body?: unknown) => callLabServer(opts.dataDir, method, path, body);
@@ -35,38 +35,32 @@ export async function envCommand(opts: EnvCommandOptions): Promise<number> {
     return opts.env;
   };
 
-  try {
-    switch (opts.action) {
-      case 'list':
-      case undefined: {
-        const list = (await (await call('GET', 'api/instructor/environments')).json()) as EnvironmentList;
-        print(formatList(list));
-        return 0;
-      }
-      case 'create': {
-        const body = { ...(opts.env === undefined ? {} : { env: opts.env }), ...(opts.name === undefined ? {} : { name: opts.name }) };
-        const created = (await (await call('POST', 'api/instructor/environments', body)).json()) as EnvironmentCreated;
-        print(`environment ${created.env} created for ${created.name}; its invite link:`);
-        print(`    ${created.inviteUrl}`);
-        return 0;
-      }
-      case 'reset':
-        return await streamReset(await call('POST', `api/instructor/environments/${needEnv()}/reset`, opts.to === undefined ? {} : { to: opts.to }), print);
-      case 'destroy': {
-        const env = needEnv();
-        const result = (await (await call('DELETE', `api/instructor/environments/${env}`)).json()) as { ok: boolean; output: string };
-        if (!result.ok) print(`the course's teardown reported a problem:\n${result.output.trim()}`);
-        print(`environment ${env} destroyed: its terminals, infrastructure, progress and invite link are gone`);
-        return result.ok ? 0 : 1;
-      }
-      default:
-        print(`unknown env command "${opts.action}"\n${ENV_USAGE}`);
-        return 2;
+  switch (opts.action) {
+    case 'list':
+    case undefined: {
+      const list = (await (await call('GET', 'api/instructor/environments')).json()) as EnvironmentList;
+      print(formatList(list));
+      return 0;
     }
-  } catch (err) {
-    if (!(err instanceof Refused)) throw err;
-    print(err.message);
-    return 1;
+    case 'create': {
+      const body = { ...(opts.env === undefined ? {} : { env: opts.env }), ...(opts.name === undefined ? {} : { name: opts.name }) };
+      const created = (await (await call('POST', 'api/instructor/environments', body)).json()) as EnvironmentCreated;
+      print(`environment ${created.env} created for ${created.name}; its invite link:`);
+      print(`    ${created.inviteUrl}`);
+      return 0;
+    }
+    case 'reset':
+      return await streamReset(await call('POST', `api/instructor/environments/${needEnv()}/reset`, opts.to === undefined ? {} : { to: opts.to }), print);
+    case 'destroy': {
+      const env = needEnv();
+      const result = (await (await call('DELETE', `api/instructor/environments/${env}`)).json()) as { ok: boolean; output: string };
+      if (!result.ok) print(`the course's teardown reported a problem:\n${result.output.trim()}`);
+      print(`environment ${env} destroyed: its terminals, infrastructure, progress and invite link are gone`);
+      return result.ok ? 0 : 1;
+    }
+    default:
+      print(`unknown env command "${opts.action}"\n${ENV_USAGE}`);
+      return 2;
   }
 }
 

@@ -10,6 +10,7 @@ import { resolve } from 'node:path';
 import { playRemote } from './course-play.js';
 import { courseCheck } from '../course/check.js';
 import { ENV_USAGE, envCommand } from './env-commands.js';
+import { Refused } from './lab-server.js';
 import { defaultDataDir } from '../server/address.js';
 import { parseCommandLine, runCommand } from '../../common/cli.js';
 
@@ -46,15 +47,22 @@ async function main(argv: string[]): Promise<number> {
     print(USAGE);
     return 0;
   }
-  switch (`${command} ${sub ?? ''}`.trim()) {
-    case 'course check':
-      return courseCheck(rest[0] ?? defaultCourseDir);
-    case 'course play':
-      return playRemote({ dataDir, env: environmentNumber(values.env ?? process.env.LAB_ENV) ?? 1, to: values.to, print });
-    default:
-      if (command === 'env') return envCommand({ dataDir, action: sub, env: environmentNumber(values.env), name: values.name, to: values.to, print });
-      console.error(`unknown command: zdm-lab ${positionals.join(' ')}\n\n${USAGE}`);
-      return 2;
+  try {
+    switch (`${command} ${sub ?? ''}`.trim()) {
+      case 'course check':
+        return courseCheck(rest[0] ?? defaultCourseDir);
+      case 'course play':
+        return await playRemote({ dataDir, env: environmentNumber(values.env ?? process.env.LAB_ENV) ?? 1, to: values.to, print });
+      default:
+        if (command === 'env') return await envCommand({ dataDir, action: sub, env: environmentNumber(values.env), name: values.name, to: values.to, print });
+        console.error(`unknown command: zdm-lab ${positionals.join(' ')}\n\n${USAGE}`);
+        return 2;
+    }
+  } catch (err) {
+    // no server, a stopped one, or a refusal: one sentence saying what to do
+    if (!(err instanceof Refused)) throw err;
+    print(err.message);
+    return 1;
   }
 }
 

@@ -12,10 +12,15 @@ export function resolveCourseFile(courseDir: string, rel: string): string | unde
   if (rel === '' || rel.includes('\0') || isAbsolute(rel)) return undefined;
   const root = resolve(courseDir);
   const path = resolve(root, rel);
-  const inside = relative(root, path);
-  if (inside === '' || inside.startsWith('..') || isAbsolute(inside)) return undefined;
-  if (inside.split(sep).some((part) => part.startsWith('.'))) return undefined;
+  const inside = within(root, path);
+  if (inside === undefined || inside.split(sep).some((part) => part.startsWith('.'))) return undefined;
   return path;
+}
+
+/** `path` relative to `root` when it lies below it, else undefined. */
+function within(root: string, path: string): string | undefined {
+  const inside = relative(root, path);
+  return inside === '' || inside.startsWith('..') || isAbsolute(inside) ? undefined : inside;
 }
 
 /** What a page can show or offer for download; a course's scripts, checks, course.json and panel code are none of it. */
@@ -31,8 +36,7 @@ export function servableCourseFile(courseDir: string, rel: string): string | und
   if (!path || !SERVABLE.has(extname(path).toLowerCase())) return undefined;
   try {
     const real = realpathSync(path);
-    const inside = relative(realpathSync(courseDir), real);
-    return inside === '' || inside.startsWith('..') || isAbsolute(inside) ? undefined : real;
+    return within(realpathSync(courseDir), real) === undefined ? undefined : real;
   } catch {
     return undefined;
   }

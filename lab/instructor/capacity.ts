@@ -2,7 +2,8 @@
  * How many learner environments this host can hold, from the memory one
  * environment needs as the course declares it (course.json
  * "environments.memoryGiB"; the ZDM course measures its own with
- * bench/instructor.ts) or as the instructor overrides it. A new environment is refused when the memory the kernel says is available
+ * bench/instructor.ts) or as the instructor overrides it. A new
+ * environment is refused when the memory the kernel says is available
  * (MemAvailable in /proc/meminfo) cannot hold one more, counting the
  * environments still starting, whose memory is not in use yet.
  */

@@ -22,7 +22,8 @@ export function readClientPacket(frame: string): ClientPacket {
   try {
     packet = decode(frame);
   } catch (err) {
-    throw new PacketError((err as Error).message.startsWith('unknown packet') || (err as Error).message.startsWith('bad ') ? (err as Error).message : `packet "${frame.slice(0, 1)}" does not hold JSON arguments`);
+    // decode names an unknown type or a bad output header itself; JSON.parse's message would not help
+    throw new PacketError(err instanceof SyntaxError ? `packet "${frame.slice(0, 1)}" does not hold JSON arguments` : (err as Error).message);
   }
   if (packet.type === Packet.INPUT) return packet;
   if (packet.type !== Packet.RESIZE && packet.type !== Packet.ACK) throw new PacketError(`a client may not send packet "${packet.type}"`);
