@@ -15,7 +15,7 @@ import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ensureZdmProxy } from '../artifacts/zdm-proxy.js';
 import { cassandraYaml, javaArgs, logbackXml, nodePaths } from '../config/cassandra.js';
 import type { Reporter } from '../progress.js';
-import { cacheDir, COMPONENT_TAG } from '../paths.js';
+import { COMPONENT_TAG, envDir } from '../paths.js';
 import { PASSWORD, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 import { writeEffectiveConfig } from '../config/effective.js';
@@ -82,12 +82,14 @@ export class LocalBackend implements Backend {
     return existsSync(path) ? path : undefined;
   }
 
-  async cqlsh({ address, port }: ComponentSpec): Promise<ExecCommand> {
+  async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
+    const { address, port } = component;
     const bin = await ensureCqlsh(() => {});
     // Protocol v4: the ZDM proxy does not speak v5 framing.
-    // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
-    const credentials = join(cacheDir, 'cqlsh-credentials');
+    // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line; it is the environment's own.
+    const credentials = join(envDir(component.env), 'cqlsh-credentials');
     if (!existsSync(credentials)) {
+      mkdirSync(envDir(component.env), { recursive: true });
       writeFileSync(credentials, `[PlainTextAuthProvider]\nusername = ${USERNAME}\npassword = ${PASSWORD}\n`, { mode: 0o600 });
     }
     return { command: bin, args: [address, String(port), '-u', USERNAME, '--credentials', credentials, '--protocol-version=4'] };

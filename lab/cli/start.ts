@@ -5,7 +5,14 @@
  * instructor creates one per learner in the console or with zdm-lab env create.
  *
  *   npm start -- [--course DIR] [--host 127.0.0.1] [--port 4000] [--data DIR] [--env K|none]
- *                [--memory-per-env GIB] [--no-setup] [--tls-cert FILE --tls-key FILE]
+ *                [--memory-per-env GIB] [--cpus-per-env N] [--no-isolation] [--no-setup]
+ *                [--tls-cert FILE --tls-key FILE]
+ *
+ * Run as root, the lab isolates every environment (its own account, memory
+ * and CPU budget, packet filter rules: environments/isolation.ts). Run as an
+ * ordinary user it cannot, and hosts one environment, as a learner on their
+ * own machine needs; `--no-isolation` hosts several anyway (trusted
+ * learners only). The banner says which of the two it is.
  *
  * The lab hands out shells: on an address beyond loopback it says so, and
  * without TLS it says that the tokens travel in clear text.
@@ -13,6 +20,7 @@
 import { parseArgs } from 'node:util';
 import { GIB } from '../instructor/capacity.js';
 import { startLab } from '../server/app.js';
+import { isolationProblem } from '../environments/isolation.js';
 import { CourseError, formatProblem } from '../course/schema.js';
 
 const { values } = parseArgs({
@@ -23,6 +31,8 @@ const { values } = parseArgs({
     data: { type: 'string' },
     env: { type: 'string', default: '1' },
     'memory-per-env': { type: 'string' },
+    'cpus-per-env': { type: 'string' },
+    'no-isolation': { type: 'boolean', default: false },
     'no-setup': { type: 'boolean', default: false },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
@@ -64,10 +74,40 @@ if (perEnv !== undefined && !(perEnv > 0)) {
   process.exit(2);
 }
 
+const cpus = values['cpus-per-env'] === undefined ? undefined : Number(values['cpus-per-env']);
+if (cpus !== undefined && !(cpus > 0)) {
+  console.error(`--cpus-per-env must be the CPUs one isolated environment may use (e.g. 1.5), not ${JSON.stringify(values['cpus-per-env'])}`);
+  process.exit(2);
+}
+
+const cannotIsolate = isolationProblem();
+const isolate = !values['no-isolation'] && cannotIsolate === undefined;
+// The Docker backend's commands need the daemon's socket, which is root on the host: no learner account may hold it.
+if (isolate && process.env.ZDM_LAB_BACKEND === 'docker') {
+  console.error('ZDM_LAB_BACKEND=docker cannot run isolated environments: their accounts would need the Docker socket, which is root on this host. Use the local backend, or start with --no-isolation for trusted learners.');
+  process.exit(2);
+}
+
 try {
-  const lab = await startLab({ courseDir: values.course, host: values.host, tls, port, dataDir: values.data, runSetup: !values['no-setup'], environmentId: env, bytesPerEnvironment: perEnv === undefined ? undefined : Math.round(perEnv * GIB) });
+  const lab = await startLab({
+    courseDir: values.course,
+    host: values.host,
+    tls,
+    port,
+    dataDir: values.data,
+    runSetup: !values['no-setup'],
+    environmentId: env,
+    bytesPerEnvironment: perEnv === undefined ? undefined : Math.round(perEnv * GIB),
+    cpusPerEnvironment: cpus,
+    isolate,
+    singleLearner: !values['no-isolation'],
+  });
   for (const p of lab.problems) console.warn(`warning: ${formatProblem(p)}`);
   console.log(`ZDM Lab: ${lab.course.title} (${lab.course.pages.length} pages)`);
+  const budget = `${((perEnv ?? lab.course.environments.memoryBytes / GIB) as number).toFixed(1)} GiB of memory, ${cpus ?? lab.course.environments.cpus ?? 'a fair share of the'} CPU(s)`;
+  if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab.`);
+  else if (values['no-isolation']) console.log(`Environments are NOT isolated (--no-isolation): every learner's shell runs as ${process.env.USER ?? `uid ${process.getuid?.()}`} and can reach every other environment. Host trusted learners only.`);
+  else console.log(`Environments are not isolated (${cannotIsolate}): this lab hosts one environment. Start it as root to host a class, or with --no-isolation for trusted learners.`);
   if (env !== null) console.log(`Open this URL in your browser (it carries environment ${env}'s access token):\n\n    ${lab.openUrl}\n`);
   console.log(`Instructor console (create learner environments, follow and reset them; keep this link to yourself):\n\n    ${lab.instructorUrl}\n`);
   let stopping = false;

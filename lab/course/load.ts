@@ -156,13 +156,13 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
 
 function readEnvironments(raw: unknown, problem: (message: string, needle?: string) => void): EnvironmentSpec {
   if (raw === undefined) return DEFAULT_ENVIRONMENTS;
-  const shape = '"environments" must be {"first": 1, "last": 254, "memoryGiB": 2.1} (each optional)';
+  const shape = '"environments" must be {"first": 1, "last": 254, "memoryGiB": 2.1, "cpus": 2} (each optional)';
   if (!isObject(raw)) {
     problem(shape, '"environments"');
     return DEFAULT_ENVIRONMENTS;
   }
   const spec = { ...DEFAULT_ENVIRONMENTS };
-  for (const key of Object.keys(raw)) if (!['first', 'last', 'memoryGiB'].includes(key)) problem(`"environments": unknown key "${key}"; ${shape}`, `"${key}"`);
+  for (const key of Object.keys(raw)) if (!['first', 'last', 'memoryGiB', 'cpus'].includes(key)) problem(`"environments": unknown key "${key}"; ${shape}`, `"${key}"`);
   for (const key of ['first', 'last'] as const) {
     if (raw[key] === undefined) continue;
     if (Number.isInteger(raw[key]) && (raw[key] as number) >= 1) spec[key] = raw[key] as number;
@@ -172,6 +172,10 @@ function readEnvironments(raw: unknown, problem: (message: string, needle?: stri
   if (raw.memoryGiB !== undefined) {
     if (typeof raw.memoryGiB === 'number' && raw.memoryGiB > 0) spec.memoryBytes = Math.round(raw.memoryGiB * 1024 ** 3);
     else problem('"environments": "memoryGiB" must be a number > 0 (the memory one environment needs)', '"memoryGiB"');
+  }
+  if (raw.cpus !== undefined) {
+    if (typeof raw.cpus === 'number' && raw.cpus > 0) spec.cpus = raw.cpus;
+    else problem('"environments": "cpus" must be a number > 0 (the CPUs one isolated environment may use)', '"cpus"');
   }
   return spec;
 }

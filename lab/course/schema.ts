@@ -99,14 +99,16 @@ export interface Course {
  * know it: the numbers environments may have (a course whose
  * infrastructure gives each number its own addresses has a range), and the
  * memory one needs once running (for the instructor's capacity check).
- * `"environments": {"first": 1, "last": 254, "memoryGiB": 2.1}` in
- * course.json; a course that says nothing gets any positive number and the
+ * `"environments": {"first": 1, "last": 254, "memoryGiB": 2.1, "cpus": 2}` in
+ * course.json (an isolated environment's budget is that memory and CPU); a course that says nothing gets any positive number and the
  * memory of a few shells.
  */
 export interface EnvironmentSpec {
   first: number;
   last: number;
   memoryBytes: number;
+  /** CPUs' worth of time one isolated environment may use (`"cpus"`); undefined: no cap beyond a fair share. */
+  cpus?: number;
 }
 
 export const DEFAULT_ENVIRONMENTS: EnvironmentSpec = { first: 1, last: 9999, memoryBytes: 256 * 1024 ** 2 };

@@ -9,13 +9,14 @@
  * the setup command), then ends every shell with everything it started, so
  * it can be taken in the middle of anything.
  */
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { constants, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Course, PageSpec } from '../course/schema.js';
 import { renderPage } from '../course/render.js';
 import type { CheckResult, Progress, ProgressStore } from '../progress/store.js';
 import { READY_MARKER, TerminalSession } from '../terminals/session.js';
-import { runShell } from './shell.js';
+import type { Sandbox } from './isolation.js';
+import { runShell, type ShellResult } from './shell.js';
 
 const SETUP_TIMEOUT_MS = 30 * 60 * 1000;
 
@@ -44,7 +45,17 @@ export interface EnvironmentOptions {
   /** Folders put first on the shells' PATH (e.g. the repo's bin/). */
   pathPrefix?: string[];
   runSetup?: boolean;
+  /** Isolation: the environment's account, budget and rules (isolation.ts); without it everything runs as the server's user. */
+  sandbox?: Sandbox;
 }
+
+/**
+ * What of the server's own environment an isolated environment's processes
+ * see: the locale, the tools' paths, and the variables the course's tools
+ * read (ZDM_*). Anything else (a token an operator exported, say) stays
+ * with the server.
+ */
+const PASSED_TO_ISOLATED = /^(PATH|LANG|LANGUAGE|LC_[A-Z]+|TZ|JAVA_HOME|ZDM_[A-Z0-9_]+)$/;
 
 export interface ResetResult {
   ok: boolean;
@@ -69,9 +80,11 @@ export class Environment {
    * say `./wait.sh` or `SOURCE 'assets/x.cql'` relative to it.
    */
   readonly shellDir: string;
-  /** The terminals' bash startup file (SHELL_RC). */
+  /** The terminals' bash startup file (SHELL_RC), shared by every environment and written by the server only. */
   private readonly rcFile: string;
   readonly vars: Record<string, string>;
+  /** The account, budget and rules of an isolated environment. */
+  readonly sandbox: Sandbox | undefined;
   readonly course: Course;
   private readonly store: ProgressStore;
   private readonly sessions = new Map<string, TerminalSession>();
@@ -89,12 +102,17 @@ export class Environment {
     this.course = opts.course;
     this.store = opts.store;
     this.workDir = resolve(opts.envRoot, String(opts.id));
-    mkdirSync(this.workDir, { recursive: true });
+    this.sandbox = opts.sandbox;
+    if (this.sandbox) this.sandbox.open();
+    else mkdirSync(this.workDir, { recursive: true });
     this.shellDir = this.course.format === 'katapod' ? this.course.dir : this.workDir;
-    this.rcFile = join(this.workDir, '.lab-bashrc');
+    this.rcFile = join(resolve(opts.envRoot), '.lab-bashrc');
     const path = [...(opts.pathPrefix ?? []), process.env.PATH ?? '/usr/bin:/bin'].join(':');
+    const inherited = stringEnv(process.env);
     this.vars = {
-      ...stringEnv(process.env),
+      ...(this.sandbox ? Object.fromEntries(Object.entries(inherited).filter(([k]) => PASSED_TO_ISOLATED.test(k))) : inherited),
+      ...this.sandbox?.identity,
+      ...(this.sandbox ? { LAB_ENV_HOME: this.sandbox.home } : {}),
       PATH: path,
       TERM: 'xterm-256color',
       COLORTERM: 'truecolor',
@@ -168,7 +186,8 @@ export class Environment {
     let session = this.sessions.get(id);
     if (!session || session.exited) {
       this.writeShellRc();
-      session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id }, shell: 'bash', args: ['--rcfile', this.rcFile, '-i'] });
+      const args = ['--rcfile', this.rcFile, '-i'];
+      session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id }, shell: 'bash', args, launcher: this.sandbox ? this.sandbox.wrap('bash', args) : undefined });
       this.sessions.set(id, session);
     }
     return session;
@@ -181,9 +200,8 @@ export class Environment {
    */
   private writeShellRc(): void {
     if (existsSync(this.rcFile) && readFileSync(this.rcFile, 'utf8') === SHELL_RC) return;
-    mkdirSync(this.workDir, { recursive: true });
     const tmp = `${this.rcFile}.${process.pid}.tmp`;
-    writeFileSync(tmp, SHELL_RC);
+    writeFileSync(tmp, SHELL_RC, { mode: 0o644 });
     renameSync(tmp, this.rcFile);
   }
 
@@ -224,7 +242,7 @@ export class Environment {
     const page = this.page(pageId);
     if (!page.check) throw new Error(`page "${page.id}" declares no check`);
     this.touch();
-    const result = await runShell(page.check, { cwd: this.shellDir, env: this.vars, timeoutMs: page.checkTimeoutSeconds * 1000 });
+    const result = await this.shell(page.check, { timeoutMs: page.checkTimeoutSeconds * 1000 });
     return this.store.recordCheck(this.id, this.course.dir, page.id, { ok: result.ok, output: result.output, timedOut: result.timedOut });
   }
 
@@ -247,12 +265,12 @@ export class Environment {
     await this.closeTerminals();
     let result = { ok: true, output: '' };
     const commandStarted = Date.now();
-    if (this.course.reset) result = await runShell(this.course.reset, { cwd: this.shellDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
+    if (this.course.reset) result = await this.shell(this.course.reset, { timeoutMs: RESET_TIMEOUT_MS });
     const commandSeconds = (Date.now() - commandStarted) / 1000;
     // A shell a browser re-opened during the reset saw the old state: end it too.
     await this.closeTerminals();
     this.store.clear(this.id, this.course.dir);
-    this.emptyWorkDir();
+    await this.emptyWorkDir();
     this.touch();
     const seconds = (Date.now() - started) / 1000;
     for (const listener of this.resetListeners) listener();
@@ -271,8 +289,10 @@ export class Environment {
     await this.stopActivities();
     await this.closeTerminals();
     let result = { ok: true, output: '' };
-    if (this.course.teardown) result = await runShell(this.course.teardown, { cwd: this.shellDir, env: this.vars, timeoutMs: RESET_TIMEOUT_MS });
+    if (this.course.teardown) result = await this.shell(this.course.teardown, { timeoutMs: RESET_TIMEOUT_MS });
     this.store.clear(this.id, this.course.dir);
+    // The sandbox ends every process of the account first, so no learner's process can swap a folder for a link meanwhile.
+    if (this.sandbox) await this.sandbox.close();
     rmSync(this.workDir, { recursive: true, force: true });
     for (const listener of this.resetListeners) listener();
     return { ok: result.ok, output: result.output };
@@ -293,9 +313,24 @@ export class Environment {
     await Promise.race([settled, new Promise((r) => setTimeout(r, 5000).unref())]);
   }
 
-  /** The working folder holds only what the course's commands wrote there (mode files, logs): all of it goes. */
-  private emptyWorkDir(): void {
+  /**
+   * The working folder holds only what the course's commands wrote there
+   * (mode files, logs): all of it goes. An isolated environment's folder is
+   * its account's, so the account empties it: the server never walks a
+   * folder a learner's process may be changing.
+   */
+  private async emptyWorkDir(): Promise<void> {
+    if (this.sandbox) {
+      const result = await this.shell(`find ${shellQuote(this.workDir)} -mindepth 1 -delete`, { timeoutMs: 60_000, cwd: '/' });
+      if (!result.ok) console.error(`environment ${this.id}: emptying ${this.workDir} left something: ${result.output.trim()}`);
+      return;
+    }
     for (const name of readdirSync(this.workDir)) rmSync(join(this.workDir, name), { recursive: true, force: true });
+  }
+
+  /** A course command in this environment: its folder, its variables, its account when isolated. */
+  private shell(command: string, opts: { timeoutMs: number; cwd?: string; keepBackground?: boolean; signal?: AbortSignal; onOutput?: (text: string) => void }): Promise<ShellResult> {
+    return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: this.vars, wrap: this.sandbox ? (c, a) => this.sandbox!.wrap(c, a) : undefined });
   }
 
   private async closeTerminals(): Promise<void> {
@@ -324,10 +359,15 @@ export class Environment {
 
   private async runSetup(command: string, signal: AbortSignal): Promise<void> {
     this.setupState = 'running';
-    const log = createWriteStream(join(this.workDir, 'setup.log'));
-    const result = await runShell(command, {
-      cwd: this.shellDir,
-      env: this.vars,
+    // O_NOFOLLOW: the folder may be a learner's, and a link planted there must not aim the server's write elsewhere.
+    let log: { write(text: string): void; end(): void } = { write: () => undefined, end: () => undefined };
+    try {
+      const fd = openSync(join(this.workDir, 'setup.log'), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
+      log = createWriteStream('', { fd }).on('error', (err) => console.error(`environment ${this.id}: setup.log: ${err.message}`));
+    } catch (err) {
+      console.error(`environment ${this.id}: no setup.log: ${(err as Error).message}`);
+    }
+    const result = await this.shell(command, {
       timeoutMs: SETUP_TIMEOUT_MS,
       keepBackground: true,
       signal,
@@ -338,6 +378,10 @@ export class Environment {
     this.setupState = result.ok ? 'done' : 'failed';
     if (!result.ok) console.error(`environment ${this.id}: setup failed (see ${join(this.workDir, 'setup.log')}):\n${result.output.slice(-2000)}`);
   }
+}
+
+function shellQuote(text: string): string {
+  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 function stringEnv(env: NodeJS.ProcessEnv): Record<string, string> {

@@ -19,9 +19,16 @@ export interface ShellResult {
   output: string;
 }
 
-export function runShell(command: string, opts: { cwd: string; env: Record<string, string>; timeoutMs: number; onOutput?: (text: string) => void; keepBackground?: boolean; signal?: AbortSignal }): Promise<ShellResult> {
+/** Turns a command line into the one that runs it (an isolated environment's: as its account, in its budget). */
+export type Wrap = (command: string, args: string[]) => { command: string; args: string[] };
+
+export function runShell(
+  command: string,
+  opts: { cwd: string; env: Record<string, string>; timeoutMs: number; onOutput?: (text: string) => void; keepBackground?: boolean; signal?: AbortSignal; wrap?: Wrap },
+): Promise<ShellResult> {
   return new Promise((resolve) => {
-    const child = spawn('bash', ['-c', command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const line = opts.wrap ? opts.wrap('bash', ['-c', command]) : { command: 'bash', args: ['-c', command] };
+    const child = spawn(line.command, line.args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let timedOut = false;
     const collect = (buf: Buffer) => {

@@ -6,15 +6,22 @@
  * invite link; creation is refused when the host's memory cannot hold one
  * more. A reset brings an environment back to the state of the first page
  * (and, with `to`, plays the course up to that page with the autopilot); a
- * destroy removes it for good. Names and tokens are kept in the progress
- * database, so invite links survive a restart of the server.
+ * destroy removes it for good. Names, token hashes and the salts tokens are
+ * derived from are kept in the progress database, so invite links survive a
+ * restart of the server. With isolation each environment gets its own
+ * account, budget and packet filter rules (environments/isolation.ts);
+ * without it, a server that was not told `--no-isolation` hosts one
+ * environment only, since its learners could reach each other.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { join, resolve } from 'node:path';
 import type { Course } from '../course/schema.js';
 import { Environment, type SetupState } from '../environments/environment.js';
 import { PlayError, playCourse } from '../autopilot/play.js';
 import type { ProgressStore } from '../progress/store.js';
-import { newToken, type Principal } from '../server/access.js';
+import { hashToken } from '../progress/store.js';
+import { newSalt, tokenFor, type Principal } from '../server/access.js';
+import { Sandbox } from '../environments/isolation.js';
 import { capacity, CapacityError, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
 import { HealthWatch, type HealthReport } from './health.js';
 
@@ -31,7 +38,16 @@ export interface ClassroomOptions {
   bytesPerEnvironment?: number;
   /** Where free memory is read from (tests give their own). */
   memory?: () => MemoryInfo;
+  /** The key learner tokens are derived from (access.ts loadTokenKey). */
+  tokenKey: Buffer;
+  /** Isolate every environment (the server runs as root): the lab's port (the one local port learners may reach) and a CPU budget. */
+  isolation?: { labPort: () => number; cpusPerEnvironment?: number };
+  /** Not isolated and not told it may host several learners anyway: one environment only. */
+  singleLearner?: boolean;
 }
+
+/** Processes and threads one environment may have: two Cassandra nodes take about 600. */
+const TASKS_PER_ENVIRONMENT = 4096;
 
 /** What an instructor action is doing right now, for the console. */
 export interface Activity {
@@ -91,7 +107,9 @@ export class ClassroomError extends Error {
 interface Learner {
   env: Environment;
   name: string;
-  token: string;
+  /** Known when it was created or derived in this run (from the salt), or given by a test. */
+  token: string | undefined;
+  tokenHash: string;
   createdAt: number;
   health: HealthWatch;
   activity: Activity | null;
@@ -111,12 +129,18 @@ export class Classroom {
     this.course = opts.course;
   }
 
-  /** Environments recorded in the database by an earlier start are hosted again (their setup runs). */
-  restore(): number[] {
+  /** Environments recorded in the database by an earlier start (or only `only`) are hosted again (their setup runs). */
+  restore(only?: number): number[] {
     const restored: number[] = [];
     for (const r of this.opts.store.learners(this.course.dir)) {
-      if (this.learners.has(r.env)) continue;
-      this.add(r.env, r.name, r.token, r.createdAt);
+      if (this.learners.has(r.env) || (only !== undefined && r.env !== only)) continue;
+      if (this.opts.singleLearner && this.learners.size > 0) {
+        console.warn(`environment ${r.env} (${r.name}) is not hosted: ${SINGLE_LEARNER}`);
+        continue;
+      }
+      // A token given from outside (tests) is not known after a restart: the learner gets a new one.
+      const salt = r.tokenSalt ?? newSalt();
+      this.add(r.env, r.name, r.tokenSalt ? { salt } : { salt, token: tokenFor(this.opts.tokenKey, salt) }, r.createdAt);
       restored.push(r.env);
     }
     return restored;
@@ -130,8 +154,14 @@ export class Classroom {
   /** Which principal a token names, compared in constant time. */
   resolve(token: string): Principal | undefined {
     if (same(this.opts.instructorToken, token)) return { role: 'instructor' };
-    for (const [env, l] of this.learners) if (same(l.token, token)) return { role: 'learner', env };
+    const hash = hashToken(token);
+    for (const [env, l] of this.learners) if (same(l.tokenHash, hash)) return { role: 'learner', env };
     return undefined;
+  }
+
+  /** Every isolated environment's packet filter rules again (the lab's port is known once it listens). */
+  portKnown(): void {
+    for (const l of this.learners.values()) l.env.sandbox?.applyRules();
   }
 
   tokenOf(env: number): string | undefined {
@@ -150,9 +180,10 @@ export class Classroom {
     if (this.learners.has(env)) throw new ClassroomError(`environment ${env} already exists (learner: ${this.learners.get(env)!.name})`, 409);
     const name = (request.name ?? '').trim() || `learner ${env}`;
     if (name.length > 80) throw new ClassroomError('a learner name is at most 80 characters', 400);
+    if (this.opts.singleLearner && this.learners.size > 0) throw new ClassroomError(SINGLE_LEARNER, 409);
     if (!request.skipCapacityCheck) ensureRoom(this.capacity());
-    const learner = this.add(env, name, request.token ?? newToken(), Date.now());
-    return { env, name, token: learner.token };
+    const learner = this.add(env, name, request.token === undefined ? { salt: newSalt() } : { salt: null, token: request.token }, Date.now());
+    return { env, name, token: learner.token! };
   }
 
   capacity(): Capacity {
@@ -261,17 +292,37 @@ export class Classroom {
     await Promise.all([...this.learners.values()].map((l) => l.env.close()));
   }
 
-  private add(env: number, name: string, token: string, createdAt: number): Learner {
-    const { course, store, envRoot, pathPrefix, runSetup } = this.opts;
-    const environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup });
+  /** Hosts environment `env`: its token is the one given, or derived from the salt. */
+  private add(env: number, name: string, credential: { salt: string | null; token?: string }, createdAt: number): Learner {
+    const { course, store, envRoot, pathPrefix, runSetup, isolation } = this.opts;
+    const token = credential.token ?? tokenFor(this.opts.tokenKey, credential.salt!);
+    const sandbox = isolation ? this.sandbox(env, isolation) : undefined;
+    let environment: Environment;
+    try {
+      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox });
+    } catch (err) {
+      throw new ClassroomError(`environment ${env} could not be isolated: ${(err as Error).message}`, 500);
+    }
     environment.onReset(() => {
       for (const listener of this.resetListeners) listener(env);
     });
-    const learner: Learner = { env: environment, name, token, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
+    const tokenHash = hashToken(token);
+    const learner: Learner = { env: environment, name, token, tokenHash, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
     this.learners.set(env, learner);
     this.environments.set(env, environment);
-    store.saveLearner(course.dir, { env, name, token, createdAt });
+    store.saveLearner(course.dir, { env, name, tokenHash, tokenSalt: credential.token === undefined ? credential.salt : null, createdAt });
     return learner;
+  }
+
+  private sandbox(env: number, isolation: NonNullable<ClassroomOptions['isolation']>): Sandbox {
+    const root = resolve(this.opts.envRoot);
+    return new Sandbox({
+      env,
+      home: join(root, `home-${env}`),
+      owned: [join(root, String(env))],
+      budget: { memoryBytes: this.opts.bytesPerEnvironment ?? this.course.environments.memoryBytes, cpus: isolation.cpusPerEnvironment ?? this.course.environments.cpus, tasks: TASKS_PER_ENVIRONMENT },
+      labPort: isolation.labPort,
+    });
   }
 
   private freeNumber(): number {
@@ -280,6 +331,9 @@ export class Classroom {
     throw new ClassroomError(`every environment number from ${first} to ${last} is taken`, 409);
   }
 }
+
+const SINGLE_LEARNER =
+  'this lab runs without isolation (it is not root), so one learner could reach every other environment; it hosts one environment. Start it as root to isolate environments, or with --no-isolation to host several anyway';
 
 function same(a: string, b: string): boolean {
   const x = Buffer.from(a);

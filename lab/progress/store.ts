@@ -4,11 +4,15 @@
  * which pages have been shown (their onLoad commands ran), how often each
  * block was run, and every check result. Rows are keyed by environment and by
  * course directory, so two courses served from one data folder never mix.
- * The learners an instructor created (name and invite token per environment)
- * are kept here too, so invite links still work after a restart.
+ * The learners an instructor created are kept here too, so invite links
+ * still work after a restart: each learner's name, the SHA-256 of their
+ * token (never the token) and the salt the token is derived from with the
+ * server's key (tokenFor in server/access.ts), which lives beside the
+ * database, not in it. The database file is its owner's only (0600).
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 export interface CheckResult {
@@ -31,25 +35,52 @@ CREATE TABLE IF NOT EXISTS visits (env INTEGER, course TEXT, page TEXT, first_at
 CREATE TABLE IF NOT EXISTS runs (env INTEGER, course TEXT, block TEXT, count INTEGER NOT NULL, last_at INTEGER NOT NULL, PRIMARY KEY (env, course, block));
 CREATE TABLE IF NOT EXISTS checks (id INTEGER PRIMARY KEY AUTOINCREMENT, env INTEGER, course TEXT, page TEXT, ok INTEGER NOT NULL, timed_out INTEGER NOT NULL, output TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS checks_by_page ON checks (env, course, page, id);
-CREATE TABLE IF NOT EXISTS learners (env INTEGER, course TEXT, name TEXT NOT NULL, token TEXT NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (env, course));
+CREATE TABLE IF NOT EXISTS learners (env INTEGER, course TEXT, name TEXT NOT NULL, token_hash TEXT NOT NULL, token_salt TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (env, course));
 `;
 
 /** One learner environment as the instructor created it. */
 export interface LearnerRecord {
   env: number;
   name: string;
-  token: string;
+  /** SHA-256 of the token, hex. */
+  tokenHash: string;
+  /** What the token is derived from with the server's key; null for a token given from outside (tests), which a restart replaces. */
+  tokenSalt: string | null;
   createdAt: number;
+}
+
+export function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
 }
 
 export class ProgressStore {
   private readonly db: Database.Database;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    if (path !== ':memory:') {
+      mkdirSync(dirname(path), { recursive: true });
+      // SQLite gives its -wal and -shm files the database file's mode.
+      closeSync(openSync(path, 'a', 0o600));
+      chmodSync(path, 0o600);
+    }
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
+    this.migrateLearners();
     this.db.exec(SCHEMA);
+  }
+
+  /** A database from before token hashes kept tokens themselves: they are replaced by their hashes (the learners' links keep working until the next restart, which issues new ones). */
+  private migrateLearners(): void {
+    const columns = (this.db.prepare("SELECT name FROM pragma_table_info('learners')").all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('token')) return;
+    this.db.transaction(() => {
+      this.db.exec('ALTER TABLE learners ADD COLUMN token_hash TEXT');
+      this.db.exec('ALTER TABLE learners ADD COLUMN token_salt TEXT');
+      const rows = this.db.prepare('SELECT env, course, token FROM learners').all() as { env: number; course: string; token: string }[];
+      for (const r of rows) this.db.prepare('UPDATE learners SET token_hash = ? WHERE env = ? AND course = ?').run(hashToken(r.token), r.env, r.course);
+      this.db.exec('ALTER TABLE learners DROP COLUMN token');
+    })();
+    this.db.exec('VACUUM');
   }
 
   get(env: number, course: string): Progress {
@@ -99,15 +130,22 @@ export class ProgressStore {
   }
 
   learners(course: string): LearnerRecord[] {
-    return (this.db.prepare('SELECT env, name, token, created_at FROM learners WHERE course = ? ORDER BY env').all(course) as { env: number; name: string; token: string; created_at: number }[]).map(
-      (r) => ({ env: r.env, name: r.name, token: r.token, createdAt: r.created_at }),
-    );
+    const rows = this.db.prepare('SELECT env, name, token_hash, token_salt, created_at FROM learners WHERE course = ? ORDER BY env').all(course) as {
+      env: number;
+      name: string;
+      token_hash: string;
+      token_salt: string | null;
+      created_at: number;
+    }[];
+    return rows.map((r) => ({ env: r.env, name: r.name, tokenHash: r.token_hash, tokenSalt: r.token_salt, createdAt: r.created_at }));
   }
 
   saveLearner(course: string, learner: LearnerRecord): void {
     this.db
-      .prepare('INSERT INTO learners (env, course, name, token, created_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET name = excluded.name, token = excluded.token')
-      .run(learner.env, course, learner.name, learner.token, learner.createdAt);
+      .prepare(
+        'INSERT INTO learners (env, course, name, token_hash, token_salt, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET name = excluded.name, token_hash = excluded.token_hash, token_salt = excluded.token_salt',
+      )
+      .run(learner.env, course, learner.name, learner.tokenHash, learner.tokenSalt, learner.createdAt);
   }
 
   forgetLearner(env: number, course: string): void {

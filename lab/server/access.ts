@@ -12,7 +12,9 @@
  * another site open in the same browser can neither drive the terminals nor
  * run blocks.
  */
-import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import type { Express, NextFunction, Request, Response } from 'express';
@@ -25,6 +27,30 @@ export type TokenResolver = (token: string) => Principal | undefined;
 
 export function newToken(): string {
   return randomBytes(24).toString('hex');
+}
+
+/**
+ * The server's token key (`token.key` in its data folder, 0600, made on the
+ * first start). A learner's token is derived from it and a salt the database
+ * keeps, so the database alone (which keeps only hashes) opens nothing, while
+ * invite links survive a restart.
+ */
+export function loadTokenKey(dataDir: string): Buffer {
+  const path = join(dataDir, 'token.key');
+  if (!existsSync(path)) writeFileSync(path, randomBytes(32), { mode: 0o600, flag: 'wx' });
+  chmodSync(path, 0o600);
+  const key = readFileSync(path);
+  if (key.length < 32) throw new Error(`${path} is not a token key (${key.length} bytes; remove it to make a new one, which replaces every invite link)`);
+  return key;
+}
+
+export function newSalt(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** A learner's token: the key's HMAC of the salt. */
+export function tokenFor(key: Buffer, salt: string): string {
+  return createHmac('sha256', key).update(salt).digest('hex').slice(0, 48);
 }
 
 /** The cookie name carries the port: cookies ignore ports, two labs on one host must not share one. */

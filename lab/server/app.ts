@@ -9,7 +9,7 @@
  * `close()` closes the panels and ends every shell before it returns, so a
  * stopped lab leaves no processes behind.
  */
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -21,7 +21,7 @@ import type { Environment } from '../environments/environment.js';
 import { Classroom } from '../instructor/classroom.js';
 import type { MemoryInfo } from '../instructor/capacity.js';
 import { ProgressStore } from '../progress/store.js';
-import { newToken, setupAccess } from './access.js';
+import { loadTokenKey, newToken, setupAccess } from './access.js';
 import { defaultDataDir, removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
 import { setupCourseRoutes } from './course.js';
@@ -53,6 +53,12 @@ export interface LabOptions {
   bytesPerEnvironment?: number;
   /** Where free memory is read from (tests). */
   memory?: () => MemoryInfo;
+  /** Run every environment as its own account, in its own budget, behind its own packet filter rules (needs root; environments/isolation.ts). */
+  isolate?: boolean;
+  /** CPUs one isolated environment may use (default: what the course declares). */
+  cpusPerEnvironment?: number;
+  /** Without isolation: host one environment only (default false: as many as asked for). */
+  singleLearner?: boolean;
 }
 
 export interface LabServer {
@@ -81,7 +87,12 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const host = opts.host ?? '127.0.0.1';
   const dataDir = resolve(opts.dataDir ?? defaultDataDir);
   const instructorToken = opts.instructorToken ?? newToken();
+  // Others may pass through to an isolated environment's own folders, never list or read the server's state.
+  mkdirSync(dataDir, { recursive: true });
+  chmodSync(dataDir, 0o711);
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
+  let port = opts.port ?? 4000;
+  let listening = false;
   const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildClient('instructor.ts', 'instructor.html'), loadPanels(course)]);
 
   const classroom = new Classroom({
@@ -93,17 +104,20 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     instructorToken,
     bytesPerEnvironment: opts.bytesPerEnvironment,
     memory: opts.memory,
+    tokenKey: loadTokenKey(dataDir),
+    isolation: opts.isolate ? { labPort: () => (listening ? port : 0), cpusPerEnvironment: opts.cpusPerEnvironment } : undefined,
+    singleLearner: !opts.isolate && opts.singleLearner,
   });
   const environments = classroom.environments;
   const envId = opts.environmentId === undefined ? 1 : opts.environmentId;
   if (envId !== null) {
     const saved = store.learners(course.dir).find((l) => l.env === envId);
-    classroom.create({ env: envId, name: saved?.name, token: opts.token ?? saved?.token, skipCapacityCheck: true });
+    if (saved && opts.token === undefined) classroom.restore(envId);
+    else classroom.create({ env: envId, name: saved?.name, token: opts.token, skipCapacityCheck: true });
   }
   classroom.restore();
   const token = envId === null ? instructorToken : classroom.tokenOf(envId)!;
 
-  let port = opts.port ?? 4000;
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -129,6 +143,8 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     server.listen(port, host, () => ok());
   });
   port = (server.address() as AddressInfo).port;
+  listening = true;
+  classroom.portKnown();
   const shownHost = host.includes(':') ? `[${host}]` : host;
   url = `${opts.tls ? 'https' : 'http'}://${shownHost}:${port}/`;
   // The address file carries the instructor token: local tools (zdm-lab env, course play) act for the instructor.

@@ -43,6 +43,8 @@ export interface SessionOptions {
   outputCap?: number;
   /** false: the shell prints no READY_MARKER, input goes to it at once. */
   readyMarker?: boolean;
+  /** The command line that starts the shell (an isolated environment's wrapper around shell and args); `shell` still names the shell. */
+  launcher?: { command: string; args: string[] };
 }
 
 /** A connected client as the session sees it. */
@@ -83,7 +85,7 @@ export class TerminalSession {
     const shell = opts.shell ?? 'bash';
     this.shellName = basename(shell);
     this.outputCap = opts.outputCap ?? OUTPUT_CAP;
-    this.pty = pty.spawn(shell, opts.args ?? [], {
+    this.pty = pty.spawn(opts.launcher?.command ?? shell, opts.launcher?.args ?? opts.args ?? [], {
       name: 'xterm-256color',
       cols: opts.cols ?? 100,
       rows: opts.rows ?? 30,

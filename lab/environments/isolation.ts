@@ -1,0 +1,225 @@
+/**
+ * Sealing learner environments off from each other and from the lab, when
+ * the lab server runs as root. Environment K gets:
+ *
+ * - its own Unix account `zdmlab-K` (created on demand, removed on
+ *   destroy), whose home is a private folder (0700) of the data folder.
+ *   Every process of the environment (terminals, the course's setup, reset,
+ *   check, status and teardown commands, and all they start) runs as that
+ *   account, with no supplementary groups, no capabilities and
+ *   no_new_privs (setuid programs cannot give root back);
+ * - a control group with a memory, task and CPU budget (cgroups.ts), which
+ *   every one of those processes joins before it drops root;
+ * - packet filter rules (nftables, matching the account with `meta skuid`):
+ *   from 127.0.0.0/8 and ::1 the account reaches its own loopback block
+ *   127.0.K.0/24 (the address plan's block of environment K) and the lab
+ *   server's port, nothing else, so another environment's nodes, proxies,
+ *   API and metrics, and any local JMX port, are out of its reach.
+ *
+ * Only the lab server's own state (server.json, the progress database, the
+ * token key) stays root's, 0600 in a 0711 folder.
+ */
+import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { cgroupProblem, EnvironmentCgroup, type Budget } from './cgroups.js';
+
+/** Highest environment number with a loopback block of its own (127.0.K.0/24). */
+const LAST_BLOCK = 254;
+const TOOLS = ['useradd', 'userdel', 'setpriv', 'nft'] as const;
+
+export function accountName(env: number): string {
+  return `zdmlab-${env}`;
+}
+
+/** Why this process cannot isolate environments, or undefined when it can. */
+export function isolationProblem(): string | undefined {
+  if (process.getuid?.() !== 0) return 'the lab server does not run as root (creating accounts, control groups and packet filter rules needs it)';
+  const path = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
+  const missing = TOOLS.filter((t) => !path.some((dir) => existsSync(join(dir, t))));
+  if (missing.length) return `missing ${missing.join(', ')} (apt-get install passwd util-linux nftables)`;
+  return cgroupProblem();
+}
+
+/**
+ * Runs a system tool and waits for it: account, rule and group changes take
+ * milliseconds, and an environment's creation must not be half done when the
+ * first terminal asks for its account.
+ */
+function tool(command: string, args: string[], input?: string): string {
+  try {
+    return execFileSync(command, args, { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`${command} ${args.join(' ')}: ${(e.stderr || e.message).trim()}`);
+  }
+}
+
+function pause(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** uid and gid of an account, from /etc/passwd; undefined when there is none. */
+function lookupAccount(name: string): { uid: number; gid: number } | undefined {
+  for (const line of readFileSync('/etc/passwd', 'utf8').split('\n')) {
+    const f = line.split(':');
+    if (f[0] === name) return { uid: Number(f[2]), gid: Number(f[3]) };
+  }
+  return undefined;
+}
+
+/** Live processes owned by `uid`, read from /proc (a process that ends meanwhile is left out). */
+export function processesOf(uid: number): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'));
+      if (m && Number(m[1]) === uid && !/^State:\s+Z/m.test(readFileSync(`/proc/${name}/status`, 'utf8'))) pids.push(Number(name));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return pids;
+}
+
+export interface SandboxOptions {
+  env: number;
+  /** The environment's private home, made and owned by its account. */
+  home: string;
+  /** Folders the environment writes (its working folder), made and owned by its account. */
+  owned: string[];
+  budget: Budget;
+  /** The lab server's port, the one local port the account may reach outside its block. */
+  labPort: () => number;
+}
+
+/** One environment's account, control group and rules. */
+export class Sandbox {
+  readonly account: string;
+  readonly home: string;
+  readonly cgroup: EnvironmentCgroup;
+  private ids: { uid: number; gid: number } | undefined;
+
+  constructor(private readonly opts: SandboxOptions) {
+    this.account = accountName(opts.env);
+    this.home = opts.home;
+    this.cgroup = new EnvironmentCgroup(`zdmlab-env-${opts.env}`);
+  }
+
+  get uid(): number {
+    if (!this.ids) throw new Error(`environment ${this.opts.env}: its account is not set up yet`);
+    return this.ids.uid;
+  }
+
+  /**
+   * Creates the account, the folders, the control group and the packet
+   * filter rules, or takes over those an earlier start of the lab left (its
+   * nodes may still run in them, within the same budget).
+   */
+  open(): void {
+    let ids = lookupAccount(this.account);
+    if (!ids) {
+      tool('useradd', ['--system', '--user-group', '--no-create-home', '--home-dir', this.home, '--shell', '/bin/bash', '--comment', `ZDM Lab environment ${this.opts.env}`, this.account]);
+      ids = lookupAccount(this.account);
+      if (!ids) throw new Error(`useradd made no account ${this.account}`);
+    }
+    this.ids = ids;
+    for (const dir of [this.home, join(this.home, 'tmp'), ...this.opts.owned]) {
+      mkdirSync(dir, { recursive: true });
+      chownSync(dir, ids.uid, ids.gid);
+      chmodSync(dir, 0o700);
+    }
+    this.cgroup.create(this.opts.budget);
+    this.applyRules();
+  }
+
+  /**
+   * The command line that runs `command` in this environment: a shell (as
+   * root, for one instant) writes its own pid into the control groups, then
+   * setpriv drops to the account and execs the command, so nothing of the
+   * environment starts outside its budget or as root.
+   */
+  wrap(command: string, args: string[]): { command: string; args: string[] } {
+    const { uid, gid } = this.ids ?? { uid: -1, gid: -1 };
+    if (uid < 0) throw new Error(`environment ${this.opts.env}: its account is not set up yet`);
+    const join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+    const drop = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--'];
+    return { command: '/bin/sh', args: ['-c', join, 'lab-enter', ...this.cgroup.procsFiles, '--', ...drop, command, ...args] };
+  }
+
+  /** The environment variables of the account (its shells see these besides the course's). */
+  get identity(): Record<string, string> {
+    return { HOME: this.home, USER: this.account, LOGNAME: this.account, SHELL: '/bin/bash', TMPDIR: join(this.home, 'tmp') };
+  }
+
+  /**
+   * Ends every process of the account: `kill -KILL -1` as the account
+   * itself (one call that reaches all of them, a fork bomb's newest
+   * children too), repeated until /proc shows none.
+   */
+  killAll(): void {
+    const { uid, gid } = this.ids!;
+    for (let round = 0; round < 100; round++) {
+      const left = [...new Set([...processesOf(uid), ...this.cgroup.members()])];
+      if (left.length === 0) return;
+      try {
+        tool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', '/bin/sh', '-c', 'kill -KILL -1']);
+      } catch {
+        // nothing left to signal
+      }
+      // Processes still in the group that run as another uid (a root wrapper an instant before setpriv).
+      for (const pid of this.cgroup.members()) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // gone
+        }
+      }
+      pause(100);
+    }
+    throw new Error(`${this.account}: processes still running after 100 rounds of kill: ${processesOf(uid).join(', ')}`);
+  }
+
+  /** Removes everything of the environment: processes, rules, control group, account and folders. */
+  async close(): Promise<void> {
+    if (this.ids) this.killAll();
+    this.dropRules();
+    await this.cgroup.remove();
+    for (const dir of [this.home, ...this.opts.owned]) rmSync(dir, { recursive: true, force: true });
+    if (lookupAccount(this.account)) tool('userdel', [this.account]);
+    this.ids = undefined;
+  }
+
+  private get table(): string {
+    return `zdmlab-env-${this.opts.env}`;
+  }
+
+  /** Rules are applied (again) whenever the lab port is known or changes. */
+  applyRules(): void {
+    const { uid } = this.ids!;
+    const env = this.opts.env;
+    const own = env <= LAST_BLOCK ? [`    meta skuid ${uid} ip daddr 127.0.${env}.0/24 accept`] : [];
+    const port = this.opts.labPort();
+    const lab = port > 0 ? [`    meta skuid ${uid} ip daddr 127.0.0.1 tcp dport ${port} accept`, `    meta skuid ${uid} ip6 daddr ::1 tcp dport ${port} accept`] : [];
+    const ruleset = [
+      `table inet ${this.table}`,
+      `delete table inet ${this.table}`,
+      `table inet ${this.table} {`,
+      '  chain output {',
+      '    type filter hook output priority 0; policy accept;',
+      ...own,
+      ...lab,
+      `    meta skuid ${uid} ip daddr 127.0.0.0/8 reject with icmpx admin-prohibited`,
+      `    meta skuid ${uid} ip6 daddr ::1 reject with icmpx admin-prohibited`,
+      '  }',
+      '}',
+      '',
+    ].join('\n');
+    tool('nft', ['-f', '-'], ruleset);
+  }
+
+  private dropRules(): void {
+    tool('nft', ['-f', '-'], `table inet ${this.table}\ndelete table inet ${this.table}\n`);
+  }
+}
