@@ -11,7 +11,7 @@
  * - a control group with a memory, task and CPU budget (cgroups.ts), which
  *   every one of those processes joins before it drops root;
  * - packet filter rules (nftables, matching the account with `meta skuid`):
- *   from 127.0.0.0/8 and ::1 the account reaches its own loopback block
+ *   on 127.0.0.0/8 and ::1 the account opens connections to its own loopback block
  *   127.0.K.0/24 (the address plan's block of environment K) and the lab
  *   server's port, nothing else, so another environment's nodes, proxies,
  *   API and metrics, and any local JMX port, are out of its reach.
@@ -208,6 +208,8 @@ export class Sandbox {
       `table inet ${this.table} {`,
       '  chain output {',
       '    type filter hook output priority 0; policy accept;',
+      // Answers on connections made to the environment (the lab's own clients, the environment's own) pass: only new connections are judged.
+      '    ct state established,related accept',
       ...own,
       ...lab,
       `    meta skuid ${uid} ip daddr 127.0.0.0/8 reject with icmpx admin-prohibited`,

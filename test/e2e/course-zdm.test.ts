@@ -10,8 +10,11 @@
  * end: no write failed, every acknowledged write is on Target, the API reads
  * from Target, every write acknowledged before Phase 5 is on Origin too, and
  * Origin has none of the phase 5 rows; the proof line with those figures is
- * printed again at the end of `npm test`. Needs the real zdm-proxy; skipped,
- * with the reason, without it (failed under CI=true).
+ * printed again at the end of `npm test`. Run as root, the environment is
+ * isolated (its own account, budget and packet filter rules), as a hosted
+ * class would have it, and its memory peak is printed beside its budget.
+ * Needs the real zdm-proxy; skipped, with the reason, without it (failed
+ * under CI=true, as is a run that cannot isolate).
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -24,6 +27,7 @@ import { withClient } from '../../infra/cql/client.js';
 import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopilot/play.js';
 import { renderPage } from '../../lab/course/render.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import { isolationProblem } from '../../lab/environments/isolation.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { http } from '../support/sample-api.js';
@@ -34,6 +38,8 @@ const API = `http://127.0.${ENV}.20:8000`;
 const PAGES = ['intro', ...Array.from({ length: 10 }, (_, i) => `step${i + 1}`)];
 const root = new URL('../..', import.meta.url).pathname;
 const skip = await zdmProxyUnavailable();
+const cannotIsolate = isolationProblem();
+if (cannotIsolate && process.env.CI === 'true') throw new Error(`the course must play in an isolated environment under CI=true: ${cannotIsolate}`);
 
 let ctx: LabContext | undefined;
 let lab: LabServer | undefined;
@@ -104,13 +110,21 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'course-zdm-'));
     ctx = await freshEnvironment(ENV);
-    [lab, browser] = await Promise.all([startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV }), launchBrowser()]);
+    [lab, browser] = await Promise.all([startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV, isolate: cannotIsolate === undefined }), launchBrowser()]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(lab.openUrl);
   });
   after(async () => {
     await writer.stop();
     await browser?.close();
+    const sandbox = lab?.environments.get(ENV)?.sandbox;
+    if (sandbox) {
+      const { peak } = sandbox.cgroup.memory();
+      const budget = lab!.course.environments.memoryBytes;
+      if (peak !== undefined) recordFinding('isolation-memory', `course played in isolated environment ${ENV}: memory peak ${(peak / 1024 ** 3).toFixed(2)} GiB of its ${(budget / 1024 ** 3).toFixed(1)} GiB budget`);
+      // The environment's teardown runs as its account, then the account, its group, rules and folders go.
+      await lab!.classroom.destroy(ENV);
+    }
     await lab?.close();
     if (ctx) await stopEnvironment(ctx);
     rmSync(dataDir, { recursive: true, force: true });

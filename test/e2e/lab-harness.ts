@@ -84,6 +84,9 @@ export interface TerminalClient {
 }
 
 export interface ConnectOptions {
+  /** The environment (default 1) and the token that opens it (default the lab's first). */
+  env?: number;
+  token?: string;
   terminal?: string;
   session?: string;
   seq?: number;
@@ -96,10 +99,10 @@ export interface ConnectOptions {
 
 /** Open a terminal socket as the browser would; rejects with the HTTP status if the upgrade is refused. */
 export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Promise<TerminalClient> {
-  const q = new URLSearchParams({ env: '1', terminal: opts.terminal ?? 'shell', seq: String(opts.seq ?? 0) });
+  const q = new URLSearchParams({ env: String(opts.env ?? 1), terminal: opts.terminal ?? 'shell', seq: String(opts.seq ?? 0) });
   if (opts.session) q.set('session', opts.session);
   const headers: Record<string, string> = {};
-  if (opts.auth !== false) headers.cookie = `${cookieName(lab.port)}=${lab.token}`;
+  if (opts.auth !== false) headers.cookie = `${cookieName(lab.port)}=${opts.token ?? lab.token}`;
   const ws = new WebSocket(`ws://127.0.0.1:${lab.port}/ws/terminal?${q}`, { headers, origin: opts.origin ?? `http://127.0.0.1:${lab.port}` });
   const client: TerminalClient = {
     ws,
