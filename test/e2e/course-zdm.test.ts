@@ -28,7 +28,7 @@ import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopi
 import { renderPage } from '../../lab/course/render.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
-import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+import { freshEnvironment, stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { http } from '../support/sample-api.js';
 import { launchBrowser, waitForTerminal } from './lab-harness.js';
@@ -109,7 +109,12 @@ const writer = new Writer();
 describe('the ZDM course, clicked through in a browser on real infrastructure', { skip, timeout: 2_400_000 }, () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'course-zdm-'));
-    ctx = await freshEnvironment(ENV);
+    if (cannotIsolate === undefined) {
+      // The isolated environment keeps its nodes in its own fresh home: only nodes an earlier root run left on its addresses go.
+      await stopEnvironment(testContext(ENV));
+    } else {
+      ctx = await freshEnvironment(ENV);
+    }
     [lab, browser] = await Promise.all([startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV, isolate: cannotIsolate === undefined }), launchBrowser()]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(lab.openUrl);
