@@ -213,6 +213,16 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     assert.deepEqual(failed, []);
     assert.deepEqual(missing, []);
   });
+
+  test("an instructor's reset of B runs as B's account and empties B's folder", async () => {
+    const outcome = await lab.classroom.reset(B);
+    assert.equal(envB.setupStatus, 'done');
+    assert.equal(existsSync(join(envB.workDir, 'writer.log')), false, "the writer's record survived the reset");
+    assert.match(safeRead(join(envB.workDir, 'setup-progress.log')), /Ready for Step 1/);
+    // The nodes set up again run as B's account.
+    cassandraPidOf(envB);
+    recordFinding('isolation-reset', `reset of isolated environment ${B}: ready again after ${outcome.readySeconds.toFixed(1)} s`);
+  });
 });
 
 function safeRead(path: string): string {
