@@ -17,7 +17,9 @@ import { parseCommandLine, runCommand } from '../../common/cli.js';
 /** The project's own course, checked when no folder is named. */
 const defaultCourseDir = resolve(new URL('../..', import.meta.url).pathname, 'steps');
 
-const USAGE = `usage: zdm-lab course check [DIR]      validate a course (default: steps/), problems as file:line
+const USAGE = `usage: zdm-lab course check [--strict] [DIR]
+                                        validate a course (default: steps/), problems as file:line;
+                                        fails on errors, and with --strict on warnings too
        zdm-lab course play [--env K] [--to PAGE] [--data DIR]
                                         have the running lab server play its course in environment
                                         K's terminals, up to PAGE (default: all)
@@ -40,6 +42,7 @@ async function main(argv: string[]): Promise<number> {
     to: { type: 'string' },
     data: { type: 'string' },
     name: { type: 'string' },
+    strict: { type: 'boolean' },
   });
   const print = (line: string) => console.log(line);
   const dataDir = resolve(values.data ?? defaultDataDir);
@@ -50,7 +53,7 @@ async function main(argv: string[]): Promise<number> {
   try {
     switch (`${command} ${sub ?? ''}`.trim()) {
       case 'course check':
-        return courseCheck(rest[0] ?? defaultCourseDir);
+        return courseCheck(rest[0] ?? defaultCourseDir, undefined, { strict: values.strict === true });
       case 'course play':
         return await playRemote({ dataDir, env: environmentNumber(values.env ?? process.env.LAB_ENV) ?? 1, to: values.to, print });
       default:

@@ -102,7 +102,7 @@ try {
     isolate,
     singleLearner: !values['no-isolation'],
   });
-  for (const p of lab.problems) console.warn(`warning: ${formatProblem(p)}`);
+  for (const p of lab.problems) console.warn(formatProblem(p));
   console.log(`ZDM Lab: ${lab.course.title} (${lab.course.pages.length} pages)`);
   const budget = `${((perEnv ?? lab.course.environments.memoryBytes / GIB) as number).toFixed(1)} GiB of memory, ${cpus ?? lab.course.environments.cpus ?? 'a fair share of the'} CPU(s)`;
   if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab.`);

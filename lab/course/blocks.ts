@@ -7,10 +7,15 @@
  * The loader (to report problems) and the renderer (to draw the block) both
  * read blocks here, so they can never disagree about what a block means.
  */
+import { z } from 'zod';
+import { didYouMean } from './course-json.js';
 import { parseJson } from './json.js';
 import { MACROS, type Block, type CourseProblem, type Macro } from './schema.js';
 
 const INFO_PREFIX = '### ';
+const BACKGROUND = '"backgroundColor" must be a CSS colour such as "#ffeecc" or "lightyellow"';
+const MAX_INVOCATIONS = '"maxInvocations" must be a whole number ≥ 0 or "unlimited"';
+const WAIT_SECONDS = '"waitForSeconds" must be a number of seconds above 0, at most 3600';
 
 export interface BlockContext {
   pageId: string;
@@ -53,7 +58,7 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
   if (!info) return { block, problems };
 
   const at = info.line;
-  const problem = (message: string) => problems.push({ file: ctx.file, line: at, message });
+  const problem = (message: string, severity: CourseProblem['severity'] = 'error') => problems.push({ file: ctx.file, line: at, severity, message });
 
   if (!info.text.startsWith('{')) {
     if (info.text !== '') block.terminalId = info.text;
@@ -63,11 +68,17 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
       problem(`malformed block info line: ${json.message}; expected ### {"terminalId": "…"} or ### termId`);
       return { block, problems };
     }
+    if (typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) {
+      problem('the block info line must be a JSON object, e.g. ### {"terminalId": "host"}');
+      return { block, problems };
+    }
     readInfo(json.value as Record<string, unknown>, block, problem);
   }
 
   if (block.execute && !ctx.terminals.includes(block.terminalId)) {
-    problem(`unknown terminal id "${block.terminalId}"; the course declares: ${ctx.terminals.join(', ') || '(none)'}`);
+    const first = ctx.terminals[0] ?? '';
+    problem(`unknown terminal id "${block.terminalId}"; the block runs in the first terminal, "${first}", as in Katapod (the course declares: ${ctx.terminals.join(', ') || '(none)'})`, 'warning');
+    block.terminalId = first;
   }
   if (block.waitForTerminal !== undefined && !ctx.terminals.includes(block.waitForTerminal)) {
     problem(`unknown terminal id "${block.waitForTerminal}" in "waitForTerminal"; the course declares: ${ctx.terminals.join(', ') || '(none)'}`);
@@ -75,56 +86,53 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
   return { block, problems };
 }
 
-function readInfo(info: Record<string, unknown>, block: Block, problem: (m: string) => void): void {
-  const { terminalId, execute, maxInvocations, macrosBefore, backgroundColor, waitFor, waitForTerminal, waitForSeconds } = info;
-  if (terminalId !== undefined) {
-    if (typeof terminalId === 'string' && terminalId !== '') block.terminalId = terminalId;
-    else problem('"terminalId" must be a non-empty string');
-  }
-  if (execute !== undefined) {
-    if (typeof execute === 'boolean') block.execute = execute;
-    else problem('"execute" must be true or false');
-  }
-  if (maxInvocations !== undefined && maxInvocations !== 'unlimited') {
-    if (typeof maxInvocations === 'number' && Number.isInteger(maxInvocations) && maxInvocations >= 0) {
-      block.maxInvocations = maxInvocations;
-    } else {
-      problem('"maxInvocations" must be a whole number ≥ 0 or "unlimited"');
-    }
-  }
-  if (macrosBefore !== undefined) {
-    if (Array.isArray(macrosBefore)) {
-      for (const macro of macrosBefore) {
-        if (MACROS.includes(macro as Macro)) block.macrosBefore.push(macro as Macro);
-        else problem(`unknown macro ${JSON.stringify(macro)} in "macrosBefore"; known: ${MACROS.join(', ')}`);
-      }
-    } else {
-      problem('"macrosBefore" must be a list, e.g. ["ctrl_c"]');
-    }
-  }
-  if (backgroundColor !== undefined) {
-    // Only plain colour values: the value lands in a style attribute.
-    if (typeof backgroundColor === 'string' && /^[#a-zA-Z0-9(),.%\s-]+$/.test(backgroundColor)) {
-      block.backgroundColor = backgroundColor;
-    } else {
-      problem('"backgroundColor" must be a CSS colour such as "#ffeecc" or "lightyellow"');
-    }
-  }
-  if (waitFor !== undefined) {
+/**
+ * The info line's keys: Katapod's (terminalId, execute, maxInvocations,
+ * macrosBefore, backgroundColor) and the lab's own (waitFor,
+ * waitForTerminal, waitForSeconds), in one schema. A key it does not know is
+ * a warning (Katapod ignores it), with the known key it is closest to.
+ */
+const infoLine = z.object({
+  terminalId: z.string({ error: '"terminalId" must be a non-empty string' }).min(1, '"terminalId" must be a non-empty string'),
+  execute: z.boolean({ error: '"execute" must be true or false' }),
+  maxInvocations: z.union([z.int({ error: MAX_INVOCATIONS }).min(0, MAX_INVOCATIONS), z.literal('unlimited', { error: MAX_INVOCATIONS })], { error: MAX_INVOCATIONS }),
+  macrosBefore: z.array(z.unknown(), { error: '"macrosBefore" must be a list, e.g. ["ctrl_c"]' }),
+  // Only plain colour values: the value lands in a style attribute.
+  backgroundColor: z.string({ error: BACKGROUND }).regex(/^[#a-zA-Z0-9(),.%\s-]+$/, BACKGROUND),
+  waitFor: z.string({ error: '"waitFor" must be a regular expression string (not a string)' }).superRefine((value, ctx) => {
     try {
-      if (typeof waitFor !== 'string') throw new Error('not a string');
-      new RegExp(waitFor);
-      block.waitFor = waitFor;
+      new RegExp(value);
     } catch (err) {
-      problem(`"waitFor" must be a regular expression string (${(err as Error).message})`);
+      ctx.addIssue({ code: 'custom', message: `"waitFor" must be a regular expression string (${(err as Error).message})` });
     }
+  }),
+  waitForTerminal: z.string({ error: '"waitForTerminal" must be the id of a terminal of the course' }).min(1, '"waitForTerminal" must be the id of a terminal of the course'),
+  waitForSeconds: z.number({ error: WAIT_SECONDS }).gt(0, WAIT_SECONDS).max(3600, WAIT_SECONDS),
+}).partial();
+
+function readInfo(info: Record<string, unknown>, block: Block, problem: (m: string, severity?: CourseProblem['severity']) => void): void {
+  const known = Object.keys(infoLine.shape);
+  for (const key of Object.keys(info)) {
+    if (!known.includes(key)) problem(`unknown key "${key}" in the info line, ignored as Katapod does.${didYouMean(key, known)}`, 'warning');
   }
-  if (waitForTerminal !== undefined) {
-    if (typeof waitForTerminal === 'string' && waitForTerminal !== '') block.waitForTerminal = waitForTerminal;
-    else problem('"waitForTerminal" must be the id of a terminal of the course');
+  // Each key on its own: one wrong key does not hide what the others say.
+  const values: Record<string, unknown> = {};
+  for (const key of known) {
+    if (info[key] === undefined) continue;
+    const checked = infoLine.shape[key as keyof typeof infoLine.shape].safeParse(info[key]);
+    if (checked.success) values[key] = checked.data;
+    else problem(checked.error.issues[0]!.message);
   }
-  if (waitForSeconds !== undefined) {
-    if (typeof waitForSeconds === 'number' && waitForSeconds > 0 && waitForSeconds <= 3600) block.waitForSeconds = waitForSeconds;
-    else problem('"waitForSeconds" must be a number of seconds above 0, at most 3600');
+  const v = values as z.infer<typeof infoLine>;
+  if (v.terminalId !== undefined) block.terminalId = v.terminalId;
+  if (v.execute !== undefined) block.execute = v.execute;
+  if (typeof v.maxInvocations === 'number') block.maxInvocations = v.maxInvocations;
+  for (const macro of v.macrosBefore ?? []) {
+    if (MACROS.includes(macro as Macro)) block.macrosBefore.push(macro as Macro);
+    else problem(`unknown macro ${JSON.stringify(macro)} in "macrosBefore"; known: ${MACROS.join(', ')}`);
   }
+  if (v.backgroundColor !== undefined) block.backgroundColor = v.backgroundColor;
+  if (v.waitFor !== undefined) block.waitFor = v.waitFor;
+  if (v.waitForTerminal !== undefined) block.waitForTerminal = v.waitForTerminal;
+  if (v.waitForSeconds !== undefined) block.waitForSeconds = v.waitForSeconds;
 }

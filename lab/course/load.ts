@@ -14,7 +14,8 @@ import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { createMarkdown } from './markdown.js';
 import { resolveCourseFile } from './files.js';
-import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type Layout, type OnLoadCommand, type PageSpec, type PanelSpec, type TerminalSpec } from './schema.js';
+import { lineAt, readCourseJsonValue } from './course-json.js';
+import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type OnLoadCommand, type PageSpec, type PanelSpec, type TerminalSpec } from './schema.js';
 
 export const COURSE_FILE = 'course.json';
 export const KATAPOD_CONFIG = '.katapod_config.json';
@@ -34,7 +35,7 @@ export interface LoadResult {
 export function loadCourse(dir: string): LoadResult {
   const abs = resolve(dir);
   if (!existsSync(abs) || !statSync(abs).isDirectory()) {
-    return { problems: [{ file: abs, line: 0, message: 'no such course directory' }] };
+    return { problems: [{ file: abs, line: 0, severity: 'error', message: 'no such course directory' }] };
   }
   const problems: CourseProblem[] = [];
   let course: Course | undefined;
@@ -44,6 +45,7 @@ export function loadCourse(dir: string): LoadResult {
     problems.push({
       file: abs,
       line: 0,
+      severity: 'error',
       message: `not a course directory: expected ${COURSE_FILE}, or a Katapod scenario (${KATAPOD_CONFIG} and intro.md)`,
     });
   }
@@ -56,163 +58,76 @@ export function loadCourse(dir: string): LoadResult {
 function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefined {
   const file = COURSE_FILE;
   const text = readFileSync(join(dir, file), 'utf8');
-  const json = parseJsonFile(text, file, problems);
-  if (json === undefined) return undefined;
-  const problem = (message: string, needle?: string) => problems.push({ file, line: lineOf(text, needle), message });
-  if (!isObject(json)) {
-    problem('must be a JSON object with "title", "terminals" and "pages"');
-    return undefined;
-  }
-
-  const title = typeof json.title === 'string' && json.title !== '' ? json.title : undefined;
-  if (!title) problem('"title" must be a non-empty string', '"title"');
+  const value = parseJsonFile(text, file, problems);
+  if (value === undefined) return undefined;
+  const checked = readCourseJsonValue(value, text, file);
+  problems.push(...checked.problems);
+  const json = checked.value;
+  if (!json) return undefined;
+  const at = (path: (string | number)[], severity: CourseProblem['severity'], message: string) => problems.push({ file, line: lineAt(text, path), severity, message });
 
   const terminals: TerminalSpec[] = [];
-  if (!Array.isArray(json.terminals) || json.terminals.length === 0) {
-    problem('"terminals" must be a non-empty list of {"id", "name"}', '"terminals"');
-  } else {
-    json.terminals.forEach((t, i) => {
-      if (!isObject(t) || typeof t.id !== 'string' || !/^[\w.-]+$/.test(t.id)) {
-        problem(`terminals[${i}]: "id" must be a word (letters, digits, _ . -)`, isObject(t) ? JSON.stringify(t.id) : '"terminals"');
-        return;
-      }
-      if (terminals.some((x) => x.id === t.id)) problem(`terminals[${i}]: duplicate terminal id "${t.id}"`, `"${t.id}"`);
-      terminals.push({ id: t.id, name: typeof t.name === 'string' && t.name !== '' ? t.name : t.id });
-    });
-  }
-
-  let layout: Layout = 'stacked';
-  if (json.layout !== undefined) {
-    if (json.layout === 'stacked' || json.layout === 'tabbed') layout = json.layout;
-    else problem('"layout" must be "stacked" or "tabbed"', '"layout"');
-  }
-  for (const key of ['setup', 'reset', 'teardown', 'status'] as const) {
-    if (json[key] !== undefined && typeof json[key] !== 'string') problem(`"${key}" must be a shell command string`, `"${key}"`);
-  }
+  json.terminals.forEach((t, i) => {
+    if (terminals.some((x) => x.id === t.id)) at(['terminals', i, 'id'], 'error', `terminals[${i}]: duplicate terminal id "${t.id}"`);
+    else terminals.push({ id: t.id, name: t.name || t.id });
+  });
+  const first = terminals[0]!.id;
 
   const pages: PageSpec[] = [];
-  if (!Array.isArray(json.pages) || json.pages.length === 0) {
-    problem('"pages" must be a non-empty list of {"id", "file", "title"}', '"pages"');
-  } else {
-    json.pages.forEach((p, i) => {
-      const where = isObject(p) && typeof p.id === 'string' ? `"${p.id}"` : '"pages"';
-      if (!isObject(p) || typeof p.id !== 'string' || !/^[\w.-]+$/.test(p.id)) {
-        problem(`pages[${i}]: "id" must be a word (letters, digits, _ . -)`, where);
-        return;
-      }
-      if (pages.some((x) => x.id === p.id)) problem(`pages[${i}]: duplicate page id "${p.id}"`, where);
-      const pageFile = typeof p.file === 'string' && p.file !== '' ? p.file : `${p.id}.md`;
-      if (p.file !== undefined && typeof p.file !== 'string') problem(`page "${p.id}": "file" must be a path string`, where);
-      const onLoad: OnLoadCommand[] = [];
-      if (p.onLoad !== undefined) {
-        if (!Array.isArray(p.onLoad)) problem(`page "${p.id}": "onLoad" must be a list of {"terminal", "command"}`, where);
-        else
-          p.onLoad.forEach((c, j) => {
-            if (!isObject(c) || typeof c.terminal !== 'string' || typeof c.command !== 'string') {
-              problem(`page "${p.id}": onLoad[${j}] must be {"terminal": "id", "command": "…"}`, where);
-            } else {
-              if (!terminals.some((t) => t.id === c.terminal)) {
-                problem(`page "${p.id}": onLoad[${j}]: unknown terminal id "${c.terminal}"; the course declares: ${terminals.map((t) => t.id).join(', ')}`, `"${c.terminal}"`);
-              }
-              onLoad.push({ terminal: c.terminal, command: c.command });
-            }
-          });
-      }
-      if (p.check !== undefined && typeof p.check !== 'string') problem(`page "${p.id}": "check" must be a shell command string`, where);
-      let timeout = DEFAULT_CHECK_TIMEOUT_SECONDS;
-      if (p.checkTimeoutSeconds !== undefined) {
-        if (typeof p.checkTimeoutSeconds === 'number' && p.checkTimeoutSeconds > 0) timeout = p.checkTimeoutSeconds;
-        else problem(`page "${p.id}": "checkTimeoutSeconds" must be a number > 0`, where);
-      }
-      pages.push({
-        id: p.id,
-        title: typeof p.title === 'string' && p.title !== '' ? p.title : p.id,
-        file: pageFile,
-        onLoad,
-        check: typeof p.check === 'string' && p.check.trim() !== '' ? p.check : undefined,
-        checkTimeoutSeconds: timeout,
-      });
+  json.pages.forEach((p, i) => {
+    if (pages.some((x) => x.id === p.id)) at(['pages', i, 'id'], 'error', `pages[${i}]: duplicate page id "${p.id}"`);
+    const onLoad: OnLoadCommand[] = (p.onLoad ?? []).map((c, j) => {
+      if (terminals.some((t) => t.id === c.terminal)) return { terminal: c.terminal, command: c.command };
+      at(['pages', i, 'onLoad', j, 'terminal'], 'warning', `page "${p.id}": onLoad[${j}]: unknown terminal id "${c.terminal}"; it runs in the first terminal, "${first}", as in Katapod (the course declares: ${terminals.map((t) => t.id).join(', ')})`);
+      return { terminal: first, command: c.command };
     });
-  }
+    pages.push({
+      id: p.id,
+      title: p.title || p.id,
+      file: p.file ?? `${p.id}.md`,
+      onLoad,
+      check: p.check !== undefined && p.check.trim() !== '' ? p.check : undefined,
+      checkTimeoutSeconds: p.checkTimeoutSeconds ?? DEFAULT_CHECK_TIMEOUT_SECONDS,
+    });
+  });
 
-  const panels = readPanels(dir, json.panels, problem);
-  const environments = readEnvironments(json.environments, problem);
+  const panels: PanelSpec[] = [];
+  (json.panels ?? []).forEach((p, i) => {
+    if (RESERVED_PANEL_IDS.includes(p.id)) at(['panels', i, 'id'], 'error', `panel "${p.id}": the id is taken by the lab's own routes (${RESERVED_PANEL_IDS.join(', ')})`);
+    if (panels.some((x) => x.id === p.id)) at(['panels', i, 'id'], 'error', `panels[${i}]: duplicate panel id "${p.id}"`);
+    let ok = true;
+    for (const key of ['module', 'client'] as const) {
+      const path = resolveCourseFile(dir, p[key]);
+      if (!path) at(['panels', i, key], 'error', `panel "${p.id}": "${key}" ${p[key]} points outside the course directory`);
+      else if (!existsSync(path)) at(['panels', i, key], 'error', `panel "${p.id}": "${key}" ${p[key]} does not exist`);
+      ok &&= Boolean(path && existsSync(path));
+    }
+    if (ok) panels.push({ id: p.id, title: p.title || p.id, module: p.module, client: p.client });
+  });
+
+  const e = json.environments ?? {};
+  const environments: EnvironmentSpec = {
+    first: e.first ?? DEFAULT_ENVIRONMENTS.first,
+    last: e.last ?? DEFAULT_ENVIRONMENTS.last,
+    memoryBytes: e.memoryGiB === undefined ? DEFAULT_ENVIRONMENTS.memoryBytes : Math.round(e.memoryGiB * 1024 ** 3),
+    cpus: e.cpus,
+  };
+  if (environments.first > environments.last) at(['environments'], 'error', `"environments": "first" (${environments.first}) is after "last" (${environments.last})`);
 
   return {
     dir,
     format: 'course.json',
-    title: title ?? 'Untitled course',
+    title: json.title,
     terminals,
-    layout,
-    setup: typeof json.setup === 'string' ? json.setup : undefined,
-    reset: typeof json.reset === 'string' ? json.reset : undefined,
-    teardown: typeof json.teardown === 'string' ? json.teardown : undefined,
-    status: typeof json.status === 'string' ? json.status : undefined,
+    layout: json.layout ?? 'stacked',
+    setup: json.setup,
+    reset: json.reset,
+    teardown: json.teardown,
+    status: json.status,
     pages,
     panels,
     environments,
   };
-}
-
-function readEnvironments(raw: unknown, problem: (message: string, needle?: string) => void): EnvironmentSpec {
-  if (raw === undefined) return DEFAULT_ENVIRONMENTS;
-  const shape = '"environments" must be {"first": 1, "last": 254, "memoryGiB": 2.1, "cpus": 2} (each optional)';
-  if (!isObject(raw)) {
-    problem(shape, '"environments"');
-    return DEFAULT_ENVIRONMENTS;
-  }
-  const spec = { ...DEFAULT_ENVIRONMENTS };
-  for (const key of Object.keys(raw)) if (!['first', 'last', 'memoryGiB', 'cpus'].includes(key)) problem(`"environments": unknown key "${key}"; ${shape}`, `"${key}"`);
-  for (const key of ['first', 'last'] as const) {
-    if (raw[key] === undefined) continue;
-    if (Number.isInteger(raw[key]) && (raw[key] as number) >= 1) spec[key] = raw[key] as number;
-    else problem(`"environments": "${key}" must be a whole number from 1`, `"${key}"`);
-  }
-  if (spec.first > spec.last) problem(`"environments": "first" (${spec.first}) is after "last" (${spec.last})`, '"environments"');
-  if (raw.memoryGiB !== undefined) {
-    if (typeof raw.memoryGiB === 'number' && raw.memoryGiB > 0) spec.memoryBytes = Math.round(raw.memoryGiB * 1024 ** 3);
-    else problem('"environments": "memoryGiB" must be a number > 0 (the memory one environment needs)', '"memoryGiB"');
-  }
-  if (raw.cpus !== undefined) {
-    if (typeof raw.cpus === 'number' && raw.cpus > 0) spec.cpus = raw.cpus;
-    else problem('"environments": "cpus" must be a number > 0 (the CPUs one isolated environment may use)', '"cpus"');
-  }
-  return spec;
-}
-
-function readPanels(dir: string, raw: unknown, problem: (message: string, needle?: string) => void): PanelSpec[] {
-  const panels: PanelSpec[] = [];
-  if (raw === undefined) return panels;
-  if (!Array.isArray(raw)) {
-    problem('"panels" must be a list of {"id", "title", "module", "client"}', '"panels"');
-    return panels;
-  }
-  raw.forEach((p, i) => {
-    if (!isObject(p) || typeof p.id !== 'string' || !/^[\w.-]+$/.test(p.id)) {
-      problem(`panels[${i}]: "id" must be a word (letters, digits, _ . -)`, '"panels"');
-      return;
-    }
-    const where = `"${p.id}"`;
-    if (RESERVED_PANEL_IDS.includes(p.id)) problem(`panel "${p.id}": the id is taken by the lab's own routes (${RESERVED_PANEL_IDS.join(', ')})`, where);
-    if (panels.some((x) => x.id === p.id)) problem(`panels[${i}]: duplicate panel id "${p.id}"`, where);
-    let ok = true;
-    for (const key of ['module', 'client'] as const) {
-      const file = p[key];
-      if (typeof file !== 'string' || file === '') {
-        problem(`panel "${p.id}": "${key}" must be a path in the course directory`, where);
-        ok = false;
-        continue;
-      }
-      const path = resolveCourseFile(dir, file);
-      if (!path) problem(`panel "${p.id}": "${key}" ${file} points outside the course directory`, `"${file}"`);
-      else if (!existsSync(path)) problem(`panel "${p.id}": "${key}" ${file} does not exist`, `"${file}"`);
-      ok &&= Boolean(path && existsSync(path));
-    }
-    if (ok) {
-      panels.push({ id: p.id, title: typeof p.title === 'string' && p.title !== '' ? p.title : p.id, module: p.module as string, client: p.client as string });
-    }
-  });
-  return panels;
 }
 
 // ---------------------------------------------------------------- Katapod
@@ -226,7 +141,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
     text = readFileSync(join(dir, file), 'utf8');
     const json = parseJsonFile(text, file, problems);
     if (json === undefined) return undefined;
-    const problem = (message: string, needle?: string) => problems.push({ file, line: lineOf(text, needle), message });
+    const problem = (message: string, needle?: string, severity: CourseProblem['severity'] = 'error') => problems.push({ file, line: lineOf(text, needle), severity, message });
     const layoutTerminals = isObject(json) && isObject(json.layout) ? json.layout.terminals : undefined;
     if (!Array.isArray(layoutTerminals) || layoutTerminals.length === 0) {
       problem('"layout.terminals" must be a non-empty list of {"id", "name"}', '"layout"');
@@ -246,9 +161,15 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
           problem(`onLoadCommands.${step} must be an object {terminalId: [{"command"}]}`, `"${step}"`);
           continue;
         }
-        for (const [terminal, list] of Object.entries(perTerminal)) {
+        for (const [named, list] of Object.entries(perTerminal)) {
+          let terminal = named;
           if (!terminals.some((t) => t.id === terminal)) {
-            problem(`onLoadCommands.${step}: unknown terminal id "${terminal}"; the scenario declares: ${terminals.map((t) => t.id).join(', ')}`, `"${terminal}"`);
+            terminal = terminals[0]!.id;
+            problem(
+              `onLoadCommands.${step}: unknown terminal id "${named}"; its commands run in the first terminal, "${terminal}", as in Katapod (the scenario declares: ${terminals.map((t) => t.id).join(', ')})`,
+              `"${named}"`,
+              'warning',
+            );
           }
           if (!Array.isArray(list)) {
             problem(`onLoadCommands.${step}.${terminal} must be a list of {"command": "…"}`, `"${terminal}"`);
@@ -270,7 +191,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
     onLoadByStep.set('intro', [{ terminal: KATAPOD_DEFAULT_TERMINAL.id, command: `./${KATAPOD_WAIT_SCRIPT};` }]);
   }
   const ids = katapodPageIds(dir);
-  if (!ids.includes('intro')) problems.push({ file: 'intro.md', line: 0, message: 'missing page: a Katapod scenario starts at intro.md' });
+  if (!ids.includes('intro')) problems.push({ file: 'intro.md', line: 0, severity: 'error', message: 'missing page: a Katapod scenario starts at intro.md' });
   const pages: PageSpec[] = ids.map((id) => ({
     id,
     title: firstHeading(join(dir, `${id}.md`)) ?? id,
@@ -279,7 +200,9 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
     checkTimeoutSeconds: DEFAULT_CHECK_TIMEOUT_SECONDS,
   }));
   for (const step of onLoadByStep.keys()) {
-    if (!ids.includes(step)) problems.push({ file, line: lineOf(text, `"${step}"`), message: `onLoadCommands names step "${step}", but ${step}.md does not exist` });
+    if (!ids.includes(step)) {
+      problems.push({ file, line: lineOf(text, `"${step}"`), severity: 'warning', message: `onLoadCommands names step "${step}", but ${step}.md does not exist: they are ignored, as in Katapod` });
+    }
   }
   return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
 }
@@ -319,7 +242,7 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
     const path = resolveCourseFile(course.dir, page.file);
     if (!path || !existsSync(path)) {
       const where = course.format === 'course.json' ? { file: COURSE_FILE, line: lineOf(readFileSync(join(course.dir, COURSE_FILE), 'utf8'), `"${page.file}"`) } : { file: page.file, line: 0 };
-      problems.push({ ...where, message: `missing page: ${page.file} (page "${page.id}") does not exist in the course directory` });
+      problems.push({ ...where, severity: 'error', message: `missing page: ${page.file} (page "${page.id}") does not exist in the course directory` });
       continue;
     }
     const source = readFileSync(path, 'utf8');
@@ -338,16 +261,18 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
       }
     }
     for (const link of findPageLinks(source)) {
-      if (link.target === undefined) problems.push({ file: page.file, line: link.line, message: `unreadable page link "${link.raw}": expected loadPage?stepN or loadPage?[{"step":"stepN"}]` });
-      else if (!pageIds.has(link.target)) problems.push({ file: page.file, line: link.line, message: `link to a step that does not exist: "${link.target}"` });
+      if (link.target === undefined) {
+        problems.push({ file: page.file, line: link.line, severity: 'error', message: `unreadable page link "${link.raw}": expected loadPage?stepN or loadPage?[{"step":"stepN"}]` });
+      } else if (!pageIds.has(link.target)) problems.push({ file: page.file, line: link.line, severity: 'error', message: `link to a step that does not exist: "${link.target}"` });
     }
     source.split('\n').forEach((text, i) => {
       for (const m of text.matchAll(/!\[[^\]]*\]\(\s*<?([^)\s>]+)|<img\b[^>]*\bsrc=["']([^"']+)["']/g)) {
         const src = m[1] ?? m[2] ?? '';
         if (/^([a-z]+:|\/\/|#)/i.test(src)) continue;
         const file = resolveCourseFile(course.dir, decodeURIComponentSafe(src.split(/[?#]/)[0] ?? ''));
-        if (!file) problems.push({ file: page.file, line: i + 1, message: `image "${src}" points outside the course directory` });
-        else if (!existsSync(file)) problems.push({ file: page.file, line: i + 1, message: `image "${src}" does not exist` });
+        // The page still runs without the image (the learner sees its alt text): a warning.
+        if (!file) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `image "${src}" points outside the course directory; it is not served` });
+        else if (!existsSync(file)) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `image "${src}" does not exist` });
       }
     });
   }
@@ -358,7 +283,7 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
 function parseJsonFile(text: string, file: string, problems: CourseProblem[]): unknown {
   const result = parseJson(text);
   if (result.ok) return result.value;
-  problems.push({ file, line: result.line, message: `malformed JSON: ${result.message}` });
+  problems.push({ file, line: result.line, severity: 'error', message: `malformed JSON: ${result.message}` });
   return undefined;
 }
 

@@ -36,7 +36,8 @@
  *
  * Shell commands (setup, reset, check) run with `bash -c` in the environment's
  * working directory, with the environment's variables (LAB_ENV, LAB_COURSE_DIR,
- * LAB_ENV_DIR). Unknown keys are ignored, so a course can carry its own data.
+ * LAB_ENV_DIR). course.json is checked against one schema (course-json.ts):
+ * an unknown key is an error, with the known key it is closest to.
  */
 
 export type Layout = 'stacked' | 'tabbed';
@@ -144,17 +145,29 @@ export interface Block {
 }
 
 /** One thing wrong with a course, where it is. `line` is 1-based; 0 = whole file. */
+/**
+ * Something the loader found. An error means the course cannot run as
+ * written (malformed JSON, a page file missing, a link to nothing, a wrong
+ * key in our own format); a warning is something Katapod tolerates at run
+ * time, and the lab does what Katapod does (an unknown terminal id runs in
+ * the first terminal, say).
+ */
 export interface CourseProblem {
   file: string;
   line: number;
+  severity: 'error' | 'warning';
   message: string;
 }
 
 export function formatProblem(p: CourseProblem): string {
-  return p.line > 0 ? `${p.file}:${p.line}: ${p.message}` : `${p.file}: ${p.message}`;
+  return `${p.line > 0 ? `${p.file}:${p.line}` : p.file}: ${p.severity}: ${p.message}`;
 }
 
-/** Raised when a course cannot be used at all; carries every problem found. */
+export function errorsOf(problems: CourseProblem[]): CourseProblem[] {
+  return problems.filter((p) => p.severity === 'error');
+}
+
+/** Raised when a course cannot be used at all; carries every error found. */
 export class CourseError extends Error {
   constructor(readonly problems: CourseProblem[]) {
     super(`the course has ${problems.length} problem(s):\n` + problems.map(formatProblem).join('\n'));

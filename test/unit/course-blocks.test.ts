@@ -53,10 +53,13 @@ describe('block info lines', () => {
     assert.deepEqual(problems, []);
   });
 
-  it('unknown keys are harmless', () => {
-    const { block, problems } = parse('### {"terminalId": "api", "somethingNew": [1, 2]}\nls\n');
-    assert.deepEqual(problems, []);
+  it('an unknown key is a warning that names the closest known key, and the block still runs', () => {
+    const { block, problems } = parse('### {"terminalId": "api", "waitFro": "ready"}\nls\n');
+    assert.equal(problems.length, 1);
+    assert.equal(problems[0]!.severity, 'warning');
+    assert.match(problems[0]!.message, /unknown key "waitFro" in the info line, ignored as Katapod does\. Did you mean "waitFor"\?/);
     assert.equal(block.terminalId, 'api');
+    assert.equal(block.waitFor, undefined);
   });
 
   it('when several info lines exist the last one counts, as in Katapod', () => {
@@ -85,11 +88,13 @@ describe('block info lines', () => {
     assert.match(problems[0]!.message, /unknown terminal id "\["api"\]"/);
   });
 
-  it('an unknown terminal id is a problem naming the declared ones', () => {
-    const { problems } = parse('### nowhere\nls\n');
+  it('an unknown terminal id is a warning naming the declared ones, and the block runs in the first terminal, as in Katapod', () => {
+    const { block, problems } = parse('### nowhere\nls\n');
     assert.equal(problems.length, 1);
     assert.equal(problems[0]!.line, 10);
-    assert.match(problems[0]!.message, /unknown terminal id "nowhere".*host, api/);
+    assert.equal(problems[0]!.severity, 'warning');
+    assert.match(problems[0]!.message, /unknown terminal id "nowhere"; the block runs in the first terminal, "host", as in Katapod.*host, api/);
+    assert.equal(block.terminalId, 'host');
   });
 
   it('wrong value types are problems, each named', () => {

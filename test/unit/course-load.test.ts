@@ -93,14 +93,14 @@ describe('loading a Katapod scenario directory', () => {
 describe('validation reports every problem with file:line', () => {
   it('finds each problem of the broken fixture, in one pass', () => {
     assert.deepEqual(problemLines(join(fixtures, 'course-broken')).sort(), [
-      'course.json:6: page "intro": onLoad[0]: unknown terminal id "nowhere"; the course declares: shell',
-      'course.json:7: missing page: gone.md (page "gone") does not exist in the course directory',
-      'intro.md:14: "maxInvocations" must be a whole number ≥ 0 or "unlimited"',
-      'intro.md:14: unknown macro "ctrl_z" in "macrosBefore"; known: ctrl_c, no_op',
-      'intro.md:18: link to a step that does not exist: "step99"',
-      'intro.md:20: image "images/none.png" does not exist',
-      'intro.md:4: unknown terminal id "nosuchterm"; the course declares: shell',
-      'intro.md:9: malformed block info line: unexpected end of text; expected ### {"terminalId": "…"} or ### termId',
+      'course.json:6: warning: page "intro": onLoad[0]: unknown terminal id "nowhere"; it runs in the first terminal, "shell", as in Katapod (the course declares: shell)',
+      'course.json:7: error: missing page: gone.md (page "gone") does not exist in the course directory',
+      'intro.md:14: error: "maxInvocations" must be a whole number ≥ 0 or "unlimited"',
+      'intro.md:14: error: unknown macro "ctrl_z" in "macrosBefore"; known: ctrl_c, no_op',
+      'intro.md:18: error: link to a step that does not exist: "step99"',
+      'intro.md:20: warning: image "images/none.png" does not exist',
+      'intro.md:4: warning: unknown terminal id "nosuchterm"; the block runs in the first terminal, "shell", as in Katapod (the course declares: shell)',
+      'intro.md:9: error: malformed block info line: unexpected end of text; expected ### {"terminalId": "…"} or ### termId',
     ]);
   });
 
@@ -121,22 +121,34 @@ describe('validation reports every problem with file:line', () => {
     assert.match(lines.join('\n'), /"pages"/);
   });
 
-  it('a bad layout, duplicate ids and a bad check timeout are reported', () => {
+  it('course.json is checked against its schema: wrong values and unknown keys, each at its line, with the key meant', () => {
+    const dir = course('schema', {
+      'course.json': JSON.stringify(
+        { title: 't', layout: 'grid', terminals: [{ id: 'a' }], pages: [{ id: 'p', file: 'p.md', chek: 'true', checkTimeoutSeconds: -1 }], environment: {} },
+        null,
+        2,
+      ),
+      'p.md': '# p\n',
+    });
+    assert.deepEqual(problemLines(dir), [
+      'course.json:3: error: "layout" must be "stacked" or "tabbed"',
+      'course.json:14: error: "pages[0].checkTimeoutSeconds" must be a number > 0',
+      'course.json:13: error: unknown key "pages[0].chek". Did you mean "check"? Known here: id, file, title, onLoad, check, checkTimeoutSeconds',
+      'course.json:17: error: unknown key "environment". Did you mean "environments"? Known here: $schema, title, terminals, layout, setup, reset, teardown, status, pages, panels, environments',
+    ]);
+    // A course.json that does not fit its schema cannot run: the lab refuses it.
+    assert.equal(loadCourse(dir).course, undefined);
+  });
+
+  it('duplicate terminal and page ids are reported', () => {
     const lines = problemLines(
       course('dups', {
-        'course.json': JSON.stringify({
-          title: 't',
-          layout: 'grid',
-          terminals: [{ id: 'a' }, { id: 'a' }],
-          pages: [{ id: 'p', file: 'p.md', checkTimeoutSeconds: -1 }, { id: 'p', file: 'p.md' }],
-        }, null, 2),
+        'course.json': JSON.stringify({ title: 't', terminals: [{ id: 'a' }, { id: 'a' }], pages: [{ id: 'p', file: 'p.md' }, { id: 'p', file: 'p.md' }] }, null, 2),
         'p.md': '# p\n',
       }),
     ).join('\n');
-    assert.match(lines, /"layout" must be "stacked" or "tabbed"/);
-    assert.match(lines, /duplicate terminal id "a"/);
-    assert.match(lines, /duplicate page id "p"/);
-    assert.match(lines, /"checkTimeoutSeconds" must be a number > 0/);
+    assert.match(lines, /course\.json:\d+: error: terminals\[1\]: duplicate terminal id "a"/);
+    assert.match(lines, /course\.json:\d+: error: pages\[1\]: duplicate page id "p"/);
   });
 
   it('links in both Katapod forms and in inline HTML are checked', () => {
@@ -150,31 +162,31 @@ describe('validation reports every problem with file:line', () => {
       ].join('\n'),
     });
     assert.deepEqual(problemLines(dir), [
-      'intro.md:2: link to a step that does not exist: "step9"',
-      'intro.md:3: link to a step that does not exist: "step8"',
-      'intro.md:4: unreadable page link "[{"nostep":1}]": expected loadPage?stepN or loadPage?[{"step":"stepN"}]',
+      'intro.md:2: error: link to a step that does not exist: "step9"',
+      'intro.md:3: error: link to a step that does not exist: "step8"',
+      'intro.md:4: error: unreadable page link "[{"nostep":1}]": expected loadPage?stepN or loadPage?[{"step":"stepN"}]',
     ]);
   });
 
-  it('an image outside the course directory is a problem', () => {
+  it('an image outside the course directory is a warning: it is not served', () => {
     const dir = course('escape', {
       'course.json': JSON.stringify({ title: 't', terminals: [{ id: 'a' }], pages: [{ id: 'intro', file: 'intro.md' }] }),
       'intro.md': '# x\n\n![p](../../etc/passwd)\n',
     });
-    assert.deepEqual(problemLines(dir), ['intro.md:3: image "../../etc/passwd" points outside the course directory']);
+    assert.deepEqual(problemLines(dir), ['intro.md:3: warning: image "../../etc/passwd" points outside the course directory; it is not served']);
   });
 
   it('Katapod config problems: malformed JSON, unknown terminal, step without a page, missing intro.md', () => {
-    assert.match(problemLines(course('kp-bad', { '.katapod_config.json': '{ "layout": ', 'intro.md': '# i\n' }))[0]!, /^\.katapod_config\.json:1: malformed JSON/);
+    assert.match(problemLines(course('kp-bad', { '.katapod_config.json': '{ "layout": ', 'intro.md': '# i\n' }))[0]!, /^\.katapod_config\.json:1: error: malformed JSON/);
     const lines = problemLines(
       course('kp-nav', {
         '.katapod_config.json': JSON.stringify({ layout: { terminals: [{ id: 'cqlsh', name: 'c' }] }, navigation: { onLoadCommands: { step7: { other: [{ command: 'ls' }] } } } }, null, 2),
         'step1.md': '# s\n',
       }),
     );
-    assert.ok(lines.some((l) => /^\.katapod_config\.json:\d+: onLoadCommands\.step7: unknown terminal id "other"/.test(l)), lines.join('\n'));
-    assert.ok(lines.some((l) => /onLoadCommands names step "step7", but step7\.md does not exist/.test(l)), lines.join('\n'));
-    assert.ok(lines.includes('intro.md: missing page: a Katapod scenario starts at intro.md'), lines.join('\n'));
+    assert.ok(lines.some((l) => /^\.katapod_config\.json:\d+: warning: onLoadCommands\.step7: unknown terminal id "other"; its commands run in the first terminal, "cqlsh"/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /warning: onLoadCommands names step "step7", but step7\.md does not exist: they are ignored, as in Katapod/.test(l)), lines.join('\n'));
+    assert.ok(lines.includes('intro.md: error: missing page: a Katapod scenario starts at intro.md'), lines.join('\n'));
   });
 
   it('a directory that is no course says what it expected', () => {
@@ -184,11 +196,24 @@ describe('validation reports every problem with file:line', () => {
 });
 
 describe('zdm-lab course check', () => {
-  it('prints file:line problems and returns 1 for a broken course', () => {
+  it('prints file:line problems and returns 1 for a course with errors', () => {
     const out: string[] = [];
     assert.equal(courseCheck(join(fixtures, 'course-broken'), (l) => out.push(l)), 1);
-    assert.ok(out.some((l) => /course-broken\/intro\.md:4: unknown terminal id "nosuchterm"/.test(l)), out.join('\n'));
-    assert.match(out.at(-1)!, /8 problem\(s\)/);
+    assert.ok(out.some((l) => /course-broken\/intro\.md:4: warning: unknown terminal id "nosuchterm"/.test(l)), out.join('\n'));
+    assert.match(out.at(-1)!, /5 error\(s\), 3 warning\(s\)$/);
+  });
+
+  it('returns 0 for a course with warnings only, and 1 with --strict', () => {
+    const dir = course('warnings-only', {
+      '.katapod_config.json': JSON.stringify({ layout: { terminals: [{ id: 'cqlsh', name: 'c' }] }, navigation: { onLoadCommands: { intro: { cqsh: [{ command: 'ls' }] } } } }),
+      'intro.md': '# Hi\n\n```bash\n### cqlshh\nls\n```\n',
+    });
+    const out: string[] = [];
+    assert.equal(courseCheck(dir, (l) => out.push(l)), 0);
+    assert.match(out.at(-1)!, /ok \(katapod: 1 pages, 1 terminal\(s\)\), 2 warning\(s\)$/);
+    assert.equal(courseCheck(dir, () => undefined, { strict: true }), 1);
+    // What the learner gets is what Katapod does: the commands go to the first terminal.
+    assert.deepEqual(loadCourse(dir).course!.pages[0]!.onLoad, [{ terminal: 'cqlsh', command: 'ls' }]);
   });
 
   it('returns 0 and says ok for a clean course', () => {

@@ -49,18 +49,18 @@ describe('course panels', () => {
         { id: 'progress', title: 'Taken', module: 'p.ts', client: 'p.ts' },
         { id: 'outside', module: '../elsewhere.ts', client: 'p.ts' },
         { id: 'nofile', module: 'p.ts', client: 'missing-view.ts' },
-        { id: 'has space', module: 'p.ts', client: 'p.ts' },
       ],
       { 'p.ts': 'export function createPanel() { return { data: () => 1 }; }\n' },
     );
     const { course: c, problems } = loadCourse(dir);
     assert.deepEqual(problems.map(formatProblem), [
-      'course.json:18: panel "progress": the id is taken by the lab\'s own routes (progress, visit, run, check, reset)',
-      'course.json:25: panel "outside": "module" ../elsewhere.ts points outside the course directory',
-      'course.json:31: panel "nofile": "client" missing-view.ts does not exist',
-      'course.json:16: panels[3]: "id" must be a word (letters, digits, _ . -)',
+      'course.json:18: error: panel "progress": the id is taken by the lab\'s own routes (progress, visit, run, check, reset)',
+      'course.json:25: error: panel "outside": "module" ../elsewhere.ts points outside the course directory',
+      'course.json:31: error: panel "nofile": "client" missing-view.ts does not exist',
     ]);
     assert.deepEqual(c!.panels.map((p) => p.id), ['progress']);
+    const [badId] = loadCourse(course([{ id: 'has space', module: 'p.ts', client: 'p.ts' }], { 'p.ts': 'x' })).problems.map(formatProblem);
+    assert.equal(badId, 'course.json:18: error: "panels[0].id" must be a word (letters, digits, _ . -)');
   });
 
   test('a module without createPanel, or browser code that does not compile, stops the lab with the panel named', async () => {
