@@ -28,7 +28,7 @@ import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopi
 import { renderPage } from '../../lab/course/render.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
-import { freshEnvironment, stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
+import { freshEnvironment, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { http } from '../support/sample-api.js';
 import { launchBrowser, waitForTerminal } from './lab-harness.js';
@@ -112,6 +112,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     if (cannotIsolate === undefined) {
       // The isolated environment keeps its nodes in its own fresh home: only nodes an earlier root run left on its addresses go.
       await stopEnvironment(testContext(ENV));
+      await waitForFreePorts(ENV);
     } else {
       ctx = await freshEnvironment(ENV);
     }

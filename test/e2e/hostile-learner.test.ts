@@ -26,7 +26,7 @@ import type { Environment } from '../../lab/environments/environment.js';
 import { isolationProblem, processesOf } from '../../lab/environments/isolation.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { Packet } from '../../lab/terminals/protocol.js';
-import { stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
+import { stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { required } from '../support/requirement.js';
 import { connectTerminal, labFetch, type TerminalClient } from './lab-harness.js';
@@ -88,6 +88,7 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     dataDir = mkdtempSync(join(tmpdir(), 'hostile-learner-'));
     // Nodes an earlier run left on B's addresses (as root, outside isolation) would answer for B.
     await stopEnvironment(testContext(B));
+    await waitForFreePorts(B);
     lab = await startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: null, isolate: true, runSetup: false });
     const a = lab.classroom.create({ env: A, name: 'Mallory' });
     lab.classroom.create({ env: B, name: 'Bob' });

@@ -8,6 +8,7 @@
 import { ArtifactUnavailableError, ensureZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { selectBackend } from '../../infra/backends/select.js';
 import { infraDown, infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
+import { createServer } from 'node:net';
 import { topology } from '../../infra/topology.js';
 import { required } from './requirement.js';
 
@@ -35,6 +36,32 @@ export async function freshEnvironment(env: number): Promise<LabContext> {
 
 export async function stopEnvironment(ctx: LabContext): Promise<void> {
   await infraDown(ctx);
+}
+
+/** Whether a listener can take address:port now (nothing else holds it). */
+function canBind(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, host, () => server.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Waits until the nodes' CQL and local JMX ports of environment `env` are
+ * free (a node of an earlier suite may still be shutting down), and names
+ * the port still held after a minute, rather than let a node fail on it.
+ */
+export async function waitForFreePorts(env: number): Promise<void> {
+  const topo = topology(env);
+  const ports = [topo.origin, topo.target].flatMap((n) => [{ host: n.address, port: n.port }, { host: '127.0.0.1', port: n.jmxPort }]);
+  const deadline = Date.now() + 60_000;
+  for (const { host, port } of ports) {
+    while (!(await canBind(host, port))) {
+      if (Date.now() > deadline) throw new Error(`${host}:${port} of environment ${env} is still in use after a minute (ss -ltnp names the holder)`);
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  }
 }
 
 let proxyProblem: Promise<string | undefined> | undefined;
