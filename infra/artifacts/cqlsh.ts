@@ -7,8 +7,9 @@
  * home, as pyenv installs it, is out of reach of an isolated learner's
  * account), and a virtualenv made with an unreachable one is made again.
  */
-import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { closedFolderOn } from '../../common/paths.js';
 import { cacheDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
@@ -26,24 +27,12 @@ export function cqlshPath(): string {
 
 const SYSTEM_PYTHON = '/usr/bin/python3';
 
-/** Every folder on the way to `path` lets others pass (o+x). */
-function reachableByAll(path: string): boolean {
-  for (let dir = dirname(path); ; dir = dirname(dir)) {
-    try {
-      if ((statSync(dir).mode & 0o001) === 0) return false;
-    } catch {
-      return false;
-    }
-    if (dir === '/') return true;
-  }
-}
-
 /** The interpreter a virtualenv was made with (pyvenv.cfg's `home`), when it cannot be run by every account. */
 function unreachableInterpreter(): string | undefined {
   const cfg = join(venvDir(), 'pyvenv.cfg');
   if (!existsSync(cfg)) return undefined;
   const home = /^home\s*=\s*(.+)$/m.exec(readFileSync(cfg, 'utf8'))?.[1]?.trim();
-  return home && !reachableByAll(join(home, 'python3')) ? home : undefined;
+  return home && closedFolderOn(join(home, 'python3')) !== undefined ? home : undefined;
 }
 
 export async function ensureCqlsh(report: Reporter): Promise<string> {

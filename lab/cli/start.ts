@@ -17,6 +17,8 @@
  * The lab hands out shells: on an address beyond loopback it says so, and
  * without TLS it says that the tokens travel in clear text.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { GIB } from '../instructor/capacity.js';
 import { startLab } from '../server/app.js';
@@ -80,7 +82,7 @@ if (cpus !== undefined && !(cpus > 0)) {
   process.exit(2);
 }
 
-const cannotIsolate = isolationProblem();
+const cannotIsolate = isolationProblem([resolve(values.course), fileURLToPath(new URL('../../bin/zdm-lab', import.meta.url))]);
 const isolate = !values['no-isolation'] && cannotIsolate === undefined;
 // The Docker backend's commands need the daemon's socket, which is root on the host: no learner account may hold it.
 if (isolate && process.env.ZDM_LAB_BACKEND === 'docker') {
@@ -101,10 +103,12 @@ try {
     cpusPerEnvironment: cpus,
     isolate,
     singleLearner: !values['no-isolation'],
+    onPrepareOutput: (text) => process.stdout.write(text),
   });
   for (const p of lab.problems) console.warn(formatProblem(p));
   console.log(`ZDM Lab: ${lab.course.title} (${lab.course.pages.length} pages)`);
-  const budget = `${((perEnv ?? lab.course.environments.memoryBytes / GIB) as number).toFixed(1)} GiB of memory, ${cpus ?? lab.course.environments.cpus ?? 'a fair share of the'} CPU(s)`;
+  const cpuBudget = cpus ?? lab.course.environments.cpus;
+  const budget = `${(perEnv ?? lab.course.environments.memoryBytes / GIB).toFixed(1)} GiB of memory and ${cpuBudget === undefined ? 'a fair share of the CPUs' : `${cpuBudget} CPU(s)`}`;
   if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab.`);
   else if (values['no-isolation']) console.log(`Environments are NOT isolated (--no-isolation): every learner's shell runs as ${process.env.USER ?? `uid ${process.getuid?.()}`} and can reach every other environment. Host trusted learners only.`);
   else console.log(`Environments are not isolated (${cannotIsolate}): this lab hosts one environment. Start it as root to host a class, or with --no-isolation for trusted learners.`);

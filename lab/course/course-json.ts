@@ -40,6 +40,7 @@ export const courseJsonSchema = z.strictObject({
   title: z.string({ error: 'must be a non-empty string' }).min(1, 'must be a non-empty string'),
   terminals: z.array(terminal, { error: 'must be a non-empty list of {"id", "name"}' }).min(1, 'must be a non-empty list of {"id", "name"}'),
   layout: z.enum(['stacked', 'tabbed'], { error: 'must be "stacked" or "tabbed"' }).optional(),
+  prepare: shellCommand.optional(),
   setup: shellCommand.optional(),
   reset: shellCommand.optional(),
   teardown: shellCommand.optional(),

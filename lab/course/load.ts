@@ -120,6 +120,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     title: json.title,
     terminals,
     layout: json.layout ?? 'stacked',
+    prepare: json.prepare,
     setup: json.setup,
     reset: json.reset,
     teardown: json.teardown,

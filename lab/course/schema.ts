@@ -11,6 +11,8 @@
  *     "title": "Zero Downtime Migration",
  *     "terminals": [{ "id": "host", "name": "host" }, { "id": "api", "name": "API log" }],
  *     "layout": "stacked",                      // or "tabbed"; default "stacked"
+ *     "prepare": "./prepare.sh",                // optional: run once when the server starts, as the server's
+ *                                               //   own user, before any environment's setup (shared downloads)
  *     "setup": "./setup.sh",                    // optional: run when an environment starts (each server
  *                                               //   start) and after a reset, so it must be idempotent;
  *                                               //   its output goes to <env dir>/setup.log
@@ -86,6 +88,8 @@ export interface Course {
   title: string;
   terminals: TerminalSpec[];
   layout: Layout;
+  /** Run once per server start, as the lab's own user, before any environment's setup: what every environment shares (downloads into a cache the learners' accounts may only read). */
+  prepare?: string;
   setup?: string;
   reset?: string;
   teardown?: string;

@@ -22,6 +22,7 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { closedFolderOn } from '../../common/paths.js';
 import { cgroupProblem, EnvironmentCgroup, type Budget } from './cgroups.js';
 
 /** Highest environment number with a loopback block of its own (127.0.K.0/24). */
@@ -32,9 +33,17 @@ export function accountName(env: number): string {
   return `zdmlab-${env}`;
 }
 
-/** Why this process cannot isolate environments, or undefined when it can. */
-export function isolationProblem(): string | undefined {
+/**
+ * Why this process cannot isolate environments, or undefined when it can.
+ * `paths` are what every environment's account must reach (the course, the
+ * lab's commands).
+ */
+export function isolationProblem(paths: string[] = []): string | undefined {
   if (process.getuid?.() !== 0) return 'the lab server does not run as root (creating accounts, control groups and packet filter rules needs it)';
+  for (const path of paths) {
+    const closed = closedFolderOn(path);
+    if (closed) return `${closed} is closed to other accounts, so a learner's account could not reach ${path}; move the project somewhere every account can pass (e.g. /opt)`;
+  }
   const path = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').concat(['/usr/sbin', '/sbin']);
   const missing = TOOLS.filter((t) => !path.some((dir) => existsSync(join(dir, t))));
   if (missing.length) return `missing ${missing.join(', ')} (apt-get install passwd util-linux nftables)`;

@@ -19,6 +19,7 @@ import { loadCourse } from '../course/load.js';
 import { CourseError, errorsOf, type Course, type CourseProblem } from '../course/schema.js';
 import type { Environment } from '../environments/environment.js';
 import { Classroom } from '../instructor/classroom.js';
+import { runShell } from '../environments/shell.js';
 import type { MemoryInfo } from '../instructor/capacity.js';
 import { ProgressStore } from '../progress/store.js';
 import { loadTokenKey, newToken, setupAccess } from './access.js';
@@ -59,6 +60,8 @@ export interface LabOptions {
   cpusPerEnvironment?: number;
   /** Without isolation: host one environment only (default false: as many as asked for). */
   singleLearner?: boolean;
+  /** Where the course's prepare command's output goes as it runs (default: nowhere). */
+  onPrepareOutput?: (text: string) => void;
 }
 
 export interface LabServer {
@@ -80,6 +83,15 @@ export interface LabServer {
 }
 
 const repoRoot = resolve(new URL('../..', import.meta.url).pathname);
+const labPath = [join(repoRoot, 'bin'), join(repoRoot, 'node_modules', '.bin')];
+const PREPARE_TIMEOUT_MS = 30 * 60 * 1000;
+
+/** The course's prepare command, as the server's own user, in the course folder; a failure stops the start with its output. */
+async function prepare(course: Course, onOutput?: (text: string) => void): Promise<void> {
+  const env = { ...(process.env as Record<string, string>), PATH: [...labPath, process.env.PATH ?? '/usr/bin:/bin'].join(':'), LAB_COURSE_DIR: course.dir };
+  const result = await runShell(course.prepare!, { cwd: course.dir, env, timeoutMs: PREPARE_TIMEOUT_MS, onOutput });
+  if (!result.ok) throw new Error(`the course's prepare command failed (${course.prepare}):\n${result.output.trim().slice(-2000)}`);
+}
 
 export async function startLab(opts: LabOptions): Promise<LabServer> {
   const { course, problems } = loadCourse(opts.courseDir);
@@ -91,6 +103,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   // Others may pass through to an isolated environment's own folders, never list or read the server's state.
   mkdirSync(dataDir, { recursive: true });
   chmodSync(dataDir, 0o711);
+  if (course.prepare && opts.runSetup !== false) await prepare(course, opts.onPrepareOutput);
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
   let port = opts.port ?? 4000;
   let listening = false;
@@ -100,7 +113,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     course,
     store,
     envRoot: dataDir,
-    pathPrefix: [join(repoRoot, 'bin'), join(repoRoot, 'node_modules', '.bin')],
+    pathPrefix: labPath,
     runSetup: opts.runSetup,
     instructorToken,
     bytesPerEnvironment: opts.bytesPerEnvironment,

@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -76,6 +76,26 @@ describe("the lab's state", () => {
     store.close();
     assert.deepEqual(learner, { env: 3, name: 'Grace', tokenHash: createHash('sha256').update(token).digest('hex'), tokenSalt: null, createdAt: 1 });
     assert.equal(databaseBytes(join(path, '..')).includes(token), false);
+  });
+
+  test("the course's prepare command runs once, as the server's user, before any environment; its failure stops the start with its output", async () => {
+    const dir = tempDir();
+    const courseDir = join(dir, 'course');
+    const marker = join(dir, 'prepared');
+    mkdirSync(courseDir);
+    writeFileSync(join(courseDir, 'intro.md'), '# Intro\n');
+    const write = (prepare: string) =>
+      writeFileSync(join(courseDir, 'course.json'), JSON.stringify({ title: 'p', terminals: [{ id: 'shell' }], pages: [{ id: 'intro', file: 'intro.md' }], prepare, setup: `test -f ${marker}` }));
+    write(`echo "$(id -u) $LAB_COURSE_DIR" >> ${marker}`);
+    const lab = await startLab({ courseDir, port: 0, dataDir: join(dir, 'data'), environmentId: 1 });
+    try {
+      assert.equal(await lab.environments.get(1)!.setupDone(), 'done', 'the setup ran before prepare was done');
+      assert.equal(readFileSync(marker, 'utf8'), `${process.getuid!()} ${courseDir}\n`);
+    } finally {
+      await lab.close();
+    }
+    write('echo the mirror is down; exit 3');
+    await assert.rejects(startLab({ courseDir, port: 0, dataDir: join(dir, 'data'), environmentId: 1 }), /the course's prepare command failed \(echo the mirror is down; exit 3\):\nthe mirror is down/);
   });
 
   test('without isolation and without --no-isolation the lab hosts one environment, and says why', async () => {

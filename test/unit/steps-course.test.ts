@@ -62,6 +62,10 @@ describe('the ZDM course', () => {
     }
   });
 
+  test('prepare fetches the shared artifacts once per server start, through zdm-lab setup', () => {
+    assert.match(readFileSync(scriptOf(loaded().prepare ?? ''), 'utf8'), /bin\/zdm-lab" setup$/m);
+  });
+
   test('setup brings the environment up and reset puts it back, through zdm-lab', () => {
     const c = loaded();
     const setup = readFileSync(scriptOf(c.setup ?? ''), 'utf8');
