@@ -227,9 +227,13 @@ function katapodPageIds(dir: string): string[] {
   return ordered;
 }
 
+/** A page's title: its first level-1 or level-2 heading, written in markdown (`# Title`) or as inline HTML (`<h1>Title</h1>`), whichever comes first. */
 function firstHeading(path: string): string | undefined {
-  const m = /^#{1,2}\s+(.+?)\s*#*\s*$/m.exec(readFileSync(path, 'utf8'));
-  return m?.[1]?.replace(/\{[.#][^}]*\}\s*$/, '').replace(/<[^>]+>/g, '').trim() || undefined;
+  const text = readFileSync(path, 'utf8');
+  const markdown = /^#{1,2}\s+(.+?)\s*#*\s*$/m.exec(text);
+  const html = /<h([12])\b[^>]*>([\s\S]*?)<\/h\1\s*>/i.exec(text);
+  const m = html && (!markdown || html.index < markdown.index) ? html[2] : markdown?.[1];
+  return m?.replace(/\{[.#][^}]*\}\s*$/, '').replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim() || undefined;
 }
 
 // ---------------------------------------------------------------- pages
@@ -270,7 +274,8 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
       for (const m of text.matchAll(/!\[[^\]]*\]\(\s*<?([^)\s>]+)|<img\b[^>]*\bsrc=["']([^"']+)["']/g)) {
         const src = m[1] ?? m[2] ?? '';
         if (/^([a-z]+:|\/\/|#)/i.test(src)) continue;
-        const file = resolveCourseFile(course.dir, decodeURIComponentSafe(src.split(/[?#]/)[0] ?? ''));
+        // A leading "/" means the course folder, as in Katapod.
+        const file = resolveCourseFile(course.dir, decodeURIComponentSafe(src.split(/[?#]/)[0] ?? '').replace(/^\//, ''));
         // The page still runs without the image (the learner sees its alt text): a warning.
         if (!file) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `image "${src}" points outside the course directory; it is not served` });
         else if (!existsSync(file)) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `image "${src}" does not exist` });

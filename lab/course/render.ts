@@ -155,9 +155,10 @@ function rewriteHtml(html: string, pageIds: Set<string>): string {
     });
 }
 
+/** A page's local file reference as the lab serves it: `x.png`, `./x.png` and, as in Katapod, `/x.png` all mean the course folder's x.png. */
 function courseFileUrl(src: string): string {
-  if (src === '' || /^([a-z][a-z0-9+.-]*:|\/\/|\/|#)/i.test(src)) return src;
-  return COURSE_FILES_ROUTE + src.replace(/^\.\//, '');
+  if (src === '' || /^([a-z][a-z0-9+.-]*:|\/\/|#)/i.test(src)) return src;
+  return COURSE_FILES_ROUTE + src.replace(/^\.?\//, '');
 }
 
 function esc(md: MarkdownIt, s: string): string {

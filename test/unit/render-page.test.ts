@@ -25,6 +25,15 @@ describe('rendering markdown', () => {
     assert.match(html, /<table class="lab-table">[\s\S]*<th>a<\/th>[\s\S]*<td>2<\/td>/);
   });
 
+  it('a Katapod page titled in inline HTML, with images from the folder\'s root: the title is the heading\'s text, the images are the course\'s', () => {
+    const { course, problems } = loadCourse(join(fixtures, 'katapod-html'));
+    assert.deepEqual(problems, []);
+    assert.equal(course!.pages[0]!.title, 'Welcome to the scenario');
+    const { html } = renderPage(course!, course!.pages[0]!);
+    assert.match(html, /<img src="\/course\/files\/images\/dot\.svg" width="40">/);
+    assert.match(html, /<img src="\/course\/files\/images\/dot\.svg" alt="dot">/);
+  });
+
   it('points local images at the course-file route and leaves remote ones alone', () => {
     const { html } = render('![d](images/diagram.svg) ![r](https://example.org/x.png) <img src="./images/diagram.svg">');
     assert.match(html, /<img src="\/course\/files\/images\/diagram\.svg" alt="d">/);
