@@ -16,7 +16,9 @@ const text = z.string({ error: 'must be a string' });
 const path = z.string({ error: 'must be a path in the course directory' }).min(1, 'must be a path in the course directory');
 
 const terminal = z.strictObject({ id: word, name: text.optional() });
-const onLoad = z.strictObject({ terminal: z.string({ error: 'must be the id of a terminal of the course' }).min(1), command: shellCommand });
+const MAX_INVOCATIONS = 'must be a whole number ≥ 0 or "unlimited"';
+export const maxInvocations = z.union([z.int({ error: MAX_INVOCATIONS }).min(0, MAX_INVOCATIONS), z.literal('unlimited', { error: MAX_INVOCATIONS })], { error: MAX_INVOCATIONS });
+const onLoad = z.strictObject({ terminal: z.string({ error: 'must be the id of a terminal of the course' }).min(1), command: shellCommand, maxInvocations: maxInvocations.optional() });
 const page = z.strictObject({
   id: word,
   file: path.optional(),

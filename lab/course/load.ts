@@ -14,7 +14,7 @@ import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { createMarkdown } from './markdown.js';
 import { resolveCourseFile } from './files.js';
-import { lineAt, readCourseJsonValue } from './course-json.js';
+import { lineAt, maxInvocations, readCourseJsonValue } from './course-json.js';
 import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type OnLoadCommand, type PageSpec, type PanelSpec, type TerminalSpec } from './schema.js';
 
 export const COURSE_FILE = 'course.json';
@@ -77,9 +77,10 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
   json.pages.forEach((p, i) => {
     if (pages.some((x) => x.id === p.id)) at(['pages', i, 'id'], 'error', `pages[${i}]: duplicate page id "${p.id}"`);
     const onLoad: OnLoadCommand[] = (p.onLoad ?? []).map((c, j) => {
-      if (terminals.some((t) => t.id === c.terminal)) return { terminal: c.terminal, command: c.command };
+      const limit = c.maxInvocations === undefined ? {} : { maxInvocations: c.maxInvocations };
+      if (terminals.some((t) => t.id === c.terminal)) return { terminal: c.terminal, command: c.command, ...limit };
       at(['pages', i, 'onLoad', j, 'terminal'], 'warning', `page "${p.id}": onLoad[${j}]: unknown terminal id "${c.terminal}"; it runs in the first terminal, "${first}", as in Katapod (the course declares: ${terminals.map((t) => t.id).join(', ')})`);
-      return { terminal: first, command: c.command };
+      return { terminal: first, command: c.command, ...limit };
     });
     pages.push({
       id: p.id,
@@ -177,9 +178,13 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
             continue;
           }
           for (const c of list) {
-            if (isObject(c) && typeof c.command === 'string') {
-              if (c.execute !== false) commands.push({ terminal, command: c.command });
-            } else problem(`onLoadCommands.${step}.${terminal}: each entry must be {"command": "…"}`, `"${terminal}"`);
+            if (!isObject(c) || typeof c.command !== 'string') {
+              problem(`onLoadCommands.${step}.${named}: each entry must be {"command": "…"}`, `"${named}"`);
+              continue;
+            }
+            const limit = maxInvocations.optional().safeParse(c.maxInvocations);
+            if (!limit.success) problem(`onLoadCommands.${step}.${named}: "maxInvocations" ${limit.error.issues[0]!.message}`, '"maxInvocations"');
+            if (c.execute !== false) commands.push({ terminal, command: c.command, ...(limit.success && limit.data !== undefined ? { maxInvocations: limit.data } : {}) });
           }
         }
         onLoadByStep.set(step, commands);

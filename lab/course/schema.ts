@@ -54,6 +54,12 @@ export interface TerminalSpec {
 export interface OnLoadCommand {
   terminal: string;
   command: string;
+  /**
+   * How many visits of the page run it (Katapod's onLoadCommands key; absent:
+   * 1, the first visit only). It is counted per page and terminal in a
+   * Katapod scenario, as Katapod counts it, and per command in course.json.
+   */
+  maxInvocations?: number | 'unlimited';
 }
 
 export interface PageSpec {

@@ -36,6 +36,9 @@ const RESET_TIMEOUT_MS = 10 * 60 * 1000;
 
 export type SetupState = 'none' | 'running' | 'done' | 'failed';
 
+/** Progress keeps onLoad runs beside block runs, under keys that start so (Katapod's own name for them). */
+export const ON_LOAD_COUNTER = 'onLoad_';
+
 export interface EnvironmentOptions {
   id: number;
   course: Course;
@@ -209,13 +212,26 @@ export class Environment {
     return this.store.get(this.id, this.course.dir);
   }
 
-  /** The learner is on `pageId`: remember it, and run its onLoad commands if it is shown for the first time. */
+  /**
+   * The learner is on `pageId`: remember it, and run each of its onLoad
+   * commands that has runs left (maxInvocations, 1 by default: the first
+   * visit only). Counted as Katapod counts them: per page and terminal in a
+   * Katapod scenario, per command in course.json.
+   */
   visit(pageId: string): { firstTime: boolean } {
     const page = this.page(pageId);
     this.touch();
     this.store.setCurrent(this.id, this.course.dir, page.id);
     const firstTime = this.store.markVisited(this.id, this.course.dir, page.id);
-    if (firstTime) for (const c of page.onLoad) void this.terminal(c.terminal).type(c.command);
+    page.onLoad.forEach((c, j) => {
+      const counter = this.course.format === 'katapod' ? `${ON_LOAD_COUNTER}${page.id}_${c.terminal}` : `${ON_LOAD_COUNTER}${page.id}_${j}`;
+      // A page visited before onLoad runs were counted ran its commands on that first visit.
+      const count = this.store.runCount(this.id, this.course.dir, counter) || (firstTime ? 0 : 1);
+      const max = c.maxInvocations ?? 1;
+      if (max !== 'unlimited' && count >= max) return;
+      this.store.recordRun(this.id, this.course.dir, counter);
+      void this.terminal(c.terminal).type(c.command);
+    });
     return { firstTime };
   }
 
