@@ -142,6 +142,15 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     el.title = `${h.name}: ${h.state}${h.detail ? ` (${h.detail})` : ''}`;
     health.append(el);
   }
+  if (e.budget) {
+    // An isolated environment: the memory it uses against its budget, near the limit in the colour of a part starting.
+    const gib = (n: number) => (n / 1024 ** 3).toFixed(1);
+    const used = e.budget.memoryUsedBytes / e.budget.memoryBytes;
+    const el = chip(`${gib(e.budget.memoryUsedBytes)}/${gib(e.budget.memoryBytes)} GiB`, used > 0.9 ? 'starting' : 'up');
+    el.title = `memory in use / budget${e.budget.memoryPeakBytes === null ? '' : `, peak ${gib(e.budget.memoryPeakBytes)} GiB`}; CPUs: ${e.budget.cpus ?? 'a fair share'}`;
+    el.classList.add('budget');
+    health.append(el);
+  }
   if (health.childElementCount === 0) {
     health.textContent = '—';
     health.title = e.activity ? 'not probed while an action runs' : e.health === null ? 'the course declares no status command' : 'the course reports no parts';

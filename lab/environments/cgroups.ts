@@ -98,9 +98,11 @@ export class EnvironmentCgroup {
       return;
     }
     const [memory, pids, cpu] = this.dirs as [string, string, string];
-    write(memory, 'memory.limit_in_bytes', String(budget.memoryBytes));
-    // Swap counts against the same budget: a hog cannot spill into swap.
-    if (existsSync(join(memory, 'memory.memsw.limit_in_bytes'))) write(memory, 'memory.memsw.limit_in_bytes', String(budget.memoryBytes));
+    // Swap counts against the same budget, so a hog cannot spill into swap. The kernel wants memory ≤ memory+swap
+    // at every moment: a higher budget raises memory+swap first, a lower one lowers memory first.
+    const limits = ['memory.limit_in_bytes', ...(existsSync(join(memory, 'memory.memsw.limit_in_bytes')) ? ['memory.memsw.limit_in_bytes'] : [])];
+    const current = Number(readFileSync(join(memory, 'memory.limit_in_bytes'), 'utf8'));
+    for (const file of budget.memoryBytes > current ? limits.reverse() : limits) write(memory, file, String(budget.memoryBytes));
     write(pids, 'pids.max', String(budget.tasks));
     write(cpu, 'cpu.cfs_period_us', String(CPU_PERIOD_US));
     write(cpu, 'cpu.cfs_quota_us', String(quota ?? -1));

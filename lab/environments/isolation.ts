@@ -110,7 +110,10 @@ export class Sandbox {
   readonly cgroup: EnvironmentCgroup;
   private ids: { uid: number; gid: number } | undefined;
 
+  private current: Budget;
+
   constructor(private readonly opts: SandboxOptions) {
+    this.current = opts.budget;
     this.account = accountName(opts.env);
     this.home = opts.home;
     this.cgroup = new EnvironmentCgroup(`zdmlab-env-${opts.env}`);
@@ -139,7 +142,7 @@ export class Sandbox {
       chownSync(dir, ids.uid, ids.gid);
       chmodSync(dir, 0o700);
     }
-    this.cgroup.create(this.opts.budget);
+    this.cgroup.create(this.current);
     this.applyRules();
   }
 
@@ -155,6 +158,16 @@ export class Sandbox {
     const join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
     const drop = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--'];
     return { command: '/bin/sh', args: ['-c', join, 'lab-enter', ...this.cgroup.procsFiles, '--', ...drop, command, ...args] };
+  }
+
+  get budget(): Budget {
+    return this.current;
+  }
+
+  /** A new budget for the running environment (the kernel refuses a memory limit below what it uses now). */
+  setBudget(budget: Budget): void {
+    this.cgroup.create(budget);
+    this.current = budget;
   }
 
   /** The environment variables of the account (its shells see these besides the course's). */

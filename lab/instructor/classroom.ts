@@ -79,6 +79,15 @@ export interface EnvironmentRow {
   activity: Activity | null;
   /** The outcome of the last instructor action, when it failed. */
   lastError: string | null;
+  /** An isolated environment's budget and the memory it uses (null: not isolated). */
+  budget: BudgetView | null;
+}
+
+export interface BudgetView {
+  memoryBytes: number;
+  cpus: number | null;
+  memoryUsedBytes: number;
+  memoryPeakBytes: number | null;
 }
 
 export interface ResetOutcome {
@@ -219,9 +228,31 @@ export class Classroom {
           lastActivity: l.env.lastActivity,
           activity: l.activity,
           lastError: l.lastError,
+          budget: budgetView(l.env),
         };
       }),
     );
+  }
+
+  /** Changes an isolated environment's memory (GiB) or CPU budget while it runs. */
+  setBudget(envId: number, change: { memoryGiB?: number; cpus?: number }): BudgetView {
+    const sandbox = this.get(envId).sandbox;
+    if (!sandbox) throw new ClassroomError('this lab does not isolate its environments, so they have no budget to change (start it as root)', 409);
+    for (const [key, value] of Object.entries(change)) {
+      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value > 0)) throw new ClassroomError(`"${key}" must be a number above 0`, 400);
+    }
+    const budget = {
+      ...sandbox.budget,
+      ...(change.memoryGiB === undefined ? {} : { memoryBytes: Math.round(change.memoryGiB * 1024 ** 3) }),
+      ...(change.cpus === undefined ? {} : { cpus: change.cpus }),
+    };
+    try {
+      sandbox.setBudget(budget);
+    } catch (err) {
+      const used = sandbox.cgroup.memory().current;
+      throw new ClassroomError(`environment ${envId} keeps its budget: ${(err as Error).message} (it uses ${(used / 1024 ** 3).toFixed(2)} GiB now)`, 409);
+    }
+    return budgetView(this.get(envId))!;
   }
 
   /**
@@ -330,6 +361,13 @@ export class Classroom {
     for (let k = first; k <= last; k++) if (!this.learners.has(k)) return k;
     throw new ClassroomError(`every environment number from ${first} to ${last} is taken`, 409);
   }
+}
+
+function budgetView(env: Environment): BudgetView | null {
+  if (!env.sandbox) return null;
+  const { memoryBytes, cpus } = env.sandbox.budget;
+  const memory = env.sandbox.cgroup.memory();
+  return { memoryBytes, cpus: cpus ?? null, memoryUsedBytes: memory.current, memoryPeakBytes: memory.peak ?? null };
 }
 
 const SINGLE_LEARNER =

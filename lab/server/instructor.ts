@@ -99,6 +99,18 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
     }
   });
 
+  app.post('/api/instructor/environments/:env/budget', json, (req, res) => {
+    const body = (req.body ?? {}) as { memoryGiB?: unknown; cpus?: unknown };
+    for (const key of ['memoryGiB', 'cpus'] as const) {
+      if (body[key] !== undefined && typeof body[key] !== 'number') return void res.status(400).json({ error: `"${key}" must be a number above 0` });
+    }
+    try {
+      res.json({ env: Number(req.params.env), budget: classroom.setBudget(Number(req.params.env), { memoryGiB: body.memoryGiB as number | undefined, cpus: body.cpus as number | undefined }) });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
   app.delete('/api/instructor/environments/:env', async (req, res) => {
     const env = Number(req.params.env);
     try {
