@@ -151,7 +151,7 @@ async function playPage(env: Environment, page: PageSpec, say: (line: string) =>
   const ran: string[] = [];
   for (const block of blocks) {
     stopIfAborted(signal, describeBlock(env.course, block));
-    say(`  ▶ ${block.id} [${block.terminalId}] ${firstLine(block.command)}`);
+    say(`  ▶ ${blockPlace(block)} [${block.terminalId}] ${firstLine(block.command)}`);
     const wait = expectBlock(env, block);
     try {
       const outcome = await env.run(block.id);
@@ -225,7 +225,12 @@ async function waitForEnd(watch: TerminalWatch, block: Block, timeoutMs: number,
 
 export function describeBlock(course: Course, block: Block): string {
   const page = course.pages.find((p) => p.id === block.pageId);
-  return `${page ? describePage(page) : `page "${block.pageId}"`}, block ${block.id} (terminal "${block.terminalId}": ${firstLine(block.command)})`;
+  return `${page ? describePage(page) : `page "${block.pageId}"`}, block ${blockPlace(block)} (terminal "${block.terminalId}": ${firstLine(block.command)})`;
+}
+
+/** Where a block is, for people: its page and its place there, counted from 0 (`step6:0`). */
+export function blockPlace(block: Block): string {
+  return `${block.pageId}:${block.index}`;
 }
 
 function describePage(page: PageSpec): string {

@@ -7,6 +7,7 @@
  * The loader (to report problems) and the renderer (to draw the block) both
  * read blocks here, so they can never disagree about what a block means.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { didYouMean } from './course-json.js';
 import { parseJson } from './json.js';
@@ -34,6 +35,27 @@ export interface ParsedBlock {
   problems: CourseProblem[];
 }
 
+/**
+ * A block's identity on its page: its terminal and a digest of its command,
+ * so progress (runs, marks, maxInvocations counts) stays with the block when
+ * other blocks of the page are added, moved or removed. Identical blocks on
+ * one page are told apart by order: the second gets ".2", and so on
+ * (`withOrdinal`).
+ */
+export function blockBaseId(pageId: string, terminalId: string, command: string): string {
+  const digest = createHash('sha256').update(`${terminalId}\0${command}`).digest('hex').slice(0, 8);
+  return `${pageId}:${terminalId || 'block'}-${digest}`;
+}
+
+/** The id of `block` given the blocks before it on its page. */
+export function withOrdinal(block: Block, earlier: readonly Block[]): string {
+  const same = earlier.filter((b) => b.id === block.id || b.id.startsWith(`${block.id}.`)).length;
+  return same === 0 ? block.id : `${block.id}.${same + 1}`;
+}
+
+/** A progress key of the block ids before stable ids (`page:index`). */
+export const POSITIONAL_ID = /^(.+):(\d+)$/;
+
 export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
   const problems: CourseProblem[] = [];
   const lines = content.replace(/\n$/, '').split('\n');
@@ -55,7 +77,10 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
     maxInvocations: null,
     macrosBefore: [],
   };
-  if (!info) return { block, problems };
+  if (!info) {
+    block.id = blockBaseId(ctx.pageId, block.terminalId, block.command);
+    return { block, problems };
+  }
 
   const at = info.line;
   const problem = (message: string, severity: CourseProblem['severity'] = 'error') => problems.push({ file: ctx.file, line: at, severity, message });
@@ -64,12 +89,9 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
     if (info.text !== '') block.terminalId = info.text;
   } else {
     const json = parseJson(info.text);
-    if (!json.ok) {
-      problem(`malformed block info line: ${json.message}; expected ### {"terminalId": "…"} or ### termId`);
-      return { block, problems };
-    }
-    if (typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) {
-      problem('the block info line must be a JSON object, e.g. ### {"terminalId": "host"}');
+    if (!json.ok || typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) {
+      problem(json.ok ? 'the block info line must be a JSON object, e.g. ### {"terminalId": "host"}' : `malformed block info line: ${json.message}; expected ### {"terminalId": "…"} or ### termId`);
+      block.id = blockBaseId(ctx.pageId, block.terminalId, block.command);
       return { block, problems };
     }
     readInfo(json.value as Record<string, unknown>, block, problem);
@@ -80,6 +102,7 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
     problem(`unknown terminal id "${block.terminalId}"; the block runs in the first terminal, "${first}", as in Katapod (the course declares: ${ctx.terminals.join(', ') || '(none)'})`, 'warning');
     block.terminalId = first;
   }
+  block.id = blockBaseId(ctx.pageId, block.terminalId, block.command);
   if (block.waitForTerminal !== undefined && !ctx.terminals.includes(block.waitForTerminal)) {
     problem(`unknown terminal id "${block.waitForTerminal}" in "waitForTerminal"; the course declares: ${ctx.terminals.join(', ') || '(none)'}`);
   }

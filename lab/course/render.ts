@@ -19,7 +19,7 @@ import javascript from 'highlight.js/lib/languages/javascript';
 import python from 'highlight.js/lib/languages/python';
 import xml from 'highlight.js/lib/languages/xml';
 import type { MarkdownIt } from './markdown.js';
-import { parseBlock } from './blocks.js';
+import { parseBlock, withOrdinal } from './blocks.js';
 import { resolveCourseFile } from './files.js';
 import { LOAD_PAGE, pageLinkTarget } from './links.js';
 import { createMarkdown } from './markdown.js';
@@ -82,6 +82,7 @@ export function renderMarkdown(course: Course, page: PageSpec, source: string): 
       file: page.file,
       firstLine: (token.map?.[0] ?? 0) + 2,
     });
+    block.id = withOrdinal(block, blocks);
     blocks.push(block);
     const code = highlight(block.command, language, md);
     const style = block.backgroundColor ? ` style="background-color: ${md.utils.escapeHtml(block.backgroundColor)}"` : '';

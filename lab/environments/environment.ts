@@ -13,6 +13,7 @@ import { constants, createWriteStream, existsSync, mkdirSync, openSync, readdirS
 import { join, resolve } from 'node:path';
 import type { Course, PageSpec } from '../course/schema.js';
 import { renderPage } from '../course/render.js';
+import { POSITIONAL_ID } from '../course/blocks.js';
 import type { CheckResult, Progress, ProgressStore } from '../progress/store.js';
 import { READY_MARKER, TerminalSession } from '../terminals/session.js';
 import type { Sandbox } from './isolation.js';
@@ -123,7 +124,22 @@ export class Environment {
       LAB_ENV_DIR: this.workDir,
       LAB_COURSE_DIR: this.course.dir,
     };
+    this.carryPositionalProgress();
     if (opts.runSetup !== false) void this.setup();
+  }
+
+  /**
+   * Runs recorded under the block ids of before stable ids (`page:index`) go
+   * to the ids of the blocks now at those places, once.
+   */
+  private carryPositionalProgress(): void {
+    const old = Object.keys(this.progress().runs).filter((key) => POSITIONAL_ID.test(key));
+    for (const key of old) {
+      const [, pageId, index] = POSITIONAL_ID.exec(key)!;
+      const page = this.course.pages.find((p) => p.id === pageId);
+      const block = page && existsSync(join(this.course.dir, page.file)) ? renderPage(this.course, page).blocks[Number(index)] : undefined;
+      if (block) this.store.renameRun(this.id, this.course.dir, key, block.id);
+    }
   }
 
   get setupStatus(): SetupState {
@@ -208,8 +224,10 @@ export class Environment {
     renameSync(tmp, this.rcFile);
   }
 
+  /** The learner's progress; the runs are the blocks' (onLoad runs are counted apart, under ON_LOAD_COUNTER keys). */
   progress(): Progress {
-    return this.store.get(this.id, this.course.dir);
+    const progress = this.store.get(this.id, this.course.dir);
+    return { ...progress, runs: Object.fromEntries(Object.entries(progress.runs).filter(([key]) => !key.startsWith(ON_LOAD_COUNTER))) };
   }
 
   /**
@@ -237,10 +255,9 @@ export class Environment {
 
   /** Run block `blockId` (`<page>:<index>`) of the course in its terminal. */
   async run(blockId: string): Promise<RunOutcome> {
-    const [pageId, indexText] = blockId.split(':');
-    const page = this.course.pages.find((p) => p.id === pageId);
-    const block = page ? renderPage(this.course, page).blocks[Number(indexText)] : undefined;
-    if (!page || !block || block.id !== blockId) return { ok: false, status: 404, error: `no block "${blockId}" in this course` };
+    const page = this.course.pages.find((p) => blockId.startsWith(`${p.id}:`));
+    const block = page ? renderPage(this.course, page).blocks.find((b) => b.id === blockId) : undefined;
+    if (!page || !block) return { ok: false, status: 404, error: `no block "${blockId}" in this course` };
     if (!block.execute) return { ok: false, status: 409, error: 'this block is display-only (execute: false)' };
     if (this.resetting) return { ok: false, status: 409, error: 'the environment is being reset; run the block again once the page has reloaded' };
     this.touch();

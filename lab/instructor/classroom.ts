@@ -16,7 +16,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import type { Course } from '../course/schema.js';
-import { Environment, ON_LOAD_COUNTER, type SetupState } from '../environments/environment.js';
+import { Environment, type SetupState } from '../environments/environment.js';
 import { PlayError, playCourse } from '../autopilot/play.js';
 import type { ProgressStore } from '../progress/store.js';
 import { hashToken } from '../progress/store.js';
@@ -220,7 +220,7 @@ export class Classroom {
           currentTitle: index >= 0 ? pages[index]!.title : null,
           step: index >= 0 ? index + 1 : null,
           pages: pages.length,
-          blocksRun: Object.entries(progress.runs).filter(([key, n]) => n > 0 && !key.startsWith(ON_LOAD_COUNTER)).length,
+          blocksRun: Object.values(progress.runs).filter((n) => n > 0).length,
           checksPassed: withCheck.filter((p) => progress.checks[p.id]?.ok).length,
           checksTotal: withCheck.length,
           setup: l.env.setupStatus,

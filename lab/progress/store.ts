@@ -110,6 +110,14 @@ export class ProgressStore {
     return row?.count ?? 0;
   }
 
+  /** Progress kept under an older key of a block is carried to its new key (a key it already has wins). */
+  renameRun(env: number, course: string, from: string, to: string): void {
+    this.db.transaction(() => {
+      this.db.prepare('INSERT OR IGNORE INTO runs (env, course, block, count, last_at) SELECT env, course, ?, count, last_at FROM runs WHERE env = ? AND course = ? AND block = ?').run(to, env, course, from);
+      this.db.prepare('DELETE FROM runs WHERE env = ? AND course = ? AND block = ?').run(env, course, from);
+    })();
+  }
+
   /** Count one more run of a block; returns the new count. */
   recordRun(env: number, course: string, block: string): number {
     this.db

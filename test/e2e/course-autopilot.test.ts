@@ -14,6 +14,7 @@ import { after, before, describe, test } from 'node:test';
 import type { LabContext } from '../../infra/commands/environment.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { zdmLab } from '../support/cli.js';
+import { blockId } from '../support/blocks.js';
 import { freshEnvironment, stopEnvironment } from '../support/lab.js';
 import { http } from '../support/sample-api.js';
 
@@ -54,8 +55,8 @@ describe('zdm-lab course play on the ZDM course', { timeout: 900_000 }, () => {
     const progress = env.progress();
     assert.equal(progress.current, 'step3');
     assert.deepEqual(['intro', 'step1', 'step2'].map((p) => progress.checks[p]?.ok), [true, true, true]);
-    assert.equal(progress.runs['step1:3'], 1, 'the writer loop was started once');
-    assert.equal(progress.runs['step3:0'], undefined, 'nothing of step 3 ran');
+    assert.equal(progress.runs[blockId(env.course, 'step1', 3)], 1, 'the writer loop was started once');
+    assert.equal(progress.runs[blockId(env.course, 'step3', 0)], undefined, 'nothing of step 3 ran');
   });
 
   test('what the played pages started keeps running: the API in ORIGIN mode, the writer loop writing', async () => {

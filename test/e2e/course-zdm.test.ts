@@ -159,7 +159,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
         } finally {
           wait.cancel();
         }
-        windows.push({ block: block.id, command: block.command, from, to: Date.now(), loopLinesBefore });
+        windows.push({ block: `${block.pageId}:${block.index}`, command: block.command, from, to: Date.now(), loopLinesBefore });
       }
       if (pageId === 'step1') writer.start();
 

@@ -9,9 +9,15 @@
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
 import { createServer, connect, type AddressInfo, type Socket } from 'node:net';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { labFetch, launchBrowser, startTestLab, terminalText, visibleRows, waitForTerminal, type TestLab } from './lab-harness.js';
+import { fixtures, labFetch, launchBrowser, startTestLab, terminalText, visibleRows, waitForTerminal, type TestLab } from './lab-harness.js';
+import { loadCourse } from '../../lab/course/load.js';
+import { blockId } from '../support/blocks.js';
+
+/** Blocks by their place in the fixture course the suite serves. */
+const at = (pageId: string, index: number) => blockId(loadCourse(join(fixtures, 'course-basic')).course!, pageId, index);
 
 let t: TestLab;
 let browser: Browser;
@@ -46,31 +52,31 @@ describe('the lab in a browser', () => {
   });
 
   it('clicking a block shows its output in the named terminal only', async () => {
-    await block('intro:0').locator('pre').click();
+    await block(at('intro', 0)).locator('pre').click();
     await waitForTerminal(page, 'shell', /^hello-from-block$/m);
-    await block('intro:1').locator('pre').click();
+    await block(at('intro', 1)).locator('pre').click();
     await waitForTerminal(page, 'logs', /^in-the-logs-terminal$/m);
     assert.doesNotMatch(await terminalText(page, 'shell'), /in-the-logs-terminal/);
     assert.match(await visibleRows(page, 'logs'), /in-the-logs-terminal/, 'drawn on screen, not only in the buffer');
-    assert.equal(await block('intro:0').getAttribute('class'), 'lab-block runnable executed');
-    assert.equal(await block('intro:0').locator('.lab-block-state').innerText(), '✓ ran');
+    assert.equal(await block(at('intro', 0)).getAttribute('class'), 'lab-block runnable executed');
+    assert.equal(await block(at('intro', 0)).locator('.lab-block-state').innerText(), '✓ ran');
   });
 
   it('a display-only block does nothing when clicked; a block with maxInvocations 1 refuses a second run', async () => {
-    await block('intro:4').locator('pre').click();
-    await block('intro:5').locator('pre').click();
+    await block(at('intro', 4)).locator('pre').click();
+    await block(at('intro', 5)).locator('pre').click();
     await waitForTerminal(page, 'shell', /^only-once$/m);
-    await block('intro:5').locator('pre').click();
-    await block('intro:5').locator('.lab-block-state', { hasText: 'at most 1 time' }).waitFor();
+    await block(at('intro', 5)).locator('pre').click();
+    await block(at('intro', 5)).locator('.lab-block-state', { hasText: 'at most 1 time' }).waitFor();
     assert.doesNotMatch(await terminalText(page, 'shell'), /PRIMARY_ONLY/);
     assert.equal((await terminalText(page, 'shell')).match(/^only-once$/gm)?.length, 1);
   });
 
   it('a block with macrosBefore ctrl_c interrupts a running sleep 1000 and runs', async () => {
-    await block('intro:2').locator('pre').click();
+    await block(at('intro', 2)).locator('pre').click();
     await waitForTerminal(page, 'shell', /[#$] sleep 1000$/m);
     assert.equal(pgrep('^sleep 1000$').length, 1, 'sleep is running');
-    await block('intro:3').locator('pre').click();
+    await block(at('intro', 3)).locator('pre').click();
     const text = await waitForTerminal(page, 'shell', /^interrupted-and-back$/m);
     assert.match(text, /sleep 1000\n\^C/);
     assert.deepEqual(pgrep('^sleep 1000$'), [], 'sleep was stopped');
@@ -83,8 +89,8 @@ describe('the lab in a browser', () => {
     const shell = await terminalText(page, 'shell');
     assert.match(shell, /^hello-from-block$/m);
     assert.match(await terminalText(page, 'logs'), /^in-the-logs-terminal$/m);
-    for (const id of ['intro:0', 'intro:1', 'intro:3', 'intro:5']) assert.match(String(await block(id).getAttribute('class')), /executed/, id);
-    assert.doesNotMatch(String(await block('intro:6').getAttribute('class')), /executed/);
+    for (const id of [at('intro', 0), at('intro', 1), at('intro', 3), at('intro', 5)]) assert.match(String(await block(id).getAttribute('class')), /executed/, id);
+    assert.doesNotMatch(String(await block(at('intro', 6)).getAttribute('class')), /executed/);
   });
 
   it('typing in a terminal reaches the shell', async () => {
@@ -104,7 +110,7 @@ describe('the lab in a browser', () => {
   });
 
   it('a 50 MB output burst leaves the page responsive', async () => {
-    await block('intro:6').locator('pre').click();
+    await block(at('intro', 6)).locator('pre').click();
     const started = Date.now();
     // While output pours in, the page keeps answering and navigating.
     let worst = 0;
@@ -132,7 +138,7 @@ describe('the lab in a browser', () => {
     await page.locator('#check-result.fail').waitFor();
     assert.equal(await page.locator('#check-verdict').innerText(), '✗ Check failed');
     assert.equal(await page.locator('#check-output').innerText(), 'done.txt is missing');
-    await block('step1:0').locator('pre').click();
+    await block(at('step1', 0)).locator('pre').click();
     await page.waitForTimeout(500);
     await page.locator('#check-button').click();
     await page.locator('#check-result.pass').waitFor();
@@ -165,7 +171,7 @@ describe('a Katapod scenario in the browser', () => {
     await p.goto(k.lab.openUrl);
     await p.locator('#page h1', { hasText: 'Katapod fixture' }).waitFor();
     await waitForTerminal(p, 'shell', /^katapod-intro-onload$/m);
-    await p.locator('[data-block="intro:0"] pre').click();
+    await p.locator(`[data-block="${blockId(k.lab.course, 'intro', 0)}"] pre`).click();
     await waitForTerminal(p, 'cqlsh', /^default-terminal$/m);
     await p.locator('.lab-terminal[data-terminal="cqlsh"] .xterm-host').click();
     await p.keyboard.type('ls step1.md && echo in-the-scenario-folder\n');
@@ -192,7 +198,7 @@ describe('a tabbed course in the browser', () => {
     // Both shells start at once for the page's onLoad commands, and both run theirs promptly.
     await waitForTerminal(p, 'one', /^onload-in-one$/m, 8000);
     await waitForTerminal(p, 'two', /^onload-in-two$/m, 8000);
-    await p.locator('[data-block="intro:0"] pre').click();
+    await p.locator(`[data-block="${blockId(k.lab.course, 'intro', 0)}"] pre`).click();
     await waitForTerminal(p, 'two', /^shown-in-the-second-tab$/m);
     assert.equal(await p.locator('#terminal-tabs button.active').innerText(), 'second tab');
     assert.equal(await p.locator('.lab-terminal[data-terminal="one"]').isVisible(), false);
@@ -226,12 +232,12 @@ describe('a dropped connection', () => {
     const p = await browser.newPage({ viewport: { width: 1280, height: 800 } });
     try {
       await p.goto(`http://127.0.0.1:${relayPort}/?token=${k.lab.token}`);
-      await p.locator('[data-block="intro:0"] pre').click();
+      await p.locator(`[data-block="${blockId(k.lab.course, 'intro', 0)}"] pre`).click();
       await waitForTerminal(p, 'shell', /^hello-from-block$/m);
       for (const s of sockets) s.destroy();
       await p.locator('.lab-terminal[data-terminal="shell"] .lab-terminal-status', { hasText: 'reconnecting' }).waitFor();
       // While the page is cut off, the block runs again (from the API, as a second tab would).
-      assert.equal((await labFetch(k.lab, '/api/env/1/run', { method: 'POST', body: { block: 'intro:0' } })).status, 200);
+      assert.equal((await labFetch(k.lab, '/api/env/1/run', { method: 'POST', body: { block: at('intro', 0) } })).status, 200);
       const text = await waitForTerminal(p, 'shell', /^hello-from-block\n[^\n]*echo hello-from-block\nhello-from-block$/m);
       assert.equal(text.match(/^hello-from-block$/gm)?.length, 2, 'nothing lost, nothing doubled');
       assert.equal(await p.locator('.lab-terminal[data-terminal="shell"]').getAttribute('data-connected'), 'true');

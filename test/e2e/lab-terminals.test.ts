@@ -7,10 +7,16 @@
  */
 import { strict as assert } from 'node:assert';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Packet } from '../../lab/terminals/protocol.js';
 import { TerminalSession, type Viewer } from '../../lab/terminals/session.js';
-import { connectTerminal, labFetch, startTestLab, type TestLab } from './lab-harness.js';
+import { fixtures, connectTerminal, labFetch, startTestLab, type TestLab } from './lab-harness.js';
+import { loadCourse } from '../../lab/course/load.js';
+import { blockId } from '../support/blocks.js';
+
+/** Blocks by their place in the fixture course the suite serves. */
+const at = (pageId: string, index: number) => blockId(loadCourse(join(fixtures, 'course-basic')).course!, pageId, index);
 
 let t: TestLab;
 before(async () => {
@@ -42,7 +48,7 @@ function processesMatching(pattern: string): string[] {
 
 describe('terminal sessions', () => {
   it('a command for a terminal nobody has opened yet is queued and runs', async () => {
-    const res = await run('intro:1');
+    const res = await run(at('intro', 1));
     assert.equal(res.status, 200);
     assert.equal(res.body.count, 1);
     const logs = await connectTerminal(t.lab, { terminal: 'logs' });
@@ -116,14 +122,14 @@ describe('terminal sessions', () => {
 
 describe('blocks, pages and checks', () => {
   it('maxInvocations is honoured and says why', async () => {
-    assert.equal((await run('intro:5')).status, 200);
-    const second = await run('intro:5');
+    assert.equal((await run(at('intro', 5))).status, 200);
+    const second = await run(at('intro', 5));
     assert.equal(second.status, 409);
     assert.match(second.body.error, /at most 1 time/);
   });
 
   it('a display-only block cannot be run, nor a block that does not exist', async () => {
-    assert.equal((await run('intro:4')).status, 409);
+    assert.equal((await run(at('intro', 4))).status, 409);
     assert.equal((await run('intro:99')).status, 404);
     assert.equal((await run('nopage:0')).status, 404);
   });
@@ -142,7 +148,7 @@ describe('blocks, pages and checks', () => {
     const failed = await labFetch(t.lab, '/api/env/1/check', { method: 'POST', body: { page: 'step1' } });
     assert.equal(failed.body.ok, false);
     assert.match(failed.body.output, /done\.txt is missing/);
-    assert.equal((await run('step1:0')).status, 200);
+    assert.equal((await run(at('step1', 0))).status, 200);
     const shell = await connectTerminal(t.lab);
     shell.send({ type: Packet.INPUT, args: { data: 'ls done.txt && echo listed-ok\r' } });
     await shell.waitFor(/^listed-ok/m);
@@ -210,7 +216,7 @@ describe('restart, reset and stop', () => {
       const after = (await labFetch(again.lab, '/api/env/1/progress')).body;
       assert.equal(after.current, 'step1');
       assert.deepEqual(after.runs, before.runs);
-      assert.equal(after.runs['intro:5'], 1);
+      assert.equal(after.runs[at('intro', 5)], 1);
       assert.equal(after.checks.step1.ok, true);
       assert.deepEqual(after.visited, before.visited);
     } finally {

@@ -17,6 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import { WebSocket } from 'ws';
 import { cookieName } from '../../lab/server/access.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import { blockId } from '../support/blocks.js';
 import { decode, encode, Packet } from '../../lab/terminals/protocol.js';
 import { labFetch } from '../e2e/lab-harness.js';
 import { zdmLab } from '../support/cli.js';
@@ -112,7 +113,7 @@ describe('learner environments on one server', () => {
     for (const [method, path, body] of [
       ['GET', `/api/env/${B}/progress`],
       ['POST', `/api/env/${B}/visit`, { page: 'intro' }],
-      ['POST', `/api/env/${B}/run`, { block: 'intro:0' }],
+      ['POST', `/api/env/${B}/run`, { block: blockId(lab.course, 'intro', 0) }],
       ['POST', `/api/env/${B}/check`, { page: 'step1' }],
       ['POST', `/api/env/${B}/reset`],
       ['POST', `/api/env/${B}/play`, {}],
@@ -152,9 +153,9 @@ describe('learner environments on one server', () => {
     await b.waitFor(/No such file/);
     assert.doesNotMatch(b.output, /secret-of/);
     assert.match(b.output, /hello-from-10/);
-    await get(`/api/env/${A}/run`, tokens[A], { method: 'POST', body: { block: 'intro:0' } });
+    await get(`/api/env/${A}/run`, tokens[A], { method: 'POST', body: { block: blockId(lab.course, 'intro', 0) } });
     await a.waitFor(/^hello-from-block/m);
-    assert.equal((await get(`/api/env/${A}/progress`, tokens[A])).body.runs['intro:0'], 1);
+    assert.equal((await get(`/api/env/${A}/progress`, tokens[A])).body.runs[blockId(lab.course, 'intro', 0)], 1);
     assert.deepEqual((await get(`/api/env/${B}/progress`, tokens[B])).body.runs, {});
     assert.doesNotMatch(b.output, /hello-from-block/);
     a.close();

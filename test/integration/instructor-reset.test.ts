@@ -20,6 +20,7 @@ import { infraStatus, type LabContext } from '../../infra/commands/environment.j
 import { withClient } from '../../infra/cql/client.js';
 import { plainText } from '../../lab/autopilot/watch.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import { blockId } from '../support/blocks.js';
 import { decode, Packet } from '../../lab/terminals/protocol.js';
 import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
@@ -163,7 +164,7 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
     const events = await resetOverHttp('step6');
     assert.equal(events.at(-1)!.type, 'done', `${JSON.stringify(events.slice(-5))}\n${terminalTails()}`);
     const env = lab!.environments.get(ENV)!;
-    const switched = await env.run('step6:0');
+    const switched = await env.run(blockId(env.course, 'step6', 0));
     assert.ok(switched.ok, 'the API is switched to the proxies');
     await env.terminal('host').type('zdm-lab proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY && zdm-lab proxy rolling-update --pause 5');
     const deadline = Date.now() + 60_000;

@@ -17,6 +17,7 @@ import { parseBlock } from '../../lab/course/blocks.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { Environment } from '../../lab/environments/environment.js';
 import { ProgressStore } from '../../lab/progress/store.js';
+import { blockId } from '../support/blocks.js';
 
 const root = mkdtempSync(join(tmpdir(), 'autopilot-'));
 const environments: Environment[] = [];
@@ -78,11 +79,12 @@ describe('playing a course', () => {
   test('to a page: the pages before it are played and checked, it becomes the current page, nothing of it runs', async () => {
     const lines: string[] = [];
     const result = await playCourse(env, { to: 'two', onProgress: (l) => lines.push(l) });
-    assert.deepEqual(result.pages.map((p) => [p.id, p.blocks, p.check?.ok]), [['one', ['one:0'], true]]);
+    const id = (page: string, index: number) => blockId(env.course, page, index);
+    assert.deepEqual(result.pages.map((p) => [p.id, p.blocks, p.check?.ok]), [['one', [id('one', 0)], true]]);
     assert.equal(result.current, 'two');
     const progress = env.progress();
     assert.equal(progress.current, 'two');
-    assert.deepEqual(progress.runs, { 'one:0': 1 });
+    assert.deepEqual(progress.runs, { [id('one', 0)]: 1 });
     assert.equal(progress.checks.one?.output.trim(), 'made.txt is there', 'the check passed at once: the block was waited for until it ended');
     assert.deepEqual(lines, ['one: Page one', '  ▶ one:0 [shell] sleep 1.5; touch made.txt', '  ✔ check: made.txt is there', "two: reached, the learner's current page"]);
     assert.deepEqual(progress.visited, ['one', 'two']);
@@ -91,16 +93,17 @@ describe('playing a course', () => {
   test('to the end: passed pages are skipped, a block waits for the output it declares in the terminal it names', async () => {
     const lines: string[] = [];
     const result = await playCourse(env, { onProgress: (l) => lines.push(l) });
+    const id = (page: string, index: number) => blockId(env.course, page, index);
     assert.deepEqual(result.pages.map((p) => [p.id, p.skipped, p.blocks]), [
       ['one', true, []],
-      ['two', false, ['two:0', 'two:1']],
-      ['three', false, ['three:0']],
+      ['two', false, [id('two', 0), id('two', 1)]],
+      ['three', false, [id('three', 0)]],
     ]);
     assert.equal(lines[0], 'one: already done (its check passed), skipped');
     assert.ok(lines.includes('  ✔ check: served'), lines.join('\n'));
     const progress = env.progress();
     assert.equal(progress.current, 'three');
-    assert.deepEqual(progress.runs, { 'one:0': 1, 'two:0': 1, 'two:1': 1, 'three:0': 1 });
+    assert.deepEqual(progress.runs, { [id('one', 0)]: 1, [id('two', 0)]: 1, [id('two', 1)]: 1, [id('three', 0)]: 1 });
     assert.equal(env.terminal('app').foreground, 'tail', 'the app keeps running in its terminal');
   });
 });
@@ -113,7 +116,7 @@ describe('playing stops with the page and the block', () => {
     await assert.rejects(playCourse(env), (err: PlayError) => {
       assert.ok(err instanceof PlayError);
       assert.equal(err.pageId, 'start');
-      assert.equal(err.blockId, 'start:0');
+      assert.equal(err.blockId, blockId(env.course, 'start', 0));
       assert.match(err.message, /^page "start" \(Page start\), block start:0 \(terminal "app": echo "not yet"; sleep 1000\): terminal "app" did not show \/\^ready\$\/m within 5 s; its last lines:\n[^]*^not yet$/m);
       return true;
     });

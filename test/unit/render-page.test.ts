@@ -72,11 +72,13 @@ describe('rendering markdown', () => {
 describe('rendering fenced blocks', () => {
   it('a runnable block names its terminal, has a copy button and keeps its command out of the info line', () => {
     const { html, blocks } = render('```bash\n### logs\ntail -f api.log\n```\n');
-    assert.match(html, /<div class="lab-block runnable" id="block-intro:0" data-block="intro:0" data-terminal="logs">/);
+    const id = blocks[0]!.id;
+    assert.match(id, /^intro:logs-[0-9a-f]{8}$/);
+    assert.ok(html.includes(`<div class="lab-block runnable" id="block-${id}" data-block="${id}" data-terminal="logs">`), html);
     assert.match(html, /▶ logs/);
     assert.match(html, /<button type="button" class="lab-copy"/);
     assert.doesNotMatch(html, /###/);
-    assert.deepEqual(blocks.map((b) => [b.id, b.terminalId, b.command]), [['intro:0', 'logs', 'tail -f api.log']]);
+    assert.deepEqual(blocks.map((b) => [b.terminalId, b.command]), [['logs', 'tail -f api.log']]);
   });
 
   it('execute: false renders a display-only block', () => {
@@ -105,10 +107,21 @@ describe('rendering fenced blocks', () => {
     assert.match(render('```weird\n<script>alert(1)</script>\n```').html, /&lt;script&gt;alert\(1\)&lt;\/script&gt;/);
   });
 
-  it('numbers blocks in page order, the ids the server runs them by', () => {
+  it('gives every block of a page its own id, the one the server runs it by', () => {
     const { blocks } = renderPage(basic, basic.pages[0]!);
-    assert.deepEqual(blocks.map((b) => b.id), ['intro:0', 'intro:1', 'intro:2', 'intro:3', 'intro:4', 'intro:5', 'intro:6']);
+    assert.deepEqual(blocks.map((b) => b.index), [0, 1, 2, 3, 4, 5, 6]);
+    assert.equal(new Set(blocks.map((b) => b.id)).size, 7);
+    for (const b of blocks) assert.match(b.id, /^intro:[\w.-]+-[0-9a-f]{8}(\.\d+)?$/);
     assert.deepEqual(blocks[3]!.macrosBefore, ['ctrl_c']);
+  });
+
+  it('a block keeps its id when a block is added above it; identical blocks are told apart by order', () => {
+    const ids = (md: string) => render(md).blocks.map((b) => b.id);
+    const before = ids('```bash\n### logs\necho a\n```\n\n```bash\n### logs\necho b\n```\n');
+    const after = ids('```bash\n### logs\necho new\n```\n\n```bash\n### logs\necho a\n```\n\n```bash\n### logs\necho b\n```\n');
+    assert.deepEqual(after.slice(1), before);
+    const twins = ids('```bash\n### logs\nls\n```\n\n```bash\n### logs\nls\n```\n');
+    assert.equal(twins[1], `${twins[0]}.2`);
   });
 
   it('a Katapod block without an info line runs in the scenario\'s first terminal', () => {
