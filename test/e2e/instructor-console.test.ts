@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import { blockId } from '../support/blocks.js';
 import { fixtures, launchBrowser, terminalText, waitForTerminal } from './lab-harness.js';
 
 let lab: LabServer;
@@ -62,7 +63,7 @@ describe('the instructor console', () => {
     await learnerPage.goto(invite);
     assert.equal(new URL(learnerPage.url()).search, '?env=10');
     await learnerPage.locator('#page h1', { hasText: 'Fixture course' }).waitFor();
-    await learnerPage.locator('[data-block="intro:0"] pre').click();
+    await learnerPage.locator(`[data-block="${blockId(lab.course, 'intro', 0)}"] pre`).click();
     await waitForTerminal(learnerPage, 'shell', /^hello-from-block$/m);
     await row().locator('.step', { hasText: '1/3 Introduction' }).waitFor();
     await row().locator('.blocks', { hasText: '1' }).waitFor();
@@ -83,8 +84,8 @@ describe('the instructor console', () => {
     const deadline = Date.now() + 10_000;
     while (/hello-from-block/.test(await terminalText(learnerPage, 'shell')) && Date.now() < deadline) await learnerPage.waitForTimeout(200);
     assert.doesNotMatch(await terminalText(learnerPage, 'shell'), /hello-from-block/, 'the terminal starts empty');
-    assert.equal(await learnerPage.locator('[data-block="intro:0"]').getAttribute('class'), 'lab-block runnable', 'the block is no longer marked as run');
-    await learnerPage.locator('[data-block="intro:0"] pre').click();
+    assert.equal(await learnerPage.locator(`[data-block="${blockId(lab.course, 'intro', 0)}"]`).getAttribute('class'), 'lab-block runnable', 'the block is no longer marked as run');
+    await learnerPage.locator(`[data-block="${blockId(lab.course, 'intro', 0)}"] pre`).click();
     await waitForTerminal(learnerPage, 'shell', /^hello-from-block$/m);
     await row().locator('.blocks', { hasText: '1' }).waitFor();
   });
