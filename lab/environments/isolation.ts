@@ -83,8 +83,9 @@ export function processesOf(uid: number): number[] {
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
     try {
-      const m = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${name}/status`, 'utf8'));
-      if (m && Number(m[1]) === uid && !/^State:\s+Z/m.test(readFileSync(`/proc/${name}/status`, 'utf8'))) pids.push(Number(name));
+      const status = readFileSync(`/proc/${name}/status`, 'utf8');
+      const m = /^Uid:\s+(\d+)/m.exec(status);
+      if (m && Number(m[1]) === uid && !/^State:\s+Z/m.test(status)) pids.push(Number(name));
     } catch {
       // ended meanwhile
     }
@@ -155,9 +156,9 @@ export class Sandbox {
   wrap(command: string, args: string[]): { command: string; args: string[] } {
     const { uid, gid } = this.ids ?? { uid: -1, gid: -1 };
     if (uid < 0) throw new Error(`environment ${this.opts.env}: its account is not set up yet`);
-    const join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
+    const enter = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"';
     const drop = ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--no-new-privs', '--inh-caps=-all', '--bounding-set=-all', '--'];
-    return { command: '/bin/sh', args: ['-c', join, 'lab-enter', ...this.cgroup.procsFiles, '--', ...drop, command, ...args] };
+    return { command: '/bin/sh', args: ['-c', enter, 'lab-enter', ...this.cgroup.procsFiles, '--', ...drop, command, ...args] };
   }
 
   get budget(): Budget {
