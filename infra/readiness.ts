@@ -1,14 +1,15 @@
 /**
- * Waiting for components to become usable: a Cassandra node is ready when an
- * authenticated CQL login succeeds (the default superuser appears a little
- * after the node starts listening), a proxy when /health/readiness answers
+ * Waiting for components to become usable: a Cassandra node is ready when a
+ * CQL login with the environment's own credentials succeeds (the default
+ * superuser appears a little after the node starts listening, and is then
+ * given the environment's password: credentials.ts), a proxy when /health/readiness answers
  * 200. Each wait reports progress and fails early, with the log's tail, when
  * the process dies.
  */
 import { readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend } from './backends/backend.js';
-import { tryLogin } from './cql/client.js';
+import { loginOrAdopt } from './cql/client.js';
 import type { Reporter } from './progress.js';
 import type { ComponentSpec, NodeSpec, ProxySpec } from './topology.js';
 
@@ -51,7 +52,7 @@ async function waitFor(
 
 /** Resolves with the milliseconds waited. */
 export function waitForNode(node: NodeSpec, backend: Backend, report: Reporter, timeoutMs = 180_000): Promise<number> {
-  return waitFor(node, backend, report, `CQL login on ${node.address}:${node.port}`, timeoutMs, () => tryLogin(node));
+  return waitFor(node, backend, report, `CQL login on ${node.address}:${node.port}`, timeoutMs, () => loginOrAdopt(node));
 }
 
 export async function proxyReadiness(proxy: ProxySpec): Promise<{ status: number; body: string } | undefined> {

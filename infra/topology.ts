@@ -18,8 +18,6 @@ export const PROMETHEUS_PORT = 9090;
 /** Environment numbers: each owns 127.0.k.0/24, and 127.0.0.0/24 is the host's own. */
 export const ENV_MIN = 1;
 export const ENV_MAX = 254;
-export const USERNAME = 'cassandra';
-export const PASSWORD = 'cassandra';
 /** SimpleSnitch puts every node in this data center. */
 export const DATACENTER = 'datacenter1';
 

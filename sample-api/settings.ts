@@ -11,7 +11,8 @@
  *   ORIGIN_CONTACT_POINTS         default 127.0.k.1
  *   ZDM_PROXY_CONTACT_POINTS      default 127.0.k.11,127.0.k.12,127.0.k.13
  *   TARGET_CONTACT_POINTS         default 127.0.k.2
- *   CASSANDRA_USERNAME, CASSANDRA_PASSWORD   default cassandra / cassandra
+ *   CASSANDRA_USERNAME, CASSANDRA_PASSWORD   default cassandra / cassandra (the lab's terminals export
+ *                                 their environment's own: zdm-lab env)
  *   LOCAL_DATACENTER              default datacenter1
  *
  * Contact points are comma-separated `host` or `host:port` (port 9042 when omitted).

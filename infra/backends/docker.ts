@@ -19,7 +19,8 @@ import { pack } from 'tar-stream';
 import { cassandraYaml, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
-import { PASSWORD, topology, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
+import { credentialsOf } from '../credentials.js';
+import { topology, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 import {
   dockerClient,
@@ -343,6 +344,7 @@ export class DockerBackend implements Backend {
    */
   async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
     const { port } = component;
+    const { username, password } = credentialsOf(component.env);
     // from inside the node itself, or for a proxy from inside Origin to the proxy's name on the network
     const container = containerName(component.kind === 'cassandra' ? component : topology(component.env).origin);
     const target = component.kind === 'cassandra' ? '127.0.0.1' : containerName(component);
@@ -354,13 +356,13 @@ export class DockerBackend implements Backend {
         'sh',
         '-c',
         // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
-        `umask 077; f=$(mktemp); printf '[PlainTextAuthProvider]\\nusername = ${USERNAME}\\npassword = ${PASSWORD}\\n' > "$f"; ` +
+        `umask 077; f=$(mktemp); printf '[PlainTextAuthProvider]\\nusername = ${username}\\npassword = ${password}\\n' > "$f"; ` +
           'cqlsh "$@" --credentials "$f"; code=$?; rm -f "$f"; exit $code',
         'cqlsh',
         target,
         String(port),
         '-u',
-        USERNAME,
+        username,
         '--protocol-version=4',
       ],
     };

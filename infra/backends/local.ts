@@ -15,8 +15,9 @@ import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ensureZdmProxy } from '../artifacts/zdm-proxy.js';
 import { cassandraYaml, javaArgs, logbackXml, nodePaths } from '../config/cassandra.js';
 import type { Reporter } from '../progress.js';
-import { COMPONENT_TAG, envDir } from '../paths.js';
-import { PASSWORD, USERNAME, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
+import { credentialsFile, credentialsOf } from '../credentials.js';
+import { COMPONENT_TAG } from '../paths.js';
+import { type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 import { writeEffectiveConfig } from '../config/effective.js';
 
@@ -86,12 +87,8 @@ export class LocalBackend implements Backend {
     const { address, port } = component;
     const bin = await ensureCqlsh(() => {});
     // Protocol v4: the ZDM proxy does not speak v5 framing.
-    // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line; it is the environment's own.
-    const credentials = join(envDir(component.env), 'cqlsh-credentials');
-    if (!existsSync(credentials)) {
-      mkdirSync(envDir(component.env), { recursive: true });
-      writeFileSync(credentials, `[PlainTextAuthProvider]\nusername = ${USERNAME}\npassword = ${PASSWORD}\n`, { mode: 0o600 });
-    }
-    return { command: bin, args: [address, String(port), '-u', USERNAME, '--credentials', credentials, '--protocol-version=4'] };
+    // The environment's credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
+    const { username } = credentialsOf(component.env);
+    return { command: bin, args: [address, String(port), '-u', username, '--credentials', credentialsFile(component.env), '--protocol-version=4'] };
   }
 }

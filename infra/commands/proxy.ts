@@ -8,6 +8,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { effectiveConfig } from '../config/effective.js';
 import {
+  CLUSTER_FILE,
   ensureProxyConfig,
   proxyEnvironment,
   readProxyConfig,
@@ -18,11 +19,18 @@ import { waitForProxy } from '../readiness.js';
 import type { ProxySpec } from '../topology.js';
 import { formatStatus, infraStatus, type LabContext } from './environment.js';
 
-async function requireNodesUp(ctx: LabContext): Promise<void> {
-  for (const node of [ctx.topo.origin, ctx.topo.target]) {
+/** Both nodes take logins, and the ones the proxies will use (a file from before the environment had its own password would not). */
+async function requireNodesUp(ctx: LabContext, config: ProxyConfig): Promise<void> {
+  for (const [side, node] of [['origin', ctx.topo.origin], ['target', ctx.topo.target]] as const) {
     const problem = await tryLogin(node);
     if (problem !== undefined) {
       throw new Error(`${node.name} (${node.address}:${node.port}) does not accept logins, so proxies cannot start: run zdm-lab infra up --env ${ctx.topo.env}`);
+    }
+    const credentials = { username: config[`${side}_username`], password: config[`${side}_password`] };
+    if ((await tryLogin(node, credentials)) !== undefined) {
+      throw new Error(
+        `${node.name} refuses the login of ${side}_username/${side}_password in ${CLUSTER_FILE}: this environment's own is shown by zdm-lab env (CASSANDRA_USERNAME, CASSANDRA_PASSWORD); put it there with zdm-lab proxy config set ${side}_password=…`,
+      );
     }
   }
 }
@@ -45,7 +53,7 @@ export async function proxyDeploy(ctx: LabContext): Promise<void> {
     print('all three proxies are already running: to apply configuration changes use zdm-lab proxy rolling-update');
     return;
   }
-  await requireNodesUp(ctx);
+  await requireNodesUp(ctx, config);
   print(`deploying ${topo.proxies.length} ZDM proxies (${describe(config)}) from ${topo.proxyConfigDir}`);
   await Promise.all(
     topo.proxies.map(async (proxy, i) => {
@@ -61,7 +69,7 @@ export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: n
   const { topo, backend, print } = ctx;
   const config = readProxyConfig(topo);
   const pauseMs = options.pauseMs ?? 5000;
-  await requireNodesUp(ctx);
+  await requireNodesUp(ctx, config);
   print(`rolling update to ${describe(config)}, one proxy at a time`);
   for (const [i, proxy] of topo.proxies.entries()) {
     print(`${proxy.name}: stopping`);

@@ -9,7 +9,8 @@
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, type Document } from 'yaml';
-import { DATACENTER, PASSWORD, USERNAME, type ProxySpec, type Topology } from '../topology.js';
+import { credentialsOf } from '../credentials.js';
+import { DATACENTER, type ProxySpec, type Topology } from '../topology.js';
 
 export const CORE_FILE = 'zdm_proxy_core_config.yml';
 export const CLUSTER_FILE = 'zdm_proxy_cluster_config.yml';
@@ -55,18 +56,19 @@ const clusterRules: Record<string, Rule> = Object.fromEntries(
 );
 
 export function defaultProxyConfig(topo: Topology): ProxyConfig {
+  const { username, password } = credentialsOf(topo.env);
   return {
     primary_cluster: 'ORIGIN',
     read_mode: 'PRIMARY_ONLY',
     log_level: 'INFO',
     origin_contact_points: topo.origin.address,
     origin_port: topo.origin.port,
-    origin_username: USERNAME,
-    origin_password: PASSWORD,
+    origin_username: username,
+    origin_password: password,
     target_contact_points: topo.target.address,
     target_port: topo.target.port,
-    target_username: USERNAME,
-    target_password: PASSWORD,
+    target_username: username,
+    target_password: password,
   };
 }
 

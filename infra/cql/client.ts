@@ -8,19 +8,25 @@
  */
 import cassandra from 'cassandra-driver';
 import { readFileSync } from 'node:fs';
-import { DATACENTER, PASSWORD, USERNAME } from '../topology.js';
+import { credentialsOf, DEFAULT_CREDENTIALS, type Credentials } from '../credentials.js';
+import { DATACENTER } from '../topology.js';
 
 export interface Endpoint {
   address: string;
   port: number;
+  /** The environment the endpoint belongs to, whose credentials log in. */
+  env: number;
+  /** Instead of the environment's file as this process finds it (a test reading an isolated environment's). */
+  credentials?: Credentials;
 }
 
-export function cqlClient(endpoint: Endpoint, options: { keyspace?: string; timeoutMs?: number } = {}): cassandra.Client {
+export function cqlClient(endpoint: Endpoint, options: { keyspace?: string; timeoutMs?: number; credentials?: Credentials } = {}): cassandra.Client {
+  const { username, password } = options.credentials ?? endpoint.credentials ?? credentialsOf(endpoint.env);
   return new cassandra.Client({
     contactPoints: [`${endpoint.address}:${endpoint.port}`],
     localDataCenter: DATACENTER,
     keyspace: options.keyspace,
-    credentials: { username: USERNAME, password: PASSWORD },
+    credentials: { username, password },
     protocolOptions: { port: endpoint.port, maxVersion: 4 },
     queryOptions: { isIdempotent: true, consistency: cassandra.types.consistencies.localQuorum, prepare: true },
     socketOptions: { connectTimeout: options.timeoutMs ?? 5000, readTimeout: 12000 },
@@ -40,8 +46,8 @@ export async function withClient<T>(endpoint: Endpoint, fn: (client: cassandra.C
 }
 
 /** Tries one authenticated login; resolves to undefined on success or the error text. */
-export async function tryLogin(endpoint: Endpoint): Promise<string | undefined> {
-  const client = cqlClient(endpoint, { timeoutMs: 2000 });
+export async function tryLogin(endpoint: Endpoint, credentials?: Credentials): Promise<string | undefined> {
+  const client = cqlClient(endpoint, { timeoutMs: 2000, credentials });
   try {
     await client.connect();
     await client.execute('SELECT release_version FROM system.local');
@@ -51,6 +57,36 @@ export async function tryLogin(endpoint: Endpoint): Promise<string | undefined> 
   } finally {
     await client.shutdown().catch(() => {});
   }
+}
+
+function refusedLogin(problem: string): boolean {
+  return /username .* password are incorrect|AuthenticationException|Authentication/i.test(problem);
+}
+
+/**
+ * A login with the environment's credentials, for a node. A node on fresh
+ * data knows only Cassandra's default superuser: once that login works, the
+ * superuser gets the environment's password, and the default opens nothing.
+ */
+export async function loginOrAdopt(node: Endpoint): Promise<string | undefined> {
+  const own = credentialsOf(node.env);
+  const problem = await tryLogin(node, own);
+  if (problem === undefined || !refusedLogin(problem)) return problem;
+  const client = cqlClient(node, { timeoutMs: 2000, credentials: DEFAULT_CREDENTIALS });
+  try {
+    await client.connect();
+    // ALL: the change must be on the node's system_auth before anyone relies on it.
+    await client.execute(`ALTER ROLE ${own.username} WITH PASSWORD = '${own.password.replace(/'/g, "''")}'`, [], {
+      consistency: cassandra.types.consistencies.all,
+      prepare: false,
+    });
+  } catch (error) {
+    const message = (error as Error).message;
+    return refusedLogin(message) ? `${problem} (the node takes neither this environment's password nor the default one)` : message;
+  } finally {
+    await client.shutdown().catch(() => {});
+  }
+  return tryLogin(node, own);
 }
 
 /** Splits one of the lab's own CQL files into statements (no semicolons inside strings). */

@@ -7,15 +7,17 @@
  * reconnection so that a node that comes back is used again within the run.
  */
 import cassandra from 'cassandra-driver';
-import { DATACENTER, PASSWORD, USERNAME } from '../topology.js';
+import { credentialsOf } from '../credentials.js';
+import { DATACENTER } from '../topology.js';
 import type { Endpoint } from '../cql/client.js';
 import { errorLine } from './retry.js';
 
 export function bulkClient(endpoint: Endpoint): cassandra.Client {
+  const { username, password } = endpoint.credentials ?? credentialsOf(endpoint.env);
   return new cassandra.Client({
     contactPoints: [`${endpoint.address}:${endpoint.port}`],
     localDataCenter: DATACENTER,
-    credentials: { username: USERNAME, password: PASSWORD },
+    credentials: { username, password },
     protocolOptions: { port: endpoint.port, maxVersion: 4 },
     queryOptions: { isIdempotent: true, consistency: cassandra.types.consistencies.localQuorum, prepare: true },
     socketOptions: { connectTimeout: 5000, readTimeout: 30000 },

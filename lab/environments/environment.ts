@@ -27,9 +27,11 @@ const SETUP_TIMEOUT_MS = 30 * 60 * 1000;
  * startup file can be slow or wait on a lock (pyenv's rehash does). PATH and
  * the rest come from the server's own environment.
  */
-const SHELL_RC = `# Written by the lab for its terminals: the system startup file, a prompt,
-# then a marker telling the lab the prompt is ready for commands.
+const SHELL_RC = `# Written by the lab for its terminals: the system startup file, the
+# environment's addresses and Cassandra login (what the sample API logs in
+# with), a prompt, then a marker telling the lab the prompt is ready for commands.
 [ -f /etc/bash.bashrc ] && . /etc/bash.bashrc
+command -v zdm-lab >/dev/null && eval "$(zdm-lab env --shell --export)"
 PS1='\\[\\e[1;32m\\]\\u@\\h\\[\\e[0m\\]:\\[\\e[1;34m\\]\\w\\[\\e[0m\\]\\$ '
 printf '${READY_MARKER.replace('\x1b', '\\033').replace('\x07', '\\007')}'
 `;

@@ -28,7 +28,7 @@ import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopi
 import { renderPage } from '../../lab/course/render.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
-import { freshEnvironment, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
+import { freshEnvironment, nodeOf, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { http } from '../support/sample-api.js';
 import { launchBrowser, waitForTerminal } from './lab-harness.js';
@@ -178,16 +178,17 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     const perPhase = new Map<string, number>();
     for (const l of loopWrites) perPhase.set(l.split('-')[0]!, (perPhase.get(l.split('-')[0]!) ?? 0) + 1);
 
-    const statuses = async (address: string, user: string) =>
-      withClient({ address, port: 9042 }, async (c) => {
+    const home = lab!.environments.get(ENV)?.sandbox?.home;
+    const statuses = async (cluster: 'origin' | 'target', user: string) =>
+      withClient(nodeOf(ENV, cluster, home), async (c) => {
         const rows = await c.execute('SELECT status FROM zdmapp.user_status WHERE user = ?', [user], { prepare: true, fetchSize: 100_000 });
         return new Set(rows.rows.map((r) => String(r.status)));
       });
     const [targetEva, targetTest, originEva, originTest] = await Promise.all([
-      statuses(`127.0.${ENV}.2`, 'eva'),
-      statuses(`127.0.${ENV}.2`, 'e2e-writer'),
-      statuses(`127.0.${ENV}.1`, 'eva'),
-      statuses(`127.0.${ENV}.1`, 'e2e-writer'),
+      statuses('target', 'eva'),
+      statuses('target', 'e2e-writer'),
+      statuses('origin', 'eva'),
+      statuses('origin', 'e2e-writer'),
     ]);
     const missingLoop = loopWrites.map((l) => l.split(' ')[0]!).filter((s) => !targetEva.has(s));
     const missingTest = writer.acked.map((w) => w.status).filter((s) => !targetTest.has(s));

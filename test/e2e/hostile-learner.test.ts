@@ -6,7 +6,8 @@
  * WebSocket as a browser would, every escape is tried: reading or writing
  * B's files and the lab's state, reading B's processes' environment or
  * signalling them, connecting to any of B's addresses (and to a local JMX
- * port), then a memory hog and a fork bomb. Each is refused with the error a
+ * port) and logging in to B's Cassandra with the logins A knows, then a
+ * memory hog and a fork bomb. Each is refused with the error a
  * learner would see, while B's loop keeps writing and the lab keeps
  * answering. Then A is destroyed and nothing of it is left: no process,
  * account, control group, packet filter rule or file; B's loop ends with
@@ -20,13 +21,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { withClient } from '../../infra/cql/client.js';
+import { tryLogin, withClient } from '../../infra/cql/client.js';
+import { credentialsFile, DEFAULT_CREDENTIALS, readCredentials } from '../../infra/credentials.js';
 import { playCourse } from '../../lab/autopilot/play.js';
 import type { Environment } from '../../lab/environments/environment.js';
 import { isolationProblem, processesOf } from '../../lab/environments/isolation.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { Packet } from '../../lab/terminals/protocol.js';
-import { stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
+import { nodeOf, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { required } from '../support/requirement.js';
 import { connectTerminal, labFetch, type TerminalClient } from './lab-harness.js';
@@ -154,11 +156,27 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
       assert.match(await inA(`exec 3<>/dev/tcp/${t} && echo CONNECTED`), /No route to host/, t);
     }
     // The refusal is the filter's: the same addresses answer root.
-    await withClient({ address: `127.0.${B}.1`, port: 9042 }, (c) => c.execute('SELECT release_version FROM system.local'));
+    await withClient(nodeOf(B, 'origin', envB.sandbox!.home), (c) => c.execute('SELECT release_version FROM system.local'));
     assert.equal((await fetch(`http://127.0.${B}.20:8000/health`)).status, 200);
     // A's own block and the lab itself are reachable (the lab asks for a token).
     assert.match(await inA(`curl -s -o /dev/null -w 'lab:%{http_code}' http://127.0.0.1:${lab.port}/`), /lab:403/);
     assert.match(await inA(`(python3 -m http.server 8080 --bind 127.0.${A}.50 >/dev/null 2>&1 & sleep 2; curl -s -o /dev/null -w 'own:%{http_code}' http://127.0.${A}.50:8080/; kill %1)`), /own:200/);
+  });
+
+  test("B's Cassandra takes B's own generated login only: not the default one, not A's", async () => {
+    // A's terminals start with A's own login exported, read from A's own file.
+    const shown = await inA('echo "login $CASSANDRA_USERNAME/$CASSANDRA_PASSWORD"; zdm-lab env | grep CASSANDRA_PASSWORD');
+    const own = readCredentials(credentialsFile(A, envA.sandbox!.home));
+    assert.match(shown, new RegExp(`^login cassandra/${own.password}\\s*$`, 'm'));
+    assert.match(shown, new RegExp(`^CASSANDRA_PASSWORD\\s+${own.password}\\s*$`, 'm'));
+    assert.match(await inA(`cat ${credentialsFile(B, envB.sandbox!.home)}`), /cassandra-credentials: Permission denied/);
+    // The filter keeps A off B's addresses; were it gone, the logins A knows would still be refused (tried from root, past the filter).
+    const b = nodeOf(B, 'origin', envB.sandbox!.home);
+    assert.notEqual(b.credentials!.password, own.password);
+    for (const credentials of [DEFAULT_CREDENTIALS, own]) {
+      assert.match((await tryLogin({ ...b, credentials })) ?? 'logged in', /Provided username cassandra and\/or password are incorrect/);
+    }
+    assert.equal(await tryLogin(b), undefined);
   });
 
   test("a memory hog in A ends inside A's budget; B and the lab go on", async () => {
@@ -204,7 +222,7 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     const lines = writerLines();
     const failed = lines.filter((l) => !/ 200$/.test(l));
     const acked = lines.filter((l) => / 200$/.test(l)).map((l) => l.split(' ')[0]!);
-    const onOrigin = await withClient({ address: `127.0.${B}.1`, port: 9042 }, async (c) => {
+    const onOrigin = await withClient(nodeOf(B, 'origin', envB.sandbox!.home), async (c) => {
       const rows = await c.execute('SELECT status FROM zdmapp.user_status WHERE user = ?', ['eva'], { prepare: true, fetchSize: 100_000 });
       return new Set(rows.rows.map((r) => String(r.status)));
     });

@@ -13,6 +13,7 @@ import type cassandra from 'cassandra-driver';
 import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
 import { CLUSTER_FILE } from '../../infra/config/proxy.js';
 import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
+import { credentialsOf } from '../../infra/credentials.js';
 import { labProcesses, zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 
@@ -82,6 +83,21 @@ describe('zdm-lab proxy with the real zdm-proxy', { skip, timeout: 900_000 }, ()
     writeFileSync(file, good);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /zdm_proxy_cluster_config\.yml:\d+: target_port: ninety is not a port number/);
+    assert.deepEqual(await proxyPids(), pids);
+  });
+
+  test("the cluster file holds the environment's own login, and a login the node refuses stops a rolling update before it touches a proxy", async () => {
+    const file = join(ctx.topo.proxyConfigDir, CLUSTER_FILE);
+    const good = readFileSync(file, 'utf8');
+    const { password } = credentialsOf(ENV);
+    assert.match(good, new RegExp(`^origin_password: ${password}$`, 'm'));
+    assert.match(good, new RegExp(`^target_password: ${password}$`, 'm'));
+    const pids = await proxyPids();
+    writeFileSync(file, good.replace(/^target_password: .*$/m, 'target_password: cassandra'));
+    const result = await zdmLab(['proxy', 'rolling-update', '--env', String(ENV)]);
+    writeFileSync(file, good);
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /target refuses the login of target_username\/target_password in zdm_proxy_cluster_config\.yml: this environment's own is shown by zdm-lab env/);
     assert.deepEqual(await proxyPids(), pids);
   });
 

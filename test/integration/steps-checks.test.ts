@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LabContext } from '../../infra/commands/environment.js';
+import { credentialsOf, credentialVariables } from '../../infra/credentials.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { renderPage } from '../../lab/course/render.js';
 import type { Block, Course } from '../../lab/course/schema.js';
@@ -106,6 +107,8 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       LAB_ENV: String(ENV),
       LAB_ENV_DIR: envDir,
       LAB_COURSE_DIR: join(root, 'steps'),
+      // what the lab's terminals export at start (zdm-lab env --shell --export)
+      ...credentialVariables(credentialsOf(ENV)),
     };
     ctx = await stepOneEnvironment(ENV);
   });

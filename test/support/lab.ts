@@ -9,7 +9,9 @@ import { ArtifactUnavailableError, ensureZdmProxy } from '../../infra/artifacts/
 import { selectBackend } from '../../infra/backends/select.js';
 import { infraDown, infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
 import { createServer } from 'node:net';
-import { topology } from '../../infra/topology.js';
+import { topology, type ClusterName } from '../../infra/topology.js';
+import type { Endpoint } from '../../infra/cql/client.js';
+import { credentialsFile, readCredentials } from '../../infra/credentials.js';
 import { required } from './requirement.js';
 
 export function testContext(env: number, log: string[] = []): LabContext {
@@ -79,4 +81,14 @@ export async function zdmProxyUnavailable(): Promise<string | undefined> {
     },
   );
   return required('zdm-proxy', await proxyProblem);
+}
+
+/**
+ * Environment K's Origin or Target as the test process reaches it, with K's
+ * own credentials: from the folder this process knows, or from the private
+ * home of an isolated environment (whose LAB_ENV_HOME it is).
+ */
+export function nodeOf(env: number, cluster: ClusterName, isolatedHome?: string): Endpoint {
+  const node = topology(env)[cluster];
+  return isolatedHome === undefined ? node : { ...node, credentials: readCredentials(credentialsFile(env, isolatedHome)) };
 }

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
+import { credentialsOf, credentialVariables } from '../../infra/credentials.js';
 import { testContext } from './lab.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -20,10 +21,12 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
+/** Started with environment LAB_ENV's own Cassandra login, as the lab's terminals export it. */
 export function startApi(env: Record<string, string>): ApiProcess {
+  const login = env.LAB_ENV ? credentialVariables(credentialsOf(Number(env.LAB_ENV))) : {};
   const child = spawn(process.execPath, ['--import', 'tsx', 'sample-api/server.ts'], {
     cwd: root,
-    env: { ...process.env, CLIENT_CONNECTION_MODE: '', CLIENT_CONNECTION_MODE_FILE: '', ...env },
+    env: { ...process.env, CLIENT_CONNECTION_MODE: '', CLIENT_CONNECTION_MODE_FILE: '', ...login, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
