@@ -6,21 +6,17 @@
  * everything the lab creates can be found again and nothing else is touched.
  */
 import Docker from 'dockerode';
+import { GATEWAY_TOKEN_VARIABLE, LABEL_ENV, LABEL_MANAGED, scopeLabels } from '../../common/docker-scope.js';
 import type { Reporter } from '../progress.js';
 
 export class DockerUnavailableError extends Error {}
 
-/** Every container, network and volume the lab creates carries these labels. */
-export const LABEL_MANAGED = 'zdm-lab.managed';
-export const LABEL_ENV = 'zdm-lab.env';
+/** Every container, network and volume the lab creates carries the scope's labels (common/docker-scope.ts), and its component's. */
+export { LABEL_ENV, LABEL_MANAGED };
 export const LABEL_COMPONENT = 'zdm-lab.component';
 
 export function labLabels(env: number, component?: string): Record<string, string> {
-  return {
-    [LABEL_MANAGED]: 'true',
-    [LABEL_ENV]: String(env),
-    ...(component ? { [LABEL_COMPONENT]: component } : {}),
-  };
+  return { ...scopeLabels(env), ...(component ? { [LABEL_COMPONENT]: component } : {}) };
 }
 
 /** Docker's label filter for everything of one environment. */
@@ -28,8 +24,14 @@ export function envFilter(env: number): { label: string[] } {
   return { label: [`${LABEL_MANAGED}=true`, `${LABEL_ENV}=${env}`] };
 }
 
+/**
+ * DOCKER_HOST or the default socket. An isolated environment has no access
+ * to the socket: its DOCKER_HOST is the lab's Docker gateway, which wants
+ * the environment's token on every request.
+ */
 export function dockerClient(): Docker {
-  return new Docker();
+  const token = process.env[GATEWAY_TOKEN_VARIABLE];
+  return token ? new Docker({ headers: { Authorization: `Bearer ${token}` } }) : new Docker();
 }
 
 /** Where the client looks for the daemon, for messages. */

@@ -19,6 +19,7 @@ import { pack } from 'tar-stream';
 import { cassandraYaml, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
+import { scopeName } from '../../common/docker-scope.js';
 import { credentialsOf } from '../credentials.js';
 import { topology, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
@@ -58,15 +59,15 @@ const FAST_START = [
 ].join(' ');
 
 export function networkName(env: number): string {
-  return `zdm-lab-${env}`;
+  return scopeName(env);
 }
 
 export function containerName(component: ComponentSpec): string {
-  return `zdm-lab-${component.env}-${component.name}`;
+  return `${scopeName(component.env)}-${component.name}`;
 }
 
 export function volumeName(node: NodeSpec): string {
-  return `zdm-lab-${node.env}-${node.name}-data`;
+  return `${scopeName(node.env)}-${node.name}-data`;
 }
 
 /**

@@ -84,11 +84,8 @@ if (cpus !== undefined && !(cpus > 0)) {
 
 const cannotIsolate = isolationProblem([resolve(values.course), fileURLToPath(new URL('../../bin/zdm-lab', import.meta.url))]);
 const isolate = !values['no-isolation'] && cannotIsolate === undefined;
-// The Docker backend's commands need the daemon's socket, which is root on the host: no learner account may hold it.
-if (isolate && process.env.ZDM_LAB_BACKEND === 'docker') {
-  console.error('ZDM_LAB_BACKEND=docker cannot run isolated environments: their accounts would need the Docker socket, which is root on this host. Use the local backend, or start with --no-isolation for trusted learners.');
-  process.exit(2);
-}
+// The Docker backend's commands need the daemon, whose socket is root on the host: isolated accounts reach it through the lab's gateway, scoped each to its own.
+const dockerGateway = isolate && process.env.ZDM_LAB_BACKEND === 'docker';
 
 try {
   const lab = await startLab({
@@ -102,6 +99,7 @@ try {
     bytesPerEnvironment: perEnv === undefined ? undefined : Math.round(perEnv * GIB),
     cpusPerEnvironment: cpus,
     isolate,
+    dockerGateway,
     singleLearner: !values['no-isolation'],
     onPrepareOutput: (text) => process.stdout.write(text),
   });
@@ -109,7 +107,7 @@ try {
   console.log(`ZDM Lab: ${lab.course.title} (${lab.course.pages.length} pages)`);
   const cpuBudget = cpus ?? lab.course.environments.cpus;
   const budget = `${(perEnv ?? lab.course.environments.memoryBytes / GIB).toFixed(1)} GiB of memory and ${cpuBudget === undefined ? 'a fair share of the CPUs' : `${cpuBudget} CPU(s)`}`;
-  if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab.`);
+  if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab${dockerGateway ? ', and Docker only through this lab, for its own containers' : ''}.`);
   else if (values['no-isolation']) console.log(`Environments are NOT isolated (--no-isolation): every learner's shell runs as ${process.env.USER ?? `uid ${process.getuid?.()}`} and can reach every other environment. Host trusted learners only.`);
   else console.log(`Environments are not isolated (${cannotIsolate}): this lab hosts one environment. Start it as root to host a class, or with --no-isolation for trusted learners.`);
   if (env !== null) console.log(`Open this URL in your browser (it carries environment ${env}'s access token):\n\n    ${lab.openUrl}\n`);

@@ -100,8 +100,10 @@ export interface SandboxOptions {
   /** Folders the environment writes (its working folder), made and owned by its account. */
   owned: string[];
   budget: Budget;
-  /** The lab server's port, the one local port the account may reach outside its block. */
-  labPort: () => number;
+  /** The lab server's ports (its own, its Docker gateway's), the only local ports the account may reach outside its block; 0 while unknown. */
+  labPorts: () => number[];
+  /** More of the environment's processes' variables (e.g. the Docker gateway's address and token). */
+  variables?: Record<string, string>;
 }
 
 /** One environment's account, control group and rules. */
@@ -171,9 +173,9 @@ export class Sandbox {
     this.current = budget;
   }
 
-  /** The environment variables of the account (its shells see these besides the course's). */
+  /** The environment variables of the account, and the services the lab gives it (its shells see these besides the course's). */
   get identity(): Record<string, string> {
-    return { HOME: this.home, USER: this.account, LOGNAME: this.account, SHELL: '/bin/bash', TMPDIR: join(this.home, 'tmp') };
+    return { ...this.opts.variables, HOME: this.home, USER: this.account, LOGNAME: this.account, SHELL: '/bin/bash', TMPDIR: join(this.home, 'tmp') };
   }
 
   /**
@@ -223,8 +225,10 @@ export class Sandbox {
     const { uid } = this.ids!;
     const env = this.opts.env;
     const own = env <= LAST_BLOCK ? [`    meta skuid ${uid} ip daddr 127.0.${env}.0/24 accept`] : [];
-    const port = this.opts.labPort();
-    const lab = port > 0 ? [`    meta skuid ${uid} ip daddr 127.0.0.1 tcp dport ${port} accept`, `    meta skuid ${uid} ip6 daddr ::1 tcp dport ${port} accept`] : [];
+    const lab = this.opts.labPorts().filter((port) => port > 0).flatMap((port) => [
+      `    meta skuid ${uid} ip daddr 127.0.0.1 tcp dport ${port} accept`,
+      `    meta skuid ${uid} ip6 daddr ::1 tcp dport ${port} accept`,
+    ]);
     const ruleset = [
       `table inet ${this.table}`,
       `delete table inet ${this.table}`,

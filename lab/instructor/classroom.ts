@@ -22,6 +22,7 @@ import type { ProgressStore } from '../progress/store.js';
 import { hashToken } from '../progress/store.js';
 import { newSalt, tokenFor, type Principal } from '../server/access.js';
 import { Sandbox } from '../environments/isolation.js';
+import type { DockerGateway } from '../environments/docker-gateway.js';
 import { capacity, CapacityError, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
 import { HealthWatch, type HealthReport } from './health.js';
 
@@ -41,7 +42,12 @@ export interface ClassroomOptions {
   /** The key learner tokens are derived from (access.ts loadTokenKey). */
   tokenKey: Buffer;
   /** Isolate every environment (the server runs as root): the lab's port (the one local port learners may reach) and a CPU budget. */
-  isolation?: { labPort: () => number; cpusPerEnvironment?: number };
+  isolation?: {
+    labPorts: () => number[];
+    cpusPerEnvironment?: number;
+    /** On the Docker backend: the environment's only way to the daemon, scoped to it (server/docker-gateway.ts). */
+    docker?: DockerGateway;
+  };
   /** Not isolated and not told it may host several learners anyway: one environment only. */
   singleLearner?: boolean;
 }
@@ -312,6 +318,10 @@ export class Classroom {
     if (!learner) this.get(envId);
     learner!.activity = { kind: 'destroying', line: 'destroying', since: Date.now() };
     const result = await learner!.env.destroy();
+    // The course's teardown removes its containers; what it left goes too.
+    await this.opts.isolation?.docker?.removeEnvironment(envId).catch((err: Error) => {
+      result.output += `\nDocker objects of environment ${envId} could not all be removed: ${err.message}`;
+    });
     this.learners.delete(envId);
     this.environments.delete(envId);
     this.opts.store.forgetLearner(envId, this.course.dir);
@@ -352,7 +362,8 @@ export class Classroom {
       home: join(root, `home-${env}`),
       owned: [join(root, String(env))],
       budget: { memoryBytes: this.opts.bytesPerEnvironment ?? this.course.environments.memoryBytes, cpus: isolation.cpusPerEnvironment ?? this.course.environments.cpus, tasks: TASKS_PER_ENVIRONMENT },
-      labPort: isolation.labPort,
+      labPorts: isolation.labPorts,
+      variables: isolation.docker?.variables(env),
     });
   }
 

@@ -22,6 +22,7 @@ import { Classroom } from '../instructor/classroom.js';
 import { runShell } from '../environments/shell.js';
 import type { MemoryInfo } from '../instructor/capacity.js';
 import { ProgressStore } from '../progress/store.js';
+import { DockerGateway } from '../environments/docker-gateway.js';
 import { loadTokenKey, newToken, setupAccess } from './access.js';
 import { defaultDataDir, removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
@@ -60,6 +61,8 @@ export interface LabOptions {
   cpusPerEnvironment?: number;
   /** Without isolation: host one environment only (default false: as many as asked for). */
   singleLearner?: boolean;
+  /** Isolated environments use the host's Docker daemon (the course's Docker backend), through a gateway scoped to each (environments/docker-gateway.ts). */
+  dockerGateway?: boolean;
   /** Where the course's prepare command's output goes as it runs (default: nowhere). */
   onPrepareOutput?: (text: string) => void;
 }
@@ -109,6 +112,9 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   let listening = false;
   const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildClient('instructor.ts', 'instructor.html'), loadPanels(course)]);
 
+  const tokenKey = loadTokenKey(dataDir);
+  const gateway = opts.isolate && opts.dockerGateway ? new DockerGateway({ key: tokenKey }) : undefined;
+  await gateway?.listen();
   const classroom = new Classroom({
     course,
     store,
@@ -118,8 +124,8 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     instructorToken,
     bytesPerEnvironment: opts.bytesPerEnvironment,
     memory: opts.memory,
-    tokenKey: loadTokenKey(dataDir),
-    isolation: opts.isolate ? { labPort: () => (listening ? port : 0), cpusPerEnvironment: opts.cpusPerEnvironment } : undefined,
+    tokenKey,
+    isolation: opts.isolate ? { labPorts: () => [listening ? port : 0, gateway?.listeningPort ?? 0], cpusPerEnvironment: opts.cpusPerEnvironment, docker: gateway } : undefined,
     singleLearner: !opts.isolate && opts.singleLearner,
   });
   const environments = classroom.environments;
@@ -179,6 +185,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
       for (const client of sockets.wss.clients) client.terminate();
       await panelRoutes.close();
       await classroom.close();
+      await gateway?.close();
       await new Promise<void>((ok) => {
         server.close(() => ok());
         server.closeAllConnections();

@@ -1,0 +1,457 @@
+/**
+ * The Docker daemon as an isolated environment sees it. The daemon's socket
+ * is root on the host, so an environment's account never gets it; when the
+ * lab isolates environments on the Docker backend, their Docker clients talk
+ * to this gateway instead (DOCKER_HOST, and the environment's token in
+ * ZDM_LAB_DOCKER_TOKEN), and it forwards to the socket only what the Docker
+ * backend needs, scoped to that environment (common/docker-scope.ts):
+ *
+ * - the daemon's ping and version, and the inspection of a local image
+ *   (pulls are refused: the images are the host's choice);
+ * - lists of containers, networks and volumes, filtered to the
+ *   environment's labels;
+ * - creating its network, its volumes (local, no driver options) and its
+ *   containers, by names of its own, with nothing of the host: no bind
+ *   mounts, no privileges or capabilities, no host namespaces, ports
+ *   published on its own 127.0.K.0/24 only, and `no-new-privileges`;
+ * - everything else on a container, network or volume only when the object
+ *   carries the environment's label, and exec sessions only of its own
+ *   containers.
+ *
+ * Anything else is refused with 403 and the rule it breaks, in the `message`
+ * field Docker clients print. Kept here rather than taken from a package:
+ * socket proxies such as Tecnativa's docker-socket-proxy open or close whole
+ * sections of the API, and none scopes objects to one tenant by label.
+ */
+import { createHmac, timingSafeEqual } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
+import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { LABEL_ENV, LABEL_MANAGED, nameInScope, scopeLabels, scopeName } from '../../common/docker-scope.js';
+
+const MAX_BODY = 1024 * 1024;
+const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
+/** Per container: enough for a Cassandra node, not for a fork bomb. */
+const PIDS_PER_CONTAINER = 4096;
+
+class Refusal extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Json = Record<string, unknown>;
+
+interface Decision {
+  /** Path and query for the daemon (lists get the environment's filter). */
+  path: string;
+  /** A body the gateway read, checked and maybe completed; without it the client's body streams through. */
+  body?: Buffer;
+  /** The answer names a new exec session of the environment's. */
+  recordsExec?: boolean;
+}
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function onlyKeys(what: string, value: unknown, allowed: readonly string[]): Json {
+  if (value === undefined || value === null) return {};
+  if (!isObject(value)) throw new Refusal(400, `${what} must be an object`);
+  const extra = Object.keys(value).filter((k) => !allowed.includes(k) && value[k] !== null && value[k] !== undefined);
+  if (extra.length > 0) throw new Refusal(403, `${what}.${extra[0]} is not allowed to an environment of the lab (allowed: ${allowed.join(', ')})`);
+  return value;
+}
+
+function parseJson(body: Buffer, what: string): Json {
+  let value: unknown;
+  try {
+    value = JSON.parse(body.toString('utf8') || '{}');
+  } catch {
+    throw new Refusal(400, `${what}: the body is not JSON`);
+  }
+  if (!isObject(value)) throw new Refusal(400, `${what}: the body must be a JSON object`);
+  return value;
+}
+
+const CONTAINER_KEYS = ['name', 'Image', 'Hostname', 'Labels', 'Env', 'Cmd', 'WorkingDir', 'ExposedPorts', 'HostConfig', 'NetworkingConfig', 'Tty', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'OpenStdin', 'StdinOnce'];
+const HOST_CONFIG_KEYS = ['NetworkMode', 'PortBindings', 'Mounts', 'Memory', 'NanoCpus', 'PidsLimit'];
+const EXEC_KEYS = ['Cmd', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'Env', 'WorkingDir', 'User', 'DetachKeys', 'ConsoleSize', 'Privileged'];
+
+export interface DockerGatewayOptions {
+  /** The lab's token key: an environment's token is derived from it (0600, access.ts). */
+  key: Buffer;
+  /** The daemon's socket (default /var/run/docker.sock). */
+  socketPath?: string;
+}
+
+export class DockerGateway {
+  private server: Server | undefined;
+  private port = 0;
+  private readonly socketPath: string;
+  /** Exec sessions by id, with the environment that made them. */
+  private readonly execs = new Map<string, number>();
+
+  constructor(private readonly opts: DockerGatewayOptions) {
+    this.socketPath = opts.socketPath ?? '/var/run/docker.sock';
+  }
+
+  /** What environment `env`'s processes need in their environment to use the gateway. */
+  variables(env: number): Record<string, string> {
+    return { DOCKER_HOST: `tcp://127.0.0.1:${this.port}`, ZDM_LAB_DOCKER_TOKEN: this.tokenOf(env) };
+  }
+
+  get listeningPort(): number {
+    return this.port;
+  }
+
+  tokenOf(env: number): string {
+    return `${env}.${createHmac('sha256', this.opts.key).update(`docker-gateway:${env}`).digest('base64url')}`;
+  }
+
+  async listen(): Promise<number> {
+    // A socket every user may open would let an account past the gateway.
+    const mode = existsSync(this.socketPath) ? statSync(this.socketPath).mode & 0o777 : 0;
+    if (mode & 0o006) {
+      throw new Error(`${this.socketPath} is open to every user (mode ${mode.toString(8)}), so isolated environments would reach the Docker daemon past the lab's gateway: chmod 660 ${this.socketPath}`);
+    }
+    const server = createServer((req, res) => void this.answer(req, res));
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => void this.upgrade(req, socket, head));
+    server.on('clientError', (_error, socket) => socket.destroy());
+    await new Promise<void>((ok, fail) => {
+      server.once('error', fail);
+      server.listen(0, '127.0.0.1', () => ok());
+    });
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+    return this.port;
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((ok) => server.close(() => ok()));
+  }
+
+  /** Removes every container (with its anonymous volumes), network and volume of the environment, as its destroy must. */
+  async removeEnvironment(env: number): Promise<void> {
+    const filter = `?all=true&filters=${encodeURIComponent(JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_ENV}=${env}`] }))}`;
+    const containers = (await this.daemon('GET', `/containers/json${filter}`)).json as { Id: string }[];
+    for (const c of containers ?? []) await this.daemon('DELETE', `/containers/${c.Id}?force=true&v=true`);
+    const networks = (await this.daemon('GET', `/networks${filter}`)).json as { Id: string }[];
+    for (const n of networks ?? []) await this.daemon('DELETE', `/networks/${n.Id}`);
+    const volumes = ((await this.daemon('GET', `/volumes${filter}`)).json as { Volumes?: { Name: string }[] } | undefined)?.Volumes;
+    for (const v of volumes ?? []) await this.daemon('DELETE', `/volumes/${encodeURIComponent(v.Name)}`);
+    for (const [id, owner] of this.execs) if (owner === env) this.execs.delete(id);
+  }
+
+  /** The environment whose token the request carries; refuses browsers and other hosts. */
+  private authenticate(req: IncomingMessage): number {
+    if (req.headers.origin !== undefined) throw new Refusal(403, 'the lab\'s Docker gateway does not answer web pages');
+    const host = req.headers.host ?? '';
+    if (host !== `127.0.0.1:${this.port}` && host !== `localhost:${this.port}`) throw new Refusal(403, `the lab's Docker gateway answers 127.0.0.1:${this.port} only, not ${host}`);
+    const match = /^Bearer (\d{1,3})\.([A-Za-z0-9_-]{43})$/.exec(req.headers.authorization ?? '');
+    if (match) {
+      const env = Number(match[1]);
+      const expected = Buffer.from(this.tokenOf(env));
+      const given = Buffer.from(`${match[1]}.${match[2]}`);
+      if (expected.length === given.length && timingSafeEqual(expected, given)) return env;
+    }
+    throw new Refusal(401, 'the lab\'s Docker gateway wants the environment\'s token (ZDM_LAB_DOCKER_TOKEN)');
+  }
+
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const env = this.authenticate(req);
+      const decision = await this.decide(env, req);
+      const upstream = request({ socketPath: this.socketPath, method: req.method, path: decision.path, headers: this.forwardedHeaders(req, decision.body) });
+      upstream.on('response', (answer) => {
+        if (decision.recordsExec && answer.statusCode === 201) {
+          const chunks: Buffer[] = [];
+          answer.on('data', (c: Buffer) => chunks.push(c));
+          answer.on('end', () => {
+            const body = Buffer.concat(chunks);
+            const id = (() => {
+              try {
+                return (JSON.parse(body.toString('utf8')) as { Id?: unknown }).Id;
+              } catch {
+                return undefined;
+              }
+            })();
+            if (typeof id === 'string') this.execs.set(id, env);
+            res.writeHead(answer.statusCode!, answer.headers);
+            res.end(body);
+          });
+          return;
+        }
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
+      upstream.on('error', (error) => refuse(res, new Refusal(502, `the Docker daemon did not answer: ${error.message}`)));
+      res.on('close', () => upstream.destroy());
+      if (decision.body) upstream.end(decision.body);
+      else req.pipe(upstream);
+    } catch (error) {
+      refuse(res, error);
+    }
+  }
+
+  /** Hijacked streams (exec start, attach): checked like any request, then the two sockets are joined once the daemon switches protocols. */
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on('error', () => socket.destroy());
+    try {
+      const env = this.authenticate(req);
+      const decision = await this.decide(env, req, head);
+      const upstream = request({ socketPath: this.socketPath, method: req.method, path: decision.path, headers: this.forwardedHeaders(req, decision.body) });
+      upstream.on('upgrade', (answer, daemonSocket, daemonHead) => {
+        socket.write(statusLine(answer) + '\r\n');
+        if (daemonHead.length > 0) socket.write(daemonHead);
+        daemonSocket.on('error', () => socket.destroy());
+        socket.on('close', () => daemonSocket.destroy());
+        daemonSocket.on('close', () => socket.destroy());
+        daemonSocket.pipe(socket);
+        socket.pipe(daemonSocket);
+      });
+      upstream.on('response', (answer) => {
+        socket.write(statusLine(answer) + '\r\n');
+        answer.pipe(socket);
+      });
+      upstream.on('error', () => socket.destroy());
+      upstream.end(decision.body);
+    } catch (error) {
+      const refusal = error instanceof Refusal ? error : new Refusal(400, (error as Error).message);
+      const body = JSON.stringify({ message: refusal.message });
+      socket.end(`HTTP/1.1 ${refusal.status} Refused\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    }
+  }
+
+  private forwardedHeaders(req: IncomingMessage, body: Buffer | undefined): OutgoingHttpHeaders {
+    const headers: OutgoingHttpHeaders = { ...req.headers, host: 'docker' };
+    delete headers.authorization;
+    if (body) {
+      delete headers['transfer-encoding'];
+      headers['content-length'] = body.length;
+    }
+    return headers;
+  }
+
+  /** The request as the daemon will get it, or a Refusal. `head`: for a hijack, the bytes read past the request's headers. */
+  private async decide(env: number, req: IncomingMessage, head?: Buffer): Promise<Decision> {
+    const url = new URL(req.url ?? '/', 'http://gateway');
+    const path = url.pathname.replace(VERSION_PREFIX, '');
+    const method = req.method ?? 'GET';
+    const reading = method === 'GET' || method === 'HEAD';
+    const keep = (): Decision => ({ path: `${url.pathname}${url.search}` });
+    const body = async (what: string): Promise<Json> => parseJson(await readBody(req, head), what);
+
+    if (reading && (path === '/_ping' || path === '/version')) return keep();
+    if (reading && /^\/images\/.+\/json$/.test(path)) return keep();
+    if (method === 'POST' && path === '/images/create') throw new Refusal(403, 'images are the host\'s choice: the lab does not pull images for an environment');
+
+    if (method === 'GET' && (path === '/containers/json' || path === '/networks' || path === '/volumes')) {
+      url.searchParams.set('filters', JSON.stringify(scopedFilters(url.searchParams.get('filters'), env)));
+      return keep();
+    }
+
+    if (method === 'POST' && path === '/containers/create') {
+      const name = url.searchParams.get('name') ?? '';
+      if (!nameInScope(name, env)) throw new Refusal(403, `a container of environment ${env} is named ${scopeName(env)}-…, not "${name}"`);
+      return { ...keep(), body: Buffer.from(JSON.stringify(checkContainer(await body('container'), env))) };
+    }
+    if (method === 'POST' && path === '/networks/create') {
+      const spec = onlyKeys('network', await body('network'), ['Name', 'Driver', 'Labels', 'CheckDuplicate']);
+      if (spec.Name !== scopeName(env)) throw new Refusal(403, `environment ${env}'s network is ${scopeName(env)}, not "${String(spec.Name)}"`);
+      if (spec.Driver !== undefined && spec.Driver !== 'bridge') throw new Refusal(403, `a network of the lab uses the bridge driver, not "${String(spec.Driver)}"`);
+      return { ...keep(), body: Buffer.from(JSON.stringify({ ...spec, Labels: { ...labelsOf(spec.Labels), ...scopeLabels(env) } })) };
+    }
+    if (method === 'POST' && path === '/volumes/create') {
+      const spec = onlyKeys('volume', await body('volume'), ['Name', 'Labels', 'Driver']);
+      if (typeof spec.Name !== 'string' || !nameInScope(spec.Name, env)) throw new Refusal(403, `a volume of environment ${env} is named ${scopeName(env)}-…, not "${String(spec.Name)}"`);
+      if (spec.Driver !== undefined && spec.Driver !== 'local') throw new Refusal(403, `a volume of the lab uses the local driver, not "${String(spec.Driver)}"`);
+      return { ...keep(), body: Buffer.from(JSON.stringify({ ...spec, Labels: { ...labelsOf(spec.Labels), ...scopeLabels(env) } })) };
+    }
+
+    const container = /^\/containers\/([A-Za-z0-9][A-Za-z0-9_.-]*)(?:\/(json|start|stop|restart|kill|wait|logs|archive|exec|resize|top))?$/.exec(path);
+    if (container) {
+      const [, ref, action] = container;
+      if (method === 'DELETE' && action !== undefined) throw new Refusal(403, `DELETE ${path} is not something the lab does`);
+      await this.requireOwned('container', `/containers/${ref}/json`, env);
+      if (action === 'exec') {
+        const spec = onlyKeys('exec', await body('exec'), EXEC_KEYS);
+        if (spec.Privileged) throw new Refusal(403, 'an exec session of the lab is never privileged');
+        return { ...keep(), body: Buffer.from(JSON.stringify(spec)), recordsExec: true };
+      }
+      return keep();
+    }
+    const network = /^\/networks\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(path);
+    if (network && (reading || method === 'DELETE')) {
+      await this.requireOwned('network', `/networks/${network[1]}`, env);
+      return keep();
+    }
+    const volume = /^\/volumes\/([A-Za-z0-9][A-Za-z0-9_.-]*)$/.exec(path);
+    if (volume && (reading || method === 'DELETE')) {
+      await this.requireOwned('volume', `/volumes/${volume[1]}`, env);
+      return keep();
+    }
+    const exec = /^\/exec\/([a-f0-9]{64})\/(start|resize|json)$/.exec(path);
+    if (exec) {
+      if (this.execs.get(exec[1]!) !== env) throw new Refusal(403, `exec session ${exec[1]} is not one of environment ${env}'s`);
+      return head === undefined ? keep() : { ...keep(), body: await readBody(req, head) };
+    }
+    throw new Refusal(403, `${method} ${path} is not among what an environment of the lab may ask of Docker`);
+  }
+
+  /** The object must carry the environment's label; one that does not exist is left to the daemon's own 404. */
+  private async requireOwned(what: string, inspectPath: string, env: number): Promise<void> {
+    const { status, json } = await this.daemon('GET', inspectPath);
+    if (status === 404) return;
+    const info = json as { Labels?: unknown; Config?: { Labels?: unknown } } | undefined;
+    const labels = labelsOf(info?.Config?.Labels ?? info?.Labels);
+    if (labels[LABEL_ENV] !== String(env) || labels[LABEL_MANAGED] !== 'true') {
+      throw new Refusal(403, `that ${what} is not environment ${env}'s`);
+    }
+  }
+
+  private daemon(method: string, path: string): Promise<{ status: number; json: unknown }> {
+    return new Promise((resolve, reject) => {
+      const req = request({ socketPath: this.socketPath, method, path, headers: { host: 'docker' } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json: unknown;
+          try {
+            json = text ? JSON.parse(text) : undefined;
+          } catch {
+            json = undefined;
+          }
+          resolve({ status: res.statusCode ?? 502, json });
+        });
+        res.on('error', reject);
+      });
+      req.on('error', (error) => reject(new Refusal(502, `the Docker daemon did not answer: ${error.message}`)));
+      req.end();
+    });
+  }
+}
+
+function statusLine(answer: IncomingMessage): string {
+  const lines = [`HTTP/1.1 ${answer.statusCode} ${answer.statusMessage ?? ''}`];
+  for (let i = 0; i < answer.rawHeaders.length; i += 2) lines.push(`${answer.rawHeaders[i]}: ${answer.rawHeaders[i + 1]}`);
+  return lines.join('\r\n') + '\r\n';
+}
+
+function refuse(res: ServerResponse, error: unknown): void {
+  const refusal = error instanceof Refusal ? error : new Refusal(500, (error as Error).message);
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(refusal.status, { 'Content-Type': 'application/json', ...(refusal.status === 413 ? { Connection: 'close' } : {}) });
+  res.end(JSON.stringify({ message: refusal.message }));
+}
+
+function labelsOf(value: unknown): Record<string, string> {
+  if (!isObject(value)) return {};
+  return Object.fromEntries(Object.entries(value).filter((e): e is [string, string] => typeof e[1] === 'string'));
+}
+
+/** Docker's list filters, whatever the client asked, narrowed to the environment's labels (label filters are and-ed). */
+function scopedFilters(given: string | null, env: number): Record<string, string[]> {
+  let parsed: unknown = {};
+  try {
+    parsed = given ? JSON.parse(given) : {};
+  } catch {
+    throw new Refusal(400, 'filters is not JSON');
+  }
+  const filters: Record<string, string[]> = {};
+  for (const [key, value] of Object.entries(isObject(parsed) ? parsed : {})) {
+    // Docker takes either ["a=b"] or the older {"a=b": true}.
+    filters[key] = Array.isArray(value) ? value.map(String) : isObject(value) ? Object.keys(value) : [];
+  }
+  filters.label = [...(filters.label ?? []), `${LABEL_MANAGED}=true`, `${LABEL_ENV}=${env}`];
+  return filters;
+}
+
+/** A container of the environment's with nothing of the host's; its labels and confinement completed by the gateway. */
+function checkContainer(spec: Json, env: number): Json {
+  onlyKeys('container', spec, CONTAINER_KEYS);
+  const host = onlyKeys('HostConfig', spec.HostConfig, HOST_CONFIG_KEYS);
+  if (host.NetworkMode !== undefined && host.NetworkMode !== scopeName(env)) {
+    throw new Refusal(403, `a container of environment ${env} joins network ${scopeName(env)}, not "${String(host.NetworkMode)}"`);
+  }
+  for (const [port, bindings] of Object.entries(isObject(host.PortBindings) ? host.PortBindings : {})) {
+    for (const binding of Array.isArray(bindings) ? bindings : [bindings]) {
+      const ip = isObject(binding) ? binding.HostIp : undefined;
+      if (typeof ip !== 'string' || !new RegExp(`^127\\.0\\.${env}\\.\\d{1,3}$`).test(ip)) {
+        throw new Refusal(403, `port ${port} of a container of environment ${env} is published on its own 127.0.${env}.0/24 only, not on "${String(ip ?? 'every address')}"`);
+      }
+    }
+  }
+  for (const mount of Array.isArray(host.Mounts) ? host.Mounts : host.Mounts === undefined ? [] : [host.Mounts]) {
+    const m = onlyKeys('Mounts[]', mount, ['Type', 'Source', 'Target', 'ReadOnly']);
+    if (m.Type !== 'volume' || typeof m.Source !== 'string' || !nameInScope(m.Source, env)) {
+      throw new Refusal(403, `a container of environment ${env} mounts its own volumes (${scopeName(env)}-…) only, not ${String(m.Type)} "${String(m.Source)}"`);
+    }
+  }
+  const networking = onlyKeys('NetworkingConfig', spec.NetworkingConfig, ['EndpointsConfig']);
+  for (const [name, endpoint] of Object.entries(isObject(networking.EndpointsConfig) ? networking.EndpointsConfig : {})) {
+    if (name !== scopeName(env)) throw new Refusal(403, `a container of environment ${env} joins network ${scopeName(env)}, not "${name}"`);
+    onlyKeys(`EndpointsConfig.${name}`, endpoint, ['Aliases']);
+  }
+  const pids = typeof host.PidsLimit === 'number' && host.PidsLimit > 0 ? Math.min(host.PidsLimit, PIDS_PER_CONTAINER) : PIDS_PER_CONTAINER;
+  return {
+    ...spec,
+    Labels: { ...labelsOf(spec.Labels), ...scopeLabels(env) },
+    HostConfig: { ...host, NetworkMode: host.NetworkMode ?? scopeName(env), SecurityOpt: ['no-new-privileges'], PidsLimit: pids },
+  };
+}
+
+/** The request's body (at most 1 MiB); for a hijack, Content-Length bytes from what was read past the headers and the socket. */
+function readBody(req: IncomingMessage, head?: Buffer): Promise<Buffer> {
+  const length = Number(req.headers['content-length'] ?? 0);
+  if (head !== undefined) {
+    if (!Number.isInteger(length) || length > MAX_BODY) return Promise.reject(new Refusal(413, `the body is larger than ${MAX_BODY / 1024 / 1024} MiB`));
+    return new Promise((resolve, reject) => {
+      let got = head;
+      const done = () => {
+        req.socket.off('data', more);
+        // Nothing may flow past until the two sockets are joined.
+        req.socket.pause();
+        const body = got.subarray(0, length);
+        const rest = got.subarray(length);
+        if (rest.length > 0) req.socket.unshift(rest);
+        resolve(body);
+      };
+      const more = (chunk: Buffer) => {
+        got = Buffer.concat([got, chunk]);
+        if (got.length >= length) done();
+      };
+      if (got.length >= length) return done();
+      req.socket.on('data', more);
+      req.socket.once('error', reject);
+    });
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_BODY) {
+        // The rest is read and dropped, so that the client gets the answer rather than a reset connection.
+        req.removeAllListeners('data');
+        req.resume();
+        reject(new Refusal(413, `the body is larger than ${MAX_BODY / 1024 / 1024} MiB`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,172 @@
+/**
+ * An isolated environment on the Docker backend. The lab server runs as root
+ * with isolation and ZDM_LAB_BACKEND=docker; learner A (environment 16) has
+ * no access to the daemon's socket, yet `zdm-lab infra up`, `proxy deploy`
+ * and `cqlsh` typed in A's terminal start and reach A's own containers,
+ * through the lab's Docker gateway. From the same shell, every way past the
+ * gateway's scope is tried with A's own token: another environment's
+ * container (made here by root for environment 17), a privileged container,
+ * a bind mount of the host, a volume bound to a host folder, a container
+ * named for another environment, a port published on every address, an image
+ * pull, no token or a forged one. Each is refused with the rule it breaks.
+ * Destroying A removes its account and every container, network and volume
+ * of it, and nothing of 17. Needs root, dockerd and the locally built images
+ * with the real Cassandra and zdm-proxy; skipped, with the reason, without
+ * them (failed under CI=true).
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { stripVTControlCharacters } from 'node:util';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import Docker from 'dockerode';
+import { scopeLabels } from '../../common/docker-scope.js';
+import { isolationProblem } from '../../lab/environments/isolation.js';
+import { startLab, type LabServer } from '../../lab/server/app.js';
+import { Packet } from '../../lab/terminals/protocol.js';
+import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
+import { required } from '../support/requirement.js';
+import { connectTerminal, type TerminalClient } from './lab-harness.js';
+
+const A = 16;
+const B = 17;
+const BYSTANDER = `zdm-lab-${B}-bystander`;
+const root = new URL('../..', import.meta.url).pathname;
+const isolation = required('learner isolation', isolationProblem());
+const docker = isolation ?? (await dockerLab());
+const setup = docker as DockerSetup;
+const skip =
+  typeof docker === 'string'
+    ? docker
+    : required('zdm-proxy', setup.images.proxy === undefined ? 'no zdm-proxy binary to build the proxy image from (run zdm-lab setup, with ZDM_PROXY_SRC or ZDM_PROXY_BIN)' : undefined);
+if (skip && typeof docker !== 'string') await setup.stop();
+
+let lab: LabServer;
+let dataDir: string;
+let shellA: TerminalClient;
+let marker = 0;
+const backendBefore = process.env.ZDM_LAB_BACKEND;
+
+/** Types a command line into A's terminal and returns what it printed, up to the prompt after it. */
+async function inA(command: string, timeoutMs = 30_000): Promise<string> {
+  const done = `end-of-${++marker}`;
+  const start = shellA.output.length;
+  shellA.send({ type: Packet.INPUT, args: { data: `${command}; printf '\\n%s\\n' "end-of""-${marker}"\r` } });
+  const end = new RegExp(`^${done}\r?$`, 'm');
+  await shellA.waitFor(end, timeoutMs);
+  const text = shellA.output.slice(start);
+  return text.slice(0, text.search(end));
+}
+
+/** A Docker API call from A's shell, with A's own token, as any program of A's could make it. */
+async function fromA(method: string, path: string, body?: unknown, token = '$ZDM_LAB_DOCKER_TOKEN'): Promise<{ status: number; text: string; message: string }> {
+  const data = body === undefined ? '' : `-H 'Content-Type: application/json' --data '${JSON.stringify(body)}'`;
+  const out = await inA(`curl -s -X ${method} -H "Authorization: Bearer ${token}" ${data} "http://\${DOCKER_HOST#tcp://}/v1.41${path}" -w '\\nstatus:%{http_code}'`);
+  const status = Number(/status:(\d+)/.exec(out)?.[1]);
+  // What a Docker client prints of a refusal: the answer's message.
+  const answer = /^(\{"message":.*\})\r?$/m.exec(out)?.[1];
+  return { status, text: out, message: answer ? String((JSON.parse(answer) as { message: unknown }).message) : '' };
+}
+
+describe('an isolated environment on the Docker backend reaches Docker only through the lab, for its own', { skip, timeout: 1_200_000 }, () => {
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'docker-gateway-'));
+    // The environment's processes take the backend from the server's environment (ZDM_* variables pass).
+    process.env.ZDM_LAB_BACKEND = 'docker';
+    lab = await startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: null, isolate: true, dockerGateway: true, runSetup: false });
+    const a = lab.classroom.create({ env: A, name: 'Ada' });
+    const daemon = new Docker();
+    await daemon.getContainer(BYSTANDER).remove({ force: true }).catch(() => {});
+    await daemon.createContainer({ name: BYSTANDER, Image: setup.images.cassandra, Labels: scopeLabels(B), Cmd: ['true'] });
+    shellA = await connectTerminal(lab, { env: A, token: a.token, terminal: 'host' });
+    await shellA.waitFor(/\$ $/m, 30_000);
+  });
+  after(async () => {
+    await shellA?.close();
+    if (lab) {
+      for (const env of [...lab.environments.keys()]) await lab.classroom.destroy(env).catch((err) => process.stderr.write(`destroy ${env}: ${err}\n`));
+      await lab.close();
+    }
+    await new Docker().getContainer(BYSTANDER).remove({ force: true }).catch(() => {});
+    if (backendBefore === undefined) delete process.env.ZDM_LAB_BACKEND;
+    else process.env.ZDM_LAB_BACKEND = backendBefore;
+    rmSync(dataDir, { recursive: true, force: true });
+    await setup.stop();
+  });
+
+  test("A's shell cannot open the Docker daemon's socket", async () => {
+    const out = await inA(`python3 -c "import socket; s = socket.socket(socket.AF_UNIX); s.connect('/var/run/docker.sock')"`);
+    assert.match(out, /PermissionError: \[Errno 13\] Permission denied/);
+    assert.match(await inA('echo "docker at $DOCKER_HOST"'), /^docker at tcp:\/\/127\.0\.0\.1:\d+\s*$/m);
+  });
+
+  test("infra up, proxy deploy and cqlsh from A's terminal run A's own containers through the lab", async () => {
+    const up = await inA('zdm-lab infra up', 600_000);
+    assert.match(up, new RegExp(`environment ${A} is up: Origin 127\\.0\\.${A}\\.1:9042 \\(seeded\\)`));
+    const deploy = await inA('zdm-lab proxy deploy', 300_000);
+    assert.match(deploy, /proxies are up/);
+    // cqlsh runs in Origin's container: an exec session, its stream hijacked through the gateway.
+    const rows = await inA(`zdm-lab cqlsh proxy -e "SELECT count(*) FROM zdmapp.user_status"`, 120_000);
+    assert.match(stripVTControlCharacters(rows), /^\s+count\s*\r?\n-+\s*\r?\n\s+4\s*$/m, 'the four seeded rows, counted through a proxy');
+    const mine = await labelled(A);
+    assert.deepEqual(mine.containers.sort(), [`zdm-lab-${A}-origin`, `zdm-lab-${A}-proxy-1`, `zdm-lab-${A}-proxy-2`, `zdm-lab-${A}-proxy-3`, `zdm-lab-${A}-target`]);
+    const info = await new Docker().getContainer(`zdm-lab-${A}-origin`).inspect();
+    assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges']);
+    assert.equal(info.HostConfig.Privileged, false);
+  });
+
+  test("A's token opens only A's containers: another environment's is out of sight and out of reach", async () => {
+    const list = await fromA('GET', '/containers/json?all=true');
+    assert.equal(list.status, 200);
+    assert.match(list.text, new RegExp(`zdm-lab-${A}-origin`));
+    assert.doesNotMatch(list.text, new RegExp(BYSTANDER));
+    for (const [method, path] of [
+      ['GET', `/containers/${BYSTANDER}/json`],
+      ['DELETE', `/containers/${BYSTANDER}?force=true`],
+      ['POST', `/containers/${BYSTANDER}/start`],
+    ] as const) {
+      const answer = await fromA(method, path);
+      assert.equal(answer.status, 403, `${method} ${path}: ${answer.text}`);
+      assert.equal(answer.message, `that container is not environment ${A}'s`);
+    }
+    assert.equal((await new Docker().getContainer(BYSTANDER).inspect()).Name, `/${BYSTANDER}`);
+  });
+
+  test('what would give A the host is refused, with the rule it breaks', async () => {
+    const image = setup.images.cassandra;
+    const attempts: [string, string, unknown, RegExp][] = [
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: image, HostConfig: { Privileged: true } }, /HostConfig\.Privileged is not allowed/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: image, HostConfig: { Binds: ['/:/host'] } }, /HostConfig\.Binds is not allowed/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: image, HostConfig: { Mounts: [{ Type: 'bind', Source: '/', Target: '/host' }] } }, /mounts its own volumes \(zdm-lab-16-…\) only, not bind "\/"/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: image, HostConfig: { PidMode: 'host' } }, /HostConfig\.PidMode is not allowed/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: image, HostConfig: { NetworkMode: 'host' } }, /joins network zdm-lab-16, not "host"/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: image, HostConfig: { PortBindings: { '22/tcp': [{ HostPort: '2222' }] } } }, /published on its own 127\.0\.16\.0\/24 only/],
+      ['POST', `/containers/create?name=zdm-lab-${B}-evil`, { Image: image }, /a container of environment 16 is named zdm-lab-16-…, not "zdm-lab-17-evil"/],
+      ['POST', '/volumes/create', { Name: `zdm-lab-${A}-evil`, DriverOpts: { type: 'none', o: 'bind', device: '/' } }, /volume\.DriverOpts is not allowed/],
+      ['POST', '/images/create?fromImage=alpine&tag=latest', undefined, /the lab does not pull images/],
+      ['GET', '/info', undefined, /GET \/info is not among what an environment of the lab may ask of Docker/],
+    ];
+    for (const [method, path, body, message] of attempts) {
+      const answer = await fromA(method, path, body);
+      assert.equal(answer.status, 403, `${method} ${path}: ${answer.text}`);
+      assert.match(answer.message, message);
+    }
+    assert.equal((await labelled(A)).containers.some((c) => c.endsWith('-evil')), false);
+    const anonymous = await fromA('GET', '/_ping', undefined, '');
+    assert.equal(anonymous.status, 401);
+    assert.match(anonymous.message, /wants the environment's token/);
+    const forged = await fromA('GET', '/_ping', undefined, `${B}.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA`);
+    assert.equal(forged.status, 401);
+  });
+
+  test('destroying A removes its account and every container, network and volume of it, and nothing of another', async () => {
+    await shellA.close();
+    const result = await lab.classroom.destroy(A);
+    assert.equal(result.ok, true, result.output);
+    assert.deepEqual(await labelled(A), { containers: [], networks: [], volumes: [] });
+    assert.throws(() => execFileSync('id', [`zdmlab-${A}`], { stdio: 'pipe' }), /no such user/);
+    assert.equal((await new Docker().getContainer(BYSTANDER).inspect()).Name, `/${BYSTANDER}`);
+  });
+});
