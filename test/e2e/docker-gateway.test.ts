@@ -112,9 +112,16 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
     assert.match(stripVTControlCharacters(rows), /^\s+count\s*\r?\n-+\s*\r?\n\s+4\s*$/m, 'the four seeded rows, counted through a proxy');
     const mine = await labelled(A);
     assert.deepEqual(mine.containers.sort(), [`zdm-lab-${A}-origin`, `zdm-lab-${A}-proxy-1`, `zdm-lab-${A}-proxy-2`, `zdm-lab-${A}-proxy-3`, `zdm-lab-${A}-target`]);
-    const info = await new Docker().getContainer(`zdm-lab-${A}-origin`).inspect();
-    assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges']);
-    assert.equal(info.HostConfig.Privileged, false);
+    for (const name of mine.containers) {
+      const container = new Docker().getContainer(name);
+      const info = await container.inspect();
+      assert.deepEqual(info.HostConfig.SecurityOpt, ['no-new-privileges'], name);
+      assert.equal(info.HostConfig.Privileged, false, name);
+      // Nothing A started runs as root, in a container either: Cassandra drops to its user, the proxy runs as nobody.
+      const top = await container.top({ ps_args: '-o pid,uid,comm' });
+      const uids = (top.Processes as string[][]).map((row) => Number(row[1]));
+      assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${name} runs ${JSON.stringify(top.Processes)}`);
+    }
   });
 
   test("A's token opens only A's containers: another environment's is out of sight and out of reach", async () => {
