@@ -21,6 +21,7 @@ const USAGE = `usage: zdm-lab <command> [options]
 
   setup                              fetch Cassandra, cqlsh and zdm-proxy into the cache
   infra up|status|down|reset         Origin and Target nodes of an environment
+  infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
   proxy deploy                       start three ZDM proxies from the YAML files
   proxy rolling-update [--pause S]   apply YAML changes one proxy at a time
   proxy status                       state and effective configuration of each proxy
@@ -56,6 +57,7 @@ async function main(argv: string[]): Promise<number> {
     splits: { type: 'string' },
     concurrency: { type: 'string' },
     autocorrect: { type: 'boolean' },
+    check: { type: 'boolean' },
     report: { type: 'string' },
   });
   if (values.help || !command) {
@@ -98,10 +100,20 @@ async function main(argv: string[]): Promise<number> {
       await infraDown(ctx);
       ctx.print(`environment ${env} is down: ${ctx.backend.name === 'docker' ? 'no lab container, network or volume' : 'no lab process'} left`);
       return 0;
-    case 'infra reset':
-      await infraReset(ctx);
-      ctx.print(`environment ${env} is back to the start of step 1`);
+    case 'infra reset': {
+      if (values.check) {
+        const off = await infraReset(ctx, { check: true });
+        if (off.length === 0) {
+          ctx.print(`environment ${env} is in the step-1 state`);
+          return 0;
+        }
+        ctx.print(`environment ${env} is not in the step-1 state: ${off.join('; ')}. zdm-lab infra reset brings it there`);
+        return 1;
+      }
+      const undone = await infraReset(ctx);
+      ctx.print(`environment ${env} is back to the start of step 1${undone.length ? ` (undone: ${undone.join('; ')})` : ''}`);
       return 0;
+    }
     case 'proxy version': {
       const bin = findZdmProxy();
       if (!bin) {

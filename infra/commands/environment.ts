@@ -4,12 +4,11 @@
  * Origin (the zdmapp schema and seed rows) happens here; Target stays empty
  * until the learner creates the schema in step 2.
  */
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import type { Backend, ComponentStatus } from '../backends/backend.js';
-import { writeDefaultProxyConfig } from '../config/proxy.js';
-import { runCqlFile, withClient } from '../cql/client.js';
+import { proxyConfigIsDefault, writeDefaultProxyConfig } from '../config/proxy.js';
+import { runCqlFile, tryLogin, withClient } from '../cql/client.js';
 import type { Reporter } from '../progress.js';
 import { proxyReadiness, waitForNode } from '../readiness.js';
 import { components, type ComponentSpec, type NodeSpec, type Topology } from '../topology.js';
@@ -149,28 +148,71 @@ export async function infraDown(ctx: LabContext): Promise<void> {
   report('origin and target stopped');
 }
 
+/** The seed rows as "user status" lines, sorted, read from seed.cql. */
+function seedRows(): string[] {
+  return [...readFileSync(SEED_FILE, 'utf8').matchAll(/VALUES \('([^']*)', '[^']*', '([^']*)'\)/g)].map((m) => `${m[1]} ${m[2]}`).sort();
+}
+
 /**
- * Back to the step-1 state without restarting healthy JVMs: proxies stopped,
- * proxy YAML back to its defaults, every learner keyspace dropped on both
- * nodes, Origin re-provisioned with only the seed rows.
+ * Back to the step-1 state, undoing only what differs from it, and without
+ * restarting healthy JVMs: proxies stopped, proxy YAML back to its defaults,
+ * no learner keyspace on Target, and on Origin only zdmapp with exactly the
+ * seed rows. Returns what was not so (with `check`: what is not, and nothing
+ * is changed), in words for the learner.
  */
-export async function infraReset(ctx: LabContext): Promise<void> {
+export async function infraReset(ctx: LabContext, options: { check?: boolean } = {}): Promise<string[]> {
   const { topo, backend, report } = ctx;
-  await Promise.all(topo.proxies.map((p) => backend.stop(p)));
-  report('proxies stopped');
-  writeDefaultProxyConfig(topo);
-  report(`proxy configuration restored in ${join(topo.proxyConfigDir)}`);
-  await backend.prepare(topo, report);
-  await startNodes(ctx);
-  // The two nodes are independent clusters: empty them at the same time.
-  await Promise.all(
-    [topo.origin, topo.target].map(async (node) => {
-      const names = await keyspaces(node);
-      await withClient(node, async (client) => {
-        for (const name of names) await client.execute(`DROP KEYSPACE IF EXISTS "${name}"`, [], { prepare: false });
-      });
-      if (names.length) report(`${node.name}: dropped keyspace${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
-    }),
-  );
-  await provisionOrigin(ctx, { force: true });
+  const check = options.check === true;
+  const off: string[] = [];
+  const running = (await Promise.all(topo.proxies.map(async (p) => ((await backend.status(p)).state === 'down' ? undefined : p)))).filter((p) => p !== undefined);
+  if (running.length) {
+    off.push(`proxies running (${running.map((p) => p.name).join(', ')})`);
+    if (!check) {
+      await Promise.all(running.map((p) => backend.stop(p)));
+      report('proxies stopped');
+    }
+  }
+  if (!proxyConfigIsDefault(topo)) {
+    off.push(`the proxy configuration in ${topo.proxyConfigDir} differs from its defaults`);
+    if (!check) {
+      writeDefaultProxyConfig(topo);
+      report(`proxy configuration restored in ${topo.proxyConfigDir}`);
+    }
+  }
+  if (check) {
+    const down = [];
+    for (const node of [topo.origin, topo.target]) if ((await tryLogin(node)) !== undefined) down.push(node.name);
+    if (down.length) return [...off, `${down.join(' and ')} ${down.length > 1 ? 'do' : 'does'} not accept logins`];
+  } else {
+    await backend.prepare(topo, report);
+    await startNodes(ctx);
+  }
+  const drop = async (node: NodeSpec, names: string[]) => {
+    if (check || names.length === 0) return;
+    await withClient(node, async (client) => {
+      for (const name of names) await client.execute(`DROP KEYSPACE IF EXISTS "${name}"`, [], { prepare: false });
+    });
+    report(`${node.name}: dropped keyspace${names.length > 1 ? 's' : ''} ${names.join(', ')}`);
+  };
+  const [onOrigin, onTarget] = await Promise.all([keyspaces(topo.origin), keyspaces(topo.target)]);
+  if (onTarget.length) off.push(`Target holds keyspace${onTarget.length > 1 ? 's' : ''} ${onTarget.join(', ')} (from an earlier run)`);
+  await drop(topo.target, onTarget);
+  const extra = onOrigin.filter((k) => k !== 'zdmapp');
+  if (extra.length) off.push(`Origin holds keyspace${extra.length > 1 ? 's' : ''} ${extra.join(', ')} besides zdmapp`);
+  await drop(topo.origin, extra);
+  let reseed = !onOrigin.includes('zdmapp');
+  if (reseed) off.push('Origin has no zdmapp keyspace');
+  else {
+    const rows = await withClient(topo.origin, async (c) => (await c.execute('SELECT user, status FROM zdmapp.user_status', [], { fetchSize: 100_000 })).rows.map((r) => `${r.user} ${r.status}`).sort());
+    const seed = seedRows();
+    if (rows.join('\n') !== seed.join('\n')) {
+      reseed = true;
+      off.push(`Origin's zdmapp.user_status holds ${rows.length} rows, not only the ${seed.length} seed rows`);
+    }
+  }
+  if (reseed && !check) {
+    await drop(topo.origin, onOrigin.includes('zdmapp') ? ['zdmapp'] : []);
+    await provisionOrigin(ctx, { force: true });
+  }
+  return off;
 }

@@ -109,6 +109,19 @@ export function writeDefaultProxyConfig(topo: Topology): void {
   writeFileSync(join(topo.proxyConfigDir, CLUSTER_FILE), clusterText(config));
 }
 
+/** Whether both files hold what writeDefaultProxyConfig writes (missing files count as default: ensureProxyConfig writes them). */
+export function proxyConfigIsDefault(topo: Topology): boolean {
+  const config = defaultProxyConfig(topo);
+  const same = (file: string, text: string) => {
+    try {
+      return readFileSync(join(topo.proxyConfigDir, file), 'utf8') === text;
+    } catch (error) {
+      return (error as NodeJS.ErrnoException).code === 'ENOENT';
+    }
+  };
+  return same(CORE_FILE, coreText(config)) && same(CLUSTER_FILE, clusterText(config));
+}
+
 export function ensureProxyConfig(topo: Topology): void {
   const missing = [CORE_FILE, CLUSTER_FILE].some((f) => !existsSync(join(topo.proxyConfigDir, f)));
   if (missing) writeDefaultProxyConfig(topo);

@@ -11,7 +11,7 @@ import { requestJson } from './http.js';
 export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1') || 1;
 
 /** `generation` counts the environment's resets: the page starts over when it changes. */
-export type ProgressView = Progress & { setup: string; generation: number };
+export type ProgressView = Progress & { setup: string; setupNote: string; generation: number };
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };
 
 function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

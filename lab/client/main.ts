@@ -34,7 +34,7 @@ async function boot(): Promise<void> {
   $('page').addEventListener('click', onPageClick);
   window.addEventListener('hashchange', () => void show(pageFromHash()));
   window.addEventListener('resize', () => terminals.forEach((t) => t.refit()));
-  showSetup(progress.setup);
+  showSetup(progress.setup, progress.setupNote);
   watchResets(progress.generation);
   await show(pageFromHash() ?? progress.current ?? course.pages[0]!.id);
 }
@@ -245,11 +245,13 @@ function showCheckResult(result: ProgressView['checks'][string] | undefined): vo
   $('check-output').textContent = result.output.trim();
 }
 
-function showSetup(state: string): void {
+/** The setup's state, then for a minute its last line: what it did (after a restart of the lab, what it restored). */
+function showSetup(state: string, note = ''): void {
   const el = $('setup-status');
   el.dataset.state = state;
-  el.textContent = state === 'running' ? 'preparing the environment…' : state === 'failed' ? 'environment setup failed (see setup.log)' : '';
-  if (state === 'running') setTimeout(() => void api.progress().then((p) => showSetup(p.setup)), 3000);
+  el.textContent = state === 'running' ? 'preparing the environment…' : state === 'failed' ? `environment setup failed: ${note || 'see setup.log'}` : note;
+  if (state === 'running') setTimeout(() => void api.progress().then((p) => showSetup(p.setup, p.setupNote)), 3000);
+  if (state === 'done' && note) setTimeout(() => el.dataset.state === 'done' && el.textContent === note && (el.textContent = ''), 60_000);
 }
 
 /** A reset taken elsewhere (the instructor console, another tab) starts this page over on the first page. */

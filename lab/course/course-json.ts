@@ -28,6 +28,8 @@ const page = z.strictObject({
   checkTimeoutSeconds: z.number({ error: 'must be a number > 0' }).positive('must be a number > 0').optional(),
 });
 const panel = z.strictObject({ id: word, title: text.optional(), module: path, client: path });
+const pageId = z.string({ error: 'must be the id of a page of the course' }).min(1, 'must be the id of a page of the course');
+const resume = z.strictObject({ terminal: z.string({ error: 'must be the id of a terminal of the course' }).min(1), command: shellCommand, from: pageId, until: pageId.optional() });
 const whole = z.int({ error: 'must be a whole number from 1' }).min(1, 'must be a whole number from 1');
 const environments = z.strictObject({
   first: whole.optional(),
@@ -47,6 +49,7 @@ export const courseJsonSchema = z.strictObject({
   reset: shellCommand.optional(),
   teardown: shellCommand.optional(),
   status: shellCommand.optional(),
+  resume: z.array(resume, { error: 'must be a list of {"terminal", "command", "from", "until"}' }).optional(),
   pages: z.array(page, { error: 'must be a non-empty list of {"id", "file", "title"}' }).min(1, 'must be a non-empty list of {"id", "file", "title"}'),
   panels: z.array(panel, { error: 'must be a list of {"id", "title", "module", "client"}' }).optional(),
   environments: environments.optional(),

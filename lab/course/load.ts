@@ -14,8 +14,8 @@ import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { createMarkdown } from './markdown.js';
 import { resolveCourseFile } from './files.js';
-import { lineAt, maxInvocations, readCourseJsonValue } from './course-json.js';
-import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type OnLoadCommand, type PageSpec, type PanelSpec, type TerminalSpec } from './schema.js';
+import { didYouMean, lineAt, maxInvocations, readCourseJsonValue } from './course-json.js';
+import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type OnLoadCommand, type PageSpec, type PanelSpec, type ResumeCommand, type TerminalSpec } from './schema.js';
 
 export const COURSE_FILE = 'course.json';
 export const KATAPOD_CONFIG = '.katapod_config.json';
@@ -106,6 +106,19 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     if (ok) panels.push({ id: p.id, title: p.title || p.id, module: p.module, client: p.client });
   });
 
+  const resume: ResumeCommand[] = [];
+  (json.resume ?? []).forEach((r, i) => {
+    if (!terminals.some((t) => t.id === r.terminal)) at(['resume', i, 'terminal'], 'error', `resume[${i}]: unknown terminal id "${r.terminal}" (the course declares: ${terminals.map((t) => t.id).join(', ')})`);
+    for (const key of ['from', 'until'] as const) {
+      const id = r[key];
+      if (id !== undefined && !pages.some((p) => p.id === id)) at(['resume', i, key], 'error', `resume[${i}]: "${key}" names page "${id}", which the course does not have.${didYouMean(id, pages.map((p) => p.id))}`);
+    }
+    const from = pages.findIndex((p) => p.id === r.from);
+    const until = r.until === undefined ? pages.length : pages.findIndex((p) => p.id === r.until);
+    if (from >= 0 && until >= 0 && until <= from) at(['resume', i, 'until'], 'error', `resume[${i}]: "until" (${r.until}) must come after "from" (${r.from}) in the pages`);
+    resume.push({ terminal: r.terminal, command: r.command, from: r.from, ...(r.until === undefined ? {} : { until: r.until }) });
+  });
+
   const e = json.environments ?? {};
   const environments: EnvironmentSpec = {
     first: e.first ?? DEFAULT_ENVIRONMENTS.first,
@@ -126,6 +139,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     reset: json.reset,
     teardown: json.teardown,
     status: json.status,
+    resume,
     pages,
     panels,
     environments,
@@ -210,7 +224,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
       problems.push({ file, line: lineOf(text, `"${step}"`), severity: 'warning', message: `onLoadCommands names step "${step}", but ${step}.md does not exist: they are ignored, as in Katapod` });
     }
   }
-  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
+  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', resume: [], pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
 }
 
 /** intro, then step pages in natural order (step2 before step10), then finish, then any other page a link reaches. */

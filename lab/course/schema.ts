@@ -21,6 +21,10 @@
  *     "teardown": "./teardown.sh",              // optional: run when an instructor destroys an environment
  *     "status": "./status.sh",                  // optional: prints the health of the environment's parts as
  *                                               //   JSON [{"name", "state": "up"|"starting"|"down", "detail"?}]
+ *     "resume": [                               // optional: after a restart of the lab, once the setup has
+ *       { "terminal": "api", "command": "./api.sh",  //   brought the environment back, what the learner's page
+ *         "from": "step2", "until": "cleanup" }      //   expects running in a terminal is started again there,
+ *     ],                                        //   for pages from "from" up to (not including) "until"
  *     "pages": [
  *       {
  *         "id": "intro", "file": "intro.md", "title": "Introduction",
@@ -100,6 +104,8 @@ export interface Course {
   reset?: string;
   teardown?: string;
   status?: string;
+  /** Started again in their terminals after a restart of the lab, when the learner's page is in their range. */
+  resume: ResumeCommand[];
   pages: PageSpec[];
   panels: PanelSpec[];
   environments: EnvironmentSpec;
@@ -123,6 +129,20 @@ export interface EnvironmentSpec {
 }
 
 export const DEFAULT_ENVIRONMENTS: EnvironmentSpec = { first: 1, last: 9999, memoryBytes: 256 * 1024 ** 2 };
+
+/**
+ * What a page expects running in a terminal (a server, a loop), started
+ * again there when the lab restarts with the learner on a page from `from`
+ * up to, not including, `until` (to the end without it). The setup runs
+ * first, with the learner's page in LAB_PAGE, so that it can bring back
+ * what these depend on.
+ */
+export interface ResumeCommand {
+  terminal: string;
+  command: string;
+  from: string;
+  until?: string;
+}
 
 /** The macros a block may ask for before its command (Katapod's names). */
 export type Macro = 'ctrl_c' | 'no_op';

@@ -11,6 +11,7 @@
  */
 import { constants, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { stripVTControlCharacters } from 'node:util';
 import type { Course, PageSpec } from '../course/schema.js';
 import { renderPage } from '../course/render.js';
 import { POSITIONAL_ID } from '../course/blocks.js';
@@ -95,6 +96,7 @@ export class Environment {
   private readonly store: ProgressStore;
   private readonly sessions = new Map<string, TerminalSession>();
   private setupState: SetupState = 'none';
+  private note = '';
   private setupRun: { controller: AbortController; done: Promise<void> } | undefined;
   private readonly activities = new Set<{ controller: AbortController; done: Promise<unknown> }>();
   private readonly resetListeners: (() => void)[] = [];
@@ -169,6 +171,25 @@ export class Environment {
   /** Called after every reset (the server drops the terminals' connections, so browsers attach to the new shells). */
   onReset(listener: () => void): void {
     this.resetListeners.push(listener);
+  }
+
+  /** The last line the setup printed (what it did, e.g. what it restored after a restart), for the learner's page. */
+  get setupNote(): string {
+    return this.note;
+  }
+
+  /**
+   * What the learner's page expects running in a terminal (course.json
+   * "resume"), started again there once the setup has brought the rest back:
+   * after a restart of the lab, the shells that ran it are new.
+   */
+  private resume(pageId: string): void {
+    const at = this.course.pages.findIndex((p) => p.id === pageId);
+    if (at < 0) return;
+    const index = (id: string | undefined) => (id === undefined ? this.course.pages.length : this.course.pages.findIndex((p) => p.id === id));
+    for (const r of this.course.resume) {
+      if (index(r.from) <= at && at < index(r.until)) void this.terminal(r.terminal).type(r.command);
+    }
   }
 
   /** Resolves once the setup command (if one is running) has ended. */
@@ -364,8 +385,8 @@ export class Environment {
   }
 
   /** A course command in this environment: its folder, its variables, its account when isolated. */
-  private shell(command: string, opts: { timeoutMs: number; cwd?: string; keepBackground?: boolean; signal?: AbortSignal; onOutput?: (text: string) => void }): Promise<ShellResult> {
-    return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: this.vars, wrap: this.sandbox ? (c, a) => this.sandbox!.wrap(c, a) : undefined });
+  private shell(command: string, opts: { timeoutMs: number; cwd?: string; keepBackground?: boolean; signal?: AbortSignal; onOutput?: (text: string) => void; env?: Record<string, string> }): Promise<ShellResult> {
+    return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: { ...this.vars, ...opts.env }, wrap: this.sandbox ? (c, a) => this.sandbox!.wrap(c, a) : undefined });
   }
 
   private async closeTerminals(): Promise<void> {
@@ -402,17 +423,27 @@ export class Environment {
     } catch (err) {
       console.error(`environment ${this.id}: no setup.log: ${(err as Error).message}`);
     }
+    // The learner's page: the setup brings the environment to what that page expects (a restart of the lab resumes there).
+    const page = this.progress().current ?? '';
+    this.note = '';
     const result = await this.shell(command, {
       timeoutMs: SETUP_TIMEOUT_MS,
       keepBackground: true,
       signal,
       onOutput: (t) => log.write(t),
+      env: { LAB_PAGE: page },
     });
     log.end();
     if (signal.aborted) return;
+    if (result.ok) this.resume(page);
+    this.note = lastLine(result.output);
     this.setupState = result.ok ? 'done' : 'failed';
     if (!result.ok) console.error(`environment ${this.id}: setup failed (see ${join(this.workDir, 'setup.log')}):\n${result.output.slice(-2000)}`);
   }
+}
+
+function lastLine(output: string): string {
+  return stripVTControlCharacters(output).split('\n').map((l) => l.trim()).filter(Boolean).at(-1) ?? '';
 }
 
 function shellQuote(text: string): string {

@@ -22,7 +22,7 @@ export function setupEnvironmentRoutes(app: Express, environments: Map<number, E
 
   app.get('/api/env/:env/progress', (req, res) => {
     const e = env(req, res);
-    if (e) res.json({ ...e.progress(), setup: e.setupStatus, generation: e.generation });
+    if (e) res.json({ ...e.progress(), setup: e.setupStatus, setupNote: e.setupNote, generation: e.generation });
   });
 
   app.post('/api/env/:env/visit', json, (req, res) => {

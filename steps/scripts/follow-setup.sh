@@ -11,7 +11,7 @@ echo "(following the environment's setup; Ctrl-C stops following, not the setup)
 tail -n +1 -f "$log" &
 tail_pid=$!
 trap 'kill "$tail_pid" 2>/dev/null; exit 0' INT
-until grep -qE '^(Ready for Step 1|Setup failed)' "$log"; do sleep 0.5; done
+until grep -qE '^(Ready for Step 1|Restored at|Setup failed)' "$log"; do sleep 0.5; done
 sleep 0.3
 kill "$tail_pid" 2>/dev/null
 wait "$tail_pid" 2>/dev/null

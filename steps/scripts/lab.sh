@@ -15,3 +15,12 @@ addresses=$("$ZDM_LAB" env --shell --env "$LAB_ENV") || { echo "✘ zdm-lab env 
 eval "$addresses"
 # SAMPLE_API_URL points the scripts at an API elsewhere (the tests use it).
 API="${SAMPLE_API_URL:-$API_URL}"
+
+# The course's pages in order (as in course.json), for scripts that act on
+# where the learner is: page_index PAGE prints its place, -1 for none.
+PAGES=(intro step1 step2 step3 step4 step5 step6 step7 step8 step9 step10 cleanup finish)
+page_index() {
+  local i
+  for i in "${!PAGES[@]}"; do [ "${PAGES[$i]}" = "$1" ] && { echo "$i"; return; }; done
+  echo -1
+}

@@ -5,12 +5,29 @@
 # the moment it happens, with a tally every 25 writes; Ctrl-C ends the loop
 # with a summary. Every write and its HTTP answer is appended to writer.log,
 # so the cleanup page can prove that no accepted write was lost.
+#
+# A loop started again under a prefix it used before (a second click, or
+# `writer.sh --resume` after a restart of the lab, which takes the last
+# prefix in writer.log) goes on numbering where it stopped, so that every
+# write keeps a name of its own. It waits for the API before its first write.
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
-prefix="${1:?usage: writer.sh PREFIX   (for example: writer.sh phase0)}"
-n=0
+if [ "$1" = --resume ]; then
+  prefix=$(awk '$1 != "read" { p = $1 } END { sub(/-[0-9]+$/, "", p); print p }' "$WRITER_LOG" 2>/dev/null)
+  [ -n "$prefix" ] || { echo "no writer loop to resume: $WRITER_LOG holds no write yet"; exit 0; }
+else
+  prefix="${1:?usage: writer.sh PREFIX | --resume   (for example: writer.sh phase0)}"
+fi
+n=$(awk -v p="$prefix" 'index($1, p "-") == 1 { k = substr($1, length(p) + 2) + 0; if (k > m) m = k } END { print m + 0 }' "$WRITER_LOG" 2>/dev/null || echo 0)
+first=$((n + 1))
 failed=0
-trap 'echo; echo "$prefix: $n writes, $failed failed requests"; exit 0' INT TERM
-echo "writing a status for eva every 0.2 s through $API as $prefix-1, $prefix-2, … (Ctrl-C stops)"
+trap 'echo; echo "$prefix: $((n - first + 1)) writes, $failed failed requests"; exit 0' INT TERM
+waited=0
+until curl -s -m 2 -o /dev/null "$API/health"; do
+  (( waited % 10 == 0 )) && echo "waiting for the API at $API to answer before writing ($waited s)"
+  waited=$((waited + 1))
+  sleep 1
+done
+echo "writing a status for eva every 0.2 s through $API as $prefix-$first, $prefix-$((first + 1)), … (Ctrl-C stops)"
 while true; do
   n=$((n + 1))
   status="$prefix-$n"

@@ -56,6 +56,33 @@ describe('loading a course.json course', () => {
   });
 });
 
+describe("a course.json's resume commands", () => {
+  it('are read in order, with their range of pages', () => {
+    const { course: c, problems } = loadCourse(join(fixtures, 'course-resume'));
+    assert.deepEqual(problems, []);
+    assert.deepEqual(c!.resume, [
+      { terminal: 'server', command: 'echo resumed-server-$LAB_ENV', from: 'step1', until: 'finish' },
+      { terminal: 'shell', command: 'echo resumed-shell-$LAB_ENV', from: 'finish' },
+    ]);
+  });
+
+  it('naming a terminal or page the course lacks, or a range that ends before it starts, is an error at its line', () => {
+    const resume = [
+      { terminal: 'nope', command: 'x', from: 'intro' },
+      { terminal: 'shell', command: 'x', from: 'stepp1' },
+      { terminal: 'shell', command: 'x', from: 'step1', until: 'intro' },
+    ];
+    const json = JSON.stringify({ title: 'T', terminals: [{ id: 'shell' }], resume, pages: [{ id: 'intro' }, { id: 'step1' }] }, null, 2);
+    const dir = course('resume-broken', { 'course.json': json, 'intro.md': '# Intro\n', 'step1.md': '# One\n' });
+    const lineOf = (text: string) => json.split('\n').findIndex((l) => l.includes(text)) + 1;
+    assert.deepEqual(problemLines(dir), [
+      `course.json:${lineOf('"terminal": "nope"')}: error: resume[0]: unknown terminal id "nope" (the course declares: shell)`,
+      `course.json:${lineOf('"from": "stepp1"')}: error: resume[1]: "from" names page "stepp1", which the course does not have. Did you mean "step1"?`,
+      `course.json:${lineOf('"until": "intro"')}: error: resume[2]: "until" (intro) must come after "from" (step1) in the pages`,
+    ]);
+  });
+});
+
 describe('loading a Katapod scenario directory', () => {
   const { course: c, problems } = loadCourse(join(fixtures, 'katapod-basic'));
 
@@ -134,7 +161,7 @@ describe('validation reports every problem with file:line', () => {
       'course.json:3: error: "layout" must be "stacked" or "tabbed"',
       'course.json:14: error: "pages[0].checkTimeoutSeconds" must be a number > 0',
       'course.json:13: error: unknown key "pages[0].chek". Did you mean "check"? Known here: id, file, title, onLoad, check, checkTimeoutSeconds',
-      'course.json:17: error: unknown key "environment". Did you mean "environments"? Known here: $schema, title, terminals, layout, prepare, setup, reset, teardown, status, pages, panels, environments',
+      'course.json:17: error: unknown key "environment". Did you mean "environments"? Known here: $schema, title, terminals, layout, prepare, setup, reset, teardown, status, resume, pages, panels, environments',
     ]);
     // A course.json that does not fit its schema cannot run: the lab refuses it.
     assert.equal(loadCourse(dir).course, undefined);

@@ -5,6 +5,7 @@
  * each phase (Ctrl-C first), and phase changes done the way the lab does them.
  */
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
@@ -69,10 +70,20 @@ describe('the ZDM course', () => {
   test('setup brings the environment up and reset puts it back, through zdm-lab', () => {
     const c = loaded();
     const setup = readFileSync(scriptOf(c.setup ?? ''), 'utf8');
+    assert.match(setup, /infra reset/);
     assert.match(setup, /infra up/);
     assert.match(setup, /Ready for Step 1/);
     assert.match(readFileSync(scriptOf(c.reset ?? ''), 'utf8'), /infra reset/);
     assert.deepEqual(c.pages[0].onLoad[0], { terminal: 'host', command: 'bash "$LAB_COURSE_DIR/scripts/follow-setup.sh"' });
+  });
+
+  test("after a restart the API starts again as step 1 starts it, the loop resumes, and the scripts know the pages' order", () => {
+    const c = loaded();
+    const api = blocks('step1').find((b) => b.terminalId === 'api' && /server\.ts"$/.test(b.command))!;
+    assert.deepEqual(c.resume.map((r) => [r.terminal, r.from, r.until]), [['api', 'step2', 'cleanup'], ['client', 'step2', 'cleanup'], ['logs', 'step6', 'cleanup']]);
+    assert.equal(c.resume[0]!.command, api.command.split('\n').at(-1), "the API block's start line, without the line that sets ORIGIN: the mode file keeps the mode it had");
+    const order = execFileSync('bash', ['-c', `source "${join(stepsDir, 'scripts', 'lab.sh')}"; echo "\${PAGES[@]}"`], { env: { ...process.env, LAB_ENV: '9' }, encoding: 'utf8' });
+    assert.deepEqual(order.trim().split(' '), c.pages.map((p) => p.id));
   });
 
   test('the writer loop is restarted with Ctrl-C and a new prefix at each phase', () => {

@@ -3,7 +3,8 @@
  * that refuses some requests: it posts <prefix>-1, <prefix>-2, … for eva,
  * reads eva's status back now and then, prints each failure the moment it
  * happens, records every write with its answer in writer.log, and ends with a
- * summary on Ctrl-C.
+ * summary on Ctrl-C. Started again (`--resume` after a restart of the lab), it
+ * waits for the API, then goes on numbering where it stopped.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -65,6 +66,35 @@ describe('the writer loop', () => {
     assert.deepEqual(log.slice(0, 4), ['phase7-1 200', 'phase7-2 200', 'phase7-3 503', 'phase7-4 200']);
     const writes = log.length;
     assert.match(out, new RegExp(`\\nphase7: (${writes}|${writes + 1}) writes, 1 failed requests\\n$`));
+  });
+
+  test('--resume goes on under the last prefix where the loop stopped, after waiting for the API', async () => {
+    const logged = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read '));
+    const last = Number(/^phase7-(\d+) /.exec(logged.at(-1)!)![1]);
+    // First with no API to answer: it waits, saying so, and writes nothing.
+    const closed = createServer();
+    await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', () => ok()));
+    const nowhere = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
+    await new Promise<void>((ok) => closed.close(() => ok()));
+    const waiting = spawn('bash', [writer, '--resume'], { env: { ...process.env, SAMPLE_API_URL: nowhere, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let said = '';
+    waiting.stdout.on('data', (b: Buffer) => (said += b.toString('utf8')));
+    await eventually('it says it waits for the API', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to answer before writing \(0 s\)$/m.test(said), 10_000);
+    process.kill(-waiting.pid!, 'SIGKILL');
+    assert.equal(readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read ')).length, logged.length);
+
+    requests.length = 0;
+    const child = spawn('bash', [writer, '--resume'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually('two more writes were made', async () => requests.filter((r) => r.startsWith('POST')).length >= 2, 15_000);
+    process.kill(-child.pid!, 'SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(out, new RegExp(`as phase7-${last + 1}, phase7-${last + 2}, …`));
+    assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), [`POST /status/eva/phase7-${last + 1}`, `POST /status/eva/phase7-${last + 2}`]);
+    const names = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read ')).map((l) => l.split(' ')[0]);
+    assert.equal(new Set(names).size, names.length, 'every write has a name of its own');
   });
 
   test('without a prefix it says how to call it', async () => {
