@@ -22,7 +22,6 @@ export function readModeFile(path: string): string | undefined {
 
 /** Calls onMode with each new valid mode written to `path`; reports invalid content. Returns a stop function. */
 export function watchModeFile(path: string, onMode: (mode: Mode) => void, onProblem: (message: string) => void): () => void {
-  let last: string | undefined = readModeFile(path)?.trim();
   const listener = () => {
     let text: string | undefined;
     try {
@@ -31,9 +30,9 @@ export function watchModeFile(path: string, onMode: (mode: Mode) => void, onProb
       onProblem(`cannot read ${path}: ${(error as Error).message}`);
       return;
     }
-    // Missing, unchanged, or caught between truncation and write (`echo X > file`): nothing to do yet.
-    if (text === undefined || text === '' || text === last) return;
-    last = text;
+    // Missing, or caught between truncation and write (`echo X > file`): nothing to do yet.
+    if (text === undefined || text === '') return;
+    // The same text written again is answered too (the API says it is already there), so that whoever wrote it sees an answer.
     const mode = parseMode(text);
     if (mode) onMode(mode);
     else onProblem(`${path} now says "${text}", which is not a connection mode (use ${describeModes()}); the API keeps its current mode`);

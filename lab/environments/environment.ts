@@ -389,10 +389,17 @@ export class Environment {
     return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: { ...this.vars, ...opts.env }, wrap: this.sandbox ? (c, a) => this.sandbox!.wrap(c, a) : undefined });
   }
 
+  /**
+   * Last terminal first, each once the one after it has ended: a course
+   * lists its servers before their clients (the API, then the loop writing
+   * to it), and a client that saw its server vanish would count a failure
+   * the learner never caused.
+   */
   private async closeTerminals(): Promise<void> {
-    const sessions = [...this.sessions.values()];
+    const order = this.course.terminals.map((t) => t.id);
+    const sessions = [...this.sessions.entries()].sort(([a], [b]) => order.indexOf(b) - order.indexOf(a));
     this.sessions.clear();
-    await Promise.all(sessions.map((s) => s.close()));
+    for (const [, session] of sessions) await session.close();
   }
 
   private page(pageId: string): PageSpec {

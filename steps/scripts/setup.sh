@@ -32,7 +32,7 @@ page="${LAB_PAGE:-}"
   # Pages after the one that deploys the proxies (step 3) expect them; after step 5, Prometheus too.
   if (( $(page_index "$page") > $(page_index step3) )); then
     "$ZDM_LAB" proxy deploy || { echo "Setup failed: the proxies did not come back; try again with: zdm-lab proxy deploy"; exit 1; }
-    settings=$("$ZDM_LAB" proxy config show | awk '$1 == "primary_cluster:" || $1 == "read_mode:" { printf "%s%s %s", sep, $1, $2; sep = ", " }')
+    settings=$("$ZDM_LAB" proxy config show | awk -F'"' '$2 == "primary_cluster" || $2 == "read_mode" { printf "%s%s: %s", sep, $2, $4; sep = ", " }')
     restored="$restored, the three proxies ($settings)"
   fi
   if (( $(page_index "$page") > $(page_index step5) )); then

@@ -141,6 +141,10 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
       assert.ok((await statuses(ctx.topo.target, 'switcher')).includes('after-the-switch'));
       assert.ok(!(await statuses(ctx.topo.origin, 'switcher')).includes('after-the-switch'));
 
+      // Written again, the same mode is answered: nothing to switch.
+      writeFileSync(modeFile, 'TARGET\n');
+      await api.waitForOutput(/mode TARGET: already connected there, nothing to switch/);
+
       writeFileSync(modeFile, 'MONGODB\n');
       await api.waitForOutput(/now says "MONGODB", which is not a connection mode/);
       assert.equal((await http('GET', `${BASE}/health`)).body.mode, 'TARGET');

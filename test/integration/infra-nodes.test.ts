@@ -80,9 +80,15 @@ describe('zdm-lab infra on real Cassandra 5.0 nodes', { timeout: 600_000 }, () =
     await withClient(ctx.topo.target, (c) =>
       c.execute("CREATE KEYSPACE learner WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"),
     );
+    const check = await zdmLab(['infra', 'reset', '--check', '--env', String(ENV)]);
+    assert.equal(check.code, 1, check.stderr);
+    assert.match(check.stdout, /is not in the step-1 state: Target holds keyspace learner \(from an earlier run\); Origin's zdmapp\.user_status holds 5 rows, not only the 4 seed rows\. zdm-lab infra reset brings it there/);
     const result = await zdmLab(['infra', 'reset', '--env', String(ENV)]);
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stdout, /back to the start of step 1/);
+    assert.match(result.stdout, /back to the start of step 1 \(undone: Target holds keyspace learner \(from an earlier run\); Origin's zdmapp\.user_status holds 5 rows/);
+    const again = await zdmLab(['infra', 'reset', '--check', '--env', String(ENV)]);
+    assert.equal(again.code, 0, again.stdout);
+    assert.match(again.stdout, /is in the step-1 state/);
     const seed = await rows(ctx.topo.origin, 'SELECT user FROM zdmapp.user_status');
     assert.equal(seed.length, 4);
     assert.deepEqual(await keyspaceNames(ctx.topo.target), []);
