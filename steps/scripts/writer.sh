@@ -20,7 +20,21 @@ fi
 n=$(awk -v p="$prefix" 'index($1, p "-") == 1 { k = substr($1, length(p) + 2) + 0; if (k > m) m = k } END { print m + 0 }' "$WRITER_LOG" 2>/dev/null || echo 0)
 first=$((n + 1))
 failed=0
-trap 'echo; echo "$prefix: $((n - first + 1)) writes, $failed failed requests"; exit 0' INT TERM
+# A failed request is recorded a second after it failed. When the loop's own
+# terminal is being closed (the lab stopping, or killed), the hang-up ends the
+# loop within that second, and a request that failed only because the API's
+# terminal closed first is not counted against the migration. Ctrl-C records
+# it at once.
+pending=""
+record_failure() {
+  pending="$1"
+  failed=$((failed + 1))
+  sleep 1
+  echo "$pending" >> "$WRITER_LOG"
+  pending=""
+  echo "$2"
+}
+trap '[ -n "$pending" ] && echo "$pending" >> "$WRITER_LOG"; echo; echo "$prefix: $((n - first + 1)) writes, $failed failed requests"; exit 0' INT TERM
 waited=0
 until curl -s -m 2 -o /dev/null "$API/health"; do
   (( waited % 10 == 0 )) && echo "waiting for the API at $API to answer before writing ($waited s)"
@@ -32,17 +46,15 @@ while true; do
   n=$((n + 1))
   status="$prefix-$n"
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$API/status/eva/$status")
-  echo "$status $code" >> "$WRITER_LOG"
-  if [ "$code" != 200 ]; then
-    failed=$((failed + 1))
-    echo "$(date +%T) write $status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
+  if [ "$code" = 200 ]; then
+    echo "$status $code" >> "$WRITER_LOG"
+  else
+    record_failure "$status $code" "$(date +%T) write $status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
   fi
   if (( n % 5 == 0 )); then
     code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/status/eva")
     if [ "$code" != 200 ]; then
-      failed=$((failed + 1))
-      echo "read $code" >> "$WRITER_LOG"
-      echo "$(date +%T) read of eva's status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
+      record_failure "read $code" "$(date +%T) read of eva's status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
     fi
   fi
   (( n % 25 == 0 )) && echo "$(date +%T) $n writes as $prefix, $failed failed requests"

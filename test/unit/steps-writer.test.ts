@@ -28,7 +28,7 @@ describe('the writer loop', () => {
     // The third write is refused, as a database outage would make the API do.
     server = createServer((req, res) => {
       requests.push(`${req.method} ${req.url}`);
-      const refused = req.url === '/status/eva/phase7-3';
+      const refused = req.url === '/status/eva/phase7-3' || req.url === '/status/eva/hangup-3';
       res.writeHead(refused ? 503 : 200, { 'content-type': 'application/json' });
       res.end(refused ? '{"error":"database unavailable"}' : '{}');
     });
@@ -95,6 +95,17 @@ describe('the writer loop', () => {
     assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), [`POST /status/eva/phase7-${last + 1}`, `POST /status/eva/phase7-${last + 2}`]);
     const names = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read ')).map((l) => l.split(' ')[0]);
     assert.equal(new Set(names).size, names.length, 'every write has a name of its own');
+  });
+
+  test("a request that fails as the loop's own terminal hangs up is not recorded: the lab's stopping is no failure of the migration", async () => {
+    requests.length = 0;
+    const child = spawn('bash', [writer, 'hangup'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually('the third write was refused', async () => requests.includes('POST /status/eva/hangup-3'), 15_000);
+    process.kill(-child.pid!, 'SIGHUP');
+    await exited;
+    const logged = readFileSync(join(dir, 'writer.log'), 'utf8').split('\n').filter((l) => l.startsWith('hangup-'));
+    assert.deepEqual(logged, ['hangup-1 200', 'hangup-2 200']);
   });
 
   test('without a prefix it says how to call it', async () => {
