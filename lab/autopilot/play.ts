@@ -12,7 +12,7 @@
  * browser's. It knows nothing about any particular course.
  */
 import type { Environment } from '../environments/environment.js';
-import { renderPage } from '../course/render.js';
+import { pageBlocks } from '../course/page.js';
 import type { Block, Course, PageSpec } from '../course/schema.js';
 import type { CheckResult, Progress } from '../progress/store.js';
 import { TerminalWatch } from './watch.js';
@@ -116,25 +116,28 @@ export async function playCourse(env: Environment, options: PlayOptions = {}): P
   const say = options.onProgress ?? (() => {});
   const { course } = env;
   const { signal } = options;
-  let end = course.pages.length;
+  // The main path: a page that branches off it is played only when asked for, after the page it branches from.
+  const path = course.pages.filter((p) => p.branchOf === undefined);
+  let end = path.length;
   if (options.to !== undefined) {
-    end = course.pages.findIndex((p) => p.id === options.to);
-    if (end < 0) throw new PlayError(`no page "${options.to}" in this course; its pages are: ${course.pages.map((p) => p.id).join(', ')}`);
+    const target = course.pages.find((p) => p.id === options.to);
+    if (!target) throw new PlayError(`no page "${options.to}" in this course; its pages are: ${course.pages.map((p) => p.id).join(', ')}`);
+    end = target.branchOf === undefined ? path.indexOf(target) : path.findIndex((p) => p.id === target.branchOf) + 1;
   }
 
   await waitForSetup(env, say, signal);
   const progress = env.progress();
   const played: PagePlayed[] = [];
   let first = 0;
-  while (first < end && pageDone(course, course.pages[first]!, progress)) {
-    const page = course.pages[first]!;
+  while (first < end && pageDone(course, path[first]!, progress)) {
+    const page = path[first]!;
     say(`${page.id}: already done (${page.check ? 'its check passed' : 'every block ran'}), skipped`);
     played.push({ id: page.id, title: page.title, skipped: true, blocks: [], check: progress.checks[page.id] });
     first++;
   }
-  for (const page of course.pages.slice(first, end)) played.push(await playPage(env, page, say, signal));
+  for (const page of path.slice(first, end)) played.push(await playPage(env, page, say, signal));
 
-  const last = options.to ?? course.pages[Math.max(0, end - 1)]!.id;
+  const last = options.to ?? path[Math.max(0, end - 1)]!.id;
   if (options.to !== undefined) {
     env.visit(options.to);
     say(`${options.to}: reached, the learner's current page`);
@@ -147,7 +150,7 @@ async function playPage(env: Environment, page: PageSpec, say: (line: string) =>
   stopIfAborted(signal, where);
   say(`${page.id}: ${page.title}`);
   env.visit(page.id);
-  const blocks = renderPage(env.course, page).blocks.filter((b) => b.execute && b.maxInvocations !== 0);
+  const blocks = pageBlocks(env.course, page).filter((b) => b.execute && b.maxInvocations !== 0);
   const ran: string[] = [];
   for (const block of blocks) {
     stopIfAborted(signal, describeBlock(env.course, block));
@@ -176,7 +179,7 @@ async function playPage(env: Environment, page: PageSpec, say: (line: string) =>
 /** A page needs no playing when its latest check passed (or, without a check, each of its blocks ran). */
 function pageDone(course: Course, page: PageSpec, progress: Progress): boolean {
   if (page.check) return progress.checks[page.id]?.ok === true;
-  const blocks = renderPage(course, page).blocks.filter((b) => b.execute && b.maxInvocations !== 0);
+  const blocks = pageBlocks(course, page).filter((b) => b.execute && b.maxInvocations !== 0);
   return blocks.length > 0 && blocks.every((b) => (progress.runs[b.id] ?? 0) > 0);
 }
 

@@ -9,10 +9,9 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { parseBlock } from './blocks.js';
 import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
-import { createMarkdown } from './markdown.js';
+import { parsePage } from './page.js';
 import { resolveCourseFile } from './files.js';
 import { didYouMean, lineAt, maxInvocations, readCourseJsonValue } from './course-json.js';
 import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type OnLoadCommand, type PageSpec, type PanelSpec, type ResumeCommand, type TerminalSpec } from './schema.js';
@@ -210,7 +209,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
   if (!text && existsSync(join(dir, KATAPOD_WAIT_SCRIPT))) {
     onLoadByStep.set('intro', [{ terminal: KATAPOD_DEFAULT_TERMINAL.id, command: `./${KATAPOD_WAIT_SCRIPT};` }]);
   }
-  const ids = katapodPageIds(dir);
+  const { ids, branchOf } = katapodPageIds(dir);
   if (!ids.includes('intro')) problems.push({ file: 'intro.md', line: 0, severity: 'error', message: 'missing page: a Katapod scenario starts at intro.md' });
   const pages: PageSpec[] = ids.map((id) => ({
     id,
@@ -218,6 +217,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
     file: `${id}.md`,
     onLoad: onLoadByStep.get(id) ?? [],
     checkTimeoutSeconds: DEFAULT_CHECK_TIMEOUT_SECONDS,
+    ...(branchOf.has(id) ? { branchOf: branchOf.get(id) } : {}),
   }));
   for (const step of onLoadByStep.keys()) {
     if (!ids.includes(step)) {
@@ -227,12 +227,17 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
   return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', resume: [], pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
 }
 
-/** intro, then step pages in natural order (step2 before step10), then finish, then any other page a link reaches. */
-function katapodPageIds(dir: string): string[] {
+/**
+ * intro, then step pages in natural order (step2 before step10), then
+ * finish: the main path. Then every other page a link reaches, each with the
+ * main page it branches from (through other such pages, if need be).
+ */
+function katapodPageIds(dir: string): { ids: string[]; branchOf: Map<string, string> } {
   const md = readdirSync(dir).filter((f) => f.endsWith('.md')).map((f) => f.slice(0, -3));
-  const steps = md.filter((id) => /^step\d/.test(id)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const steps = md.filter((id) => /^step\d+$/.test(id)).sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   const ordered = [...(md.includes('intro') ? ['intro'] : []), ...steps, ...(md.includes('finish') ? ['finish'] : [])];
-  // Pages outside the intro/step/finish pattern count only if some page links to them.
+  const branchOf = new Map<string, string>();
+  // Pages off the main path count only if some page links to them.
   const queue = [...ordered];
   while (queue.length > 0) {
     const id = queue.shift()!;
@@ -240,10 +245,11 @@ function katapodPageIds(dir: string): string[] {
       if (link.target && !ordered.includes(link.target) && md.includes(link.target)) {
         ordered.push(link.target);
         queue.push(link.target);
+        branchOf.set(link.target, branchOf.get(id) ?? id);
       }
     }
   }
-  return ordered;
+  return { ids: ordered, branchOf };
 }
 
 /** A page's title: its first level-1 or level-2 heading, written in markdown (`# Title`) or as inline HTML (`<h1>Title</h1>`), whichever comes first. */
@@ -259,9 +265,7 @@ function firstHeading(path: string): string | undefined {
 
 /** Read every page as the renderer will and report what would break. */
 function checkPages(course: Course, problems: CourseProblem[]): void {
-  const terminalIds = course.terminals.map((t) => t.id);
   const pageIds = new Set(course.pages.map((p) => p.id));
-  const md = createMarkdown();
   for (const page of course.pages) {
     const path = resolveCourseFile(course.dir, page.file);
     if (!path || !existsSync(path)) {
@@ -269,21 +273,9 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
       problems.push({ ...where, severity: 'error', message: `missing page: ${page.file} (page "${page.id}") does not exist in the course directory` });
       continue;
     }
-    const source = readFileSync(path, 'utf8');
-    let index = 0;
-    for (const token of md.parse(source, {})) {
-      if (token.type === 'fence' && token.map) {
-        const { problems: found } = parseBlock(token.content, {
-          pageId: page.id,
-          index: index++,
-          language: token.info.trim().split(/\s+/)[0] ?? '',
-          terminals: terminalIds,
-          file: page.file,
-          firstLine: token.map[0] + 2,
-        });
-        problems.push(...found);
-      }
-    }
+    // The same parse the renderer draws and the engine runs blocks from.
+    const { source, problems: found } = parsePage(course, page);
+    problems.push(...found);
     for (const link of findPageLinks(source)) {
       if (link.target === undefined) {
         problems.push({ file: page.file, line: link.line, severity: 'error', message: `unreadable page link "${link.raw}": expected loadPage?stepN or loadPage?[{"step":"stepN"}]` });

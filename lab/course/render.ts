@@ -6,10 +6,10 @@
  * `command:katapod.loadPage?…` links, in markdown or inline HTML, become
  * in-page navigation (`data-page`). Local images point at the course-file
  * route, which serves the course directory only. The server keeps the blocks:
- * a click names a block id, never the text to run. A page is rendered again
- * only when its file changes, so an author's edit shows on reload.
+ * a click names a block id, never the text to run. The page is drawn from the
+ * tokens page.ts parsed, once per version of its file, so an author's edit
+ * shows on reload and the blocks shown are the blocks that run.
  */
-import { readFileSync, statSync } from 'node:fs';
 import hljs from 'highlight.js/lib/core';
 import bash from 'highlight.js/lib/languages/bash';
 import json from 'highlight.js/lib/languages/json';
@@ -18,11 +18,9 @@ import yaml from 'highlight.js/lib/languages/yaml';
 import javascript from 'highlight.js/lib/languages/javascript';
 import python from 'highlight.js/lib/languages/python';
 import xml from 'highlight.js/lib/languages/xml';
-import type { MarkdownIt } from './markdown.js';
-import { parseBlock, withOrdinal } from './blocks.js';
-import { resolveCourseFile } from './files.js';
 import { LOAD_PAGE, pageLinkTarget } from './links.js';
-import { createMarkdown } from './markdown.js';
+import { createMarkdown, type MarkdownIt, type Token } from './markdown.js';
+import { parsePage, parseSource, type ParsedPage } from './page.js';
 import type { Block, Course, PageSpec } from './schema.js';
 
 hljs.registerLanguage('bash', bash);
@@ -49,41 +47,37 @@ export interface RenderedPage {
   blocks: Block[];
 }
 
-/** Rendered pages by file, reused while the file's size and mtime stay the same. */
-const cache = new Map<string, { course: Course; stamp: string; page: RenderedPage }>();
-
+/** The page as the browser shows it, drawn from its parsed tokens (page.ts) once per version of its file. */
 export function renderPage(course: Course, page: PageSpec): RenderedPage {
-  const path = resolveCourseFile(course.dir, page.file);
-  if (!path) throw new Error(`page "${page.id}": ${page.file} is outside the course directory`);
-  const stat = statSync(path);
-  const stamp = `${page.id}:${stat.size}:${stat.mtimeMs}`;
-  const hit = cache.get(path);
-  if (hit && hit.course === course && hit.stamp === stamp) return hit.page;
-  const rendered = renderMarkdown(course, page, readFileSync(path, 'utf8'));
-  cache.set(path, { course, stamp, page: rendered });
+  const parsed = parsePage(course, page);
+  let rendered = drawn.get(parsed);
+  if (!rendered) {
+    rendered = { id: page.id, title: page.title, html: drawTokens(course, page, parsed), blocks: parsed.blocks };
+    drawn.set(parsed, rendered);
+  }
   return rendered;
 }
 
+/** Each parse drawn once: a new version of the file is a new parse. */
+const drawn = new WeakMap<ParsedPage, RenderedPage>();
+
+/** A page from markdown text that is not (or not yet) its file (tests, previews). */
 export function renderMarkdown(course: Course, page: PageSpec, source: string): RenderedPage {
+  const parsed = parseSource(course, page, source);
+  return { id: page.id, title: page.title, html: drawTokens(course, page, parsed), blocks: parsed.blocks };
+}
+
+function drawTokens(course: Course, page: PageSpec, parsed: ParsedPage): string {
   const md = createMarkdown();
-  const blocks: Block[] = [];
   const pageIds = new Set(course.pages.map((p) => p.id));
-  const terminals = course.terminals.map((t) => t.id);
   const terminalName = (id: string) => course.terminals.find((t) => t.id === id)?.name ?? id;
+  // The i-th fence drawn is the page's i-th block: the same parse the engine runs blocks from.
+  let fence = 0;
 
   md.renderer.rules.fence = (tokens, idx) => {
     const token = tokens[idx]!;
     const language = token.info.trim().split(/\s+/)[0] ?? '';
-    const { block } = parseBlock(token.content, {
-      pageId: page.id,
-      index: blocks.length,
-      language,
-      terminals,
-      file: page.file,
-      firstLine: (token.map?.[0] ?? 0) + 2,
-    });
-    block.id = withOrdinal(block, blocks);
-    blocks.push(block);
+    const block = parsed.blocks[fence++]!;
     const code = highlight(block.command, language, md);
     const style = block.backgroundColor ? ` style="background-color: ${md.utils.escapeHtml(block.backgroundColor)}"` : '';
     const langClass = language ? ` language-${md.utils.escapeHtml(language)}` : '';
@@ -124,8 +118,15 @@ export function renderMarkdown(course: Course, page: PageSpec, source: string): 
   md.renderer.rules.html_block = (tokens, idx) => rewriteHtml(tokens[idx]!.content, pageIds);
   md.renderer.rules.html_inline = (tokens, idx) => rewriteHtml(tokens[idx]!.content, pageIds);
 
-  const html = md.render(source);
-  return { id: page.id, title: page.title, html, blocks };
+  // Rules rewrite token attributes (links, images): draw a copy, so the parse stays as read.
+  return md.renderer.render(parsed.tokens.map(copyToken), md.options, {});
+}
+
+function copyToken(token: Token): Token {
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(token) as object) as Token, token);
+  copy.attrs = token.attrs ? token.attrs.map(([k, v]) => [k, v] as [string, string]) : null;
+  copy.children = token.children ? token.children.map(copyToken) : null;
+  return copy;
 }
 
 function highlight(code: string, language: string, md: MarkdownIt): string {

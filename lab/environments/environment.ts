@@ -13,9 +13,9 @@ import { constants, createWriteStream, existsSync, mkdirSync, openSync, readdirS
 import { join, resolve } from 'node:path';
 import { stripVTControlCharacters } from 'node:util';
 import type { Course, PageSpec } from '../course/schema.js';
-import { renderPage } from '../course/render.js';
+import { pageBlocks } from '../course/page.js';
 import { POSITIONAL_ID } from '../course/blocks.js';
-import type { CheckResult, Progress, ProgressStore } from '../progress/store.js';
+import type { CheckResult, Hand, PageStats, Progress, ProgressStore } from '../progress/store.js';
 import { READY_MARKER, TerminalSession } from '../terminals/session.js';
 import type { Sandbox } from './isolation.js';
 import { runShell, type ShellResult } from './shell.js';
@@ -141,7 +141,7 @@ export class Environment {
     for (const key of old) {
       const [, pageId, index] = POSITIONAL_ID.exec(key)!;
       const page = this.course.pages.find((p) => p.id === pageId);
-      const block = page && existsSync(join(this.course.dir, page.file)) ? renderPage(this.course, page).blocks[Number(index)] : undefined;
+      const block = page && existsSync(join(this.course.dir, page.file)) ? pageBlocks(this.course, page)[Number(index)] : undefined;
       if (block) this.store.renameRun(this.id, this.course.dir, key, block.id);
     }
   }
@@ -247,6 +247,36 @@ export class Environment {
     renameSync(tmp, this.rcFile);
   }
 
+  /** The learner asks for help: a hand goes up in the console, with the page and its last failing check's message. */
+  askForHelp(): Hand {
+    this.touch();
+    const page = this.progress().current ?? this.course.pages[0]!.id;
+    const { lastFailure } = this.store.pageStats(this.id, this.course.dir, page);
+    return this.store.raiseHand(this.id, this.course.dir, page, lastFailure ?? 'no check has failed on this page');
+  }
+
+  get hand(): Hand | null {
+    return this.store.openHand(this.id, this.course.dir);
+  }
+
+  /** The instructor has answered the raised hand; false when none was up. */
+  clearHand(): boolean {
+    return this.store.clearHand(this.id, this.course.dir);
+  }
+
+  /** Time on a page, its check attempts and last failing message (for the instructor's "who is stuck"). */
+  pageStats(pageId: string): PageStats {
+    return this.store.pageStats(this.id, this.course.dir, pageId);
+  }
+
+  timeOnPages(): Record<string, number> {
+    return this.store.timeOnPages(this.id, this.course.dir);
+  }
+
+  get helpRequests(): number {
+    return this.store.helpRequests(this.id, this.course.dir);
+  }
+
   /** The learner's progress; the runs are the blocks' (onLoad runs are counted apart, under ON_LOAD_COUNTER keys). */
   progress(): Progress {
     const progress = this.store.get(this.id, this.course.dir);
@@ -279,7 +309,7 @@ export class Environment {
   /** Run block `blockId` (`<page>:<index>`) of the course in its terminal. */
   async run(blockId: string): Promise<RunOutcome> {
     const page = this.course.pages.find((p) => blockId.startsWith(`${p.id}:`));
-    const block = page ? renderPage(this.course, page).blocks.find((b) => b.id === blockId) : undefined;
+    const block = page ? pageBlocks(this.course, page).find((b) => b.id === blockId) : undefined;
     if (!page || !block) return { ok: false, status: 404, error: `no block "${blockId}" in this course` };
     if (!block.execute) return { ok: false, status: 409, error: 'this block is display-only (execute: false)' };
     if (this.resetting) return { ok: false, status: 409, error: 'the environment is being reset; run the block again once the page has reloaded' };

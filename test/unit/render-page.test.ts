@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { loadCourse } from '../../lab/course/load.js';
+import { pageBlocks } from '../../lab/course/page.js';
 import { renderMarkdown, renderPage } from '../../lab/course/render.js';
 import type { Course } from '../../lab/course/schema.js';
 
@@ -143,6 +144,25 @@ describe('re-rendering', () => {
       assert.equal(renderPage(c, c.pages[0]!), first);
       writeFileSync(join(dir, 'intro.md'), '# Second version\n');
       assert.match(renderPage(c, c.pages[0]!).html, /<h1>Second version<\/h1>/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('walks a page once: the blocks drawn are the very blocks a click runs, and an edit is read again by both', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'render-once-'));
+    try {
+      writeFileSync(join(dir, 'course.json'), JSON.stringify({ title: 't', terminals: [{ id: 'a' }], pages: [{ id: 'intro', file: 'intro.md' }] }));
+      writeFileSync(join(dir, 'intro.md'), '# One\n\n```\necho one\n```\n');
+      const c = loadCourse(dir).course!;
+      const page = c.pages[0]!;
+      assert.equal(pageBlocks(c, page), renderPage(c, page).blocks);
+      assert.deepEqual(pageBlocks(c, page).map((b) => b.command), ['echo one']);
+      writeFileSync(join(dir, 'intro.md'), '# Two\n\n```\necho zero\n```\n\n```\necho one\n```\n');
+      const blocks = pageBlocks(c, page);
+      assert.deepEqual(blocks.map((b) => b.command), ['echo zero', 'echo one']);
+      assert.equal(renderPage(c, page).blocks, blocks);
+      for (const b of blocks) assert.match(renderPage(c, page).html, new RegExp(`data-block="${b.id.replace(/\./g, '\\.')}"`));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
