@@ -4,14 +4,14 @@
  * throws with the server's message.
  */
 import type { CourseOutline, PageView } from '../server/course.js';
-import type { CheckResult, Progress } from '../progress/store.js';
+import type { CheckResult, Hand, Progress } from '../progress/store.js';
 import { requestJson } from './http.js';
 
 /** The environment this page drives: `?env=K` in the address (the server's URL carries it), else 1. */
 export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1') || 1;
 
 /** `generation` counts the environment's resets: the page starts over when it changes. */
-export type ProgressView = Progress & { setup: string; setupNote: string; generation: number };
+export type ProgressView = Progress & { setup: string; setupNote: string; generation: number; hand: Hand | null };
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };
 
 function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
@@ -28,4 +28,5 @@ export const api = {
   run: (block: string) => call<RunResult>('POST', `/api/env/${ENV}/run`, { block }),
   check: (page: string) => call<CheckResult>('POST', `/api/env/${ENV}/check`, { page }),
   reset: () => call<{ ok: boolean; output: string }>('POST', `/api/env/${ENV}/reset`),
+  help: () => call<{ hand: Hand }>('POST', `/api/env/${ENV}/help`),
 };

@@ -1,11 +1,15 @@
 /**
  * The instructor console in the browser: a table of every learner
- * environment, refreshed every two seconds from the instructor API — learner,
- * current step, blocks run, checks passed, the health of each part as the
- * course reports it, last activity, and what an action is doing right now
- * (a reset to a page shows the autopilot's latest line). Each row can be
- * reset, reset to a page, or destroyed, and its invite link copied; the same
- * resets can be taken for every row at once.
+ * environment, refreshed every two seconds from the instructor API, the rows
+ * that need attention first (a raised hand, a failed setup, a part down, a
+ * check that keeps failing, a long time on one page) — learner, current step,
+ * time and check attempts on it with the last failing message, blocks run,
+ * checks passed, the health of each part as the course reports it, last
+ * activity, and what an action is doing right now (a reset to a page shows
+ * the autopilot's latest line). Each row can be reset, reset to a page, or
+ * destroyed, its raised hand cleared and its invite link copied; the same
+ * resets can be taken for every row at once, and the class's progress
+ * exported as CSV.
  */
 import './instructor.css';
 import type { EnvironmentList, EnvironmentView, InstructorEvent } from '../server/instructor.js';
@@ -130,7 +134,20 @@ function row(e: EnvironmentView): HTMLTableRowElement {
   const copy = button('Copy link', 'invite', () => void navigator.clipboard.writeText(e.inviteUrl).then(() => (copy.textContent = 'Copied')));
   copy.title = e.inviteUrl;
   who.append(document.createElement('br'), copy);
+  const attention = cell('', 'attention');
+  if (e.hand) {
+    const hand = chip(`✋ ${e.hand.page}: ${e.hand.message}`, 'hand');
+    hand.title = `asked for help ${ago(e.hand.at)} on ${e.hand.page}; the last failing check said: ${e.hand.message}`;
+    attention.append(hand, button('Clear', 'clear-hand', () => void clearHand(e.env)));
+  } else if (e.attention) attention.append(chip(e.attention, 'starting'));
   cell(e.step === null ? 'not started' : `${e.step}/${e.pages} ${e.currentTitle ?? ''}`, 'step');
+  const onPage = cell(e.current ? `${minutes(e.secondsOnPage)}${e.checkAttempts ? ` · ${e.checkAttempts} check${e.checkAttempts > 1 ? 's' : ''}` : ''}` : '—', 'on-page');
+  if (e.lastFailure) {
+    const last = document.createElement('div');
+    last.className = 'last-failure';
+    last.textContent = e.lastFailure;
+    onPage.append(last);
+  }
   cell(String(e.blocksRun), 'num blocks');
   cell(`${e.checksPassed}/${e.checksTotal}`, 'num checks');
   const health = cell('', 'health');
@@ -175,6 +192,19 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     button('Destroy', 'destroy danger', () => void destroy(e.env, e.name), disabled),
   );
   return tr;
+}
+
+async function clearHand(env: number): Promise<void> {
+  try {
+    await requestJson('DELETE', `/api/instructor/environments/${env}/help`);
+    await refresh();
+  } catch (err) {
+    message(`environment ${env}: ${(err as Error).message}`, true);
+  }
+}
+
+function minutes(seconds: number): string {
+  return seconds < 60 ? `${seconds} s` : `${Math.floor(seconds / 60)} min`;
 }
 
 function button(text: string, cls: string, onClick: () => void, disabled = false): HTMLButtonElement {

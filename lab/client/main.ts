@@ -27,14 +27,16 @@ async function boot(): Promise<void> {
   layoutTerminals();
   void setupPanels($('terminal-pane'), ENV, () => terminals.forEach((t) => t.refit())).catch((err: Error) => console.error(err.message));
   renderStepList();
-  $('back-button').onclick = () => go(-1);
-  $('next-button').onclick = () => go(+1);
+  $('back-button').onclick = () => back();
+  $('next-button').onclick = () => next();
   $('check-button').onclick = () => void runCheck();
   $('reset-button').onclick = () => void resetEnvironment();
+  $('help-button').onclick = () => void askForHelp();
   $('page').addEventListener('click', onPageClick);
   window.addEventListener('hashchange', () => void show(pageFromHash()));
   window.addEventListener('resize', () => terminals.forEach((t) => t.refit()));
   showSetup(progress.setup, progress.setupNote);
+  showHand(progress.hand);
   watchResets(progress.generation);
   await show(pageFromHash() ?? progress.current ?? course.pages[0]!.id);
 }
@@ -99,10 +101,13 @@ async function show(id: string | undefined): Promise<void> {
   const article = $('page');
   article.innerHTML = view.html;
   for (const b of view.blocks) markBlock(b.id, progress.runs[b.id] ?? 0);
-  const index = course.pages.findIndex((p) => p.id === id);
-  $('position').textContent = `${index + 1} / ${course.pages.length}`;
-  ($('back-button') as HTMLButtonElement).disabled = index <= 0;
-  ($('next-button') as HTMLButtonElement).disabled = index >= course.pages.length - 1;
+  followed(id);
+  const spine = mainPath();
+  const at = spine.findIndex((p) => p.id === anchorOf(id));
+  const branch = course.pages.find((p) => p.id === id)?.branchOf !== undefined;
+  $('position').textContent = `${at + 1} / ${spine.length}${branch ? ' · alternative' : ''}`;
+  ($('back-button') as HTMLButtonElement).disabled = trail.length <= 1 && at <= 0 && !branch;
+  ($('next-button') as HTMLButtonElement).disabled = at >= spine.length - 1;
   $('check-box').hidden = !view.hasCheck;
   showCheckResult(progress.checks[id]);
   $('course-pane').scrollTop = 0;
@@ -111,8 +116,8 @@ async function show(id: string | undefined): Promise<void> {
   if (!progress.visited.includes(id)) progress.visited.push(id);
   renderStepList();
   await api.visit(id);
-  const next = course.pages[index + 1];
-  if (next) void fetchPage(next.id).catch(() => pages.delete(next.id));
+  const ahead = spine[at + 1];
+  if (ahead) void fetchPage(ahead.id).catch(() => pages.delete(ahead.id));
 }
 
 /** Pages fetched so far; the next page is fetched ahead so Next feels instant. */
@@ -128,31 +133,99 @@ function fetchPage(id: string): Promise<PageView> {
   return page;
 }
 
-function go(delta: number): void {
-  const index = course.pages.findIndex((p) => p.id === current?.id);
-  const next = course.pages[index + delta];
-  if (next) location.hash = encodeURIComponent(next.id);
+/**
+ * Where Back and Next lead. The main path is the course's pages without the
+ * pages that branch off it (alternatives reached by a link): Next goes to the
+ * main page after the current one (after the one a branch came from), so it
+ * never walks the learner into an alternative they did not choose. Back
+ * retraces the learner's own path (kept for the tab's life in
+ * sessionStorage), and off it, the main page before.
+ */
+const TRAIL_KEY = `lab-trail-${ENV}`;
+const trail: string[] = (() => {
+  try {
+    const saved: unknown = JSON.parse(sessionStorage.getItem(TRAIL_KEY) ?? '[]');
+    return Array.isArray(saved) ? saved.filter((x): x is string => typeof x === 'string') : [];
+  } catch {
+    return [];
+  }
+})();
+let retracing = false;
+
+function mainPath(): CourseOutline['pages'] {
+  return course.pages.filter((p) => p.branchOf === undefined);
+}
+
+/** The main page a page belongs to: itself, or the one it branches from. */
+function anchorOf(id: string): string {
+  return course.pages.find((p) => p.id === id)?.branchOf ?? id;
+}
+
+/** The learner is on `id`: a step back drops the page left, any other move adds the page reached. */
+function followed(id: string): void {
+  if (retracing) retracing = false;
+  else if (trail.at(-1) !== id) trail.push(id);
+  if (trail.length > 200) trail.splice(0, trail.length - 200);
+  sessionStorage.setItem(TRAIL_KEY, JSON.stringify(trail));
+}
+
+function next(): void {
+  const spine = mainPath();
+  const target = spine[spine.findIndex((p) => p.id === anchorOf(current?.id ?? '')) + 1];
+  if (target) location.hash = encodeURIComponent(target.id);
+}
+
+function back(): void {
+  let target: string | undefined;
+  if (trail.length > 1 && trail.at(-1) === current?.id) {
+    trail.pop();
+    target = trail.at(-1);
+    retracing = true;
+  } else {
+    const spine = mainPath();
+    const id = current?.id ?? '';
+    const at = spine.findIndex((p) => p.id === anchorOf(id));
+    // From an alternative, back to the page it branches from; from a main page, the one before.
+    target = anchorOf(id) !== id ? anchorOf(id) : spine[at - 1]?.id;
+  }
+  if (target) location.hash = encodeURIComponent(target);
 }
 
 function renderStepList(): void {
   const list = $('steps');
+  const item = (p: CourseOutline['pages'][number]) => {
+    const li = document.createElement('li');
+    const a = document.createElement('a');
+    a.href = `#${encodeURIComponent(p.id)}`;
+    a.textContent = p.title;
+    li.append(a);
+    li.classList.toggle('current', p.id === progress.current);
+    li.classList.toggle('visited', progress.visited.includes(p.id));
+    const check = progress.checks[p.id];
+    if (check) li.classList.add(check.ok ? 'passed' : 'failed');
+    return li;
+  };
+  const spine = mainPath();
   list.replaceChildren(
-    ...course.pages.map((p) => {
-      const li = document.createElement('li');
-      const a = document.createElement('a');
-      a.href = `#${encodeURIComponent(p.id)}`;
-      a.textContent = p.title;
-      li.append(a);
-      li.classList.toggle('current', p.id === progress.current);
-      li.classList.toggle('visited', progress.visited.includes(p.id));
-      const check = progress.checks[p.id];
-      if (check) li.classList.add(check.ok ? 'passed' : 'failed');
-      return li;
+    ...spine.flatMap((p, n) => {
+      // A page's alternatives follow it, marked as such: the learner picks one by its link on the page.
+      const alternatives = course.pages.filter((b) => b.branchOf === p.id).map((b) => {
+        const li = item(b);
+        li.classList.add('alternative');
+        li.title = `an alternative of "${p.title}", reached by a link on that page`;
+        return li;
+      });
+      const main = item(p);
+      // Numbered as steps of the main path, whatever alternatives come between.
+      main.value = n + 1;
+      return [main, ...alternatives];
     }),
   );
-  const index = course.pages.findIndex((p) => p.id === progress.current);
+  const id = progress.current ?? '';
+  const index = spine.findIndex((p) => p.id === anchorOf(id));
   const seen = course.pages.filter((p) => progress.visited.includes(p.id)).length;
-  $('steps-summary').textContent = `Step ${index + 1} of ${course.pages.length}: ${course.pages[index]?.title ?? ''} — ${seen} seen`;
+  const title = course.pages.find((p) => p.id === id)?.title ?? '';
+  $('steps-summary').textContent = `Step ${index + 1} of ${spine.length}: ${title} — ${seen} seen`;
 }
 
 // ---------------------------------------------------------------- blocks
@@ -243,6 +316,20 @@ function showCheckResult(result: ProgressView['checks'][string] | undefined): vo
   box.className = result.ok ? 'pass' : 'fail';
   $('check-verdict').textContent = result.ok ? '✓ Check passed' : result.timedOut ? '✗ Check timed out' : '✗ Check failed';
   $('check-output').textContent = result.output.trim();
+}
+
+/** A raised hand stays up, and the button says so, until the instructor clears it (polled while up). */
+function showHand(hand: ProgressView['hand']): void {
+  const b = $<HTMLButtonElement>('help-button');
+  b.disabled = hand !== null;
+  b.textContent = hand ? '✋ Help is on its way' : 'Ask for help';
+  b.classList.toggle('raised', hand !== null);
+  if (hand) setTimeout(() => void api.progress().then((p) => showHand(p.hand)).catch(() => showHand(hand)), 5000);
+}
+
+async function askForHelp(): Promise<void> {
+  const { hand } = await api.help();
+  showHand(hand);
 }
 
 /** The setup's state, then for a minute its last line: what it did (after a restart of the lab, what it restored). */

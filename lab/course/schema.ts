@@ -74,6 +74,13 @@ export interface PageSpec {
   onLoad: OnLoadCommand[];
   check?: string;
   checkTimeoutSeconds: number;
+  /**
+   * A page off the course's main path, reached only by a link (in a Katapod
+   * scenario: a page not named intro, stepN or finish, such as one of two
+   * alternatives of a step): the main page it branches from. Next and Back
+   * never lead into it; the learner's own path does.
+   */
+  branchOf?: string;
 }
 
 /**

@@ -18,8 +18,9 @@ import { join, resolve } from 'node:path';
 import type { Course } from '../course/schema.js';
 import { Environment, type SetupState } from '../environments/environment.js';
 import { PlayError, playCourse } from '../autopilot/play.js';
+import { stringify } from 'csv-stringify/sync';
 import type { ProgressStore } from '../progress/store.js';
-import { hashToken } from '../progress/store.js';
+import { hashToken, type Hand } from '../progress/store.js';
 import { newSalt, tokenFor, type Principal } from '../server/access.js';
 import { Sandbox } from '../environments/isolation.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
@@ -87,6 +88,29 @@ export interface EnvironmentRow {
   lastError: string | null;
   /** An isolated environment's budget and the memory it uses (null: not isolated). */
   budget: BudgetView | null;
+  /** Seconds on the current page so far. */
+  secondsOnPage: number;
+  /** How often the current page's check ran, and its last message if the latest run failed. */
+  checkAttempts: number;
+  lastFailure: string | null;
+  /** A hand the learner raised and the instructor has not cleared. */
+  hand: Hand | null;
+  helpRequests: number;
+  /** Why the row needs the instructor's attention (rows are sorted by it), or null. */
+  attention: string | null;
+}
+
+/** A page this long without its check passing needs a look. */
+const STUCK_SECONDS = 10 * 60;
+
+/** How urgent a row is, for sorting (lower first), and why. */
+function attentionOf(r: Omit<EnvironmentRow, 'attention'>): [number, string | null] {
+  if (r.hand) return [0, `asks for help on ${r.hand.page}`];
+  if (r.setup === 'failed' || r.lastError) return [1, r.setup === 'failed' ? 'its setup failed' : 'the last action failed'];
+  if (r.health?.components.some((c) => c.state === 'down')) return [2, 'a part is down'];
+  if (r.lastFailure && r.checkAttempts >= 2) return [3, `the check failed ${r.checkAttempts} times`];
+  if (r.secondsOnPage > STUCK_SECONDS && r.current) return [4, `${Math.round(r.secondsOnPage / 60)} min on this page`];
+  return [5, null];
 }
 
 export interface BudgetView {
@@ -212,13 +236,15 @@ export class Classroom {
     return l.env;
   }
 
+  /** Every environment, the ones that need the instructor's attention first (a raised hand first of all, the oldest first). */
   async rows(): Promise<EnvironmentRow[]> {
-    return Promise.all(
-      [...this.learners.entries()].map(async ([id, l]): Promise<EnvironmentRow> => {
+    const rows = await Promise.all(
+      [...this.learners.entries()].map(async ([id, l]): Promise<Omit<EnvironmentRow, 'attention'>> => {
         const progress = l.env.progress();
         const pages = this.course.pages;
         const index = pages.findIndex((p) => p.id === progress.current);
         const withCheck = pages.filter((p) => p.check !== undefined);
+        const stats = progress.current ? l.env.pageStats(progress.current) : { ms: 0, checkAttempts: 0, lastFailure: null };
         return {
           env: id,
           name: l.name,
@@ -235,9 +261,48 @@ export class Classroom {
           activity: l.activity,
           lastError: l.lastError,
           budget: budgetView(l.env),
+          secondsOnPage: Math.round(stats.ms / 1000),
+          checkAttempts: stats.checkAttempts,
+          lastFailure: stats.lastFailure,
+          hand: l.env.hand,
+          helpRequests: l.env.helpRequests,
         };
       }),
     );
+    const ranked = rows.map((r) => {
+      const [rank, attention] = attentionOf(r);
+      return { row: { ...r, attention }, rank };
+    });
+    ranked.sort((a, b) => a.rank - b.rank || (a.row.hand?.at ?? 0) - (b.row.hand?.at ?? 0) || a.row.env - b.row.env);
+    return ranked.map((r) => r.row);
+  }
+
+  /**
+   * The class's progress as CSV, one row per learner: name, environment,
+   * current page, pages done (visited), checks passed, blocks run, help
+   * requests, then the minutes spent on each page of the course.
+   */
+  progressCsv(): string {
+    const pages = this.course.pages;
+    const withCheck = pages.filter((p) => p.check !== undefined);
+    const header = ['learner', 'environment', 'page', 'pages done', 'checks passed', 'blocks run', 'help requests', ...pages.map((p) => `minutes on ${p.id}`)];
+    const records = [...this.learners.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([env, l]) => {
+        const progress = l.env.progress();
+        const times = l.env.timeOnPages();
+        return [
+          l.name,
+          env,
+          progress.current ?? '',
+          progress.visited.length,
+          withCheck.filter((p) => progress.checks[p.id]?.ok).length,
+          Object.values(progress.runs).filter((n) => n > 0).length,
+          l.env.helpRequests,
+          ...pages.map((p) => ((times[p.id] ?? 0) / 60_000).toFixed(1)),
+        ];
+      });
+    return stringify([header, ...records]);
   }
 
   /** Changes an isolated environment's memory (GiB) or CPU budget while it runs. */

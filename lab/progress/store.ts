@@ -9,6 +9,9 @@
  * token (never the token) and the salt the token is derived from with the
  * server's key (tokenFor in server/access.ts), which lives beside the
  * database, not in it. The database file is its owner's only (0600).
+ * For the instructor's "who is stuck": the time spent on each page (the
+ * current page's since the learner arrived), check attempts, and the hands
+ * learners raise until the instructor clears them.
  */
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
@@ -36,7 +39,23 @@ CREATE TABLE IF NOT EXISTS runs (env INTEGER, course TEXT, block TEXT, count INT
 CREATE TABLE IF NOT EXISTS checks (id INTEGER PRIMARY KEY AUTOINCREMENT, env INTEGER, course TEXT, page TEXT, ok INTEGER NOT NULL, timed_out INTEGER NOT NULL, output TEXT NOT NULL, at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS checks_by_page ON checks (env, course, page, id);
 CREATE TABLE IF NOT EXISTS learners (env INTEGER, course TEXT, name TEXT NOT NULL, token_hash TEXT NOT NULL, token_salt TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (env, course));
+CREATE TABLE IF NOT EXISTS page_time (env INTEGER, course TEXT, page TEXT, ms INTEGER NOT NULL, PRIMARY KEY (env, course, page));
+CREATE TABLE IF NOT EXISTS help (id INTEGER PRIMARY KEY AUTOINCREMENT, env INTEGER, course TEXT, page TEXT NOT NULL, message TEXT NOT NULL, raised_at INTEGER NOT NULL, cleared_at INTEGER);
 `;
+
+/** A learner's raised hand: on which page, with the last failing check's message, since when. */
+export interface Hand {
+  page: string;
+  message: string;
+  at: number;
+}
+
+/** How a learner fares on one page: time there, check attempts, the last failing check's message. */
+export interface PageStats {
+  ms: number;
+  checkAttempts: number;
+  lastFailure: string | null;
+}
 
 /** One learner environment as the instructor created it. */
 export interface LearnerRecord {
@@ -56,7 +75,11 @@ export function hashToken(token: string): string {
 export class ProgressStore {
   private readonly db: Database.Database;
 
-  constructor(path: string) {
+  /** `now`: the clock time is counted with (tests give their own). */
+  constructor(
+    path: string,
+    private readonly now: () => number = Date.now,
+  ) {
     if (path !== ':memory:') {
       mkdirSync(dirname(path), { recursive: true });
       // SQLite gives its -wal and -shm files the database file's mode.
@@ -67,6 +90,9 @@ export class ProgressStore {
     this.db.pragma('journal_mode = WAL');
     this.migrateLearners();
     this.db.exec(SCHEMA);
+    // Databases from before time on a page was counted: the current page gets a start time.
+    const columns = (this.db.prepare("SELECT name FROM pragma_table_info('current_page')").all() as { name: string }[]).map((c) => c.name);
+    if (!columns.includes('since')) this.db.exec('ALTER TABLE current_page ADD COLUMN since INTEGER');
   }
 
   /** A database from before token hashes kept tokens themselves: they are replaced by their hashes (the learners' links keep working until the next restart, which issues new ones). */
@@ -96,13 +122,64 @@ export class ProgressStore {
     return { current: current?.page ?? null, visited, runs, checks };
   }
 
+  /** The learner is on `page`: the time on the page they leave is added to that page's. */
   setCurrent(env: number, course: string, page: string): void {
-    this.db.prepare('INSERT INTO current_page (env, course, page) VALUES (?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET page = excluded.page').run(env, course, page);
+    const now = this.now();
+    this.db.transaction(() => {
+      const was = this.db.prepare('SELECT page, since FROM current_page WHERE env = ? AND course = ?').get(env, course) as { page: string; since: number | null } | undefined;
+      if (was?.page === page && was.since !== null) return;
+      if (was && was.since !== null) this.addTime(env, course, was.page, now - was.since);
+      this.db.prepare('INSERT INTO current_page (env, course, page, since) VALUES (?, ?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET page = excluded.page, since = excluded.since').run(env, course, page, now);
+    })();
+  }
+
+  private addTime(env: number, course: string, page: string, ms: number): void {
+    this.db.prepare('INSERT INTO page_time (env, course, page, ms) VALUES (?, ?, ?, ?) ON CONFLICT (env, course, page) DO UPDATE SET ms = ms + excluded.ms').run(env, course, page, Math.max(0, ms));
+  }
+
+  /** Milliseconds spent on each page, the current one up to now. */
+  timeOnPages(env: number, course: string): Record<string, number> {
+    const times: Record<string, number> = {};
+    for (const r of this.db.prepare('SELECT page, ms FROM page_time WHERE env = ? AND course = ?').all(env, course) as { page: string; ms: number }[]) times[r.page] = r.ms;
+    const current = this.db.prepare('SELECT page, since FROM current_page WHERE env = ? AND course = ?').get(env, course) as { page: string; since: number | null } | undefined;
+    if (current?.since != null) times[current.page] = (times[current.page] ?? 0) + Math.max(0, this.now() - current.since);
+    return times;
+  }
+
+  /** Time on `page`, how often its check ran, and the message of the latest check if it failed. */
+  pageStats(env: number, course: string, page: string): PageStats {
+    const { n } = this.db.prepare('SELECT COUNT(*) AS n FROM checks WHERE env = ? AND course = ? AND page = ?').get(env, course, page) as { n: number };
+    const last = this.db.prepare('SELECT ok, output FROM checks WHERE env = ? AND course = ? AND page = ? ORDER BY id DESC LIMIT 1').get(env, course, page) as { ok: number; output: string } | undefined;
+    const failure = last && last.ok === 0 ? last.output.trim().split('\n').filter(Boolean).at(-1) ?? 'the check failed' : null;
+    return { ms: this.timeOnPages(env, course)[page] ?? 0, checkAttempts: n, lastFailure: failure };
+  }
+
+  /** The learner asks for help on `page`; a hand already raised stays as it was. */
+  raiseHand(env: number, course: string, page: string, message: string): Hand {
+    const open = this.openHand(env, course);
+    if (open) return open;
+    const at = this.now();
+    this.db.prepare('INSERT INTO help (env, course, page, message, raised_at) VALUES (?, ?, ?, ?, ?)').run(env, course, page, message, at);
+    return { page, message, at };
+  }
+
+  /** The instructor has answered: the hand goes down (it still counts among the help requests). */
+  clearHand(env: number, course: string): boolean {
+    return this.db.prepare('UPDATE help SET cleared_at = ? WHERE env = ? AND course = ? AND cleared_at IS NULL').run(this.now(), env, course).changes > 0;
+  }
+
+  openHand(env: number, course: string): Hand | null {
+    const r = this.db.prepare('SELECT page, message, raised_at FROM help WHERE env = ? AND course = ? AND cleared_at IS NULL ORDER BY id LIMIT 1').get(env, course) as { page: string; message: string; raised_at: number } | undefined;
+    return r ? { page: r.page, message: r.message, at: r.raised_at } : null;
+  }
+
+  helpRequests(env: number, course: string): number {
+    return (this.db.prepare('SELECT COUNT(*) AS n FROM help WHERE env = ? AND course = ?').get(env, course) as { n: number }).n;
   }
 
   /** Record that a page was shown; true the first time only. */
   markVisited(env: number, course: string, page: string): boolean {
-    return this.db.prepare('INSERT OR IGNORE INTO visits (env, course, page, first_at) VALUES (?, ?, ?, ?)').run(env, course, page, Date.now()).changes === 1;
+    return this.db.prepare('INSERT OR IGNORE INTO visits (env, course, page, first_at) VALUES (?, ?, ?, ?)').run(env, course, page, this.now()).changes === 1;
   }
 
   runCount(env: number, course: string, block: string): number {
@@ -122,19 +199,19 @@ export class ProgressStore {
   recordRun(env: number, course: string, block: string): number {
     this.db
       .prepare('INSERT INTO runs (env, course, block, count, last_at) VALUES (?, ?, ?, 1, ?) ON CONFLICT (env, course, block) DO UPDATE SET count = count + 1, last_at = excluded.last_at')
-      .run(env, course, block, Date.now());
+      .run(env, course, block, this.now());
     return this.runCount(env, course, block);
   }
 
   recordCheck(env: number, course: string, page: string, result: Omit<CheckResult, 'at'>): CheckResult {
-    const at = Date.now();
+    const at = this.now();
     this.db.prepare('INSERT INTO checks (env, course, page, ok, timed_out, output, at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(env, course, page, result.ok ? 1 : 0, result.timedOut ? 1 : 0, result.output, at);
     return { ...result, at };
   }
 
   /** Forget everything about one environment's run of a course (environment reset). */
   clear(env: number, course: string): void {
-    for (const table of ['current_page', 'visits', 'runs', 'checks']) this.db.prepare(`DELETE FROM ${table} WHERE env = ? AND course = ?`).run(env, course);
+    for (const table of ['current_page', 'visits', 'runs', 'checks', 'page_time', 'help']) this.db.prepare(`DELETE FROM ${table} WHERE env = ? AND course = ?`).run(env, course);
   }
 
   learners(course: string): LearnerRecord[] {

@@ -14,7 +14,7 @@ export interface CourseOutline {
   title: string;
   layout: Course['layout'];
   terminals: Course['terminals'];
-  pages: { id: string; title: string; hasCheck: boolean }[];
+  pages: { id: string; title: string; hasCheck: boolean; branchOf?: string }[];
 }
 
 export interface PageView {
@@ -31,7 +31,7 @@ export function setupCourseRoutes(app: Express, course: Course): void {
       title: course.title,
       layout: course.layout,
       terminals: course.terminals,
-      pages: course.pages.map((p) => ({ id: p.id, title: p.title, hasCheck: p.check !== undefined })),
+      pages: course.pages.map((p) => ({ id: p.id, title: p.title, hasCheck: p.check !== undefined, ...(p.branchOf ? { branchOf: p.branchOf } : {}) })),
     };
     res.json(outline);
   });

@@ -1,6 +1,7 @@
 /**
  * What a learner does to an environment, over HTTP: read progress, show a
- * page (onLoad commands), run a block by id, run a page's check, reset. The
+ * page (onLoad commands), run a block by id, run a page's check, ask the
+ * instructor for help (a raised hand, until they clear it), reset. The
  * client names blocks by id only; the server looks the text up in the course,
  * so nothing but the course's own commands can be run this way.
  */
@@ -22,7 +23,7 @@ export function setupEnvironmentRoutes(app: Express, environments: Map<number, E
 
   app.get('/api/env/:env/progress', (req, res) => {
     const e = env(req, res);
-    if (e) res.json({ ...e.progress(), setup: e.setupStatus, setupNote: e.setupNote, generation: e.generation });
+    if (e) res.json({ ...e.progress(), setup: e.setupStatus, setupNote: e.setupNote, generation: e.generation, hand: e.hand });
   });
 
   app.post('/api/env/:env/visit', json, (req, res) => {
@@ -43,6 +44,11 @@ export function setupEnvironmentRoutes(app: Express, environments: Map<number, E
     const outcome = await e.run(block);
     if (outcome.ok) res.json(outcome);
     else res.status(outcome.status).json(outcome);
+  });
+
+  app.post('/api/env/:env/help', (req, res) => {
+    const e = env(req, res);
+    if (e) res.json({ hand: e.askForHelp() });
   });
 
   app.post('/api/env/:env/check', json, async (req, res) => {

@@ -11,6 +11,8 @@
  *   POST   /api/instructor/environments             { name?, env? } → 201 EnvironmentCreated
  *   POST   /api/instructor/environments/:env/reset  { to? } → NDJSON InstructorEvent lines
  *   DELETE /api/instructor/environments/:env        → { env, ok, output }
+ *   DELETE /api/instructor/environments/:env/help   → { env, cleared }   (the learner's raised hand goes down)
+ *   GET    /api/instructor/progress.csv             → the class's progress, one row per learner
  */
 import express, { type Express, type Response } from 'express';
 import type { Capacity } from '../instructor/capacity.js';
@@ -60,6 +62,20 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
       capacity: classroom.capacity(),
     };
     res.set('Cache-Control', 'no-store').json(list);
+  });
+
+  app.get('/api/instructor/progress.csv', (_req, res) => {
+    const day = new Date().toISOString().slice(0, 10);
+    res.set('Cache-Control', 'no-store').attachment(`class-progress-${day}.csv`).type('text/csv').send(classroom.progressCsv());
+  });
+
+  app.delete('/api/instructor/environments/:env/help', (req, res) => {
+    const env = Number(req.params.env);
+    try {
+      res.json({ env, cleared: classroom.get(env).clearHand() });
+    } catch (err) {
+      fail(res, err);
+    }
   });
 
   app.post('/api/instructor/environments', json, (req, res) => {

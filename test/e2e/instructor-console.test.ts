@@ -6,7 +6,10 @@
  * Reset on that row ends the learner's shell, clears their terminal and sends
  * their page back to the first page; Destroy removes the row and the
  * learner's link stops working. The learner's browser cannot open the
- * console.
+ * console. A learner whose check keeps failing rises to the top of the
+ * table, and their "Ask for help" shows there with the page and the check's
+ * message until the instructor clears it; the class's progress exports as
+ * CSV.
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -88,6 +91,46 @@ describe('the instructor console', () => {
     await learnerPage.locator(`[data-block="${blockId(lab.course, 'intro', 0)}"] pre`).click();
     await waitForTerminal(learnerPage, 'shell', /^hello-from-block$/m);
     await row().locator('.blocks', { hasText: '1' }).waitFor();
+  });
+
+  it('a learner stuck on a failing check asks for help: the console shows the hand with the page and the message, first in the table, until the instructor clears it', async () => {
+    // A second learner who needs nothing, created first: the stuck one must still come first.
+    await consolePage.fill('#create-name', 'Cal Fine');
+    await consolePage.fill('#create-env', '9');
+    await consolePage.click('#create-button');
+    await consolePage.locator('#environments tbody tr[data-env="9"]').waitFor();
+
+    await learnerPage.locator('#next-button').click();
+    await learnerPage.locator('#page h1', { hasText: 'Make a file' }).waitFor();
+    for (let i = 0; i < 2; i++) {
+      await learnerPage.locator('#check-button').click();
+      await learnerPage.locator('#check-verdict', { hasText: 'Check failed' }).waitFor();
+    }
+    await row().locator('.on-page', { hasText: '2 checks' }).waitFor();
+    assert.equal(await row().locator('.on-page .last-failure').innerText(), 'done.txt is missing');
+    assert.equal(await row().locator('.attention').innerText(), 'the check failed 2 times');
+
+    await learnerPage.locator('#help-button').click();
+    await learnerPage.locator('#help-button', { hasText: 'Help is on its way' }).waitFor();
+    await row().locator('.attention .chip', { hasText: '✋ step1: done.txt is missing' }).waitFor();
+    assert.deepEqual(await consolePage.locator('#environments tbody tr').evaluateAll((trs) => trs.map((tr) => (tr as HTMLElement).dataset.env)), ['10', '9'], 'the raised hand comes first');
+
+    await row().locator('button.clear-hand').click();
+    await row().locator('.attention .chip', { hasText: '✋' }).waitFor({ state: 'detached' });
+    await learnerPage.locator('#help-button', { hasText: 'Ask for help' }).waitFor({ timeout: 15_000 });
+  });
+
+  it("the class's progress exports as CSV: one row per learner with page, pages done, checks, blocks, help requests and time per page", async () => {
+    const res = await consolePage.request.get(new URL('/api/instructor/progress.csv', lab.url).href);
+    assert.equal(res.status(), 200);
+    assert.match(res.headers()['content-disposition'] ?? '', /attachment; filename="class-progress-\d{4}-\d\d-\d\d\.csv"/);
+    const lines = (await res.text()).trim().split('\n');
+    assert.equal(lines[0], 'learner,environment,page,pages done,checks passed,blocks run,help requests,minutes on intro,minutes on step1,minutes on finish');
+    assert.equal(lines.length, 3);
+    assert.match(lines[1]!, /^Cal Fine,9,,0,0,0,0,0\.0,0\.0,0\.0$/);
+    assert.match(lines[2]!, /^Bea Learner,10,step1,2,0,1,1,\d+\.\d,\d+\.\d,0\.0$/);
+    assert.equal((await learnerPage.request.get(new URL('/api/instructor/progress.csv', lab.url).href)).status(), 403, "a learner's browser cannot export the class");
+    await lab.classroom.destroy(9);
   });
 
   it("Destroy removes the row and the learner's link stops working", async () => {

@@ -56,6 +56,21 @@ describe('loading a course.json course', () => {
   });
 });
 
+describe("a Katapod scenario's branches", () => {
+  it('pages off intro, stepN and finish branch from the main page that links to them, through other branches too', () => {
+    const { course: c, problems } = loadCourse(join(fixtures, 'katapod-branches'));
+    assert.deepEqual(problems, []);
+    assert.deepEqual(c!.pages.map((p) => [p.id, p.branchOf]), [
+      ['intro', undefined],
+      ['step1', undefined],
+      ['step2', undefined],
+      ['finish', undefined],
+      ['step1-short', 'step1'],
+      ['step1-long', 'step1'],
+    ]);
+  });
+});
+
 describe("a course.json's resume commands", () => {
   it('are read in order, with their range of pages', () => {
     const { course: c, problems } = loadCourse(join(fixtures, 'course-resume'));
@@ -95,6 +110,7 @@ describe('loading a Katapod scenario directory', () => {
 
   it('orders pages intro, step1, step2, step10, finish, then pages reached only by a link', () => {
     assert.deepEqual(c!.pages.map((p) => p.id), ['intro', 'step1', 'step2', 'step10', 'finish', 'aside']);
+    assert.deepEqual(c!.pages.filter((p) => p.branchOf).map((p) => p.id), ['aside'], 'only the page reached by a link is off the main path');
   });
 
   it('titles pages by their first heading and maps onLoadCommands per step and terminal', () => {
