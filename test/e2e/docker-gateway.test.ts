@@ -25,40 +25,26 @@ import Docker from 'dockerode';
 import { scopeLabels } from '../../common/docker-scope.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
-import { Packet } from '../../lab/terminals/protocol.js';
-import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
+import { dockerLabWithProxy, labelled } from '../support/docker.js';
 import { required } from '../support/requirement.js';
-import { connectTerminal, type TerminalClient } from './lab-harness.js';
+import { commandRunner, connectTerminal, type TerminalClient } from './lab-harness.js';
 
 const A = 16;
 const B = 17;
 const BYSTANDER = `zdm-lab-${B}-bystander`;
 const root = new URL('../..', import.meta.url).pathname;
 const isolation = required('learner isolation', isolationProblem());
-const docker = isolation ?? (await dockerLab());
-const setup = docker as DockerSetup;
-const skip =
-  typeof docker === 'string'
-    ? docker
-    : required('zdm-proxy', setup.images.proxy === undefined ? 'no zdm-proxy binary to build the proxy image from (run zdm-lab setup, with ZDM_PROXY_SRC or ZDM_PROXY_BIN)' : undefined);
-if (skip && typeof docker !== 'string') await setup.stop();
+const docker = isolation === undefined ? await dockerLabWithProxy() : { skip: isolation };
+const skip = docker.skip;
+const setup = docker.setup!;
 
 let lab: LabServer;
 let dataDir: string;
 let shellA: TerminalClient;
-let marker = 0;
 const backendBefore = process.env.ZDM_LAB_BACKEND;
 
 /** Types a command line into A's terminal and returns what it printed, up to the prompt after it. */
-async function inA(command: string, timeoutMs = 30_000): Promise<string> {
-  const done = `end-of-${++marker}`;
-  const start = shellA.output.length;
-  shellA.send({ type: Packet.INPUT, args: { data: `${command}; printf '\\n%s\\n' "end-of""-${marker}"\r` } });
-  const end = new RegExp(`^${done}\r?$`, 'm');
-  await shellA.waitFor(end, timeoutMs);
-  const text = shellA.output.slice(start);
-  return text.slice(0, text.search(end));
-}
+const inA = commandRunner(() => shellA, 30_000);
 
 /** A Docker API call from A's shell, with A's own token, as any program of A's could make it. */
 async function fromA(method: string, path: string, body?: unknown, token = '$ZDM_LAB_DOCKER_TOKEN'): Promise<{ status: number; text: string; message: string }> {

@@ -31,7 +31,7 @@ import { Packet } from '../../lab/terminals/protocol.js';
 import { nodeOf, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { required } from '../support/requirement.js';
-import { connectTerminal, labFetch, type TerminalClient } from './lab-harness.js';
+import { commandRunner, connectTerminal, labFetch, type TerminalClient } from './lab-harness.js';
 
 const A = 12;
 const B = 13;
@@ -43,19 +43,9 @@ let dataDir: string;
 let envA: Environment;
 let envB: Environment;
 let shellA: TerminalClient;
-let marker = 0;
 
 /** Types a command line into A's terminal and returns what it printed, up to the prompt after it. */
-async function inA(command: string, timeoutMs = 20_000): Promise<string> {
-  const done = `end-of-${++marker}`;
-  const start = shellA.output.length;
-  // The marker is split in the command line, so the echo of the command never matches it.
-  shellA.send({ type: Packet.INPUT, args: { data: `${command}; printf '\\n%s\\n' "end-of""-${marker}"\r` } });
-  const end = new RegExp(`^${done}\r?$`, 'm');
-  await shellA.waitFor(end, timeoutMs);
-  const text = shellA.output.slice(start);
-  return text.slice(0, text.search(end));
-}
+const inA = commandRunner(() => shellA);
 
 function writerLines(): string[] {
   try {

@@ -177,3 +177,23 @@ export async function labFetch(
   }
   return { status: res.status, body, location: res.headers.get('location') };
 }
+
+/**
+ * A command line typed into a connected terminal as a learner types it; the
+ * returned function resolves with what the command printed, up to the
+ * prompt after it.
+ */
+export function commandRunner(shell: () => TerminalClient, defaultTimeoutMs = 20_000): (command: string, timeoutMs?: number) => Promise<string> {
+  let marker = 0;
+  return async (command, timeoutMs = defaultTimeoutMs) => {
+    const client = shell();
+    const done = `end-of-${++marker}`;
+    const start = client.output.length;
+    // The marker is split in the command line, so the echo of the command never matches it.
+    client.send({ type: Packet.INPUT, args: { data: `${command}; printf '\\n%s\\n' "end-of""-${marker}"\r` } });
+    const end = new RegExp(`^${done}\r?$`, 'm');
+    await client.waitFor(end, timeoutMs);
+    const text = client.output.slice(start);
+    return text.slice(0, text.search(end));
+  };
+}

@@ -23,20 +23,14 @@ import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
 import { projectRoot } from '../../infra/paths.js';
 import { topology } from '../../infra/topology.js';
 import { zdmLab } from '../support/cli.js';
-import { dockerLab, labelled, type DockerSetup } from '../support/docker.js';
-import { required } from '../support/requirement.js';
+import { dockerLabWithProxy, labelled } from '../support/docker.js';
 import { http, startApi, writerLoop, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 6;
 const topo = topology(ENV);
-const lab = await dockerLab();
-const setup = lab as DockerSetup;
-const skip =
-  typeof lab === 'string'
-    ? lab
-    : required('zdm-proxy', lab.images.proxy === undefined ? 'no zdm-proxy binary to build the proxy image from (run zdm-lab setup, with ZDM_PROXY_SRC or ZDM_PROXY_BIN)' : undefined);
-// a skipped suite runs no `after`: a daemon started for nothing is stopped here
-if (skip && typeof lab !== 'string') await setup.stop();
+const docker = await dockerLabWithProxy();
+const skip = docker.skip;
+const setup = docker.setup!;
 const env = ['--env', String(ENV)];
 const API = `http://127.0.${ENV}.20:8000`;
 let client: cassandra.Client;

@@ -126,3 +126,17 @@ function proxyBinary(): string | undefined {
 export async function labelled(env: number): Promise<{ containers: string[]; networks: string[]; volumes: string[] }> {
   return new DockerBackend(dockerClient()).labelled(env);
 }
+
+/**
+ * A daemon and the lab's images including the proxy's, or why not (for
+ * `skip`). A daemon started for a suite that then skips is stopped here: a
+ * skipped suite runs no `after`.
+ */
+export async function dockerLabWithProxy(): Promise<{ setup: DockerSetup; skip?: undefined } | { setup?: undefined; skip: string }> {
+  const lab = await dockerLab();
+  if (typeof lab === 'string') return { skip: lab };
+  const missing = required('zdm-proxy', lab.images.proxy === undefined ? 'no zdm-proxy binary to build the proxy image from (run zdm-lab setup, with ZDM_PROXY_SRC or ZDM_PROXY_BIN)' : undefined);
+  if (missing === undefined) return { setup: lab };
+  await lab.stop();
+  return { skip: missing };
+}
