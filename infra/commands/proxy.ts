@@ -14,24 +14,22 @@ import {
   readProxyConfig,
   type ProxyConfig,
 } from '../config/proxy.js';
-import { tryLogin } from '../cql/client.js';
+import { refusedLogin, tryLogin } from '../cql/client.js';
 import { waitForProxy } from '../readiness.js';
 import type { ProxySpec } from '../topology.js';
 import { formatStatus, infraStatus, type LabContext } from './environment.js';
 
-/** Both nodes take logins, and the ones the proxies will use (a file from before the environment had its own password would not). */
+/** Both nodes take the logins the proxies will use (a file from before the environment had its own password would not): one login each. */
 async function requireNodesUp(ctx: LabContext, config: ProxyConfig): Promise<void> {
   for (const [side, node] of [['origin', ctx.topo.origin], ['target', ctx.topo.target]] as const) {
-    const problem = await tryLogin(node);
-    if (problem !== undefined) {
-      throw new Error(`${node.name} (${node.address}:${node.port}) does not accept logins, so proxies cannot start: run zdm-lab infra up --env ${ctx.topo.env}`);
-    }
-    const credentials = { username: config[`${side}_username`], password: config[`${side}_password`] };
-    if ((await tryLogin(node, credentials)) !== undefined) {
+    const problem = await tryLogin(node, { username: config[`${side}_username`], password: config[`${side}_password`] });
+    if (problem === undefined) continue;
+    if (refusedLogin(problem)) {
       throw new Error(
         `${node.name} refuses the login of ${side}_username/${side}_password in ${CLUSTER_FILE}: this environment's own is shown by zdm-lab env (CASSANDRA_USERNAME, CASSANDRA_PASSWORD); put it there with zdm-lab proxy config set ${side}_password=…`,
       );
     }
+    throw new Error(`${node.name} (${node.address}:${node.port}) does not accept logins, so proxies cannot start: run zdm-lab infra up --env ${ctx.topo.env}`);
   }
 }
 

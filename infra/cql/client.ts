@@ -59,7 +59,8 @@ export async function tryLogin(endpoint: Endpoint, credentials?: Credentials): P
   }
 }
 
-function refusedLogin(problem: string): boolean {
+/** Whether a login's error says the credentials were refused (rather than that the node was not there). */
+export function refusedLogin(problem: string): boolean {
   return /username .* password are incorrect|AuthenticationException|Authentication/i.test(problem);
 }
 

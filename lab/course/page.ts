@@ -14,6 +14,7 @@ import type { Block, Course, CourseProblem, PageSpec } from './schema.js';
 
 export interface ParsedPage {
   source: string;
+  /** Drawn once by the renderer, which rewrites link and image attributes in them. */
   tokens: Token[];
   /** The page's fenced blocks in order; blocks[i] is the i-th fence token. */
   blocks: Block[];

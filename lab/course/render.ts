@@ -19,7 +19,7 @@ import javascript from 'highlight.js/lib/languages/javascript';
 import python from 'highlight.js/lib/languages/python';
 import xml from 'highlight.js/lib/languages/xml';
 import { LOAD_PAGE, pageLinkTarget } from './links.js';
-import { createMarkdown, type MarkdownIt, type Token } from './markdown.js';
+import { createMarkdown, type MarkdownIt } from './markdown.js';
 import { parsePage, parseSource, type ParsedPage } from './page.js';
 import type { Block, Course, PageSpec } from './schema.js';
 
@@ -118,15 +118,8 @@ function drawTokens(course: Course, page: PageSpec, parsed: ParsedPage): string 
   md.renderer.rules.html_block = (tokens, idx) => rewriteHtml(tokens[idx]!.content, pageIds);
   md.renderer.rules.html_inline = (tokens, idx) => rewriteHtml(tokens[idx]!.content, pageIds);
 
-  // Rules rewrite token attributes (links, images): draw a copy, so the parse stays as read.
-  return md.renderer.render(parsed.tokens.map(copyToken), md.options, {});
-}
-
-function copyToken(token: Token): Token {
-  const copy = Object.assign(Object.create(Object.getPrototypeOf(token) as object) as Token, token);
-  copy.attrs = token.attrs ? token.attrs.map(([k, v]) => [k, v] as [string, string]) : null;
-  copy.children = token.children ? token.children.map(copyToken) : null;
-  return copy;
+  // Rules rewrite link and image attributes in place: each parse is drawn once (renderPage keeps the result), and nothing reads its tokens after.
+  return md.renderer.render(parsed.tokens, md.options, {});
 }
 
 function highlight(code: string, language: string, md: MarkdownIt): string {

@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { ProgressStore } from '../../lab/progress/store.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
-import { zdmLab, type CliResult } from '../support/cli.js';
+import { zdmLab, zdmLabAs, type CliResult } from '../support/cli.js';
 import { recordFinding } from '../support/findings.js';
 import { stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { eventually, http } from '../support/sample-api.js';
@@ -85,16 +85,7 @@ async function play(to: string): Promise<CliResult> {
 
 /** A command of the environment's own, as its account when isolated (its folders are its own). */
 function asEnvironment(args: string[]): Promise<CliResult> {
-  if (!isolated) return zdmLab(args);
-  const home = join(dataDir, `home-${ENV}`);
-  return new Promise((resolve) => {
-    const child = spawn('runuser', ['-u', `zdmlab-${ENV}`, '--', 'env', `HOME=${home}`, `LAB_ENV_HOME=${home}`, `PATH=${process.env.PATH}`, join(root, 'bin', 'zdm-lab'), ...args], { cwd: '/', stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
+  return isolated ? zdmLabAs(`zdmlab-${ENV}`, join(dataDir, `home-${ENV}`), args) : zdmLab(args);
 }
 
 function writerLog(): string[] {

@@ -14,8 +14,17 @@ export interface CliResult {
 }
 
 export function zdmLab(args: string[], env: Record<string, string> = {}): Promise<CliResult> {
+  return runCommand(join(projectRoot, 'bin', 'zdm-lab'), args, env);
+}
+
+/** zdm-lab as Unix account `user` (an isolated environment's), with its home as HOME and LAB_ENV_HOME. */
+export function zdmLabAs(user: string, home: string, args: string[]): Promise<CliResult> {
+  return runCommand('runuser', ['-u', user, '--', 'env', `HOME=${home}`, `LAB_ENV_HOME=${home}`, `PATH=${process.env.PATH}`, join(projectRoot, 'bin', 'zdm-lab'), ...args], {});
+}
+
+function runCommand(command: string, args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(join(projectRoot, 'bin', 'zdm-lab'), args, {
+    const child = spawn(command, args, {
       cwd: projectRoot,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
