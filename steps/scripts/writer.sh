@@ -9,7 +9,8 @@
 # A loop started again under a prefix it used before (a second click, or
 # `writer.sh --resume` after a restart of the lab, which takes the last
 # prefix in writer.log) goes on numbering where it stopped, so that every
-# write keeps a name of its own. It waits for the API before its first write.
+# write keeps a name of its own. It waits for the API, connected to its
+# database, before its first write.
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 if [ "$1" = --resume ]; then
   prefix=$(awk '$1 != "read" { p = $1 } END { sub(/-[0-9]+$/, "", p); print p }' "$WRITER_LOG" 2>/dev/null)
@@ -36,8 +37,9 @@ record_failure() {
 }
 trap '[ -n "$pending" ] && echo "$pending" >> "$WRITER_LOG"; echo; echo "$prefix: $((n - first + 1)) writes, $failed failed requests"; exit 0' INT TERM
 waited=0
-until curl -s -m 2 -o /dev/null "$API/health"; do
-  (( waited % 10 == 0 )) && echo "waiting for the API at $API to answer before writing ($waited s)"
+# Answering is not enough: an API that has just started may not be connected to its database yet.
+until [[ "$(curl -s -m 2 "$API/health")" == *'"connected":true'* ]]; do
+  (( waited % 10 == 0 )) && echo "waiting for the API at $API to answer, connected, before writing ($waited s)"
   waited=$((waited + 1))
   sleep 1
 done

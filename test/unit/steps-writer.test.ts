@@ -28,6 +28,11 @@ describe('the writer loop', () => {
     // The third write is refused, as a database outage would make the API do.
     server = createServer((req, res) => {
       requests.push(`${req.method} ${req.url}`);
+      if (req.url === '/health') {
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end('{"mode":"ORIGIN","connected":true}');
+        return;
+      }
       const refused = req.url === '/status/eva/phase7-3' || req.url === '/status/eva/hangup-3';
       res.writeHead(refused ? 503 : 200, { 'content-type': 'application/json' });
       res.end(refused ? '{"error":"database unavailable"}' : '{}');
@@ -79,7 +84,7 @@ describe('the writer loop', () => {
     const waiting = spawn('bash', [writer, '--resume'], { env: { ...process.env, SAMPLE_API_URL: nowhere, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let said = '';
     waiting.stdout.on('data', (b: Buffer) => (said += b.toString('utf8')));
-    await eventually('it says it waits for the API', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to answer before writing \(0 s\)$/m.test(said), 10_000);
+    await eventually('it says it waits for the API', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to answer, connected, before writing \(0 s\)$/m.test(said), 10_000);
     process.kill(-waiting.pid!, 'SIGKILL');
     assert.equal(readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read ')).length, logged.length);
 
