@@ -35,13 +35,19 @@ export async function readLogs(container: Docker.Container, tail: number | 'all'
   return demux(Buffer.from(raw)).text;
 }
 
-async function containerId(docker: Docker, name: string): Promise<string | undefined> {
+/** A container that exists (running, created or restarting), with the time it last started. */
+async function containerState(docker: Docker, name: string): Promise<{ id: string; running: boolean; startedAt: string } | undefined> {
   try {
     const info = await docker.getContainer(name).inspect();
-    return info.State.Running || info.State.Status === 'created' ? info.Id : undefined;
+    if (!['running', 'created', 'restarting'].includes(info.State.Status)) return undefined;
+    return { id: info.Id, running: info.State.Running, startedAt: info.State.StartedAt };
   } catch {
     return undefined;
   }
+}
+
+async function containerId(docker: Docker, name: string): Promise<string | undefined> {
+  return (await containerState(docker, name))?.id;
 }
 
 export async function followLogs(docker: Docker, sources: LogSource[], follow: boolean): Promise<number> {
@@ -69,25 +75,42 @@ export async function followLogs(docker: Docker, sources: LogSource[], follow: b
     return 0;
   }
 
-  const present = await Promise.all(sources.map((s) => containerId(docker, s.container)));
-  if (!present.some(Boolean)) throw new Error('no proxy is running: run zdm-lab proxy deploy first');
+  // A rolling update replaces a container in a moment between removal and creation: look again for a
+  // few seconds before saying that nothing runs.
+  let present = false;
+  for (let tries = 0; tries < 5 && !present; tries++) {
+    if (tries) await sleep(1000);
+    present = (await Promise.all(sources.map((s) => containerState(docker, s.container)))).some(Boolean);
+  }
+  if (!present) throw new Error('no proxy is running: run zdm-lab proxy deploy first');
 
   const followOne = async (source: LogSource) => {
-    let followed: string | undefined;
+    // a container is followed once per start: a new container (same name) from its first line, the same
+    // container started again from the moment it started, and the first one from its last 40 lines
+    let followedId: string | undefined;
+    let followedStart: string | undefined;
     for (;;) {
-      const id = await containerId(docker, source.container);
-      if (!id || id === followed) {
-        await sleep(1000);
+      const state = await containerState(docker, source.container);
+      if (!state?.running || (state.id === followedId && state.startedAt === followedStart)) {
+        await sleep(500);
         continue;
       }
-      const firstTime = followed === undefined;
-      followed = id;
-      const stream = (await docker.getContainer(id).logs({
-        stdout: true,
-        stderr: true,
-        follow: true,
-        tail: firstTime ? 40 : undefined,
-      })) as unknown as NodeJS.ReadableStream;
+      const firstTime = followedId === undefined;
+      const restarted = state.id === followedId;
+      followedId = state.id;
+      followedStart = state.startedAt;
+      let stream: NodeJS.ReadableStream;
+      try {
+        stream = (await docker.getContainer(state.id).logs({
+          stdout: true,
+          stderr: true,
+          follow: true,
+          tail: firstTime ? 40 : undefined,
+          since: restarted ? Math.floor(Date.parse(state.startedAt) / 1000) : undefined,
+        })) as unknown as NodeJS.ReadableStream;
+      } catch {
+        continue; // removed between the look and the request: look again
+      }
       let pending: Buffer = Buffer.alloc(0);
       let partial = '';
       await new Promise<void>((resolve) => {

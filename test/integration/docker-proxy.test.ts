@@ -143,9 +143,14 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
     // `proxy logs -f` follows proxy-1 across its replacement, as tail -F follows a file
     const follower = spawn(join(projectRoot, 'bin', 'zdm-lab'), ['proxy', 'logs', '1', '-f', ...env], { stdio: ['ignore', 'pipe', 'pipe'] });
     let followed = '';
+    let followErrors = '';
     follower.stdout.on('data', (d) => (followed += d));
+    follower.stderr.on('data', (d) => (followErrors += d));
     // a failure below must not leave the follower running, or the suite never ends
     t.after(() => follower.kill('SIGTERM'));
+    // the follower is following the running proxy-1 (its last lines are printed) before the update starts
+    for (let waited = 0; !followed.includes('\n') && waited < 30_000; waited += 200) await sleep(200);
+    assert.ok(followed.includes('\n'), `proxy logs -f printed nothing from the running proxy-1 ${followErrors}`);
 
     const apiWriter = writerLoop(API, 'apiload', 'a', 100);
     const acknowledged: Date[] = [];
@@ -200,7 +205,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
       assert.equal(missing.length, 0, `${missing.length} acknowledged writes missing on ${node.name}`);
     }
     const parsed = followed.match(/Parsed configuration: .*PrimaryCluster\\":\\"(\w+)/g) ?? [];
-    assert.ok(parsed.some((l) => l.includes('TARGET')), `proxy logs -f did not show the new proxy-1 starting:\n${followed.slice(-2000)}`);
+    assert.ok(parsed.some((l) => l.includes('TARGET')), `proxy logs -f did not show the new proxy-1 starting:\n${followed.slice(-2000)}${followErrors}`);
     console.log(
       `rolling update under load on Docker: ${acknowledged.length} writes and ${reads} reads acknowledged, ` +
         `${apiWriter.sent} API writes, 0 errors`,
