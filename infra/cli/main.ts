@@ -23,7 +23,7 @@ const USAGE = `usage: zdm-lab <command> [options]
   infra up|status|down|reset         Origin and Target nodes of an environment
   infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
   proxy deploy                       start three ZDM proxies from the YAML files
-  proxy rolling-update [--pause S]   apply YAML changes one proxy at a time
+  proxy rolling-update [--pause S]   apply YAML changes one proxy at a time, S seconds apart (default 10)
   proxy status                       state and effective configuration of each proxy
   proxy version                      the zdm-proxy binary in use: where it came from, what it reports
   proxy logs [1|2|3] [-f]            print or follow proxy logs

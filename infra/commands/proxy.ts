@@ -66,7 +66,8 @@ export async function proxyDeploy(ctx: LabContext): Promise<void> {
 export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: number } = {}): Promise<void> {
   const { topo, backend, print } = ctx;
   const config = readProxyConfig(topo);
-  const pauseMs = options.pauseMs ?? 5000;
+  // the official automation's default pause_between_restarts_in_seconds
+  const pauseMs = options.pauseMs ?? 10_000;
   await requireNodesUp(ctx, config);
   print(`rolling update to ${describe(config)}, one proxy at a time`);
   for (const [i, proxy] of topo.proxies.entries()) {

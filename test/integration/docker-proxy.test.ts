@@ -179,7 +179,7 @@ describe('zdm-lab proxy on the Docker backend', { skip, timeout: 900_000 }, () =
       }
     })();
 
-    // the default pause, as the course runs it: behind Docker's port forwarding a restarting proxy's port
+    // a 5 s pause (the course runs the 10 s default): behind Docker's port forwarding a restarting proxy's port
     // still accepts and drops connections, so the driver's reconnection backs off further than on loopback
     const update = await zdmLab(['proxy', 'rolling-update', '--pause', '5', ...env]);
     running = false;

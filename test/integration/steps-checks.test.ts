@@ -196,7 +196,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
     test('step 9 fails while Origin is primary and passes after the page’s rolling update', async () => {
       await fails('step9', /all three need primary_cluster TARGET/);
       await run('step9', /primary_cluster=TARGET/);
-      await passes('step9', /all three proxies have Target as primary/);
+      await passes('step9', /all three proxies have Target as primary with read_mode PRIMARY_ONLY/);
     });
   });
 

@@ -111,7 +111,7 @@ describe('the ZDM course', () => {
     assert.match(commands('step3'), /^zdm-lab proxy deploy$/m);
     assert.match(commands('step8'), /zdm-lab proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY/);
     assert.match(commands('step8'), /^zdm-lab proxy rolling-update$/m);
-    assert.match(commands('step9'), /zdm-lab proxy config set primary_cluster=TARGET && zdm-lab proxy rolling-update/);
+    assert.match(commands('step9'), /^zdm-lab proxy config set primary_cluster=TARGET read_mode=PRIMARY_ONLY && zdm-lab proxy rolling-update$/m);
     assert.match(commands('step7'), /^zdm-lab migrate --keyspace zdmapp$/m);
     assert.match(commands('step7'), /^zdm-lab validate --keyspace zdmapp$/m);
   });
@@ -127,4 +127,5 @@ describe('the ZDM course', () => {
       assert.match(svg, /<\/svg>\n$/);
     }
   });
+
 });
