@@ -128,4 +128,14 @@ describe('the ZDM course', () => {
     }
   });
 
+  test('step 6 shows, in a box left open, what the proxy cannot make safe', () => {
+    const c = loaded();
+    const html = renderPage(c, c.pages.find((p) => p.id === 'step6')!).html;
+    const box = /<details open>\s*<summary><strong>Caveat: what the proxy cannot make safe<\/strong><\/summary>([\s\S]*?)<\/details>/.exec(html);
+    assert.ok(box, 'step 6 has the caveat box, open');
+    const text = box[1]!.replace(/<[^>]+>/g, '').replace(/\s+/g, ' ');
+    assert.match(text, /lightweight transactions .* the \[applied\] result of the primary only/);
+    assert.match(text, /counters and list appends .* not idempotent.* Never mark them idempotent/);
+    assert.match(text, /now\(\), uuid\(\) .* replace_cql_functions/);
+  });
 });
