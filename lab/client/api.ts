@@ -11,7 +11,14 @@ import { requestJson } from './http.js';
 export const ENV = Number(new URLSearchParams(location.search).get('env') ?? '1') || 1;
 
 /** `generation` counts the environment's resets: the page starts over when it changes. */
-export type ProgressView = Progress & { setup: string; setupNote: string; generation: number; hand: Hand | null };
+export type ProgressView = Progress & {
+  setup: string;
+  setupNote: string;
+  generation: number;
+  hand: Hand | null;
+  /** The terminal the instructor shows to the class now, if any. */
+  broadcast: { name: string; since: number; yours: boolean } | null;
+};
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };
 
 function call<T>(method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {

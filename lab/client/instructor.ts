@@ -10,8 +10,16 @@
  * destroyed, its raised hand cleared and its invite link copied; the same
  * resets can be taken for every row at once, and the class's progress
  * exported as CSV.
+ *
+ * Any terminal of a row can be watched live in a panel under the table
+ * (read-only, with what the terminal still holds), taken over with one click
+ * and handed back, and shown to the whole class (each learner page shows it
+ * read-only until the instructor stops).
  */
+import '@xterm/xterm/css/xterm.css';
 import './instructor.css';
+import type { PresenceArgs } from '../terminals/protocol.js';
+import { TerminalView } from './terminal.js';
 import type { EnvironmentList, EnvironmentView, InstructorEvent } from '../server/instructor.js';
 import { requestJson } from './http.js';
 
@@ -117,6 +125,9 @@ function render(): void {
   $('empty').hidden = list.environments.length > 0;
   const body = $('environments').querySelector('tbody')!;
   body.replaceChildren(...list.environments.map(row));
+  showBroadcast();
+  // the watched environment was destroyed
+  if (watching && !list.environments.some((e) => e.env === watching!.env)) closeWatch();
 }
 
 function row(e: EnvironmentView): HTMLTableRowElement {
@@ -185,13 +196,84 @@ function row(e: EnvironmentView): HTMLTableRowElement {
   for (const p of list!.course.pages) select.append(new Option(p.id, p.id));
   select.value = chosen.get(e.env) ?? list!.course.pages[0]!.id;
   select.onchange = () => chosen.set(e.env, select.value);
+  const which = document.createElement('select');
+  which.className = 'watch-terminal';
+  for (const t of list!.course.terminals) which.append(new Option(t.name, t.id));
+  which.value = watchedTerminal.get(e.env) ?? list!.course.terminals[0]!.id;
+  which.onchange = () => watchedTerminal.set(e.env, which.value);
   actions.append(
+    which,
+    button('Watch', 'watch', () => watch(e.env, e.name, which.value), disabled),
+    document.createElement('br'),
     button('Reset', 'reset', () => void reset(e.env), disabled),
     select,
     button('Reset to', 'reset-to-button', () => void reset(e.env, select.value), disabled),
     button('Destroy', 'destroy danger', () => void destroy(e.env, e.name), disabled),
   );
   return tr;
+}
+
+/** The terminal picked in each row's "watch" list, kept across refreshes. */
+const watchedTerminal = new Map<number, string>();
+let watching: { env: number; terminal: string; view: TerminalView } | undefined;
+
+/** Open a learner's terminal live in the watch panel (read-only until "Take over"). */
+function watch(env: number, name: string, terminal: string): void {
+  closeWatch();
+  const spec = list!.course.terminals.find((t) => t.id === terminal)!;
+  $('watch-title').textContent = `${name} · ${spec.name} · environment ${env}`;
+  const host = document.createElement('div');
+  host.className = 'xterm-host';
+  $('watch-terminal').replaceChildren(host);
+  $('watch').hidden = false;
+  const view = new TerminalView(terminal, host, $('watch-status'), env, { mode: 'watch', onPresence: (p) => showWatchState(p) });
+  watching = { env, terminal, view };
+  $('watch-control').onclick = () => view.control(!(view.presence?.mayType ?? false));
+  $('watch-show').onclick = () => void toggleShow(env, terminal);
+  showBroadcast();
+  view.focus();
+}
+
+function closeWatch(): void {
+  watching?.view.dispose();
+  watching = undefined;
+  $('watch').hidden = true;
+  $('watch-terminal').replaceChildren();
+}
+
+function showWatchState(p: PresenceArgs): void {
+  const state = $('watch-state');
+  state.dataset.keyboard = p.mayType ? 'yours' : p.control === 'instructor' ? 'instructor' : 'learner';
+  state.textContent = p.mayType
+    ? 'You have the keyboard: the learner sees that you are typing.'
+    : p.control === 'instructor'
+      ? 'Another instructor view has the keyboard.'
+      : 'Read-only: the learner has the keyboard.';
+  $('watch-control').textContent = p.mayType ? 'Hand the keyboard back' : 'Take over';
+  if (p.mayType) watching?.view.focus();
+}
+
+/** Show the watched terminal to the class, or stop showing it. */
+async function toggleShow(env: number, terminal: string): Promise<void> {
+  const b = list?.broadcast;
+  try {
+    if (b && b.env === env && b.terminal === terminal) await requestJson('DELETE', '/api/instructor/broadcast');
+    else await requestJson('POST', '/api/instructor/broadcast', { env, terminal });
+  } catch (err) {
+    message((err as Error).message, true);
+  }
+  await refresh();
+}
+
+/** What the class is shown now, and the watch panel's "show" button to match. */
+function showBroadcast(): void {
+  const b = list?.broadcast ?? null;
+  $('broadcast-state').hidden = b === null;
+  $('broadcast-name').textContent = b ? `Shown to the class: ${b.name}` : '';
+  if (watching) {
+    const mine = b !== null && b.env === watching.env && b.terminal === watching.terminal;
+    $('watch-show').textContent = mine ? 'Stop showing to the class' : 'Show to the class';
+  }
 }
 
 async function clearHand(env: number): Promise<void> {
@@ -235,6 +317,8 @@ function gib(bytes: number): string {
 }
 
 $<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));
+$('watch-close').onclick = () => closeWatch();
+$('broadcast-stop').onclick = () => void requestJson('DELETE', '/api/instructor/broadcast').then(() => refresh());
 $('reset-all').onclick = () => {
   if (confirm('Reset every environment back to the first page?')) for (const e of list?.environments ?? []) void reset(e.env);
 };
@@ -244,3 +328,8 @@ $('reset-all-to-button').onclick = () => {
 };
 void refresh();
 setInterval(() => void refresh(), REFRESH_MS);
+
+/** For tests and debugging: what the watched terminal holds. */
+(window as unknown as { lab: unknown }).lab = {
+  watchText: () => watching?.view.text() ?? '',
+};

@@ -5,7 +5,10 @@
  * server (which runs onLoad commands the first time); clicking a block asks
  * the server to run it by id and marks it; the Check button runs the page's
  * check and shows pass or fail with its output. The course's panels, if it
- * has any, get tabs beside the terminals.
+ * has any, get tabs beside the terminals. A strip over a terminal says when
+ * the instructor watches it or types in it (with a button to take the
+ * keyboard back), and a panel above the terminals shows, read-only, the
+ * terminal the instructor shows to the class.
  */
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
@@ -13,6 +16,7 @@ import type { CourseOutline, PageView } from '../server/course.js';
 import { api, ENV, type ProgressView } from './api.js';
 import { setupPanels } from './panels.js';
 import { TerminalView } from './terminal.js';
+import type { PresenceArgs } from '../terminals/protocol.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -37,6 +41,7 @@ async function boot(): Promise<void> {
   window.addEventListener('resize', () => terminals.forEach((t) => t.refit()));
   showSetup(progress.setup, progress.setupNote);
   showHand(progress.hand);
+  showBroadcast(progress.broadcast);
   watchResets(progress.generation);
   await show(pageFromHash() ?? progress.current ?? course.pages[0]!.id);
 }
@@ -67,7 +72,11 @@ function layoutTerminals(): void {
     title.append(name, status);
     const host = document.createElement('div');
     host.className = 'xterm-host';
-    el.append(title, host);
+    const banner = document.createElement('div');
+    banner.className = 'presence-banner';
+    banner.setAttribute('role', 'status');
+    banner.hidden = true;
+    el.append(title, banner, host);
     box.append(el);
     if (course.layout === 'tabbed') {
       const tab = document.createElement('button');
@@ -78,9 +87,54 @@ function layoutTerminals(): void {
       tab.onclick = () => activateTab(spec.id);
       tabs.append(tab);
     }
-    terminals.set(spec.id, new TerminalView(spec.id, host, status, ENV));
+    const view: TerminalView = new TerminalView(spec.id, host, status, ENV, { onPresence: (p) => showPresence(banner, view, p) });
+    terminals.set(spec.id, view);
   }
   if (course.layout === 'tabbed') activateTab(course.terminals[0]!.id);
+}
+
+/** The strip over a terminal: the instructor watches it, types in it (the learner can take the keyboard back), or shows it to the class. */
+function showPresence(banner: HTMLElement, view: TerminalView, p: PresenceArgs): void {
+  const parts: string[] = [];
+  if (p.control === 'instructor') parts.push('⌨ Your instructor has the keyboard of this terminal: your keys wait until you take it back.');
+  else if (p.watching > 0) parts.push('Your instructor is watching this terminal.');
+  if (p.shown) parts.push('It is shown to the class.');
+  banner.hidden = parts.length === 0;
+  banner.dataset.control = p.control;
+  banner.textContent = parts.join(' ');
+  if (p.control === 'instructor') {
+    const take = document.createElement('button');
+    take.type = 'button';
+    take.className = 'take-back';
+    take.textContent = 'Take the keyboard back';
+    take.onclick = () => view.control(true);
+    banner.append(' ', take);
+  }
+  const wasVisible = banner.dataset.visible === 'true';
+  banner.dataset.visible = String(!banner.hidden);
+  if (wasVisible !== !banner.hidden) view.refit();
+}
+
+/** The terminal the instructor shows to the class, read-only, above this page's terminals (polled with the progress). */
+let shown: { view: TerminalView; since: number } | undefined;
+function showBroadcast(broadcast: ProgressView['broadcast']): void {
+  const panel = $('broadcast');
+  if (shown && shown.since !== broadcast?.since) {
+    shown.view.dispose();
+    shown = undefined;
+    terminals.forEach((t) => t.refit());
+    $('broadcast-terminal').replaceChildren();
+  }
+  // a learner whose own terminal is shown sees it where it is, with its banner
+  const visible = broadcast !== null && !broadcast.yours;
+  panel.hidden = !visible;
+  if (!visible || shown) return;
+  $('broadcast-title').textContent = `Shown by your instructor: ${broadcast.name}`;
+  const host = document.createElement('div');
+  host.className = 'xterm-host';
+  $('broadcast-terminal').append(host);
+  shown = { view: new TerminalView('broadcast', host, $('broadcast-status'), ENV, { mode: 'broadcast' }), since: broadcast.since };
+  terminals.forEach((t) => t.refit());
 }
 
 function activateTab(id: string): void {
@@ -346,6 +400,7 @@ function watchResets(generation: number): void {
   const timer = setInterval(() => {
     api.progress().then(
       (p) => {
+        showBroadcast(p.broadcast);
         if (p.generation === generation) return;
         clearInterval(timer);
         location.hash = '';
@@ -372,6 +427,7 @@ async function resetEnvironment(): Promise<void> {
 (window as unknown as { lab: unknown }).lab = {
   terminalText: (id: string) => terminals.get(id)?.text() ?? '',
   xterm: (id: string) => terminals.get(id)?.term,
+  broadcastText: () => shown?.view.text() ?? '',
 };
 
 boot().catch((err: Error) => {

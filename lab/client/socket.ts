@@ -18,11 +18,17 @@ export class TerminalSocket {
   private retryMs = 250;
   private stopped = false;
 
-  constructor(private readonly env: number, private readonly terminal: string, private readonly handlers: SocketHandlers) {}
+  /** `extra`: watch=1 (the instructor watching) or broadcast=1 (the terminal shown to the class). */
+  constructor(
+    private readonly env: number,
+    private readonly terminal: string,
+    private readonly handlers: SocketHandlers,
+    private readonly extra: Record<string, string> = {},
+  ) {}
 
   connect(): void {
     this.stopped = false;
-    const q = new URLSearchParams({ env: String(this.env), terminal: this.terminal, seq: String(this.seq) });
+    const q = new URLSearchParams({ env: String(this.env), terminal: this.terminal, seq: String(this.seq), ...this.extra });
     if (this.session) q.set('session', this.session);
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
     const ws = new WebSocket(`${proto}//${location.host}/ws/terminal?${q}`);
@@ -57,6 +63,12 @@ export class TerminalSocket {
     this.ws?.close();
     this.ws = undefined;
     this.connect();
+  }
+
+  /** Close for good (the view is gone). */
+  stop(): void {
+    this.stopped = true;
+    this.ws?.close();
   }
 
   send(packet: ClientPacket): void {

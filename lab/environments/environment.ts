@@ -219,6 +219,11 @@ export class Environment {
     }
   }
 
+  /** True once the environment was destroyed or the lab stopped. */
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
   /** The terminal `id`, started on first use and started anew after its shell ended. */
   terminal(id: string): TerminalSession {
     if (this.closed) throw new Error(`environment ${this.id} is closed`);

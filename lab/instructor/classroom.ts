@@ -236,6 +236,12 @@ export class Classroom {
     return l.env;
   }
 
+  /** The learner's name environment `env` was created for. */
+  nameOf(env: number): string {
+    this.get(env);
+    return this.learners.get(env)!.name;
+  }
+
   /** Every environment, the ones that need the instructor's attention first (a raised hand first of all, the oldest first). */
   async rows(): Promise<EnvironmentRow[]> {
     const rows = await Promise.all(

@@ -32,6 +32,7 @@ import { setupInstructorRoutes } from './instructor.js';
 import { loadPanels, setupPanelRoutes } from './panels.js';
 import { setupPlayRoute } from './play.js';
 import { setupTerminalSocket } from './terminals.js';
+import { Broadcast } from './broadcast.js';
 import { answerErrors, refuseForeignPaths } from './errors.js';
 import { securityHeaders } from './headers.js';
 
@@ -138,6 +139,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   classroom.restore();
   const token = envId === null ? instructorToken : classroom.tokenOf(envId)!;
 
+  const broadcast = new Broadcast((env) => environments.has(env));
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
@@ -146,14 +148,14 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   setupAccess(app, (t) => classroom.resolve(t), () => port);
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
-  setupEnvironmentRoutes(app, environments);
+  setupEnvironmentRoutes(app, environments, broadcast);
   const panelRoutes = setupPanelRoutes(app, environments, panels);
   setupPlayRoute(app, environments);
-  setupInstructorRoutes(app, classroom, instructorBundle, () => url);
+  setupInstructorRoutes(app, classroom, instructorBundle, () => url, broadcast);
   answerErrors(app);
 
   const server: Server = opts.tls ? createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, app) : createServer(app);
-  const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port);
+  const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port, broadcast);
   classroom.onReset((env) => sockets.disconnect(env));
   let url = '';
   await new Promise<void>((ok, fail) => {

@@ -1,14 +1,16 @@
 /**
  * What a learner does to an environment, over HTTP: read progress, show a
  * page (onLoad commands), run a block by id, run a page's check, ask the
- * instructor for help (a raised hand, until they clear it), reset. The
+ * instructor for help (a raised hand, until they clear it), reset. Progress
+ * also says whether the instructor shows a terminal to the class. The
  * client names blocks by id only; the server looks the text up in the course,
  * so nothing but the course's own commands can be run this way.
  */
 import express, { type Express, type Request, type Response } from 'express';
 import type { Environment } from '../environments/environment.js';
+import type { Broadcast } from './broadcast.js';
 
-export function setupEnvironmentRoutes(app: Express, environments: Map<number, Environment>): void {
+export function setupEnvironmentRoutes(app: Express, environments: Map<number, Environment>, broadcast: Broadcast): void {
   const json = express.json({ limit: '16kb' });
   const env = (req: Request, res: Response): Environment | undefined => {
     const e = environments.get(Number(req.params.env));
@@ -23,7 +25,9 @@ export function setupEnvironmentRoutes(app: Express, environments: Map<number, E
 
   app.get('/api/env/:env/progress', (req, res) => {
     const e = env(req, res);
-    if (e) res.json({ ...e.progress(), setup: e.setupStatus, setupNote: e.setupNote, generation: e.generation, hand: e.hand });
+    // the terminal the instructor shows to the class, if any: the page opens it read-only
+    const shown = broadcast.target;
+    if (e) res.json({ ...e.progress(), setup: e.setupStatus, setupNote: e.setupNote, generation: e.generation, hand: e.hand, broadcast: shown ? { name: shown.name, since: shown.since, yours: shown.env === e.id } : null });
   });
 
   app.post('/api/env/:env/visit', json, (req, res) => {

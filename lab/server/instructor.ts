@@ -13,12 +13,17 @@
  *   DELETE /api/instructor/environments/:env        → { env, ok, output }
  *   DELETE /api/instructor/environments/:env/help   → { env, cleared }   (the learner's raised hand goes down)
  *   GET    /api/instructor/progress.csv             → the class's progress, one row per learner
+ *   POST   /api/instructor/broadcast                { env, terminal } → { broadcast }   (shown to every learner, read-only)
+ *   DELETE /api/instructor/broadcast                → { broadcast: null }
+ *
+ * Watching a learner's terminal and taking it over go through the terminal
+ * socket (`/ws/terminal?…&watch=1`, see terminals.ts).
  */
 import express, { type Express, type Response } from 'express';
 import type { Capacity } from '../instructor/capacity.js';
 import { type ClientBundle, escapeHtml } from './client.js';
 import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome } from '../instructor/classroom.js';
-
+import type { Broadcast, BroadcastView } from './broadcast.js';
 
 export interface EnvironmentView extends EnvironmentRow {
   /** The learner's personal link: opens their environment and nothing else. */
@@ -26,9 +31,11 @@ export interface EnvironmentView extends EnvironmentRow {
 }
 
 export interface EnvironmentList {
-  course: { title: string; pages: { id: string; title: string }[] };
+  course: { title: string; pages: { id: string; title: string }[]; terminals: { id: string; name: string }[] };
   environments: EnvironmentView[];
   capacity: Capacity;
+  /** The terminal shown to the class now, if any. */
+  broadcast: BroadcastView | null;
 }
 
 export interface EnvironmentCreated {
@@ -39,7 +46,7 @@ export interface EnvironmentCreated {
 
 export type InstructorEvent = { type: 'progress'; line: string } | { type: 'done'; result: ResetOutcome } | { type: 'error'; message: string };
 
-export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle: ClientBundle, baseUrl: () => string): void {
+export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle: ClientBundle, baseUrl: () => string, broadcast: Broadcast): void {
   const json = express.json({ limit: '4kb' });
   const invite = (env: number) => `${baseUrl()}?token=${classroom.tokenOf(env)}&env=${env}`;
   const html = bundle.html.replaceAll('{{title}}', escapeHtml(classroom.course.title));
@@ -57,9 +64,14 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
   app.get('/api/instructor/environments', async (_req, res) => {
     const rows = await classroom.rows();
     const list: EnvironmentList = {
-      course: { title: classroom.course.title, pages: classroom.course.pages.map((p) => ({ id: p.id, title: p.title })) },
+      course: {
+        title: classroom.course.title,
+        pages: classroom.course.pages.map((p) => ({ id: p.id, title: p.title })),
+        terminals: classroom.course.terminals.map((t) => ({ id: t.id, name: t.name })),
+      },
       environments: rows.map((r) => ({ ...r, inviteUrl: invite(r.env) })),
       capacity: classroom.capacity(),
+      broadcast: broadcast.target ?? null,
     };
     res.set('Cache-Control', 'no-store').json(list);
   });
@@ -67,6 +79,24 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
   app.get('/api/instructor/progress.csv', (_req, res) => {
     const day = new Date().toISOString().slice(0, 10);
     res.set('Cache-Control', 'no-store').attachment(`class-progress-${day}.csv`).type('text/csv').send(classroom.progressCsv());
+  });
+
+  app.post('/api/instructor/broadcast', json, (req, res) => {
+    const body = (req.body ?? {}) as { env?: unknown; terminal?: unknown };
+    if (typeof body.env !== 'number') return void res.status(400).json({ error: '"env" must be the number of an environment' });
+    const spec = classroom.course.terminals.find((t) => t.id === body.terminal);
+    if (!spec) return void res.status(400).json({ error: `"terminal" must be one of the course's terminals: ${classroom.course.terminals.map((t) => t.id).join(', ')}` });
+    try {
+      broadcast.show({ env: body.env, terminal: spec.id, name: `${spec.name} (${classroom.nameOf(body.env)}, environment ${body.env})` });
+      res.json({ broadcast: broadcast.target });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  app.delete('/api/instructor/broadcast', (_req, res) => {
+    broadcast.show(undefined);
+    res.json({ broadcast: null });
   });
 
   app.delete('/api/instructor/environments/:env/help', (req, res) => {

@@ -1,6 +1,6 @@
 /**
  * What the server accepts from a browser on a terminal socket: INPUT (raw
- * text), RESIZE {cols, rows} and ACK {chars}, each checked against its
+ * text), RESIZE {cols, rows}, ACK {chars} and CONTROL {take}, each checked against its
  * shape (zod) before any of it is used, so a packet with null, missing or
  * mistyped arguments is refused with a message instead of reaching the pty.
  * Kept apart from protocol.ts, which the browser bundles too.
@@ -12,6 +12,7 @@ const count = z.number().finite();
 const shapes = {
   [Packet.RESIZE]: z.object({ cols: count.int(), rows: count.int() }).strict(),
   [Packet.ACK]: z.object({ chars: count.nonnegative() }).strict(),
+  [Packet.CONTROL]: z.object({ take: z.boolean() }).strict(),
 };
 
 export class PacketError extends Error {}
@@ -26,7 +27,7 @@ export function readClientPacket(frame: string): ClientPacket {
     throw new PacketError(err instanceof SyntaxError ? `packet "${frame.slice(0, 1)}" does not hold JSON arguments` : (err as Error).message);
   }
   if (packet.type === Packet.INPUT) return packet;
-  if (packet.type !== Packet.RESIZE && packet.type !== Packet.ACK) throw new PacketError(`a client may not send packet "${packet.type}"`);
+  if (packet.type !== Packet.RESIZE && packet.type !== Packet.ACK && packet.type !== Packet.CONTROL) throw new PacketError(`a client may not send packet "${packet.type}"`);
   const checked = shapes[packet.type].safeParse(packet.args);
   if (!checked.success) {
     const issue = checked.error.issues[0]!;

@@ -5,8 +5,8 @@
  * hot paths, carry their text raw after a short header so a 100 MB stream is
  * never JSON-escaped; the rare control packets carry JSON.
  *
- *   server → client   HELLO, OUTPUT, EXIT, ERROR
- *   client → server   INPUT, RESIZE, ACK
+ *   server → client   HELLO, OUTPUT, EXIT, ERROR, PRESENCE
+ *   client → server   INPUT, RESIZE, ACK, CONTROL
  */
 
 export enum Packet {
@@ -22,6 +22,10 @@ export enum Packet {
   /** The shell ended. */
   EXIT = 'x',
   ERROR = 'e',
+  /** Who else has this terminal open and who types in it (sent on every change). */
+  PRESENCE = 'p',
+  /** Take the keyboard (an instructor watching, or the learner taking it back) or hand it back. */
+  CONTROL = 'c',
 }
 
 export interface HelloArgs {
@@ -53,17 +57,35 @@ export interface ExitArgs {
 export interface ErrorArgs {
   message: string;
 }
+export interface PresenceArgs {
+  /** How many instructor views are open on this terminal. */
+  watching: number;
+  /** Who has the keyboard: the learner (and whoever types beside them), or an instructor who took it over. */
+  control: 'learner' | 'instructor';
+  /** Whether this connection's keystrokes reach the shell now. */
+  mayType: boolean;
+  /** Whether the instructor shows this terminal to the whole class. */
+  shown: boolean;
+  /** The shell's size: a read-only view draws at it rather than at its own box. */
+  cols: number;
+  rows: number;
+}
+export interface ControlArgs {
+  take: boolean;
+}
 
 export type ServerPacket =
   | { type: Packet.HELLO; args: HelloArgs }
   | { type: Packet.OUTPUT; args: OutputArgs }
   | { type: Packet.EXIT; args: ExitArgs }
-  | { type: Packet.ERROR; args: ErrorArgs };
+  | { type: Packet.ERROR; args: ErrorArgs }
+  | { type: Packet.PRESENCE; args: PresenceArgs };
 
 export type ClientPacket =
   | { type: Packet.INPUT; args: InputArgs }
   | { type: Packet.RESIZE; args: ResizeArgs }
-  | { type: Packet.ACK; args: AckArgs };
+  | { type: Packet.ACK; args: AckArgs }
+  | { type: Packet.CONTROL; args: ControlArgs };
 
 export type AnyPacket = ServerPacket | ClientPacket;
 
@@ -96,6 +118,8 @@ export function decode(frame: string): AnyPacket {
     case Packet.ACK:
     case Packet.EXIT:
     case Packet.ERROR:
+    case Packet.PRESENCE:
+    case Packet.CONTROL:
       return { type, args: JSON.parse(body) } as AnyPacket;
     default:
       throw new Error(`unknown packet type ${JSON.stringify(frame.slice(0, 1))}`);

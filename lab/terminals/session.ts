@@ -7,6 +7,16 @@
  * arrives before the shell has printed anything is queued, not lost. The
  * shell's whole session (its jobs included) is killed on `close()`, so a
  * reset or a server stop leaves no orphan processes.
+ *
+ * Several connections may view one terminal, each in a role: the learner (and
+ * an instructor who opened the learner's page) type while the keyboard is
+ * theirs; an instructor watching reads only, until they take the keyboard
+ * over, which holds the others' keys back until they hand it back or the
+ * learner takes it back; the class (when the instructor shows the terminal
+ * to everyone) only reads. Every viewer is told, on each change, how many
+ * instructors watch, who has the keyboard, whether its own keys count, and
+ * the shell's size. Only typing viewers hold the pty back by flow control: a
+ * slow watcher must not stall the learner's shell.
  */
 import { randomBytes } from 'node:crypto';
 import { basename } from 'node:path';
@@ -47,12 +57,27 @@ export interface SessionOptions {
   launcher?: { command: string; args: string[] };
 }
 
+/**
+ * How a connection takes part: `learner` (the environment's own), `instructor`
+ * (the instructor on the learner's page: types beside the learner, seen as
+ * watching), `watcher` (an instructor watching: reads, types only once they
+ * took the keyboard) or `audience` (a learner of the class shown this terminal:
+ * reads only).
+ */
+export type ViewerRole = 'learner' | 'instructor' | 'watcher' | 'audience';
+
 /** A connected client as the session sees it. */
 export interface Viewer {
   send(frame: string): void;
   /** The last chunk this viewer has been sent. */
   seq: number;
+  /** Default: learner. */
+  role?: ViewerRole;
 }
+
+const roleOf = (v: Viewer): ViewerRole => v.role ?? 'learner';
+/** Viewers that only read are left out of flow control. */
+const typesAlong = (v: Viewer) => roleOf(v) === 'learner' || roleOf(v) === 'instructor';
 
 interface Chunk {
   seq: number;
@@ -80,6 +105,9 @@ export class TerminalSession {
   private exitInfo: { code: number; signal?: number } | undefined;
   private readonly exitListeners: (() => void)[] = [];
   private readonly outputCap: number;
+  /** The instructor who took the keyboard over (none: it is the learner's). */
+  private controller: Viewer | undefined;
+  private shownToClass = false;
 
   constructor(opts: SessionOptions) {
     const shell = opts.shell ?? 'bash';
@@ -136,14 +164,69 @@ export class TerminalSession {
     viewer.seq = start;
     viewer.send(encode({ type: Packet.HELLO, args: { session: this.id, fresh: !sameShell || truncated, truncated } }));
     this.viewers.add(viewer);
-    this.flow.add(viewer);
+    if (typesAlong(viewer)) this.flow.add(viewer);
     this.sendPending(viewer);
     if (this.exitInfo) viewer.send(encode({ type: Packet.EXIT, args: this.exitInfo }));
+    this.announce();
   }
 
   detach(viewer: Viewer): void {
-    this.viewers.delete(viewer);
+    if (!this.viewers.delete(viewer)) return;
     this.flow.remove(viewer);
+    // an instructor who leaves while typing gives the keyboard back
+    if (this.controller === viewer) this.controller = undefined;
+    this.announce();
+  }
+
+  /** Whether `viewer`'s keys reach the shell now. */
+  mayType(viewer: Viewer): boolean {
+    const role = roleOf(viewer);
+    if (role === 'audience') return false;
+    if (role === 'watcher') return this.controller === viewer;
+    return this.controller === undefined;
+  }
+
+  /**
+   * A viewer takes the keyboard (`take`) or hands it back. A watching
+   * instructor takes it over; the learner (or an instructor on their page)
+   * taking it gets it back from the instructor. Returns why not, when it may not.
+   */
+  control(viewer: Viewer, take: boolean): string | undefined {
+    const role = roleOf(viewer);
+    if (role === 'audience') return 'a terminal shown to the class is read-only';
+    if (role === 'watcher') {
+      if (take) this.controller = viewer;
+      else if (this.controller === viewer) this.controller = undefined;
+    } else if (take) {
+      this.controller = undefined;
+    }
+    this.announce();
+    return undefined;
+  }
+
+  /** Keys from a viewer: written (or queued) when the keyboard is theirs, dropped otherwise. */
+  input(viewer: Viewer, data: string): boolean {
+    if (!this.mayType(viewer)) return false;
+    this.write(data);
+    return true;
+  }
+
+  /** Whether the instructor shows this terminal to the whole class (its viewers are told). */
+  set shown(shown: boolean) {
+    if (this.shownToClass === shown) return;
+    this.shownToClass = shown;
+    this.announce();
+  }
+
+  /** Tell every viewer who watches, who types, whether it may type, and the shell's size. */
+  private announce(): void {
+    let watching = 0;
+    for (const v of this.viewers) if (roleOf(v) === 'watcher' || roleOf(v) === 'instructor') watching++;
+    const control = this.controller ? 'instructor' : 'learner';
+    for (const v of this.viewers) {
+      const args = { watching, control, mayType: this.mayType(v), shown: this.shownToClass, cols: this.pty.cols, rows: this.pty.rows } as const;
+      v.send(encode({ type: Packet.PRESENCE, args }));
+    }
   }
 
   /** False when `chars` is more than was sent to the viewer and not yet acknowledged (see FlowControl.acked). */
@@ -182,11 +265,15 @@ export class TerminalSession {
    * as one row more and back, because a full-screen program (top, vim, less)
    * redraws only on a real change, and the new view needs that redraw.
    */
-  resize(cols: number, rows: number): void {
+  resize(cols: number, rows: number, viewer?: Viewer): void {
     if (this.exitInfo) return;
+    // only the one at the keyboard sizes the shell: a watcher's window must not reflow the learner's
+    if (viewer && !this.mayType(viewer)) return;
     if (!Number.isInteger(cols) || !Number.isInteger(rows) || cols < 2 || rows < 1 || cols > 1000 || rows > 500) return;
-    if (cols === this.pty.cols && rows === this.pty.rows) this.pty.resize(cols, rows + 1);
+    const changed = cols !== this.pty.cols || rows !== this.pty.rows;
+    if (!changed) this.pty.resize(cols, rows + 1);
     this.pty.resize(cols, rows);
+    if (changed) this.announce();
   }
 
   /** Kill the shell and everything it started (same session id), HUP first, KILL after. */
@@ -252,7 +339,7 @@ export class TerminalSession {
     viewer.seq = this.lastSeq;
     if (data === '') return 0;
     viewer.send(encode({ type: Packet.OUTPUT, args: { seq: this.lastSeq, data } }));
-    this.flow.sent(viewer, data.length);
+    if (typesAlong(viewer)) this.flow.sent(viewer, data.length);
     return data.length;
   }
 

@@ -10,7 +10,7 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { WebSocket } from 'ws';
 import { cookieName } from '../../lab/server/access.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
-import { decode, encode, Packet, type ClientPacket } from '../../lab/terminals/protocol.js';
+import { decode, encode, Packet, type ClientPacket, type PresenceArgs } from '../../lab/terminals/protocol.js';
 
 export const fixtures = new URL('../fixtures/', import.meta.url).pathname;
 
@@ -78,6 +78,10 @@ export interface TerminalClient {
   seq: number;
   output: string;
   exited: boolean;
+  /** The last PRESENCE packet: who watches, who has the keyboard. */
+  presence?: PresenceArgs;
+  /** The messages of ERROR packets received. */
+  errors: string[];
   waitFor(pattern: RegExp, timeoutMs?: number): Promise<string>;
   send(packet: ClientPacket): void;
   close(): Promise<void>;
@@ -95,12 +99,15 @@ export interface ConnectOptions {
   auth?: boolean;
   /** Acknowledge rendered output like a browser (default true). */
   ack?: boolean;
+  /** More query parameters: watch=1, broadcast=1. */
+  params?: Record<string, string>;
 }
 
 /** Open a terminal socket as the browser would; rejects with the HTTP status if the upgrade is refused. */
 export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Promise<TerminalClient> {
   const q = new URLSearchParams({ env: String(opts.env ?? 1), terminal: opts.terminal ?? 'shell', seq: String(opts.seq ?? 0) });
   if (opts.session) q.set('session', opts.session);
+  for (const [k, v] of Object.entries(opts.params ?? {})) q.set(k, v);
   const headers: Record<string, string> = {};
   if (opts.auth !== false) headers.cookie = `${cookieName(lab.port)}=${opts.token ?? lab.token}`;
   const ws = new WebSocket(`ws://127.0.0.1:${lab.port}/ws/terminal?${q}`, { headers, origin: opts.origin ?? `http://127.0.0.1:${lab.port}` });
@@ -110,6 +117,7 @@ export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Prom
     seq: 0,
     output: '',
     exited: false,
+    errors: [],
     async waitFor(pattern, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (!pattern.test(client.output)) {
@@ -139,6 +147,8 @@ export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Prom
       client.output += p.args.data;
       if (opts.ack !== false) client.send({ type: Packet.ACK, args: { chars: p.args.data.length } });
     } else if (p.type === Packet.EXIT) client.exited = true;
+    else if (p.type === Packet.PRESENCE) client.presence = p.args;
+    else if (p.type === Packet.ERROR) client.errors.push(p.args.message);
   });
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client));
