@@ -86,7 +86,7 @@ export class LocalBackend implements Backend {
   async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
     const { address, port } = component;
     const bin = await ensureCqlsh(() => {});
-    // Protocol v4: the ZDM proxy does not speak v5 framing.
+    // Protocol v4: through the proxies the Python driver's v5 fails ("CRC mismatch on header", test/integration/infra-proxy.test.ts).
     // The environment's credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
     const { username } = credentialsOf(component.env);
     return { command: bin, args: [address, String(port), '-u', username, '--credentials', credentialsFile(component.env), '--protocol-version=4'] };

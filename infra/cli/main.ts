@@ -19,7 +19,7 @@ import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 const USAGE = `usage: zdm-lab <command> [options]
 
-  setup                              fetch Cassandra, cqlsh and zdm-proxy into the cache
+  setup                              fetch Cassandra, cqlsh (and its Python driver) and zdm-proxy into the cache
   infra up|status|down|reset         Origin and Target nodes of an environment
   infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
   proxy deploy                       start three ZDM proxies from the YAML files
