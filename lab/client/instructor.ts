@@ -14,13 +14,17 @@
  * Any terminal of a row can be watched live in a panel under the table
  * (read-only, with what the terminal still holds), taken over with one click
  * and handed back, and shown to the whole class (each learner page shows it
- * read-only until the instructor stops).
+ * read-only until the instructor stops). Each terminal's session is recorded:
+ * the console plays a row's recordings back (asciinema-player) and downloads
+ * them as asciicast files.
  */
 import '@xterm/xterm/css/xterm.css';
+import 'asciinema-player/dist/bundle/asciinema-player.css';
+import * as AsciinemaPlayer from 'asciinema-player';
 import './instructor.css';
 import type { PresenceArgs } from '../terminals/protocol.js';
 import { TerminalView } from './terminal.js';
-import type { EnvironmentList, EnvironmentView, InstructorEvent } from '../server/instructor.js';
+import type { EnvironmentList, EnvironmentView, InstructorEvent, RecordingView } from '../server/instructor.js';
 import { requestJson } from './http.js';
 
 const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -204,6 +208,7 @@ function row(e: EnvironmentView): HTMLTableRowElement {
   actions.append(
     which,
     button('Watch', 'watch', () => watch(e.env, e.name, which.value), disabled),
+    button('Recordings', 'recordings', () => void showRecordings(e.env, e.name)),
     document.createElement('br'),
     button('Reset', 'reset', () => void reset(e.env), disabled),
     select,
@@ -276,6 +281,57 @@ function showBroadcast(): void {
   }
 }
 
+let player: { dispose(): void } | undefined;
+
+/** A row's recorded terminals, each to play here or download. */
+async function showRecordings(env: number, name: string): Promise<void> {
+  closePlayback();
+  $('playback-title').textContent = `Recordings of ${name} · environment ${env}`;
+  $('playback').hidden = false;
+  const items = $('playback-list');
+  try {
+    const { recordings } = await call<{ recordings: RecordingView[] }>('GET', `/api/instructor/environments/${env}/recordings`);
+    if (recordings.length === 0) items.textContent = 'Nothing recorded yet: no terminal of this environment has been opened.';
+    for (const r of recordings) {
+      const url = `/api/instructor/environments/${env}/recordings/${encodeURIComponent(r.terminal)}`;
+      const li = document.createElement('li');
+      li.dataset.terminal = r.terminal;
+      li.append(`${r.name} (${kib(r.bytes)}) `, button('Play', 'play', () => play(url)), ' ', link('Download', `${url}?download=1`));
+      if (r.earlierPart) li.append(' ', link('earlier part', `${url}?part=earlier&download=1`));
+      items.append(li);
+    }
+  } catch (err) {
+    items.textContent = (err as Error).message;
+  }
+}
+
+function play(url: string): void {
+  player?.dispose();
+  const box = $('playback-player');
+  box.replaceChildren();
+  player = AsciinemaPlayer.create({ url, fetchOpts: { credentials: 'same-origin', cache: 'no-store' } }, box, { autoPlay: true, idleTimeLimit: 2, fit: 'width' });
+}
+
+function closePlayback(): void {
+  player?.dispose();
+  player = undefined;
+  $('playback').hidden = true;
+  $('playback-list').replaceChildren();
+  $('playback-player').replaceChildren();
+}
+
+function link(text: string, href: string): HTMLAnchorElement {
+  const a = document.createElement('a');
+  a.textContent = text;
+  a.href = href;
+  a.download = '';
+  return a;
+}
+
+function kib(bytes: number): string {
+  return bytes < 1024 * 1024 ? `${Math.ceil(bytes / 1024)} KiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
+}
+
 async function clearHand(env: number): Promise<void> {
   try {
     await requestJson('DELETE', `/api/instructor/environments/${env}/help`);
@@ -318,6 +374,7 @@ function gib(bytes: number): string {
 
 $<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));
 $('watch-close').onclick = () => closeWatch();
+$('playback-close').onclick = () => closePlayback();
 $('broadcast-stop').onclick = () => void requestJson('DELETE', '/api/instructor/broadcast').then(() => refresh());
 $('reset-all').onclick = () => {
   if (confirm('Reset every environment back to the first page?')) for (const e of list?.environments ?? []) void reset(e.env);

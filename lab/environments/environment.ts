@@ -17,6 +17,7 @@ import { pageBlocks } from '../course/page.js';
 import { POSITIONAL_ID } from '../course/blocks.js';
 import type { CheckResult, Hand, PageStats, Progress, ProgressStore } from '../progress/store.js';
 import { READY_MARKER, TerminalSession } from '../terminals/session.js';
+import { Recorder, type RecordingInfo } from '../terminals/recording.js';
 import type { Sandbox } from './isolation.js';
 import { runShell, type ShellResult } from './shell.js';
 
@@ -54,6 +55,8 @@ export interface EnvironmentOptions {
   runSetup?: boolean;
   /** Isolation: the environment's account, budget and rules (isolation.ts); without it everything runs as the server's user. */
   sandbox?: Sandbox;
+  /** Where each terminal's output is recorded (asciicast, one file per terminal; the server's own folder, out of the learner's reach). */
+  recordingDir?: string;
 }
 
 /**
@@ -95,6 +98,8 @@ export class Environment {
   readonly course: Course;
   private readonly store: ProgressStore;
   private readonly sessions = new Map<string, TerminalSession>();
+  private readonly recorders = new Map<string, Recorder>();
+  private readonly recordingDir: string | undefined;
   private setupState: SetupState = 'none';
   private note = '';
   private setupRun: { controller: AbortController; done: Promise<void> } | undefined;
@@ -111,6 +116,8 @@ export class Environment {
     this.store = opts.store;
     this.workDir = resolve(opts.envRoot, String(opts.id));
     this.sandbox = opts.sandbox;
+    this.recordingDir = opts.recordingDir;
+    if (this.recordingDir) mkdirSync(this.recordingDir, { recursive: true, mode: 0o700 });
     if (this.sandbox) this.sandbox.open();
     else mkdirSync(this.workDir, { recursive: true });
     this.shellDir = this.course.format === 'katapod' ? this.course.dir : this.workDir;
@@ -234,10 +241,33 @@ export class Environment {
     if (!session || session.exited) {
       this.writeShellRc();
       const args = ['--rcfile', this.rcFile, '-i'];
-      session = new TerminalSession({ cwd: this.shellDir, env: { ...this.vars, LAB_TERMINAL: id }, shell: 'bash', args, launcher: this.sandbox ? this.sandbox.wrap('bash', args) : undefined });
+      session = new TerminalSession({
+        cwd: this.shellDir,
+        env: { ...this.vars, LAB_TERMINAL: id },
+        shell: 'bash',
+        args,
+        launcher: this.sandbox ? this.sandbox.wrap('bash', args) : undefined,
+        recorder: this.recorder(id),
+      });
       this.sessions.set(id, session);
     }
     return session;
+  }
+
+  /** Terminal `id`'s recorder, one per terminal for the environment's life (none without a recording folder). */
+  private recorder(id: string): Recorder | undefined {
+    if (!this.recordingDir) return undefined;
+    let recorder = this.recorders.get(id);
+    if (!recorder) {
+      recorder = new Recorder(join(this.recordingDir, `${id}.cast`), { cols: 100, rows: 30 });
+      this.recorders.set(id, recorder);
+    }
+    return recorder;
+  }
+
+  /** The terminals recorded so far: the file of each, and its earlier part once it passed the cap. */
+  recordings(): { terminal: string; info: RecordingInfo }[] {
+    return [...this.recorders].map(([terminal, r]) => ({ terminal, info: r.info }));
   }
 
   /**
@@ -385,6 +415,8 @@ export class Environment {
     // The sandbox ends every process of the account first, so no learner's process can swap a folder for a link meanwhile.
     if (this.sandbox) await this.sandbox.close();
     rmSync(this.workDir, { recursive: true, force: true });
+    await this.closeRecorders();
+    if (this.recordingDir) rmSync(this.recordingDir, { recursive: true, force: true });
     for (const listener of this.resetListeners) listener();
     return { ok: result.ok, output: result.output };
   }
@@ -393,6 +425,12 @@ export class Environment {
     this.closed = true;
     await this.stopActivities();
     await this.closeTerminals();
+    await this.closeRecorders();
+  }
+
+  private async closeRecorders(): Promise<void> {
+    await Promise.all([...this.recorders.values()].map((r) => r.close()));
+    this.recorders.clear();
   }
 
   /** Abort plays and the setup command, and wait (a little) for them to give up. */

@@ -14,6 +14,7 @@
  * environment only, since its learners could reach each other.
  */
 import { timingSafeEqual } from 'node:crypto';
+import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Course } from '../course/schema.js';
 import { Environment, type SetupState } from '../environments/environment.js';
@@ -411,7 +412,11 @@ export class Classroom {
     const sandbox = isolation ? this.sandbox(env, isolation) : undefined;
     let environment: Environment;
     try {
-      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox });
+      // the recordings are the server's: out of every learner's reach, even their own environment's
+      const recordings = join(resolve(envRoot), 'recordings');
+      mkdirSync(recordings, { recursive: true, mode: 0o700 });
+      chmodSync(recordings, 0o700);
+      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox, recordingDir: join(recordings, String(env)) });
     } catch (err) {
       throw new ClassroomError(`environment ${env} could not be isolated: ${(err as Error).message}`, 500);
     }

@@ -15,6 +15,8 @@
  *   GET    /api/instructor/progress.csv             → the class's progress, one row per learner
  *   POST   /api/instructor/broadcast                { env, terminal } → { broadcast }   (shown to every learner, read-only)
  *   DELETE /api/instructor/broadcast                → { broadcast: null }
+ *   GET    /api/instructor/environments/:env/recordings            → { recordings: RecordingView[] }
+ *   GET    /api/instructor/environments/:env/recordings/:terminal  → the terminal's asciicast (`?part=earlier`: the part set aside; `?download=1`: as a file)
  *
  * Watching a learner's terminal and taking it over go through the terminal
  * socket (`/ws/terminal?…&watch=1`, see terminals.ts).
@@ -22,6 +24,7 @@
 import express, { type Express, type Response } from 'express';
 import type { Capacity } from '../instructor/capacity.js';
 import { type ClientBundle, escapeHtml } from './client.js';
+import { allowWasm } from './headers.js';
 import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome } from '../instructor/classroom.js';
 import type { Broadcast, BroadcastView } from './broadcast.js';
 
@@ -44,6 +47,15 @@ export interface EnvironmentCreated {
   inviteUrl: string;
 }
 
+/** A terminal's recording as the console lists it. */
+export interface RecordingView {
+  terminal: string;
+  name: string;
+  bytes: number;
+  /** Older output set aside once the recording passed its cap. */
+  earlierPart: boolean;
+}
+
 export type InstructorEvent = { type: 'progress'; line: string } | { type: 'done'; result: ResetOutcome } | { type: 'error'; message: string };
 
 export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle: ClientBundle, baseUrl: () => string, broadcast: Broadcast): void {
@@ -52,6 +64,7 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
   const html = bundle.html.replaceAll('{{title}}', escapeHtml(classroom.course.title));
 
   app.get('/instructor', (_req, res) => {
+    allowWasm(res);
     res.type('html').set('Cache-Control', 'no-store').send(html);
   });
   app.get('/instructor.js', (_req, res) => {
@@ -79,6 +92,42 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
   app.get('/api/instructor/progress.csv', (_req, res) => {
     const day = new Date().toISOString().slice(0, 10);
     res.set('Cache-Control', 'no-store').attachment(`class-progress-${day}.csv`).type('text/csv').send(classroom.progressCsv());
+  });
+
+  app.get('/api/instructor/environments/:env/recordings', (req, res) => {
+    try {
+      const recordings: RecordingView[] = classroom
+        .get(Number(req.params.env))
+        .recordings()
+        .map(({ terminal, info }) => ({
+          terminal,
+          name: classroom.course.terminals.find((t) => t.id === terminal)?.name ?? terminal,
+          bytes: info.bytes,
+          earlierPart: info.earlierPart !== undefined,
+        }));
+      res.set('Cache-Control', 'no-store').json({ recordings });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  app.get('/api/instructor/environments/:env/recordings/:terminal', (req, res) => {
+    const env = Number(req.params.env);
+    try {
+      // the terminal is looked up among the recordings, never used as a path
+      const found = classroom.get(env).recordings().find((r) => r.terminal === req.params.terminal);
+      if (!found) return void res.status(404).json({ error: `environment ${env} has no recording of a terminal "${req.params.terminal}"` });
+      const earlier = req.query.part === 'earlier';
+      const file = earlier ? found.info.earlierPart : found.info.path;
+      if (!file) return void res.status(404).json({ error: `the recording of "${found.terminal}" has no earlier part` });
+      res.set('Cache-Control', 'no-store').type('application/x-asciicast');
+      if (req.query.download === '1') res.attachment(`environment-${env}-${found.terminal}${earlier ? '-earlier' : ''}.cast`);
+      res.sendFile(file, { dotfiles: 'allow' }, (err) => {
+        if (err && !res.headersSent) res.status(404).json({ error: `the recording of "${found.terminal}" could not be read` });
+      });
+    } catch (err) {
+      fail(res, err);
+    }
   });
 
   app.post('/api/instructor/broadcast', json, (req, res) => {

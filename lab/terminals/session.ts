@@ -24,6 +24,7 @@ import * as pty from 'node-pty';
 import { sessionMembers, signal, sleep } from '../../common/processes.js';
 import { FlowControl } from './flowcontrol.js';
 import { encode, Packet } from './protocol.js';
+import type { Recorder } from './recording.js';
 
 /** Output kept for replay, in characters. */
 export const OUTPUT_CAP = 4 * 1024 * 1024;
@@ -55,6 +56,8 @@ export interface SessionOptions {
   readyMarker?: boolean;
   /** The command line that starts the shell (an isolated environment's wrapper around shell and args); `shell` still names the shell. */
   launcher?: { command: string; args: string[] };
+  /** Where the terminal's output is recorded (recording.ts). */
+  recorder?: Recorder;
 }
 
 /**
@@ -105,6 +108,7 @@ export class TerminalSession {
   private exitInfo: { code: number; signal?: number } | undefined;
   private readonly exitListeners: (() => void)[] = [];
   private readonly outputCap: number;
+  private readonly recorder: Recorder | undefined;
   /** The instructor who took the keyboard over (none: it is the learner's). */
   private controller: Viewer | undefined;
   private shownToClass = false;
@@ -121,6 +125,8 @@ export class TerminalSession {
       env: opts.env,
     });
     this.pid = this.pty.pid;
+    this.recorder = opts.recorder;
+    this.recorder?.shellStarted(this.pty.cols, this.pty.rows);
     this.flow = new FlowControl<Viewer>(() => this.pty.pause(), () => this.pty.resume());
     this.pty.onData((data) => this.output(data));
     this.pty.onExit(({ exitCode, signal }) => {
@@ -273,6 +279,7 @@ export class TerminalSession {
     const changed = cols !== this.pty.cols || rows !== this.pty.rows;
     if (!changed) this.pty.resize(cols, rows + 1);
     this.pty.resize(cols, rows);
+    this.recorder?.resize(cols, rows);
     if (changed) this.announce();
   }
 
@@ -298,6 +305,7 @@ export class TerminalSession {
 
   private output(data: string): void {
     this.lastOutputAt = Date.now();
+    this.recorder?.output(data);
     if (!this.ready) {
       // The marker may arrive split across two reads: keep the end of the last one.
       const seen = this.startupTail + data;

@@ -8,10 +8,13 @@
  * keyboard and shows their typing, her own keys wait, and "Take the keyboard
  * back" returns it. "Show to the class" puts Ann's shell, read-only, on Ben's
  * page until the instructor stops. A learner's token opens no watch and no
- * other learner's terminal, and the class view is read-only.
+ * other learner's terminal, and the class view is read-only. Every terminal
+ * is recorded: the console plays Ann's shell back and downloads it as an
+ * asciicast file, learners cannot fetch recordings, and destroying the
+ * environment removes them.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -172,5 +175,41 @@ describe("the instructor and a learner's terminal", () => {
     const stopped = await labFetch(lab, '/api/instructor/broadcast', { method: 'DELETE', token: lab.instructorToken, origin: lab.url.slice(0, -1) });
     assert.equal(stopped.status, 200);
     await new Promise<void>((r) => (view.ws.readyState === view.ws.CLOSED ? r() : view.ws.once('close', () => r())));
+  });
+
+  it("the console plays a learner's terminal back and downloads it as asciicast; learners cannot fetch it", async () => {
+    const row = consolePage.locator('#environments tbody tr[data-env="18"]');
+    await row.locator('button.recordings').click();
+    await consolePage.locator('#playback-title', { hasText: 'Recordings of Ann · environment 18' }).waitFor();
+    const shell = consolePage.locator('#playback-list li[data-terminal="shell"]');
+    await shell.waitFor();
+    await shell.locator('button.play').click();
+    // idle pauses are cut to 2 s, so the whole session plays in seconds
+    await consolePage.locator('#playback-player', { hasText: 'instructor-42' }).waitFor({ timeout: 30_000 });
+    await consolePage.locator('#playback-player', { hasText: 'shown-live-9' }).waitFor({ timeout: 30_000 });
+
+    const file = await labFetch(lab, '/api/instructor/environments/18/recordings/shell?download=1', { token: lab.instructorToken });
+    assert.equal(file.status, 200);
+    const lines = String(typeof file.body === 'string' ? file.body : JSON.stringify(file.body)).trim().split('\n');
+    const header = JSON.parse(lines[0]!) as { version: number; width: number; height: number };
+    assert.equal(header.version, 2);
+    assert.ok(header.width > 0 && header.height > 0, lines[0]);
+    const events = lines.slice(1).map((l) => JSON.parse(l) as [number, string, string]);
+    const output = events.filter((e) => e[1] === 'o').map((e) => e[2]).join('');
+    for (const seen of ['ann-42', 'instructor-42', 'ann-again-2', 'shown-live-9']) assert.match(output, new RegExp(`^${seen}\r?$`, 'm'));
+    assert.ok(events.every((e, i) => i === 0 || e[0] >= events[i - 1]![0]), 'event times go forward');
+
+    for (const path of ['/api/instructor/environments/18/recordings', '/api/instructor/environments/18/recordings/shell', '/api/instructor/environments/19/recordings/shell']) {
+      assert.equal((await labFetch(lab, path, { token: tokens[18] })).status, 403, path);
+    }
+    assert.equal((await labFetch(lab, '/api/instructor/environments/18/recordings/..%2Fprogress.sqlite', { token: lab.instructorToken })).status, 404);
+  });
+
+  it("destroying an environment removes its recordings", async () => {
+    const folder = join(dataDir, 'recordings', '19');
+    assert.ok(existsSync(join(folder, 'shell.cast')), "Ben's shell is recorded");
+    const gone = await labFetch(lab, '/api/instructor/environments/19', { method: 'DELETE', token: lab.instructorToken });
+    assert.equal(gone.status, 200, JSON.stringify(gone.body));
+    assert.equal(existsSync(folder), false, 'the recordings outlived the environment');
   });
 });
