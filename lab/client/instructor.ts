@@ -14,7 +14,9 @@
  * Any terminal of a row can be watched live in a panel under the table
  * (read-only, with what the terminal still holds), taken over with one click
  * and handed back, and shown to the whole class (each learner page shows it
- * read-only until the instructor stops). Each terminal's session is recorded:
+ * read-only until the instructor stops). The instructor keeps a number of
+ * warm seats (environments set up before learners arrive) and sees how many
+ * are ready, starting and in use. Each terminal's session is recorded:
  * the console plays a row's recordings back (asciinema-player) and downloads
  * them as asciicast files.
  */
@@ -85,11 +87,12 @@ async function create(ev: SubmitEvent): Promise<void> {
   const button = $<HTMLButtonElement>('create-button');
   button.disabled = true;
   try {
-    const created = await call<{ env: number; name: string; inviteUrl: string }>('POST', '/api/instructor/environments', {
+    const created = await call<{ env: number; name: string; inviteUrl: string; warm: boolean }>('POST', '/api/instructor/environments', {
       ...(name ? { name } : {}),
       ...(envText ? { env: Number(envText) } : {}),
     });
-    message(`environment ${created.env} created for ${created.name}; send them their invite link (Copy link in its row)`, false);
+    const how = created.warm ? ' from a warm seat, ready now' : '';
+    message(`environment ${created.env} created for ${created.name}${how}; send them their invite link (Copy link in its row)`, false);
     $<HTMLInputElement>('create-name').value = '';
     $<HTMLInputElement>('create-env').value = '';
   } catch (err) {
@@ -126,6 +129,13 @@ function render(): void {
   const c = list.capacity;
   $('capacity').textContent = `${list.environments.length} environment(s); room for ${c.room} more (${gib(c.availableBytes)} of ${gib(c.totalBytes)} free, about ${gib(c.bytesPerEnvironment)} each)`;
   pageOptions($<HTMLSelectElement>('reset-all-to'));
+  const seats = list.seats;
+  const count = $<HTMLInputElement>('seats-count');
+  if (document.activeElement !== count) count.value = String(seats.reserved);
+  const state = $('seats-state');
+  state.textContent =
+    `${seats.ready} ready · ${seats.starting} starting · ${seats.inUse} in use` + (seats.failed ? ` · ${seats.failed} failed` : '') + (seats.short ? ` — ${seats.short}` : '');
+  state.classList.toggle('error', seats.short !== null || seats.failed > 0);
   $('empty').hidden = list.environments.length > 0;
   const body = $('environments').querySelector('tbody')!;
   body.replaceChildren(...list.environments.map(row));
@@ -374,6 +384,13 @@ function gib(bytes: number): string {
 
 $<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));
 $('watch-close').onclick = () => closeWatch();
+$<HTMLFormElement>('seats-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const reserved = Number($<HTMLInputElement>('seats-count').value || '0');
+  void requestJson('POST', '/api/instructor/seats', { reserved })
+    .catch((err: Error) => message(err.message, true))
+    .then(() => refresh());
+});
 $('playback-close').onclick = () => closePlayback();
 $('broadcast-stop').onclick = () => void requestJson('DELETE', '/api/instructor/broadcast').then(() => refresh());
 $('reset-all').onclick = () => {

@@ -12,6 +12,13 @@
  * account, budget and packet filter rules (environments/isolation.ts);
  * without it, a server that was not told `--no-isolation` hosts one
  * environment only, since its learners could reach each other.
+ *
+ * Warm seats: the instructor keeps a number of environments started and set
+ * up for the first page before anyone arrives. Creating a learner's
+ * environment (without asking for a number) takes a ready seat, renamed and
+ * given a fresh token, and a replacement starts in the background as long as
+ * the host has room; seats are not learners (no row, no invite link) and
+ * survive a restart of the lab like learners do.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
@@ -144,9 +151,26 @@ export class ClassroomError extends Error {
   }
 }
 
+/** The warm seats: how many the instructor asked for, and how many are ready, starting, or in learners' hands. */
+export interface SeatsView {
+  reserved: number;
+  ready: number;
+  starting: number;
+  inUse: number;
+  /** Seats whose setup failed (they are not handed out; destroy them from the API or set the count again). */
+  failed: number;
+  /** Why fewer seats are kept than asked for (no room on this host), or null. */
+  short: string | null;
+}
+
+const SEATS_SETTING = 'reserved-seats';
+const SEAT_NAME = 'warm seat';
+
 interface Learner {
   env: Environment;
   name: string;
+  /** A warm seat nobody has taken yet. */
+  reserved: boolean;
   /** Known when it was created or derived in this run (from the salt), or given by a test. */
   token: string | undefined;
   tokenHash: string;
@@ -163,10 +187,86 @@ export class Classroom {
   private readonly learners = new Map<number, Learner>();
   private readonly opts: ClassroomOptions;
   private readonly resetListeners: ((env: number) => void)[] = [];
+  private seatsShort: string | null = null;
+  /** Seats being removed (more were kept than asked for). */
+  private readonly leaving = new Set<number>();
 
   constructor(opts: ClassroomOptions) {
     this.opts = opts;
     this.course = opts.course;
+  }
+
+  /** How many warm seats the instructor asked for. */
+  get reservedSeats(): number {
+    return Number(this.opts.store.setting(this.course.dir, SEATS_SETTING) ?? '0') || 0;
+  }
+
+  /** Keep `count` warm seats: starts the missing ones (as far as the host has room) and removes the surplus. */
+  setReservedSeats(count: number): SeatsView {
+    if (!Number.isInteger(count) || count < 0 || count > 254) throw new ClassroomError('"reserved" must be a whole number from 0 to 254', 400);
+    if (count > 0 && this.opts.singleLearner) throw new ClassroomError(SINGLE_LEARNER, 409);
+    this.opts.store.saveSetting(this.course.dir, SEATS_SETTING, String(count));
+    this.keepSeats();
+    return this.seats();
+  }
+
+  seats(): SeatsView {
+    const all = [...this.learners.entries()].filter(([env]) => !this.leaving.has(env)).map(([, l]) => l);
+    const seats = all.filter((l) => l.reserved);
+    return {
+      reserved: this.reservedSeats,
+      ready: seats.filter((l) => l.env.setupStatus === 'done' || l.env.setupStatus === 'none').length,
+      starting: seats.filter((l) => l.env.setupStatus === 'running').length,
+      inUse: all.length - seats.length,
+      failed: seats.filter((l) => l.env.setupStatus === 'failed').length,
+      short: this.seatsShort,
+    };
+  }
+
+  /** Start seats until as many are kept as asked for (room allowing); remove the newest surplus ones. */
+  private keepSeats(): void {
+    const want = this.reservedSeats;
+    const seats = [...this.learners.entries()].filter(([env, l]) => l.reserved && !this.leaving.has(env));
+    this.seatsShort = null;
+    for (let have = seats.length; have < want; have++) {
+      try {
+        ensureRoom(this.capacity());
+        const env = this.freeNumber();
+        this.add(env, SEAT_NAME, { salt: newSalt() }, Date.now(), true);
+      } catch (err) {
+        this.seatsShort = `${want - have} of ${want} warm seats are not kept: ${(err as Error).message}`;
+        break;
+      }
+    }
+    // the surplus: failed seats go first, then seats still starting, then the newest
+    const order = (l: Learner) => ({ failed: 0, running: 1 })[l.env.setupStatus as 'failed' | 'running'] ?? 2;
+    const surplus = seats
+      .sort(([a, x], [b, y]) => order(x) - order(y) || b - a)
+      .slice(0, Math.max(0, seats.length - want));
+    for (const [env] of surplus) {
+      this.leaving.add(env);
+      void this.destroy(env)
+        .catch((err: Error) => console.error(`warm seat ${env} could not be removed: ${err.message}`))
+        .finally(() => this.leaving.delete(env));
+    }
+  }
+
+  /** A ready seat (else one still starting) handed to a learner: renamed, a fresh token, its creation time now. */
+  private takeSeat(name: string | undefined): { env: number; name: string; token: string; warm: true } | undefined {
+    const seats = [...this.learners.entries()].filter(([env, l]) => l.reserved && !this.leaving.has(env) && l.env.setupStatus !== 'failed');
+    const ready = seats.find(([, l]) => l.env.setupStatus !== 'running') ?? seats[0];
+    if (!ready) return undefined;
+    const [env, seat] = ready;
+    const salt = newSalt();
+    seat.token = tokenFor(this.opts.tokenKey, salt);
+    seat.tokenHash = hashToken(seat.token);
+    seat.name = (name ?? '').trim() || `learner ${env}`;
+    seat.reserved = false;
+    seat.createdAt = Date.now();
+    this.opts.store.saveLearner(this.course.dir, { env, name: seat.name, tokenHash: seat.tokenHash, tokenSalt: salt, createdAt: seat.createdAt, reserved: false });
+    // the replacement starts once this answer is on its way
+    setImmediate(() => this.keepSeats());
+    return { env, name: seat.name, token: seat.token, warm: true };
   }
 
   /** Environments recorded in the database by an earlier start (or only `only`) are hosted again (their setup runs). */
@@ -180,9 +280,10 @@ export class Classroom {
       }
       // A token given from outside (tests) is not known after a restart: the learner gets a new one.
       const salt = r.tokenSalt ?? newSalt();
-      this.add(r.env, r.name, r.tokenSalt ? { salt } : { salt, token: tokenFor(this.opts.tokenKey, salt) }, r.createdAt);
+      this.add(r.env, r.name, r.tokenSalt ? { salt } : { salt, token: tokenFor(this.opts.tokenKey, salt) }, r.createdAt, r.reserved === true);
       restored.push(r.env);
     }
+    if (only === undefined) this.keepSeats();
     return restored;
   }
 
@@ -209,11 +310,12 @@ export class Classroom {
   }
 
   /**
-   * A new environment for a learner: the given number or the lowest free one,
+   * A new environment for a learner: a warm seat when one is kept and no
+   * number was asked for (`warm`), else the given number or the lowest free one,
    * the given token (tests) or a fresh one. Refused when it exists, or with a
    * CapacityError when the host's memory cannot hold it.
    */
-  create(request: { env?: number; name?: string; token?: string; skipCapacityCheck?: boolean } = {}): { env: number; name: string; token: string } {
+  create(request: { env?: number; name?: string; token?: string; skipCapacityCheck?: boolean } = {}): { env: number; name: string; token: string; warm: boolean } {
     const env = request.env ?? this.freeNumber();
     const { first, last } = this.opts.course.environments;
     if (!Number.isInteger(env) || env < first || env > last) throw new ClassroomError(`an environment number of this course is ${first} to ${last}, not ${String(request.env)}`, 400);
@@ -221,9 +323,13 @@ export class Classroom {
     const name = (request.name ?? '').trim() || `learner ${env}`;
     if (name.length > 80) throw new ClassroomError('a learner name is at most 80 characters', 400);
     if (this.opts.singleLearner && this.learners.size > 0) throw new ClassroomError(SINGLE_LEARNER, 409);
+    if (request.env === undefined && request.token === undefined) {
+      const seat = this.takeSeat(request.name);
+      if (seat) return seat;
+    }
     if (!request.skipCapacityCheck) ensureRoom(this.capacity());
     const learner = this.add(env, name, request.token === undefined ? { salt: newSalt() } : { salt: null, token: request.token }, Date.now());
-    return { env, name, token: learner.token! };
+    return { env, name, token: learner.token!, warm: false };
   }
 
   capacity(): Capacity {
@@ -246,7 +352,9 @@ export class Classroom {
   /** Every environment, the ones that need the instructor's attention first (a raised hand first of all, the oldest first). */
   async rows(): Promise<EnvironmentRow[]> {
     const rows = await Promise.all(
-      [...this.learners.entries()].map(async ([id, l]): Promise<Omit<EnvironmentRow, 'attention'>> => {
+      [...this.learners.entries()]
+        .filter(([, l]) => !l.reserved)
+        .map(async ([id, l]): Promise<Omit<EnvironmentRow, 'attention'>> => {
         const progress = l.env.progress();
         const pages = this.course.pages;
         const index = pages.findIndex((p) => p.id === progress.current);
@@ -294,6 +402,7 @@ export class Classroom {
     const withCheck = pages.filter((p) => p.check !== undefined);
     const header = ['learner', 'environment', 'page', 'pages done', 'checks passed', 'blocks run', 'help requests', ...pages.map((p) => `minutes on ${p.id}`)];
     const records = [...this.learners.entries()]
+      .filter(([, l]) => !l.reserved)
       .sort(([a], [b]) => a - b)
       .map(([env, l]) => {
         const progress = l.env.progress();
@@ -398,6 +507,8 @@ export class Classroom {
     this.environments.delete(envId);
     this.opts.store.forgetLearner(envId, this.course.dir);
     for (const listener of this.resetListeners) listener(envId);
+    // memory came free: a seat that found no room may start now
+    if (this.seatsShort && !this.leaving.has(envId)) this.keepSeats();
     return result;
   }
 
@@ -406,7 +517,7 @@ export class Classroom {
   }
 
   /** Hosts environment `env`: its token is the one given, or derived from the salt. */
-  private add(env: number, name: string, credential: { salt: string | null; token?: string }, createdAt: number): Learner {
+  private add(env: number, name: string, credential: { salt: string | null; token?: string }, createdAt: number, reserved = false): Learner {
     const { course, store, envRoot, pathPrefix, runSetup, isolation } = this.opts;
     const token = credential.token ?? tokenFor(this.opts.tokenKey, credential.salt!);
     const sandbox = isolation ? this.sandbox(env, isolation) : undefined;
@@ -424,10 +535,10 @@ export class Classroom {
       for (const listener of this.resetListeners) listener(env);
     });
     const tokenHash = hashToken(token);
-    const learner: Learner = { env: environment, name, token, tokenHash, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
+    const learner: Learner = { env: environment, name, reserved, token, tokenHash, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
     this.learners.set(env, learner);
     this.environments.set(env, environment);
-    store.saveLearner(course.dir, { env, name, tokenHash, tokenSalt: credential.token === undefined ? credential.salt : null, createdAt });
+    store.saveLearner(course.dir, { env, name, tokenHash, tokenSalt: credential.token === undefined ? credential.salt : null, createdAt, reserved });
     return learner;
   }
 

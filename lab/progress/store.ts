@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS checks (id INTEGER PRIMARY KEY AUTOINCREMENT, env INT
 CREATE INDEX IF NOT EXISTS checks_by_page ON checks (env, course, page, id);
 CREATE TABLE IF NOT EXISTS learners (env INTEGER, course TEXT, name TEXT NOT NULL, token_hash TEXT NOT NULL, token_salt TEXT, created_at INTEGER NOT NULL, PRIMARY KEY (env, course));
 CREATE TABLE IF NOT EXISTS page_time (env INTEGER, course TEXT, page TEXT, ms INTEGER NOT NULL, PRIMARY KEY (env, course, page));
+CREATE TABLE IF NOT EXISTS settings (course TEXT, key TEXT, value TEXT NOT NULL, PRIMARY KEY (course, key));
 CREATE TABLE IF NOT EXISTS help (id INTEGER PRIMARY KEY AUTOINCREMENT, env INTEGER, course TEXT, page TEXT NOT NULL, message TEXT NOT NULL, raised_at INTEGER NOT NULL, cleared_at INTEGER);
 `;
 
@@ -66,6 +67,8 @@ export interface LearnerRecord {
   /** What the token is derived from with the server's key; null for a token given from outside (tests), which a restart replaces. */
   tokenSalt: string | null;
   createdAt: number;
+  /** A warm seat: started and kept ready for a learner who has not arrived yet. */
+  reserved?: boolean;
 }
 
 export function hashToken(token: string): string {
@@ -93,6 +96,19 @@ export class ProgressStore {
     // Databases from before time on a page was counted: the current page gets a start time.
     const columns = (this.db.prepare("SELECT name FROM pragma_table_info('current_page')").all() as { name: string }[]).map((c) => c.name);
     if (!columns.includes('since')) this.db.exec('ALTER TABLE current_page ADD COLUMN since INTEGER');
+    // Databases from before warm seats: every environment there is a learner's.
+    const learnerColumns = (this.db.prepare("SELECT name FROM pragma_table_info('learners')").all() as { name: string }[]).map((c) => c.name);
+    if (!learnerColumns.includes('reserved')) this.db.exec('ALTER TABLE learners ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0');
+  }
+
+  /** A course-wide setting the instructor chose (the number of warm seats), or undefined. */
+  setting(course: string, key: string): string | undefined {
+    const row = this.db.prepare('SELECT value FROM settings WHERE course = ? AND key = ?').get(course, key) as { value: string } | undefined;
+    return row?.value;
+  }
+
+  saveSetting(course: string, key: string, value: string): void {
+    this.db.prepare('INSERT INTO settings (course, key, value) VALUES (?, ?, ?) ON CONFLICT (course, key) DO UPDATE SET value = excluded.value').run(course, key, value);
   }
 
   /** A database from before token hashes kept tokens themselves: they are replaced by their hashes (the learners' links keep working until the next restart, which issues new ones). */
@@ -215,22 +231,24 @@ export class ProgressStore {
   }
 
   learners(course: string): LearnerRecord[] {
-    const rows = this.db.prepare('SELECT env, name, token_hash, token_salt, created_at FROM learners WHERE course = ? ORDER BY env').all(course) as {
+    const rows = this.db.prepare('SELECT env, name, token_hash, token_salt, created_at, reserved FROM learners WHERE course = ? ORDER BY env').all(course) as {
       env: number;
       name: string;
       token_hash: string;
       token_salt: string | null;
       created_at: number;
+      reserved: number;
     }[];
-    return rows.map((r) => ({ env: r.env, name: r.name, tokenHash: r.token_hash, tokenSalt: r.token_salt, createdAt: r.created_at }));
+    return rows.map((r) => ({ env: r.env, name: r.name, tokenHash: r.token_hash, tokenSalt: r.token_salt, createdAt: r.created_at, reserved: r.reserved === 1 }));
   }
 
   saveLearner(course: string, learner: LearnerRecord): void {
     this.db
       .prepare(
-        'INSERT INTO learners (env, course, name, token_hash, token_salt, created_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (env, course) DO UPDATE SET name = excluded.name, token_hash = excluded.token_hash, token_salt = excluded.token_salt',
+        'INSERT INTO learners (env, course, name, token_hash, token_salt, created_at, reserved) VALUES (?, ?, ?, ?, ?, ?, ?) ' +
+          'ON CONFLICT (env, course) DO UPDATE SET name = excluded.name, token_hash = excluded.token_hash, token_salt = excluded.token_salt, created_at = excluded.created_at, reserved = excluded.reserved',
       )
-      .run(learner.env, course, learner.name, learner.tokenHash, learner.tokenSalt, learner.createdAt);
+      .run(learner.env, course, learner.name, learner.tokenHash, learner.tokenSalt, learner.createdAt, learner.reserved ? 1 : 0);
   }
 
   forgetLearner(env: number, course: string): void {

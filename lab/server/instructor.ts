@@ -13,6 +13,7 @@
  *   DELETE /api/instructor/environments/:env        → { env, ok, output }
  *   DELETE /api/instructor/environments/:env/help   → { env, cleared }   (the learner's raised hand goes down)
  *   GET    /api/instructor/progress.csv             → the class's progress, one row per learner
+ *   POST   /api/instructor/seats                    { reserved } → SeatsView   (warm seats kept ready for learners to come)
  *   POST   /api/instructor/broadcast                { env, terminal } → { broadcast }   (shown to every learner, read-only)
  *   DELETE /api/instructor/broadcast                → { broadcast: null }
  *   GET    /api/instructor/environments/:env/recordings            → { recordings: RecordingView[] }
@@ -25,7 +26,7 @@ import express, { type Express, type Response } from 'express';
 import type { Capacity } from '../instructor/capacity.js';
 import { type ClientBundle, escapeHtml } from './client.js';
 import { allowWasm } from './headers.js';
-import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome } from '../instructor/classroom.js';
+import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome, type SeatsView } from '../instructor/classroom.js';
 import type { Broadcast, BroadcastView } from './broadcast.js';
 
 export interface EnvironmentView extends EnvironmentRow {
@@ -39,12 +40,15 @@ export interface EnvironmentList {
   capacity: Capacity;
   /** The terminal shown to the class now, if any. */
   broadcast: BroadcastView | null;
+  seats: SeatsView;
 }
 
 export interface EnvironmentCreated {
   env: number;
   name: string;
   inviteUrl: string;
+  /** It was a warm seat: set up already. */
+  warm: boolean;
 }
 
 /** A terminal's recording as the console lists it. */
@@ -85,6 +89,7 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
       environments: rows.map((r) => ({ ...r, inviteUrl: invite(r.env) })),
       capacity: classroom.capacity(),
       broadcast: broadcast.target ?? null,
+      seats: classroom.seats(),
     };
     res.set('Cache-Control', 'no-store').json(list);
   });
@@ -130,6 +135,16 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
     }
   });
 
+  app.post('/api/instructor/seats', json, (req, res) => {
+    const reserved = (req.body as { reserved?: unknown } | undefined)?.reserved;
+    if (typeof reserved !== 'number') return void res.status(400).json({ error: '"reserved" must be a whole number from 0 to 254' });
+    try {
+      res.json(classroom.setReservedSeats(reserved));
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
   app.post('/api/instructor/broadcast', json, (req, res) => {
     const body = (req.body ?? {}) as { env?: unknown; terminal?: unknown };
     if (typeof body.env !== 'number') return void res.status(400).json({ error: '"env" must be the number of an environment' });
@@ -163,7 +178,7 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
     if (body.env !== undefined && body.env !== null && typeof body.env !== 'number') return void res.status(400).json({ error: '"env" must be a number from 1 to 254' });
     try {
       const created = classroom.create({ name: body.name, env: typeof body.env === 'number' ? body.env : undefined });
-      const view: EnvironmentCreated = { env: created.env, name: created.name, inviteUrl: invite(created.env) };
+      const view: EnvironmentCreated = { env: created.env, name: created.name, inviteUrl: invite(created.env), warm: created.warm };
       res.status(201).json(view);
     } catch (err) {
       fail(res, err);
