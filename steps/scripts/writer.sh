@@ -1,24 +1,46 @@
 #!/usr/bin/env bash
 # The writer loop of the course: every 0.2 s it posts a new status for user
-# eva through the sample API, named <prefix>-<n> (phase0-1, phase0-2, …), and
-# once a second it reads eva's latest status back. Each failure is printed
-# the moment it happens, with a tally every 25 writes; Ctrl-C ends the loop
-# with a summary. Every write and its HTTP answer is appended to writer.log,
-# so the cleanup page can prove that no accepted write was lost.
+# eva through the sample API, named <phase>-<n>: the phase it is made in and
+# its number in that phase's sequence (phase0-1, phase0-2, …); once a second
+# it reads eva's latest status back. Each failure is printed the moment it
+# happens, with a tally every 25 writes; Ctrl-C ends the loop with a summary.
+# Every write and its HTTP answer is appended to writer.log (a failed read as
+# "read CODE"), so that the cleanup page can prove, phase by phase, that no
+# accepted write was lost and that Origin holds what a rollback needs.
 #
-# A loop started again under a prefix it used before (a second click, or
-# `writer.sh --resume` after a restart of the lab, which takes the last
-# prefix in writer.log) goes on numbering where it stopped, so that every
-# write keeps a name of its own. It waits for the API, connected to its
-# database, before its first write.
+#   writer.sh PHASE [--mode MODE]   --mode: first wait until the API runs in
+#                                   MODE (ORIGIN, ZDM_PROXY or TARGET), so
+#                                   that every write of PHASE goes that way
+#   writer.sh --resume              after a restart of the lab: the last
+#                                   phase in writer.log, numbering on
+#
+# A loop started again under a phase it used before (a second click, or
+# --resume) goes on numbering where it stopped, so that every write keeps a
+# name of its own and each phase's numbers have no gap. It waits for the
+# API, connected to its database, before its first write.
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
-if [ "$1" = --resume ]; then
-  prefix=$(awk '$1 != "read" { p = $1 } END { sub(/-[0-9]+$/, "", p); print p }' "$WRITER_LOG" 2>/dev/null)
+usage='usage: writer.sh PHASE [--mode ORIGIN|ZDM_PROXY|TARGET] | --resume   (for example: writer.sh phase0)'
+prefix=""
+mode=""
+resume=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --resume) resume=1 ;;
+    --mode)
+      case "$2" in ORIGIN | ZDM_PROXY | TARGET) mode=$2 ;; *) echo "writer.sh: --mode takes ORIGIN, ZDM_PROXY or TARGET, not \"$2\"" >&2; exit 2 ;; esac
+      shift ;;
+    -*) echo "writer.sh: unknown option $1; $usage" >&2; exit 2 ;;
+    *) [ -z "$prefix" ] || { echo "writer.sh: one phase only; $usage" >&2; exit 2; }; prefix=$1 ;;
+  esac
+  shift
+done
+if [ -n "$resume" ]; then
+  prefix=$(awk '$1 ~ /-[0-9]+$/ { p = $1 } END { sub(/-[0-9]+$/, "", p); print p }' "$WRITER_LOG" 2>/dev/null)
   [ -n "$prefix" ] || { echo "no writer loop to resume: $WRITER_LOG holds no write yet"; exit 0; }
-else
-  prefix="${1:?usage: writer.sh PREFIX | --resume   (for example: writer.sh phase0)}"
 fi
-n=$(awk -v p="$prefix" 'index($1, p "-") == 1 { k = substr($1, length(p) + 2) + 0; if (k > m) m = k } END { print m + 0 }' "$WRITER_LOG" 2>/dev/null || echo 0)
+[ -n "$prefix" ] || { echo "$usage" >&2; exit 2; }
+[[ "$prefix" =~ ^[A-Za-z][A-Za-z0-9_]*$ ]] || { echo "writer.sh: a phase is a word of letters, digits and _, not \"$prefix\"" >&2; exit 2; }
+n=$(awk -v p="$prefix" '$1 ~ ("^" p "-[0-9]+$") { k = substr($1, length(p) + 2) + 0; if (k > m) m = k } END { print m + 0 }' "$WRITER_LOG" 2>/dev/null || echo 0)
 first=$((n + 1))
 failed=0
 # A failed request is recorded a second after it failed. When the loop's own
@@ -38,8 +60,16 @@ record_failure() {
 trap '[ -n "$pending" ] && echo "$pending" >> "$WRITER_LOG"; echo; echo "$prefix: $((n - first + 1)) writes, $failed failed requests"; exit 0' INT TERM
 waited=0
 # Answering is not enough: an API that has just started may not be connected to its database yet.
-until [[ "$(curl -s -m 2 "$API/health")" == *'"connected":true'* ]]; do
-  (( waited % 10 == 0 )) && echo "waiting for the API at $API to answer, connected, before writing ($waited s)"
+ready() {
+  local health
+  health=$(curl -s -m 2 "$API/health")
+  [[ "$health" == *'"connected":true'* ]] && { [ -z "$mode" ] || [[ "$health" == *"\"mode\":\"$mode\""* ]]; }
+}
+until ready; do
+  if (( waited % 10 == 0 )); then
+    if [ -n "$mode" ]; then echo "waiting for the API at $API to run in $mode mode, connected, before writing ($waited s)"
+    else echo "waiting for the API at $API to answer, connected, before writing ($waited s)"; fi
+  fi
   waited=$((waited + 1))
   sleep 1
 done

@@ -86,14 +86,16 @@ describe('the ZDM course', () => {
     assert.deepEqual(order.trim().split(' '), c.pages.map((p) => p.id));
   });
 
-  test('the writer loop is restarted with Ctrl-C and a new prefix at each phase', () => {
-    const prefixes: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', step10: 'phase5' };
+  test('the writer loop is restarted with Ctrl-C and a new prefix at each phase; Phase 5’s waits for the API on Target', () => {
+    const prefixes: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', step10: 'phase5 --mode TARGET' };
     for (const [page, prefix] of Object.entries(prefixes)) {
       const writer = blocks(page).filter((b) => b.terminalId === 'client');
       assert.equal(writer.length, 1, `${page} has one block for the client terminal`);
       assert.deepEqual(writer[0].macrosBefore, ['ctrl_c'], `${page}: the running loop is interrupted first`);
       assert.equal(writer[0].command, `bash "$LAB_COURSE_DIR/scripts/writer.sh" ${prefix}`);
     }
+    const step10 = blocks('step10').map((b) => b.command);
+    assert.ok(step10.findIndex((c) => /writer\.sh" phase5/.test(c)) < step10.findIndex((c) => /^echo TARGET/.test(c)), 'the phase 5 loop waits before the switch, so no phase4 write goes to Target alone');
   });
 
   test('the API starts in the api terminal in ORIGIN mode and is switched through its mode file', () => {

@@ -7,7 +7,7 @@
  * waits for the API, then goes on numbering where it stopped.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -21,6 +21,7 @@ let server: Server;
 let url: string;
 let dir: string;
 const requests: string[] = [];
+let apiMode = 'ORIGIN';
 
 describe('the writer loop', () => {
   before(async () => {
@@ -30,7 +31,7 @@ describe('the writer loop', () => {
       requests.push(`${req.method} ${req.url}`);
       if (req.url === '/health') {
         res.writeHead(200, { 'content-type': 'application/json' });
-        res.end('{"mode":"ORIGIN","connected":true}');
+        res.end(`{"mode":"${apiMode}","contactPoints":[],"connected":true}`);
         return;
       }
       const refused = req.url === '/status/eva/phase7-3' || req.url === '/status/eva/hangup-3';
@@ -113,12 +114,41 @@ describe('the writer loop', () => {
     assert.deepEqual(logged, ['hangup-1 200', 'hangup-2 200']);
   });
 
+  test('with --mode it waits until the API runs in that mode, then writes its phase from 1', async () => {
+    requests.length = 0;
+    const child = spawn('bash', [writer, 'phase9', '--mode', 'TARGET'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually('it says it waits for TARGET', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to run in TARGET mode, connected, before writing \(0 s\)$/m.test(out), 10_000);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual(requests.filter((r) => r.startsWith('POST')), [], 'nothing is written while the API runs in ORIGIN mode');
+    apiMode = 'TARGET';
+    await eventually('it writes once the API runs on Target', async () => requests.filter((r) => r.startsWith('POST')).length >= 2, 10_000);
+    process.kill(-child.pid!, 'SIGINT');
+    assert.equal(await exited, 0);
+    apiMode = 'ORIGIN';
+    assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), ['POST /status/eva/phase9-1', 'POST /status/eva/phase9-2']);
+  });
+
+  test('a mode it does not know, or two phases, are refused with a sentence', () => {
+    for (const [args, message] of [
+      [['phase5', '--mode', 'ASTRA'], /--mode takes ORIGIN, ZDM_PROXY or TARGET, not "ASTRA"/],
+      [['phase5', 'phase6'], /one phase only/],
+      [['phase-5'], /a phase is a word of letters, digits and _, not "phase-5"/],
+    ] as const) {
+      const r = spawnSync('bash', [writer, ...args], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, encoding: 'utf8' });
+      assert.equal(r.status, 2);
+      assert.match(r.stderr, message);
+    }
+  });
+
   test('without a prefix it says how to call it', async () => {
     const child = spawn('bash', [writer], { env: { ...process.env, LAB_ENV_DIR: dir }, stdio: ['ignore', 'pipe', 'pipe'] });
     let err = '';
     child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     assert.notEqual(code, 0);
-    assert.match(err, /usage: writer\.sh PREFIX/);
+    assert.match(err, /usage: writer\.sh PHASE \[--mode ORIGIN\|ZDM_PROXY\|TARGET\] \| --resume/);
   });
 });
