@@ -70,3 +70,38 @@ proxies_run() {
   modes=$(proxy_modes)
   [ "$(grep -cxE "$1" <<<"$modes")" = "$(wc -w <<<"$PROXY_HOSTS")" ] || fail "the proxies run $(sort -u <<<"$modes" | tr '\n' ' ')$2"
 }
+
+# proxy_counts: what the three proxies have counted since each started, summed: reads answered by
+# Origin, reads answered by Target, background (async) reads, and writes that failed on Target.
+proxy_counts() {
+  local host
+  for host in $PROXY_HOSTS; do curl -s -m 2 "http://$host:$METRICS_PORT/metrics"; done | awk '
+    index($0, "zdm_proxy_request_duration_seconds_count{") == 1 && index($0, "type=\"reads_origin\"") { o += $NF }
+    index($0, "zdm_proxy_request_duration_seconds_count{") == 1 && index($0, "type=\"reads_target\"") { t += $NF }
+    index($0, "zdm_async_request_duration_seconds_count") == 1 { a += $NF }
+    index($0, "zdm_proxy_failed_writes_total{") == 1 && index($0, "failed_on=\"target\"") { f += $NF }
+    END { printf "%d %d %d %d\n", o, t, a, f }'
+}
+
+# api_read: one read of eva's latest status through the API, as the application makes them; fails the check when refused.
+api_read() {
+  local code
+  code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/status/eva")
+  [ "$code" = 200 ] || fail "the API refused a read of eva's status (HTTP $code): look at the api terminal"
+}
+
+# loop_writes [PHASE]: the name of every write the loop made (each phase from 1 to its last number), one a
+# line; with PHASE, that phase's writes are left out.
+loop_writes() {
+  awk -v skip="$1" '$1 ~ /^[A-Za-z][A-Za-z0-9_]*-[0-9]+$/ {
+    p = $1; sub(/-[0-9]+$/, "", p); k = substr($1, length(p) + 2) + 0
+    if (p != skip && k > last[p]) last[p] = k
+  } END { for (p in last) for (k = 1; k <= last[p]; k++) print p "-" k }' "$WRITER_LOG" 2>/dev/null
+}
+
+# loop_failures: fails the check when any request of the loop failed, naming the first.
+loop_failures() {
+  local failed
+  failed=$(awk '$2 != 200' "$WRITER_LOG" 2>/dev/null | wc -l)
+  [ "$failed" = 0 ] || fail "$failed of the loop's requests failed, first: $(awk '$2 != 200 { print; exit }' "$WRITER_LOG") (the client terminal shows when)"
+}

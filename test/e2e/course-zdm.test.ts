@@ -25,6 +25,7 @@ import type { Browser, Page } from 'playwright-core';
 import type { LabContext } from '../../infra/commands/environment.js';
 import { withClient } from '../../infra/cql/client.js';
 import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopilot/play.js';
+import { loadCourse } from '../../lab/course/load.js';
 import { renderPage } from '../../lab/course/render.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
@@ -35,8 +36,12 @@ import { launchBrowser, waitForTerminal } from './lab-harness.js';
 
 const ENV = 4;
 const API = `http://127.0.${ENV}.20:8000`;
-const PAGES = ['intro', ...Array.from({ length: 10 }, (_, i) => `step${i + 1}`)];
 const root = new URL('../..', import.meta.url).pathname;
+/** Every page up to Phase 5; then the test's own proof, then the clean-up page with the course's. */
+const ids = loadCourse(join(root, 'steps')).course!.pages.map((p) => p.id);
+const PAGES = ids.slice(0, ids.indexOf('cleanup'));
+/** The one line of the clean-up page's check. */
+const PROOF = /^✔ (\d+) writes, 0 failed requests; on Target every phase's sequence is complete, no gap \((phase0 1–\d+, .*phase5 1–\d+)\); on Origin all (\d+) writes before Phase 5, none of the (\d+) of Phase 5$/;
 const skip = await zdmProxyUnavailable();
 const cannotIsolate = isolationProblem();
 if (cannotIsolate && process.env.CI === 'true') throw new Error(`the course must play in an isolated environment under CI=true: ${cannotIsolate}`);
@@ -46,6 +51,8 @@ let lab: LabServer | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let dataDir: string;
+/** The test's own figures, printed with the course's proof line. */
+let testProof = '';
 
 /** What happened while a block ran: for the writes during the API switches and the rolling updates. */
 const windows: { block: string; command: string; from: number; to: number; loopLinesBefore: number }[] = [];
@@ -71,6 +78,9 @@ class Writer {
   sent = 0;
   startedAt = 0;
   stoppedAt = 0;
+  /** Paused while the failure drill has Target down: its failures are the drill's own, not the migration's. */
+  paused = false;
+  pausedMs = 0;
   private running = false;
   private done: Promise<void> = Promise.resolve();
 
@@ -79,6 +89,11 @@ class Writer {
     this.startedAt = Date.now();
     this.done = (async () => {
       while (this.running) {
+        if (this.paused) {
+          await new Promise((r) => setTimeout(r, 100));
+          this.pausedMs += 100;
+          continue;
+        }
         const t0 = Date.now();
         const status = `w-${++this.sent}`;
         try {
@@ -101,7 +116,7 @@ class Writer {
   }
 
   get perSecond(): number {
-    return this.sent / ((this.stoppedAt - this.startedAt) / 1000);
+    return this.sent / ((this.stoppedAt - this.startedAt - this.pausedMs) / 1000);
   }
 }
 const writer = new Writer();
@@ -138,33 +153,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
 
   for (const pageId of PAGES) {
     test(`${pageId}: every runnable block clicked, the Check button shows a pass`, async () => {
-      const t0 = Date.now();
-      const env = lab!.environments.get(ENV)!;
-      const spec = lab!.course.pages.find((p) => p.id === pageId)!;
-      if (pageId !== 'intro') await page.locator('#next-button').click();
-      await page.waitForFunction((title) => document.querySelector('#page h1')?.textContent === title, spec.title);
-      if (pageId === 'intro') await waitForTerminal(page, 'host', /^Ready for Step 1$/m, 600_000);
-
-      const blocks = renderPage(lab!.course, spec).blocks.filter((b) => b.execute);
-      const shown = await page.locator('#page .lab-block.runnable').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.block));
-      assert.deepEqual(shown, blocks.map((b) => b.id), 'the page shows the course’s runnable blocks');
-      for (const block of blocks) {
-        const wait = expectBlock(env, block);
-        const loopLinesBefore = loopLog().length;
-        const from = Date.now();
-        try {
-          await page.locator(`[data-block="${block.id}"] pre`).click();
-          await page.locator(`[data-block="${block.id}"].executed`).waitFor();
-          await wait.settled();
-        } finally {
-          wait.cancel();
-        }
-        windows.push({ block: `${block.pageId}:${block.index}`, command: block.command, from, to: Date.now(), loopLinesBefore });
-      }
-      if (pageId === 'step1') writer.start();
-
-      const verdict = await clickCheck(spec.checkTimeoutSeconds);
-      console.log(`# ${pageId}: ${blocks.length} block(s) and the check in ${Math.round((Date.now() - t0) / 1000)} s: ${verdict.output}`);
+      const verdict = await clickThrough(pageId);
       assert.equal(verdict.text, '✓ Check passed', verdict.output);
       assert.equal(await page.locator('#check-result').getAttribute('class'), 'pass');
     });
@@ -173,7 +162,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
   test('no write failed, every acknowledged write is on Target, the API reads from Target, Origin has no phase 5 row', async () => {
     await writer.stop();
     const loop = loopLog();
-    const loopWrites = loop.filter((l) => !l.startsWith('read '));
+    const loopWrites = loop.filter((l) => /^\w+-\d+ /.test(l));
     const loopFailed = loop.filter((l) => !/ 200$/.test(l));
     const perPhase = new Map<string, number>();
     for (const l of loopWrites) perPhase.set(l.split('-')[0]!, (perPhase.get(l.split('-')[0]!) ?? 0) + 1);
@@ -193,21 +182,21 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     const missingLoop = loopWrites.map((l) => l.split(' ')[0]!).filter((s) => !targetEva.has(s));
     const missingTest = writer.acked.map((w) => w.status).filter((s) => !targetTest.has(s));
     // Phase 5 starts when step 10 moves the API off the proxies: every write acknowledged before that
-    // click must be on Origin too, or a rollback to Origin would lose it (the loop keeps its phase4-
-    // names for a few writes after the switch, so its log is cut where the click happened)
-    const switchToTarget = windows.filter((w) => /client-connection-mode"$/.test(w.command)).at(-1);
+    // click must be on Origin too, or a rollback to Origin would lose it (the loop's log is cut where
+    // the click happened: its phase 5 loop waits for the switch, so nothing of it comes before)
+    const switchToTarget = windows.filter((w) => /^echo TARGET > .*client-connection-mode"$/.test(w.command)).at(-1);
     const phase5From = switchToTarget?.from ?? Infinity;
-    const loopBeforePhase5 = loop.slice(0, switchToTarget?.loopLinesBefore ?? 0).filter((l) => / 200$/.test(l) && !l.startsWith('read '));
+    const loopBeforePhase5 = loop.slice(0, switchToTarget?.loopLinesBefore ?? 0).filter((l) => /^\w+-\d+ 200$/.test(l));
     const beforePhase5 = [
       ...loopBeforePhase5.map((l) => ({ s: l.split(' ')[0]!, on: originEva })),
       ...writer.acked.filter((w) => w.ackedAt < phase5From).map((w) => ({ s: w.status, on: originTest })),
     ];
     const missingOnOrigin = beforePhase5.filter(({ s, on }) => !on.has(s)).map(({ s }) => s);
     const proof =
-      `course proof: ${loopWrites.filter((l) => / 200$/.test(l)).length + writer.acked.length} writes acked, ` +
+      `${loopWrites.filter((l) => / 200$/.test(l)).length + writer.acked.length} writes acked, ` +
       `${loopFailed.length + writer.failures.length} failed, ${missingLoop.length + missingTest.length} missing on Target, ` +
       `${missingOnOrigin.length} of ${beforePhase5.length} phase 0–4 writes missing on Origin`;
-    recordFinding('course-proof', proof);
+    testProof = proof;
     const phase5OnTarget = [...targetEva].filter((s) => s.startsWith('phase5-')).length;
     const phase5OnOrigin = [...originEva].filter((s) => s.startsWith('phase5-')).length;
     const health = await http('GET', `${API}/health`);
@@ -230,11 +219,11 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     assert.deepEqual(writer.failures, [], 'no write of the test writer failed');
     assert.deepEqual(loopFailed, [], 'no request of the course’s writer loop failed');
     assert.ok(writer.perSecond >= 5, `the test writer wrote ${writer.perSecond.toFixed(1)} times a second`);
-    assert.equal(during.length, 4, 'two API switches and two rolling updates were clicked');
+    assert.equal(during.length, 8, 'four API switches and four rolling updates were clicked (one of each in the rollback and one on the way forward)');
     for (const w of windows.filter((x) => /rolling-update|client-connection-mode"$/.test(x.command))) {
       assert.ok(writer.acked.some((a) => a.at >= w.from && a.at <= w.to), `writes were acknowledged while ${w.block} ran`);
     }
-    for (const phase of ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'phase5']) assert.ok((perPhase.get(phase) ?? 0) > 0, `the loop wrote in ${phase}`);
+    for (const phase of ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'rollback', 'phase5']) assert.ok((perPhase.get(phase) ?? 0) > 0, `the loop wrote in ${phase}`);
     assert.deepEqual(missingLoop, [], 'every write of the loop is on Target');
     assert.deepEqual(missingTest, [], 'every acknowledged test write is on Target');
     assert.ok(beforePhase5.length > 0 && phase5From !== Infinity, 'writes were made before Phase 5 started');
@@ -245,7 +234,54 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     assert.ok(phase5OnTarget > 0);
     assert.equal(phase5OnOrigin, 0, 'Origin has none of the phase 5 rows');
   });
+
+  test('cleanup: the check proves, in one line, that no request failed, every phase is whole on Target, and Origin holds every write before Phase 5 and none after', async () => {
+    const verdict = await clickThrough('cleanup');
+    assert.equal(verdict.text, '✓ Check passed', verdict.output);
+    const proof = PROOF.exec(verdict.output);
+    assert.ok(proof, `the proof line: ${verdict.output}`);
+    const [, writes, ranges, before, phase5] = proof;
+    const phases = ranges.split(', ').map((r) => r.split(' ')[0]);
+    assert.deepEqual(phases, ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'rollback', 'phase5'], 'every phase of the course, the rollback between Phase 4 and Phase 5');
+    assert.equal(Number(before) + Number(phase5), Number(writes));
+    recordFinding('course-proof', `course proof: ${verdict.output.slice(2)}; and the test's own writer: ${testProof}`);
+  });
 });
+
+/** Show the page, click each runnable block and wait for what it declares, then click Check until it passes. */
+async function clickThrough(pageId: string): Promise<{ text: string; output: string }> {
+  const t0 = Date.now();
+  const env = lab!.environments.get(ENV)!;
+  const spec = lab!.course.pages.find((p) => p.id === pageId)!;
+  if (pageId !== 'intro') await page.locator('#next-button').click();
+  await page.waitForFunction((title) => document.querySelector('#page h1')?.textContent === title, spec.title);
+  if (pageId === 'intro') await waitForTerminal(page, 'host', /^Ready for Step 1$/m, 600_000);
+
+  const blocks = renderPage(lab!.course, spec).blocks.filter((b) => b.execute);
+  const shown = await page.locator('#page .lab-block.runnable').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.block));
+  assert.deepEqual(shown, blocks.map((b) => b.id), 'the page shows the course’s runnable blocks');
+  for (const block of blocks) {
+    // While the drill has Target down, writes through the proxies fail by design: the test's writer pauses.
+    if (/zdm-lab infra stop target/.test(block.command)) writer.paused = true;
+    const wait = expectBlock(env, block);
+    const loopLinesBefore = loopLog().length;
+    const from = Date.now();
+    try {
+      await page.locator(`[data-block="${block.id}"] pre`).click();
+      await page.locator(`[data-block="${block.id}"].executed`).waitFor();
+      await wait.settled();
+    } finally {
+      wait.cancel();
+    }
+    if (/zdm-lab infra start target/.test(block.command)) writer.paused = false;
+    windows.push({ block: `${block.pageId}:${block.index}`, command: block.command, from, to: Date.now(), loopLinesBefore });
+  }
+  if (pageId === 'step1') writer.start();
+
+  const verdict = await clickCheck(spec.checkTimeoutSeconds);
+  console.log(`# ${pageId}: ${blocks.length} block(s) and the check in ${Math.round((Date.now() - t0) / 1000)} s: ${verdict.output}`);
+  return verdict;
+}
 
 /** Click Check as a learner does, again after a pause while it fails, for as long as the autopilot would. */
 async function clickCheck(timeoutSeconds: number): Promise<{ text: string; output: string }> {

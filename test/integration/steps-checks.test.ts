@@ -190,13 +190,47 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       await run('step8', /proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY/);
       await fails('step8', /instead of ORIGIN\/DUAL_ASYNC_ON_SECONDARY: set read_mode and run zdm-lab proxy rolling-update/);
       await run('step8', /^zdm-lab proxy rolling-update$/);
-      await passes('step8', /all three proxies run read_mode DUAL_ASYNC_ON_SECONDARY/);
+      await passes('step8', /all three proxies run read_mode DUAL_ASYNC_ON_SECONDARY with Origin still primary, and the reads go to Target too: [1-9]\d* async reads counted on Target/);
     });
 
     test('step 9 fails while Origin is primary and passes after the page’s rolling update', async () => {
       await fails('step9', /all three need primary_cluster TARGET/);
       await run('step9', /primary_cluster=TARGET/);
-      await passes('step9', /all three proxies have Target as primary with read_mode PRIMARY_ONLY/);
+      await passes('step9', /all three proxies have Target as primary with read_mode PRIMARY_ONLY, and reads are answered by Target: [1-9]\d* since the proxies restarted, 0 copied to Origin/);
+    });
+
+    test('rollback fails until Origin answers the reads through the proxies and the API writes to Origin alone, and passes with every write of the loop on Origin', async () => {
+      await fails('rollback', /the proxies run TARGET\/PRIMARY_ONLY - the rollback needs primary_cluster ORIGIN/);
+      await run('rollback', /primary_cluster=ORIGIN/);
+      const seen = await run('rollback', /metrics\.sh" --once/);
+      assert.match(seen, /^\[\{"user":"marco","when":"2024-03-01T18:45:00\.000Z","status":"cooking"\}\]$/m, 'marco’s status, read through the proxies');
+      assert.match(seen, /^proxy +writes +reads:Origin +reads:Target +async reads +failed writes$/m);
+      const targetReads = [...seen.matchAll(/^127\.0\.3\.1[123] +\d+ +(\d+) +(\d+) /gm)].map((m) => [Number(m[1]), Number(m[2])]);
+      assert.equal(targetReads.length, 3);
+      assert.ok(targetReads.some(([o]) => o > 0) && targetReads.every(([, t]) => t === 0), `reads answered by Origin, none by Target: ${JSON.stringify(targetReads)}`);
+      await fails('rollback', /the API runs in ZDM_PROXY mode, not ORIGIN/);
+      writer = start('rollback', 'client', /writer\.sh/);
+      await eventually('the loop writes as rollback', async () => /POST \/status\/eva\/rollback-3 200 \d+ms ZDM_PROXY/.test(api.output()));
+      await run('rollback', /echo ORIGIN/);
+      await eventually('the API switched', async () => /now using ORIGIN/.test(api.output()));
+      await eventually('the loop writes to Origin alone', async () => /POST \/status\/eva\/rollback-\d+ 200 \d+ms ORIGIN/.test(api.output()));
+      await passes('rollback', /Origin is primary and answers the reads \([1-9]\d* through the proxies, 0 by Target\), the API writes to Origin alone, and Origin holds all \d+ writes of the loop, the \d+ of the rollback included, none failed/);
+    });
+
+    test('forward fails while the API is on Origin and while Target lacks the rollback’s writes, and passes back in Phase 4 after the copy', async () => {
+      await fails('forward', /the API runs in ORIGIN mode, not ZDM_PROXY/);
+      await run('forward', /echo ZDM_PROXY/);
+      await eventually('the API switched', async () => /now using ZDM_PROXY/.test(api.output()));
+      const counts = await run('forward', /rollback writes"; done$/);
+      const [onOrigin, onTarget] = [/^origin: (\d+) rollback writes$/m, /^target: (\d+) rollback writes$/m].map((r) => Number(r.exec(counts)![1]));
+      assert.ok(onTarget < onOrigin, `Target lacks the writes made straight to Origin: ${counts}`);
+      await fails('forward', /the proxies run ORIGIN\/PRIMARY_ONLY - forward again needs primary_cluster TARGET/);
+      await run('forward', /primary_cluster=TARGET/);
+      await fails('forward', /\d+ of the loop's writes are not on Target, e\.g\. rollback-\d+ .*zdm-lab migrate --keyspace zdmapp/);
+      await run('forward', /^zdm-lab migrate --keyspace zdmapp$/);
+      await passes('forward', /back to Phase 4: the API goes through the proxies, Target is primary and answers the reads \([1-9]\d* since the proxies restarted\), and Target holds all \d+ writes of the loop, the rollback's included/);
+      await writer.ctrlC();
+      assert.match(writer.output(), /rollback: \d+ writes, 0 failed requests/);
     });
   });
 

@@ -39,9 +39,9 @@ describe('the ZDM course', () => {
     assert.equal(loaded().format, 'course.json');
   });
 
-  test('follows the learner’s path: intro, ten steps, cleanup, finish', () => {
+  test('follows the learner’s path: intro, the steps, the rollback and the way forward between Phase 4 and Phase 5, cleanup, finish', () => {
     const ids = loaded().pages.map((p) => p.id);
-    assert.deepEqual(ids, ['intro', ...Array.from({ length: 10 }, (_, i) => `step${i + 1}`), 'cleanup', 'finish']);
+    assert.deepEqual(ids, ['intro', ...Array.from({ length: 9 }, (_, i) => `step${i + 1}`), 'rollback', 'forward', 'step10', 'cleanup', 'finish']);
     assert.deepEqual(loaded().terminals.map((t) => t.id), ['host', 'api', 'client', 'logs']);
   });
 
@@ -87,7 +87,7 @@ describe('the ZDM course', () => {
   });
 
   test('the writer loop is restarted with Ctrl-C and a new prefix at each phase; Phase 5’s waits for the API on Target', () => {
-    const prefixes: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', step10: 'phase5 --mode TARGET' };
+    const prefixes: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', rollback: 'rollback', forward: 'phase4', step10: 'phase5 --mode TARGET' };
     for (const [page, prefix] of Object.entries(prefixes)) {
       const writer = blocks(page).filter((b) => b.terminalId === 'client');
       assert.equal(writer.length, 1, `${page} has one block for the client terminal`);
@@ -105,6 +105,8 @@ describe('the ZDM course', () => {
     assert.match(start.command, /CLIENT_CONNECTION_MODE_FILE="\$LAB_ENV_DIR\/client-connection-mode" tsx "\$LAB_COURSE_DIR\/\.\.\/sample-api\/server\.ts"$/);
     const switches = (page: string) => blocks(page).filter((b) => /client-connection-mode"$/.test(b.command)).map((b) => b.command);
     assert.deepEqual(switches('step6'), ['echo ZDM_PROXY > "$LAB_ENV_DIR/client-connection-mode"']);
+    assert.deepEqual(switches('rollback'), ['echo ORIGIN > "$LAB_ENV_DIR/client-connection-mode"']);
+    assert.deepEqual(switches('forward'), ['echo ZDM_PROXY > "$LAB_ENV_DIR/client-connection-mode"']);
     assert.deepEqual(switches('step10'), ['echo TARGET > "$LAB_ENV_DIR/client-connection-mode"']);
   });
 
@@ -114,16 +116,20 @@ describe('the ZDM course', () => {
     assert.match(commands('step8'), /zdm-lab proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY/);
     assert.match(commands('step8'), /^zdm-lab proxy rolling-update$/m);
     assert.match(commands('step9'), /^zdm-lab proxy config set primary_cluster=TARGET read_mode=PRIMARY_ONLY && zdm-lab proxy rolling-update$/m);
+    assert.match(commands('rollback'), /^zdm-lab proxy config set primary_cluster=ORIGIN && zdm-lab proxy rolling-update$/m);
+    assert.match(commands('forward'), /^zdm-lab proxy config set primary_cluster=TARGET && zdm-lab proxy rolling-update$/m);
+    const forward = commands('forward');
+    assert.ok(forward.indexOf('echo ZDM_PROXY') < forward.indexOf('zdm-lab migrate --keyspace zdmapp'), 'on the way forward the copy runs once dual writes are back');
     assert.match(commands('step7'), /^zdm-lab migrate --keyspace zdmapp$/m);
     assert.match(commands('step7'), /^zdm-lab validate --keyspace zdmapp$/m);
   });
 
   test('each phase page shows its own diagram, and every diagram is an SVG with a title', () => {
-    const expected: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', step10: 'phase5' };
+    const expected: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', rollback: 'rollback', forward: 'phase4', step10: 'phase5' };
     for (const [page, image] of Object.entries(expected)) {
       assert.match(readFileSync(join(stepsDir, `${page}.md`), 'utf8'), new RegExp(`\\]\\(images/${image}\\.svg\\)`), `${page} shows ${image}.svg`);
     }
-    for (const name of ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'phase5', 'proxies-deployed']) {
+    for (const name of ['phase0', 'phase1', 'phase2', 'phase3', 'phase4', 'phase5', 'rollback', 'proxies-deployed']) {
       const svg = readFileSync(join(stepsDir, 'images', `${name}.svg`), 'utf8');
       assert.match(svg, /^<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg"[^>]*>\n  <title>[^<]+<\/title>/, `${name}.svg opens with a title`);
       assert.match(svg, /<\/svg>\n$/);

@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Rollback: Origin is primary again and answers the reads that go through the proxies, the API
+# talks to Origin straight, and Origin holds every write the loop made, none failed: those of
+# phases 0 to 4 and those of the rollback, the last ones written to Origin alone.
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
+proxies_run 'ORIGIN/PRIMARY_ONLY' "- the rollback needs primary_cluster ORIGIN (read_mode PRIMARY_ONLY): set it and run zdm-lab proxy rolling-update"
+# A read through a proxy, as any client still on the proxies would make it; nobody else uses them now.
+"$ZDM_LAB" cqlsh proxy -e "SELECT status FROM zdmapp.user_status WHERE user = 'marco'" >/dev/null 2>&1 || fail "a read through proxy 1 failed: zdm-lab cqlsh proxy shows why"
+read -r origin target _ _ <<<"$(proxy_counts)"
+(( origin > 0 && target == 0 )) || fail "reads through the proxies are not answered by Origin alone ($origin by Origin, $target by Target since the proxies restarted): run zdm-lab proxy rolling-update with primary_cluster ORIGIN"
+api_mode_is ORIGIN
+status=$(fresh_write) || exit 1
+grep -qx "$status" <<<"$(statuses target lab-check)" && fail "a fresh write ($status) still reached Target: is the API really connected to Origin only?"
+[ -s "$WRITER_LOG" ] || fail "the writer loop has recorded no writes in $WRITER_LOG: it runs from step 1 on"
+loop_failures
+rollback=$(loop_writes | grep -c '^rollback-')
+(( rollback > 0 )) || fail "the loop has made no write as rollback: restart it with the rollback prefix (the page's client block)"
+on_origin=$(statuses origin eva)
+missing=$(comm -23 <(loop_writes | sort) <(sort -u <<<"$on_origin"))
+[ -z "$missing" ] || fail "$(wc -l <<<"$missing") of the loop's writes are not on Origin, e.g. $(head -n 3 <<<"$missing" | tr '\n' ' ')- a rollback that loses writes is no rollback"
+pass "Origin is primary and answers the reads ($origin through the proxies, 0 by Target), the API writes to Origin alone, and Origin holds all $(loop_writes | wc -l) writes of the loop, the $rollback of the rollback included, none failed"
