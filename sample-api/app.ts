@@ -1,6 +1,6 @@
 /**
  * The HTTP side of the sample API: a user's latest statuses, posting a new
- * status, and the health of the database connection. Every request is logged
+ * status (now, or at a given time, which writes that row again), and the health of the database connection. Every request is logged
  * on one line (time, method, path, status, milliseconds, mode), so the API's
  * terminal shows each write of the learner's loop and which database mode
  * served it. Errors are JSON with a sentence a learner can act on.
@@ -20,6 +20,21 @@ export function parseEntries(raw: unknown): number {
   if (typeof raw !== 'string' || !/^\s*\d+\s*$/.test(raw)) return 1;
   const n = Number(raw);
   return n < 1 ? 1 : Math.min(n, MAX_ENTRIES);
+}
+
+/**
+ * `?when=`: the time a posted status is for, so that a client can write one row again and again (a
+ * fixed user and time is one row: each write replaces its status). ISO 8601 with a time zone, from
+ * the year 1970 on; missing means now. Returns the date, or a sentence saying what is wrong.
+ */
+export function parseWhen(raw: unknown, now: () => Date = () => new Date()): Date | string {
+  if (raw === undefined) return now();
+  if (typeof raw !== 'string' || !/^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?(Z|[+-]\d\d:\d\d)$/.test(raw)) {
+    return `when must be one date and time with its zone, like 2024-01-01T00:00:00Z, not ${JSON.stringify(raw).slice(0, 60)}`;
+  }
+  const when = new Date(raw);
+  if (Number.isNaN(when.getTime()) || when.getTime() < 0) return `when must be a real date and time from 1970 on, not ${raw}`;
+  return when;
 }
 
 interface StatusRow {
@@ -64,7 +79,7 @@ export function createApp(connection: Connection, log: Log): express.Express {
 
   app.get('/', (_req, res) => {
     res.json({
-      endpoints: ['GET /status/:user?entries=N', 'POST /status/:user/:status', 'GET /health'],
+      endpoints: ['GET /status/:user?entries=N', 'POST /status/:user/:status?when=ISO-8601', 'GET /health'],
       mode: connection.mode,
     });
   });
@@ -88,7 +103,8 @@ export function createApp(connection: Connection, log: Log): express.Express {
     const { user, status } = req.params;
     const problem = tooLong('the user name', user) ?? tooLong('the status', status);
     if (problem) return void res.status(413).json({ error: problem });
-    const when = new Date();
+    const when = parseWhen(req.query.when);
+    if (typeof when === 'string') return void res.status(400).json({ error: when });
     await connection.execute(`INSERT INTO ${TABLE} (user, when, status) VALUES (?, ?, ?)`, [user, when, status]);
     const row: StatusRow = { user, when: when.toISOString(), status };
     res.json(row);

@@ -8,9 +8,12 @@
 # "read CODE"), so that the cleanup page can prove, phase by phase, that no
 # accepted write was lost and that Origin holds what a rollback needs.
 #
-#   writer.sh PHASE [--mode MODE]   --mode: first wait until the API runs in
-#                                   MODE (ORIGIN, ZDM_PROXY or TARGET), so
-#                                   that every write of PHASE goes that way
+#   writer.sh PHASE [--mode MODE] [--also-update USER]
+#       --mode: first wait until the API runs in MODE (ORIGIN, ZDM_PROXY or
+#       TARGET), so that every write of PHASE goes that way
+#       --also-update: with each write, set USER's status at one fixed time
+#       (2024-01-01T00:00:00Z) to the write's name: one row, updated again
+#       and again (a failed update is recorded as "update CODE")
 #   writer.sh --resume              after a restart of the lab: the last
 #                                   phase in writer.log, numbering on
 #
@@ -19,15 +22,21 @@
 # name of its own and each phase's numbers have no gap. It waits for the
 # API, connected to its database, before its first write.
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
-usage='usage: writer.sh PHASE [--mode ORIGIN|ZDM_PROXY|TARGET] | --resume   (for example: writer.sh phase0)'
+usage='usage: writer.sh PHASE [--mode ORIGIN|ZDM_PROXY|TARGET] [--also-update USER] | --resume   (for example: writer.sh phase0)'
 prefix=""
 mode=""
+update=""
+FIXED_WHEN=2024-01-01T00:00:00Z
 resume=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --resume) resume=1 ;;
     --mode)
       case "$2" in ORIGIN | ZDM_PROXY | TARGET) mode=$2 ;; *) echo "writer.sh: --mode takes ORIGIN, ZDM_PROXY or TARGET, not \"$2\"" >&2; exit 2 ;; esac
+      shift ;;
+    --also-update)
+      [[ "$2" =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] || { echo "writer.sh: --also-update takes a user name, not \"$2\"" >&2; exit 2; }
+      update=$2
       shift ;;
     -*) echo "writer.sh: unknown option $1; $usage" >&2; exit 2 ;;
     *) [ -z "$prefix" ] || { echo "writer.sh: one phase only; $usage" >&2; exit 2; }; prefix=$1 ;;
@@ -74,6 +83,7 @@ until ready; do
   sleep 1
 done
 echo "writing a status for eva every 0.2 s through $API as $prefix-$first, $prefix-$((first + 1)), … (Ctrl-C stops)"
+[ -n "$update" ] && echo "and with each write, $update's status at $FIXED_WHEN: one row, updated again and again"
 while true; do
   n=$((n + 1))
   status="$prefix-$n"
@@ -82,6 +92,10 @@ while true; do
     echo "$status $code" >> "$WRITER_LOG"
   else
     record_failure "$status $code" "$(date +%T) write $status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
+  fi
+  if [ -n "$update" ]; then
+    code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$API/status/$update/$status?when=$FIXED_WHEN")
+    [ "$code" = 200 ] || record_failure "update $code" "$(date +%T) update of $update's row to $status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
   fi
   if (( n % 5 == 0 )); then
     code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/status/eva")

@@ -201,6 +201,14 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     const phase5OnOrigin = [...originEva].filter((s) => s.startsWith('phase5-')).length;
     const health = await http('GET', `${API}/health`);
     const latest = await http('GET', `${API}/status/eva`);
+    // The row the loop kept updating while migrate ran (step 7): the newest value on both, decided by the same writetime.
+    const lena = await Promise.all(
+      (['origin', 'target'] as const).map((c) =>
+        withClient(nodeOf(ENV, c, home), async (client) =>
+          (await client.execute("SELECT status, writetime(status) AS written FROM zdmapp.user_status WHERE user = 'lena'", [], { prepare: false })).rows.map((r) => `${r.status} ${r.written}`),
+        ),
+      ),
+    );
 
     const during = windows
       .filter((w) => /rolling-update|client-connection-mode"$/.test(w.command))
@@ -212,6 +220,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
         `# test writer: ${writer.sent} writes in ${Math.round((writer.stoppedAt - writer.startedAt) / 1000)} s (${writer.perSecond.toFixed(1)}/s), ${writer.acked.length} acknowledged, ${writer.failures.length} failed`,
         `# writes during the switches and rolling updates: ${during.join('; ')}`,
         `# on Target: ${loopWrites.length - missingLoop.length} of ${loopWrites.length} loop writes, ${writer.acked.length - missingTest.length} of ${writer.acked.length} test writes`,
+        `# lena's row, updated with each write while migrate ran: Origin ${JSON.stringify(lena[0])}, Target ${JSON.stringify(lena[1])}`,
         `# phase 5 rows: ${phase5OnTarget} on Target, ${phase5OnOrigin} on Origin; the API: ${JSON.stringify(health.body)}, eva's latest ${JSON.stringify(latest.body?.[0]?.status)}`,
       ].join('\n'),
     );
@@ -228,6 +237,9 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     assert.deepEqual(missingTest, [], 'every acknowledged test write is on Target');
     assert.ok(beforePhase5.length > 0 && phase5From !== Infinity, 'writes were made before Phase 5 started');
     assert.deepEqual(missingOnOrigin, [], 'every write acknowledged before Phase 5 is on Origin, so a rollback loses nothing');
+    assert.equal(lena[0]!.length, 1, 'lena has one row, updated again and again');
+    assert.match(lena[0]![0]!, /^phase2-\d+ \d+$/);
+    assert.deepEqual(lena[1], lena[0], 'Target holds the newest value of the row, with the writetime that decided it');
     assert.equal(health.body.mode, 'TARGET');
     assert.equal(health.body.connected, true);
     assert.match(String(latest.body?.[0]?.status), /^phase5-\d+$/, 'the API answers with a row only Target has');

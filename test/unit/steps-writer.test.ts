@@ -131,6 +131,26 @@ describe('the writer loop', () => {
     assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), ['POST /status/eva/phase9-1', 'POST /status/eva/phase9-2']);
   });
 
+  test('with --also-update it sets one fixed row of that user to the name of each write, right after the write', async () => {
+    requests.length = 0;
+    const child = spawn('bash', [writer, 'phase8', '--also-update', 'lena'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    await eventually('three writes and their updates', async () => requests.filter((r) => r.startsWith('POST /status/lena/')).length >= 3, 10_000);
+    process.kill(-child.pid!, 'SIGINT');
+    assert.equal(await exited, 0);
+    assert.match(out, /^and with each write, lena's status at 2024-01-01T00:00:00Z: one row, updated again and again$/m);
+    assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 4), [
+      'POST /status/eva/phase8-1',
+      'POST /status/lena/phase8-1?when=2024-01-01T00:00:00Z',
+      'POST /status/eva/phase8-2',
+      'POST /status/lena/phase8-2?when=2024-01-01T00:00:00Z',
+    ]);
+    const log = readFileSync(join(dir, 'writer.log'), 'utf8');
+    assert.doesNotMatch(log, /lena|update/, 'updates that succeed are not recorded: the record holds the writes of the proof');
+  });
+
   test('a mode it does not know, or two phases, are refused with a sentence', () => {
     for (const [args, message] of [
       [['phase5', '--mode', 'ASTRA'], /--mode takes ORIGIN, ZDM_PROXY or TARGET, not "ASTRA"/],
@@ -149,6 +169,6 @@ describe('the writer loop', () => {
     child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
     const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
     assert.notEqual(code, 0);
-    assert.match(err, /usage: writer\.sh PHASE \[--mode ORIGIN\|ZDM_PROXY\|TARGET\] \| --resume/);
+    assert.match(err, /usage: writer\.sh PHASE \[--mode ORIGIN\|ZDM_PROXY\|TARGET\] \[--also-update USER\] \| --resume/);
   });
 });
