@@ -27,6 +27,8 @@ export interface ExecCommand {
 
 export interface Backend {
   readonly name: string;
+  /** Whether a node's data outlives `stop` (the embedded backend keeps its folder; Docker removes its volume). */
+  readonly keepsDataWhenStopped: boolean;
   /** Fetches or builds whatever the backend needs (artifacts, images). Idempotent. */
   prepare(topo: Topology, report: Reporter): Promise<void>;
   startNode(node: NodeSpec, report: Reporter): Promise<void>;

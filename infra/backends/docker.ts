@@ -95,6 +95,7 @@ async function tarOf(files: { name: string; content: string; mode?: number }[]):
 
 export class DockerBackend implements Backend {
   readonly name = 'docker';
+  readonly keepsDataWhenStopped = false;
   private readonly docker: Docker;
   private readonly images: DockerImages;
   private answered = false;

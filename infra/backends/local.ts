@@ -27,6 +27,7 @@ function supervised(component: ComponentSpec): Supervised {
 
 export class LocalBackend implements Backend {
   readonly name = 'local';
+  readonly keepsDataWhenStopped = true;
   private cassandra?: CassandraArtifact;
   private proxyBin?: string;
 

@@ -9,7 +9,8 @@ import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ArtifactUnavailableError, describeZdmProxy, ensureZdmProxy, findZdmProxy, ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
 import { chooseBackend } from '../backends/select.js';
 import { readProxyConfig, setProxyConfigValue, ProxyConfigError } from '../config/proxy.js';
-import { formatStatus, infraDown, infraReset, infraStatus, infraUp, type LabContext } from '../commands/environment.js';
+import { formatStatus, infraDown, infraReset, infraStatus, infraStop, infraUp, type LabContext } from '../commands/environment.js';
+import { nodeNamed, nodeStart, nodeStop } from '../commands/node.js';
 import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../commands/proxy.js';
 import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
@@ -21,7 +22,9 @@ const USAGE = `usage: zdm-lab <command> [options]
 
   setup                              fetch Cassandra, cqlsh (and its Python driver) and zdm-proxy into the cache
   infra up|status|down|reset         Origin and Target nodes of an environment
+  infra stop                         stop what can stop without losing data (an idle environment)
   infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
+  node stop|start origin|target      stop one node while the rest keeps running (a failure drill); start it again
   proxy deploy                       start three ZDM proxies from the YAML files
   proxy rolling-update [--pause S]   apply YAML changes one proxy at a time, S seconds apart (default 10)
   proxy status                       state and effective configuration of each proxy
@@ -100,6 +103,10 @@ async function main(argv: string[]): Promise<number> {
       await infraDown(ctx);
       ctx.print(`environment ${env} is down: ${ctx.backend.name === 'docker' ? 'no lab container, network or volume' : 'no lab process'} left`);
       return 0;
+    case 'infra stop':
+      await infraStop(ctx);
+      ctx.print(`environment ${env} is stopped; zdm-lab infra up brings it back with its data`);
+      return 0;
     case 'infra reset': {
       if (values.check) {
         const off = await infraReset(ctx, { check: true });
@@ -114,6 +121,12 @@ async function main(argv: string[]): Promise<number> {
       ctx.print(`environment ${env} is back to the start of step 1${undone.length ? ` (undone: ${undone.join('; ')})` : ''}`);
       return 0;
     }
+    case 'node stop':
+      await nodeStop(ctx, nodeNamed(topo, rest[0], 'stop'));
+      return 0;
+    case 'node start':
+      await nodeStart(ctx, nodeNamed(topo, rest[0], 'start'));
+      return 0;
     case 'proxy version': {
       const bin = findZdmProxy();
       if (!bin) {

@@ -148,6 +148,24 @@ export async function infraDown(ctx: LabContext): Promise<void> {
   report('origin and target stopped');
 }
 
+/**
+ * Frees what an idle environment holds without losing any data: the proxies
+ * stop, and so do both nodes where the backend keeps a stopped node's data
+ * (the embedded one; Docker removes a node's volume with its container, so
+ * there the nodes keep running). `infra up` brings it all back.
+ */
+export async function infraStop(ctx: LabContext): Promise<void> {
+  const { topo, backend, report } = ctx;
+  await Promise.all(topo.proxies.map((p) => backend.stop(p)));
+  report('proxies stopped');
+  if (!backend.keepsDataWhenStopped) {
+    report(`origin and target keep running: the ${backend.name} backend would lose a stopped node's data`);
+    return;
+  }
+  await Promise.all([topo.origin, topo.target].map((n) => backend.stop(n)));
+  report('origin and target stopped, their data kept');
+}
+
 /** The seed rows as "user status" lines, sorted, read from seed.cql. */
 function seedRows(): string[] {
   return [...readFileSync(SEED_FILE, 'utf8').matchAll(/VALUES \('([^']*)', '[^']*', '([^']*)'\)/g)].map((m) => `${m[1]} ${m[2]}`).sort();

@@ -5,6 +5,7 @@
  */
 import type { CourseOutline, PageView } from '../server/course.js';
 import type { CheckResult, Hand, Progress } from '../progress/store.js';
+import type { LifetimeView } from '../instructor/classroom.js';
 import { requestJson } from './http.js';
 
 /** The environment this page drives: `?env=K` in the address (the server's URL carries it), else 1. */
@@ -18,6 +19,7 @@ export type ProgressView = Progress & {
   hand: Hand | null;
   /** The terminal the instructor shows to the class now, if any. */
   broadcast: { name: string; since: number; yours: boolean } | null;
+  lifetime: LifetimeView;
 };
 export type RunResult = { ok: true; count: number } | { ok: false; error: string; count?: number };
 
@@ -36,4 +38,6 @@ export const api = {
   check: (page: string) => call<CheckResult>('POST', `/api/env/${ENV}/check`, { page }),
   reset: () => call<{ ok: boolean; output: string }>('POST', `/api/env/${ENV}/reset`),
   help: () => call<{ hand: Hand }>('POST', `/api/env/${ENV}/help`),
+  extend: () => call<LifetimeView>('POST', `/api/env/${ENV}/extend`),
+  wake: () => call<LifetimeView>('POST', `/api/env/${ENV}/wake`),
 };

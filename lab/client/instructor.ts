@@ -16,7 +16,10 @@
  * and handed back, and shown to the whole class (each learner page shows it
  * read-only until the instructor stops). The instructor keeps a number of
  * warm seats (environments set up before learners arrive) and sees how many
- * are ready, starting and in use. Each terminal's session is recorded:
+ * are ready, starting and in use, and sets how long environments live (an
+ * idle time after which they sleep, a lifetime, how far learners may extend
+ * it); each row shows whether its environment sleeps, wakes or ends soon,
+ * and can be extended. Each terminal's session is recorded:
  * the console plays a row's recordings back (asciinema-player) and downloads
  * them as asciicast files.
  */
@@ -129,6 +132,12 @@ function render(): void {
   const c = list.capacity;
   $('capacity').textContent = `${list.environments.length} environment(s); room for ${c.room} more (${gib(c.availableBytes)} of ${gib(c.totalBytes)} free, about ${gib(c.bytesPerEnvironment)} each)`;
   pageOptions($<HTMLSelectElement>('reset-all-to'));
+  for (const [id, key] of [['idle-minutes', 'idleMinutes'], ['lifetime-minutes', 'lifetimeMinutes'], ['extend-limit-minutes', 'extendLimitMinutes']] as const) {
+    const input = $<HTMLInputElement>(id);
+    if (document.activeElement !== input) input.value = String(list.rules[key]);
+  }
+  $<HTMLInputElement>('idle-minutes').disabled = !list.canSleep;
+  if (!list.canSleep) $<HTMLInputElement>('idle-minutes').title = 'this course declares no suspend command, so its environments cannot sleep';
   const seats = list.seats;
   const count = $<HTMLInputElement>('seats-count');
   if (document.activeElement !== count) count.value = String(seats.reserved);
@@ -193,11 +202,23 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     el.classList.add('budget');
     health.append(el);
   }
+  const life = e.lifetime;
+  if (life.lifecycle !== 'running') {
+    const left = life.expiresAt === null ? '' : ` (ends in ${minutes(Math.max(0, Math.round((life.expiresAt - Date.now()) / 1000)))})`;
+    health.append(chip(`${life.lifecycle}${life.lifecycle === 'expiring' ? left : ''}`, life.lifecycle === 'expiring' ? 'down' : 'starting'));
+    health.lastElementChild!.classList.add('lifecycle');
+  }
   if (health.childElementCount === 0) {
     health.textContent = '—';
     health.title = e.activity ? 'not probed while an action runs' : e.health === null ? 'the course declares no status command' : 'the course reports no parts';
   }
-  cell(ago(e.lastActivity), 'last-activity');
+  const last = cell(ago(e.lastActivity), 'last-activity');
+  if (life.expiresAt !== null) {
+    const ends = document.createElement('div');
+    ends.className = 'ends';
+    ends.textContent = `ends in ${minutes(Math.max(0, Math.round((life.expiresAt - Date.now()) / 1000)))}`;
+    last.append(ends);
+  }
   const now = cell(e.activity ? `${e.activity.kind}${e.activity.to ? ` to ${e.activity.to}` : ''}: ${e.activity.line}` : '', 'activity');
   if (!e.activity && e.lastError) {
     now.className = 'error';
@@ -225,6 +246,7 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     button('Reset to', 'reset-to-button', () => void reset(e.env, select.value), disabled),
     button('Destroy', 'destroy danger', () => void destroy(e.env, e.name), disabled),
   );
+  if (life.canExtend) actions.append(button('Extend', 'extend', () => void requestJson('POST', `/api/env/${e.env}/extend`).then(refresh, (err: Error) => message(err.message, true))));
   return tr;
 }
 
@@ -384,6 +406,14 @@ function gib(bytes: number): string {
 
 $<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));
 $('watch-close').onclick = () => closeWatch();
+$<HTMLFormElement>('lifetime-form').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const value = (id: string) => Number($<HTMLInputElement>(id).value || '0');
+  const rules = { lifetimeMinutes: value('lifetime-minutes'), extendLimitMinutes: value('extend-limit-minutes'), ...(list?.canSleep ? { idleMinutes: value('idle-minutes') } : {}) };
+  void requestJson('POST', '/api/instructor/lifetime', rules)
+    .catch((err: Error) => message(err.message, true))
+    .then(() => refresh());
+});
 $<HTMLFormElement>('seats-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
   const reserved = Number($<HTMLInputElement>('seats-count').value || '0');

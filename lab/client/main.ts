@@ -8,7 +8,10 @@
  * has any, get tabs beside the terminals. A strip over a terminal says when
  * the instructor watches it or types in it (with a button to take the
  * keyboard back), and a panel above the terminals shows, read-only, the
- * terminal the instructor shows to the class.
+ * terminal the instructor shows to the class. When the instructor gives
+ * environments a lifetime, the header counts down to its end and offers to
+ * extend it; an environment put to sleep after a while without activity
+ * says so and wakes when the learner is back.
  */
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
@@ -36,12 +39,17 @@ async function boot(): Promise<void> {
   $('check-button').onclick = () => void runCheck();
   $('reset-button').onclick = () => void resetEnvironment();
   $('help-button').onclick = () => void askForHelp();
+  $('extend-button').onclick = () => void extendLifetime();
+  $('wake-button').onclick = () => void wakeUp();
   $('page').addEventListener('click', onPageClick);
   window.addEventListener('hashchange', () => void show(pageFromHash()));
   window.addEventListener('resize', () => terminals.forEach((t) => t.refit()));
   showSetup(progress.setup, progress.setupNote);
   showHand(progress.hand);
   showBroadcast(progress.broadcast);
+  showLifetime(progress.lifetime);
+  // the learner is back: an environment asleep wakes up (the setup shows its progress)
+  if (progress.lifetime.lifecycle === 'asleep') void wakeUp();
   watchResets(progress.generation);
   await show(pageFromHash() ?? progress.current ?? course.pages[0]!.id);
 }
@@ -395,12 +403,49 @@ function showSetup(state: string, note = ''): void {
   if (state === 'done' && note) setTimeout(() => el.dataset.state === 'done' && el.textContent === note && (el.textContent = ''), 60_000);
 }
 
+/** The environment's end (a countdown, and "extend" while the instructor allows it) and its sleep. */
+let lifetime: ProgressView['lifetime'] | undefined;
+function showLifetime(view: ProgressView['lifetime']): void {
+  lifetime = view;
+  const asleep = view.lifecycle === 'asleep' || view.lifecycle === 'going to sleep';
+  const banner = $('sleep-banner');
+  banner.hidden = !asleep;
+  $('lifetime').hidden = view.expiresAt === null;
+  $<HTMLButtonElement>('extend-button').hidden = !view.canExtend;
+  tickLifetime();
+}
+
+function tickLifetime(): void {
+  if (!lifetime || lifetime.expiresAt === null) return;
+  const left = Math.max(0, lifetime.expiresAt - Date.now());
+  const minutes = Math.floor(left / 60_000);
+  const el = $('lifetime-left');
+  el.textContent = left === 0 ? 'this environment is ending' : `ends in ${minutes >= 1 ? `${minutes} min` : `${Math.ceil(left / 1000)} s`}`;
+  $('lifetime').dataset.state = lifetime.lifecycle === 'expiring' || left < 10 * 60_000 ? 'expiring' : 'running';
+}
+setInterval(tickLifetime, 1000);
+
+async function extendLifetime(): Promise<void> {
+  try {
+    showLifetime(await api.extend());
+  } catch (err) {
+    $('lifetime-left').textContent = (err as Error).message;
+  }
+}
+
+async function wakeUp(): Promise<void> {
+  showLifetime(await api.wake());
+  showSetup('running');
+}
+
 /** A reset taken elsewhere (the instructor console, another tab) starts this page over on the first page. */
 function watchResets(generation: number): void {
   const timer = setInterval(() => {
     api.progress().then(
       (p) => {
         showBroadcast(p.broadcast);
+        showLifetime(p.lifetime);
+        if (p.setup === 'running' && $('setup-status').dataset.state !== 'running') showSetup(p.setup, p.setupNote);
         if (p.generation === generation) return;
         clearInterval(timer);
         location.hash = '';

@@ -48,6 +48,7 @@ export const courseJsonSchema = z.strictObject({
   setup: shellCommand.optional(),
   reset: shellCommand.optional(),
   teardown: shellCommand.optional(),
+  suspend: shellCommand.optional(),
   status: shellCommand.optional(),
   resume: z.array(resume, { error: 'must be a list of {"terminal", "command", "from", "until"}' }).optional(),
   pages: z.array(page, { error: 'must be a non-empty list of {"id", "file", "title"}' }).min(1, 'must be a non-empty list of {"id", "file", "title"}'),

@@ -137,6 +137,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     setup: json.setup,
     reset: json.reset,
     teardown: json.teardown,
+    suspend: json.suspend,
     status: json.status,
     resume,
     pages,

@@ -19,6 +19,9 @@
  *     "reset": "./reset.sh",                    // optional: run when an environment is reset, after its
  *                                               //   terminals have ended
  *     "teardown": "./teardown.sh",              // optional: run when an instructor destroys an environment
+ *     "suspend": "./suspend.sh",                // optional: run when an idle environment is put to sleep, after
+ *                                               //   its terminals ended: stop what costs memory, keep the data;
+ *                                               //   the learner's return runs the setup (and "resume") again
  *     "status": "./status.sh",                  // optional: prints the health of the environment's parts as
  *                                               //   JSON [{"name", "state": "up"|"starting"|"down", "detail"?}]
  *     "resume": [                               // optional: after a restart of the lab, once the setup has
@@ -110,6 +113,8 @@ export interface Course {
   setup?: string;
   reset?: string;
   teardown?: string;
+  /** Stops an idle environment's parts, keeping their data; the setup brings them back. */
+  suspend?: string;
   status?: string;
   /** Started again in their terminals after a restart of the lab, when the learner's page is in their range. */
   resume: ResumeCommand[];

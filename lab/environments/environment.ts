@@ -41,6 +41,9 @@ const RESET_TIMEOUT_MS = 10 * 60 * 1000;
 
 export type SetupState = 'none' | 'running' | 'done' | 'failed';
 
+/** An idle environment is put to sleep (its parts stopped, data kept) and woken when its learner is back. */
+export type SleepState = 'awake' | 'going to sleep' | 'asleep' | 'waking';
+
 /** Progress keeps onLoad runs beside block runs, under keys that start so (Katapod's own name for them). */
 export const ON_LOAD_COUNTER = 'onLoad_';
 
@@ -109,6 +112,7 @@ export class Environment {
   private resets = 0;
   private lastActivityAt = Date.now();
   private closed = false;
+  private sleepState: SleepState = 'awake';
 
   constructor(opts: EnvironmentOptions) {
     this.id = opts.id;
@@ -171,8 +175,47 @@ export class Environment {
     return this.resetting !== undefined;
   }
 
+  /** The learner did something: it counts as activity, and an environment asleep wakes up. */
   touch(): void {
     this.lastActivityAt = Date.now();
+    this.wake();
+  }
+
+  get sleep(): SleepState {
+    return this.sleepState;
+  }
+
+  /**
+   * Put an idle environment to sleep to free its memory: plays and the setup
+   * stopped, terminals ended (last first, as for a reset), then the course's
+   * suspend command, which stops its parts and keeps their data. Progress
+   * stays. Refused (false) while a reset runs or when it is not awake.
+   */
+  async sleepNow(): Promise<ShellResult | undefined> {
+    if (!this.course.suspend) throw new Error('this course declares no suspend command, so its environments cannot sleep');
+    if (this.closed || this.sleepState !== 'awake' || this.resetting) return undefined;
+    const generation = this.resets;
+    this.sleepState = 'going to sleep';
+    await this.stopActivities();
+    await this.closeTerminals();
+    const result = await this.shell(this.course.suspend, { timeoutMs: RESET_TIMEOUT_MS });
+    // a shell a browser re-opened meanwhile goes too; a reset taken meanwhile has set the environment up again
+    await this.closeTerminals();
+    if (this.resets !== generation || this.closed) return result;
+    this.setupState = 'none';
+    this.note = result.ok ? 'asleep: its parts were stopped after a while without activity, its data is kept' : `going to sleep failed: ${lastLine(result.output)}`;
+    this.sleepState = 'asleep';
+    for (const listener of this.resetListeners) listener();
+    return result;
+  }
+
+  /** The learner is back: the setup brings the environment to their page again, and what ran in its terminals is started again. */
+  wake(): void {
+    if (this.sleepState !== 'asleep' || this.closed) return;
+    this.sleepState = 'waking';
+    void this.setup().finally(() => {
+      if (this.sleepState === 'waking') this.sleepState = 'awake';
+    });
   }
 
   /** Called after every reset (the server drops the terminals' connections, so browsers attach to the new shells). */
@@ -382,6 +425,8 @@ export class Environment {
   private async doReset(): Promise<ResetResult> {
     const started = Date.now();
     this.resets += 1;
+    // the setup that follows brings an environment asleep back
+    this.sleepState = 'awake';
     await this.stopActivities();
     await this.closeTerminals();
     let result = { ok: true, output: '' };

@@ -19,12 +19,19 @@
  * given a fresh token, and a replacement starts in the background as long as
  * the host has room; seats are not learners (no row, no invite link) and
  * survive a restart of the lab like learners do.
+ *
+ * Seat lifetime: the instructor may give environments a lifetime (each ends,
+ * destroyed, that long after it was created; its learner can extend it, 15
+ * minutes at a time, up to a limit the instructor sets) and an idle time
+ * (an environment without activity that long is put to sleep: its parts are
+ * stopped, its data kept, and it wakes when its learner is back). Warm
+ * seats neither sleep nor end.
  */
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Course } from '../course/schema.js';
-import { Environment, type SetupState } from '../environments/environment.js';
+import { Environment, type SetupState, type SleepState } from '../environments/environment.js';
 import { PlayError, playCourse } from '../autopilot/play.js';
 import { stringify } from 'csv-stringify/sync';
 import type { ProgressStore } from '../progress/store.js';
@@ -59,6 +66,35 @@ export interface ClassroomOptions {
   };
   /** Not isolated and not told it may host several learners anyway: one environment only. */
   singleLearner?: boolean;
+  /** How often lifetimes and idle times are looked at (default 15 s). */
+  lifecycleCheckMs?: number;
+}
+
+/** The class's rules for how long environments live, in minutes (fractions allowed); 0 turns a rule off. */
+export interface LifetimeRules {
+  /** Without activity this long, an environment is put to sleep (0: never). */
+  idleMinutes: number;
+  /** An environment ends this long after it was created (0: never). */
+  lifetimeMinutes: number;
+  /** How much a learner may add to it in all, EXTEND_MINUTES at a time. */
+  extendLimitMinutes: number;
+}
+
+export const EXTEND_MINUTES = 15;
+/** With less than this left, an environment is "expiring": its page counts down. */
+const EXPIRING_MS = 10 * 60 * 1000;
+const RULES: Record<keyof LifetimeRules, string> = { idleMinutes: 'idle-minutes', lifetimeMinutes: 'lifetime-minutes', extendLimitMinutes: 'extend-limit-minutes' };
+
+/** Where an environment is in its life, for the console and the learner's page. */
+export type Lifecycle = 'running' | Exclude<SleepState, 'awake'> | 'expiring';
+
+export interface LifetimeView {
+  lifecycle: Lifecycle;
+  /** When it ends (ms since the epoch), or null. */
+  expiresAt: number | null;
+  extendedMinutes: number;
+  /** Whether "extend" would add EXTEND_MINUTES now. */
+  canExtend: boolean;
 }
 
 /** Processes and threads one environment may have: two Cassandra nodes take about 600. */
@@ -106,6 +142,7 @@ export interface EnvironmentRow {
   helpRequests: number;
   /** Why the row needs the instructor's attention (rows are sorted by it), or null. */
   attention: string | null;
+  lifetime: LifetimeView;
 }
 
 /** A page this long without its check passing needs a look. */
@@ -171,6 +208,7 @@ interface Learner {
   name: string;
   /** A warm seat nobody has taken yet. */
   reserved: boolean;
+  extendedMinutes: number;
   /** Known when it was created or derived in this run (from the salt), or given by a test. */
   token: string | undefined;
   tokenHash: string;
@@ -188,12 +226,79 @@ export class Classroom {
   private readonly opts: ClassroomOptions;
   private readonly resetListeners: ((env: number) => void)[] = [];
   private seatsShort: string | null = null;
-  /** Seats being removed (more were kept than asked for). */
+  /** Seats being removed (more were kept than asked for), environments ending. */
   private readonly leaving = new Set<number>();
+  private readonly lifecycleTimer: NodeJS.Timeout;
 
   constructor(opts: ClassroomOptions) {
     this.opts = opts;
     this.course = opts.course;
+    this.lifecycleTimer = setInterval(() => this.checkLifetimes(), opts.lifecycleCheckMs ?? 15_000).unref();
+  }
+
+  rules(): LifetimeRules {
+    const read = (key: keyof LifetimeRules, fallback: number) => Number(this.opts.store.setting(this.course.dir, RULES[key]) ?? fallback) || 0;
+    return { idleMinutes: read('idleMinutes', 0), lifetimeMinutes: read('lifetimeMinutes', 0), extendLimitMinutes: read('extendLimitMinutes', 2 * EXTEND_MINUTES) };
+  }
+
+  setRules(change: Partial<Record<keyof LifetimeRules, unknown>>): LifetimeRules {
+    for (const [key, value] of Object.entries(change)) {
+      if (!(key in RULES)) throw new ClassroomError(`"${key}" is not a lifetime rule; they are: ${Object.keys(RULES).join(', ')}`, 400);
+      if (value !== undefined && !(typeof value === 'number' && Number.isFinite(value) && value >= 0)) throw new ClassroomError(`"${key}" must be a number of minutes, 0 or more`, 400);
+    }
+    if (typeof change.idleMinutes === 'number' && change.idleMinutes > 0 && !this.course.suspend) {
+      throw new ClassroomError('this course declares no suspend command, so its environments cannot be put to sleep', 409);
+    }
+    for (const [key, value] of Object.entries(change)) {
+      if (value !== undefined) this.opts.store.saveSetting(this.course.dir, RULES[key as keyof LifetimeRules], String(value));
+    }
+    return this.rules();
+  }
+
+  /** Environment `env`'s place in its life: asleep or waking, ending soon, and whether it can be extended. */
+  lifetime(env: number): LifetimeView {
+    const environment = this.get(env);
+    const learner = this.learners.get(env)!;
+    const rules = this.rules();
+    const expiresAt = rules.lifetimeMinutes > 0 && !learner.reserved ? learner.createdAt + (rules.lifetimeMinutes + learner.extendedMinutes) * 60_000 : null;
+    const sleep = environment.sleep;
+    const lifecycle: Lifecycle = sleep !== 'awake' ? sleep : expiresAt !== null && expiresAt - Date.now() < EXPIRING_MS ? 'expiring' : 'running';
+    return { lifecycle, expiresAt, extendedMinutes: learner.extendedMinutes, canExtend: expiresAt !== null && learner.extendedMinutes + EXTEND_MINUTES <= rules.extendLimitMinutes };
+  }
+
+  /** EXTEND_MINUTES more for environment `env`, within the limit the instructor set. */
+  extend(env: number): LifetimeView {
+    const view = this.lifetime(env);
+    if (view.expiresAt === null) throw new ClassroomError('this environment has no end to extend', 409);
+    if (!view.canExtend) throw new ClassroomError(`this environment was extended by ${view.extendedMinutes} minutes already, the most the instructor allows`, 409);
+    const learner = this.learners.get(env)!;
+    learner.extendedMinutes += EXTEND_MINUTES;
+    this.opts.store.saveExtension(env, this.course.dir, learner.extendedMinutes);
+    return this.lifetime(env);
+  }
+
+  /** Ends environments whose lifetime is over and puts idle ones to sleep (warm seats and busy ones are left alone). */
+  private checkLifetimes(): void {
+    const { idleMinutes } = this.rules();
+    for (const [env, l] of this.learners) {
+      if (l.reserved || l.activity || this.leaving.has(env) || l.env.isResetting) continue;
+      const { expiresAt } = this.lifetime(env);
+      if (expiresAt !== null && Date.now() >= expiresAt) {
+        this.leaving.add(env);
+        console.log(`environment ${env} (${l.name}) reached the end of its lifetime: destroying it`);
+        void this.destroy(env)
+          .catch((err: Error) => console.error(`environment ${env} could not be destroyed at the end of its lifetime: ${err.message}`))
+          .finally(() => this.leaving.delete(env));
+        continue;
+      }
+      const idle = Date.now() - l.env.lastActivity;
+      if (idleMinutes > 0 && idle >= idleMinutes * 60_000 && l.env.sleep === 'awake' && l.env.setupStatus !== 'running') {
+        void l.env.sleepNow().then(
+          (result) => result && !result.ok && console.error(`environment ${env}: going to sleep failed:\n${result.output.slice(-1000)}`),
+          (err: Error) => console.error(`environment ${env} could not be put to sleep: ${err.message}`),
+        );
+      }
+    }
   }
 
   /** How many warm seats the instructor asked for. */
@@ -280,7 +385,8 @@ export class Classroom {
       }
       // A token given from outside (tests) is not known after a restart: the learner gets a new one.
       const salt = r.tokenSalt ?? newSalt();
-      this.add(r.env, r.name, r.tokenSalt ? { salt } : { salt, token: tokenFor(this.opts.tokenKey, salt) }, r.createdAt, r.reserved === true);
+      const learner = this.add(r.env, r.name, r.tokenSalt ? { salt } : { salt, token: tokenFor(this.opts.tokenKey, salt) }, r.createdAt, r.reserved === true);
+      learner.extendedMinutes = r.extendedMinutes ?? 0;
       restored.push(r.env);
     }
     if (only === undefined) this.keepSeats();
@@ -381,6 +487,7 @@ export class Classroom {
           lastFailure: stats.lastFailure,
           hand: l.env.hand,
           helpRequests: l.env.helpRequests,
+          lifetime: this.lifetime(id),
         };
       }),
     );
@@ -513,6 +620,7 @@ export class Classroom {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.lifecycleTimer);
     await Promise.all([...this.learners.values()].map((l) => l.env.close()));
   }
 
@@ -535,7 +643,7 @@ export class Classroom {
       for (const listener of this.resetListeners) listener(env);
     });
     const tokenHash = hashToken(token);
-    const learner: Learner = { env: environment, name, reserved, token, tokenHash, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
+    const learner: Learner = { env: environment, name, reserved, extendedMinutes: 0, token, tokenHash, createdAt, health: new HealthWatch(environment, course.status), activity: null, lastError: null };
     this.learners.set(env, learner);
     this.environments.set(env, environment);
     store.saveLearner(course.dir, { env, name, tokenHash, tokenSalt: credential.token === undefined ? credential.salt : null, createdAt, reserved });

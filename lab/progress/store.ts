@@ -69,6 +69,8 @@ export interface LearnerRecord {
   createdAt: number;
   /** A warm seat: started and kept ready for a learner who has not arrived yet. */
   reserved?: boolean;
+  /** Minutes added to the class's lifetime for this environment ("extend"). */
+  extendedMinutes?: number;
 }
 
 export function hashToken(token: string): string {
@@ -99,6 +101,12 @@ export class ProgressStore {
     // Databases from before warm seats: every environment there is a learner's.
     const learnerColumns = (this.db.prepare("SELECT name FROM pragma_table_info('learners')").all() as { name: string }[]).map((c) => c.name);
     if (!learnerColumns.includes('reserved')) this.db.exec('ALTER TABLE learners ADD COLUMN reserved INTEGER NOT NULL DEFAULT 0');
+    if (!learnerColumns.includes('extended_minutes')) this.db.exec('ALTER TABLE learners ADD COLUMN extended_minutes INTEGER NOT NULL DEFAULT 0');
+  }
+
+  /** Minutes added to environment `env`'s lifetime. */
+  saveExtension(env: number, course: string, minutes: number): void {
+    this.db.prepare('UPDATE learners SET extended_minutes = ? WHERE env = ? AND course = ?').run(minutes, env, course);
   }
 
   /** A course-wide setting the instructor chose (the number of warm seats), or undefined. */
@@ -231,15 +239,24 @@ export class ProgressStore {
   }
 
   learners(course: string): LearnerRecord[] {
-    const rows = this.db.prepare('SELECT env, name, token_hash, token_salt, created_at, reserved FROM learners WHERE course = ? ORDER BY env').all(course) as {
+    const rows = this.db.prepare('SELECT env, name, token_hash, token_salt, created_at, reserved, extended_minutes FROM learners WHERE course = ? ORDER BY env').all(course) as {
       env: number;
       name: string;
       token_hash: string;
       token_salt: string | null;
       created_at: number;
       reserved: number;
+      extended_minutes: number;
     }[];
-    return rows.map((r) => ({ env: r.env, name: r.name, tokenHash: r.token_hash, tokenSalt: r.token_salt, createdAt: r.created_at, reserved: r.reserved === 1 }));
+    return rows.map((r) => ({
+      env: r.env,
+      name: r.name,
+      tokenHash: r.token_hash,
+      tokenSalt: r.token_salt,
+      createdAt: r.created_at,
+      reserved: r.reserved === 1,
+      extendedMinutes: r.extended_minutes,
+    }));
   }
 
   saveLearner(course: string, learner: LearnerRecord): void {

@@ -66,6 +66,8 @@ export interface LabOptions {
   dockerGateway?: boolean;
   /** Where the course's prepare command's output goes as it runs (default: nowhere). */
   onPrepareOutput?: (text: string) => void;
+  /** How often environments' lifetimes and idle times are looked at (tests; default 15 s). */
+  lifecycleCheckMs?: number;
 }
 
 export interface LabServer {
@@ -128,6 +130,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     tokenKey,
     isolation: opts.isolate ? { labPorts: () => [listening ? port : 0, gateway?.listeningPort ?? 0], cpusPerEnvironment: opts.cpusPerEnvironment, docker: gateway } : undefined,
     singleLearner: !opts.isolate && opts.singleLearner,
+    lifecycleCheckMs: opts.lifecycleCheckMs,
   });
   const environments = classroom.environments;
   const envId = opts.environmentId === undefined ? 1 : opts.environmentId;
@@ -148,7 +151,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   setupAccess(app, (t) => classroom.resolve(t), () => port);
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
-  setupEnvironmentRoutes(app, environments, broadcast);
+  setupEnvironmentRoutes(app, environments, broadcast, classroom);
   const panelRoutes = setupPanelRoutes(app, environments, panels);
   setupPlayRoute(app, environments);
   setupInstructorRoutes(app, classroom, instructorBundle, () => url, broadcast);

@@ -13,6 +13,7 @@
  *   DELETE /api/instructor/environments/:env        → { env, ok, output }
  *   DELETE /api/instructor/environments/:env/help   → { env, cleared }   (the learner's raised hand goes down)
  *   GET    /api/instructor/progress.csv             → the class's progress, one row per learner
+ *   POST   /api/instructor/lifetime                 { idleMinutes?, lifetimeMinutes?, extendLimitMinutes? } → LifetimeRules
  *   POST   /api/instructor/seats                    { reserved } → SeatsView   (warm seats kept ready for learners to come)
  *   POST   /api/instructor/broadcast                { env, terminal } → { broadcast }   (shown to every learner, read-only)
  *   DELETE /api/instructor/broadcast                → { broadcast: null }
@@ -26,7 +27,7 @@ import express, { type Express, type Response } from 'express';
 import type { Capacity } from '../instructor/capacity.js';
 import { type ClientBundle, escapeHtml } from './client.js';
 import { allowWasm } from './headers.js';
-import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type ResetOutcome, type SeatsView } from '../instructor/classroom.js';
+import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type LifetimeRules, type ResetOutcome, type SeatsView } from '../instructor/classroom.js';
 import type { Broadcast, BroadcastView } from './broadcast.js';
 
 export interface EnvironmentView extends EnvironmentRow {
@@ -41,6 +42,9 @@ export interface EnvironmentList {
   /** The terminal shown to the class now, if any. */
   broadcast: BroadcastView | null;
   seats: SeatsView;
+  rules: LifetimeRules;
+  /** Whether the course can put idle environments to sleep (it declares a suspend command). */
+  canSleep: boolean;
 }
 
 export interface EnvironmentCreated {
@@ -90,6 +94,8 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
       capacity: classroom.capacity(),
       broadcast: broadcast.target ?? null,
       seats: classroom.seats(),
+      rules: classroom.rules(),
+      canSleep: classroom.course.suspend !== undefined,
     };
     res.set('Cache-Control', 'no-store').json(list);
   });
@@ -130,6 +136,14 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
       res.sendFile(file, { dotfiles: 'allow' }, (err) => {
         if (err && !res.headersSent) res.status(404).json({ error: `the recording of "${found.terminal}" could not be read` });
       });
+    } catch (err) {
+      fail(res, err);
+    }
+  });
+
+  app.post('/api/instructor/lifetime', json, (req, res) => {
+    try {
+      res.json(classroom.setRules((req.body ?? {}) as Record<string, unknown>));
     } catch (err) {
       fail(res, err);
     }
