@@ -158,6 +158,10 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   answerErrors(app);
 
   const server: Server = opts.tls ? createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, app) : createServer(app);
+  // Idle keep-alive connections outlive the clients' own idle timeouts (undici 4 s, browsers longer), so a
+  // client never sends a request on a connection the server is closing at that moment (ECONNRESET).
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
   const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port, broadcast);
   classroom.onReset((env) => sockets.disconnect(env));
   let url = '';
