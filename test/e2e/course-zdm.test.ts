@@ -274,7 +274,7 @@ async function clickThrough(pageId: string): Promise<{ text: string; output: str
   assert.deepEqual(shown, blocks.map((b) => b.id), 'the page shows the course’s runnable blocks');
   for (const block of blocks) {
     // While the drill has Target down, writes through the proxies fail by design: the test's writer pauses.
-    if (/zdm-lab infra stop target/.test(block.command)) writer.paused = true;
+    if (/zdm-lab node stop target/.test(block.command)) writer.paused = true;
     const wait = expectBlock(env, block);
     const loopLinesBefore = loopLog().length;
     const from = Date.now();
@@ -285,7 +285,7 @@ async function clickThrough(pageId: string): Promise<{ text: string; output: str
     } finally {
       wait.cancel();
     }
-    if (/zdm-lab infra start target/.test(block.command)) writer.paused = false;
+    if (/zdm-lab node start target/.test(block.command)) writer.paused = false;
     windows.push({ block: `${block.pageId}:${block.index}`, command: block.command, from, to: Date.now(), loopLinesBefore });
   }
   if (pageId === 'step1') writer.start();

@@ -9,7 +9,10 @@
  * otherwise): a reset taken in the middle of step 6, the API switched to the
  * proxies and a rolling update in flight, leaves the proxies down as well;
  * and a reset to step 7 lands there with the checks of the intro and steps
- * 1–6 passing.
+ * 1–6 passing. Then, left without activity, the environment on step 7 is put
+ * to sleep (the API and the writer loop end, the proxies and both nodes stop)
+ * and, when its learner is back, wakes with every row Origin had and the
+ * loop writing again.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
@@ -117,7 +120,7 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
   before(async () => {
     dataDir = mkdtempSync(join(tmpdir(), 'instructor-reset-'));
     ctx = await freshEnvironment(ENV);
-    lab = await startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: null, bytesPerEnvironment: 1 });
+    lab = await startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: null, bytesPerEnvironment: 1, lifecycleCheckMs: 500 });
     lab.classroom.create({ env: ENV, name: 'Ada' });
     await lab.environments.get(ENV)!.setupDone();
   });
@@ -192,5 +195,42 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
     const pages = ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6'];
     assert.deepEqual(pages.map((p) => progress.checks[p]?.ok), pages.map(() => true));
     assert.equal(progress.checks.step7, undefined, 'nothing of step 7 was checked');
+  });
+
+  test("left without activity, the environment sleeps with its parts stopped, and wakes with Origin's rows intact and the loop writing", async (t) => {
+    const why = await zdmProxyUnavailable();
+    if (why) return void t.skip(why);
+    const env = lab!.environments.get(ENV)!;
+    assert.equal(env.progress().current, 'step7', 'the test before left the learner on step 7');
+    const instructor = (path: string, body: unknown) =>
+      fetch(`${lab!.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${lab!.instructorToken}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
+    const rows = async () =>
+      withClient(ctx!.topo.origin, async (c) => (await c.execute('SELECT user, when FROM zdmapp.user_status', [], { fetchSize: 100_000 })).rows.map((r) => `${r.user} ${(r.when as Date).getTime()}`));
+
+    assert.equal((await instructor('api/instructor/lifetime', { idleMinutes: 0.02 })).status, 200);
+    const slept = Date.now();
+    for (let i = 0; env.sleep !== 'asleep' && i < 240; i++) await new Promise((r) => setTimeout(r, 500));
+    assert.equal(env.sleep, 'asleep', `the environment did not fall asleep; it is ${env.sleep}`);
+    assert.equal((await instructor('api/instructor/lifetime', { idleMinutes: 0 })).status, 200);
+    console.log(`# asleep after ${((Date.now() - slept) / 1000).toFixed(1)} s (idle time 1.2 s)`);
+    const parts = await infraStatus(testContext(ENV));
+    assert.deepEqual(parts.map((r) => `${r.component} ${r.state}`), ['origin down', 'target down', 'proxy-1 down', 'proxy-2 down', 'proxy-3 down'], 'asleep, every part is stopped');
+    assert.equal(await apiAnswers(), false, 'asleep, the API is stopped');
+    assert.deepEqual(terminalProcesses(env.workDir), [], 'asleep, nothing of the terminals runs');
+    const writes = () => readFileSync(join(env.workDir, 'writer.log'), 'utf8').split('\n').length;
+    const writtenAsleep = writes();
+
+    const woke = Date.now();
+    const wake = await fetch(`${lab!.url}api/env/${ENV}/wake`, { method: 'POST', headers: { authorization: `Bearer ${lab!.classroom.tokenOf(ENV) ?? lab!.instructorToken}` } });
+    assert.equal(wake.status, 200);
+    assert.equal(await env.setupDone(), 'done', `the setup after waking failed: see ${env.workDir}/setup.log`);
+    console.log(`# awake again after ${((Date.now() - woke) / 1000).toFixed(1)} s: ${env.setupNote}`);
+    assert.equal(env.sleep, 'awake');
+    const after = new Set(await rows());
+    assert.ok(after.size > SEED.length, 'Origin has the rows written before it slept');
+    for (let i = 0; writes() <= writtenAsleep && i < 120; i++) await new Promise((r) => setTimeout(r, 500));
+    assert.ok(writes() > writtenAsleep, `the writer loop does not write again after waking\n${terminalTails()}`);
+    const later = new Set(await rows());
+    for (const row of after) assert.ok(later.has(row), `row ${row} was lost`);
   });
 });
