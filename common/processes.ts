@@ -221,7 +221,8 @@ export class Supervised {
       rmSync(this.pidPath, { force: true });
       return false;
     }
-    const outcome = await stopGroup(pid, () => !isTagged(pid, this.tag), { graceMs });
+    // done once the whole group has ended, not only its leader: what it started gets the signal too, and may end a moment later
+    const outcome = await stopGroup(pid, () => !isTagged(pid, this.tag) && !processes().some((p) => p.stat.pgrp === pid), { graceMs });
     if (outcome === 'stuck') throw new Error(`process ${pid} (${this.dir}) did not end even after SIGKILL`);
     rmSync(this.pidPath, { force: true });
     return true;
