@@ -26,7 +26,7 @@ const USAGE = `usage: zdm-lab <command> [options]
   infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
   node stop|start origin|target      stop one node while the rest keeps running (a failure drill); start it again
   proxy deploy                       start three ZDM proxies from the YAML files
-  proxy rolling-update [--pause S]   apply YAML changes one proxy at a time, S seconds apart (default 10)
+  proxy rolling-update [--pause S]   apply YAML changes one proxy at a time, S seconds apart (default 10, or $ZDM_LAB_PROXY_PAUSE)
   proxy status                       state and effective configuration of each proxy
   proxy version                      the zdm-proxy binary in use: where it came from, what it reports
   proxy logs [1|2|3] [-f]            print or follow proxy logs

@@ -63,11 +63,24 @@ export async function proxyDeploy(ctx: LabContext): Promise<void> {
   print(`proxies are up: clients connect to ${topo.proxies.map((p) => p.address).join(', ')} on port ${topo.proxies[0]!.port}`);
 }
 
+/**
+ * The pause between two proxies of a rolling update when none is given: the
+ * official automation's default pause_between_restarts_in_seconds (10 s), or
+ * ZDM_LAB_PROXY_PAUSE seconds (the test suites, which play the course many
+ * times, take 5).
+ */
+export function defaultPauseMs(env: NodeJS.ProcessEnv = process.env): number {
+  const given = env.ZDM_LAB_PROXY_PAUSE;
+  if (given === undefined || given === '') return 10_000;
+  const seconds = Number(given);
+  if (!Number.isFinite(seconds) || seconds < 0) throw new Error(`ZDM_LAB_PROXY_PAUSE=${given} is not a number of seconds (0 or more)`);
+  return seconds * 1000;
+}
+
 export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: number } = {}): Promise<void> {
   const { topo, backend, print } = ctx;
   const config = readProxyConfig(topo);
-  // the official automation's default pause_between_restarts_in_seconds
-  const pauseMs = options.pauseMs ?? 10_000;
+  const pauseMs = options.pauseMs ?? defaultPauseMs();
   await requireNodesUp(ctx, config);
   print(`rolling update to ${describe(config)}, one proxy at a time`);
   for (const [i, proxy] of topo.proxies.entries()) {
