@@ -74,7 +74,7 @@ describe("the lab's state", () => {
     const store = new ProgressStore(path);
     const [learner] = store.learners('/course');
     store.close();
-    assert.deepEqual(learner, { env: 3, name: 'Grace', tokenHash: createHash('sha256').update(token).digest('hex'), tokenSalt: null, createdAt: 1 });
+    assert.deepEqual(learner, { env: 3, name: 'Grace', tokenHash: createHash('sha256').update(token).digest('hex'), tokenSalt: null, createdAt: 1, reserved: false, extendedMinutes: 0 });
     assert.equal(databaseBytes(join(path, '..')).includes(token), false);
   });
 
