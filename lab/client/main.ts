@@ -410,6 +410,8 @@ function showLifetime(view: ProgressView['lifetime']): void {
   const asleep = view.lifecycle === 'asleep' || view.lifecycle === 'going to sleep';
   const banner = $('sleep-banner');
   banner.hidden = !asleep;
+  // what the setup said before it slept no longer holds
+  if (asleep && $('setup-status').dataset.state !== 'running') $('setup-status').textContent = '';
   $('lifetime').hidden = view.expiresAt === null;
   $<HTMLButtonElement>('extend-button').hidden = !view.canExtend;
   tickLifetime();
