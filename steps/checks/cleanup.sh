@@ -7,10 +7,10 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ -s "$WRITER_LOG" ] || fail "the writer loop has recorded no writes in $WRITER_LOG: it runs from step 1 on"
 failed=$(awk '$2 != 200' "$WRITER_LOG" | wc -l)
 [ "$failed" = 0 ] || fail "$failed of the loop's requests failed, first: $(awk '$2 != 200 { print; exit }' "$WRITER_LOG") (the client terminal shows when; a request fails when the API, a proxy or a cluster it needs is down). A failed write stays in the record: to prove a clean migration, start over with the Reset button"
-on_target=$(statuses target eva)
-[ -n "$on_target" ] || fail "Target holds no status of eva (or does not answer): it must be up for the proof, zdm-lab infra up"
-on_origin=$(statuses origin eva)
-[ -n "$on_origin" ] || fail "Origin holds no status of eva (or does not answer): it must be up for the proof, zdm-lab infra up"
+# The record first: a write recorded after the clusters were asked could not be in their answer.
+record=$(cat "$WRITER_LOG")
+on_target=$(statuses_of target eva) || fail "Target does not answer: it must be up for the proof, zdm-lab infra up"
+on_origin=$(statuses_of origin eva) || fail "Origin does not answer: it must be up for the proof, zdm-lab infra up"
 # Inputs, in this order: eva's statuses on Target, on Origin, then the record. Each phase's writes are
 # numbered 1, 2, … with no gap, so the phase's highest number says which writes each cluster must hold.
 verdict=$(awk '
@@ -38,7 +38,7 @@ verdict=$(awk '
     if (lost) { printf "lost\t%d\t%s\t%d\n", lost, lostList, before; exit }
     if (leaked) { printf "leaked\t%d\t%s\t%d\n", leaked, leakList, phase5; exit }
     printf "ok\t%d\t%s\t%d\t%d\n", writes, ranges, before, phase5
-  }' <(echo "$on_target") <(echo "$on_origin") "$WRITER_LOG")
+  }' <(echo "$on_target") <(echo "$on_origin") <(echo "$record"))
 IFS=$'\t' read -r kind count list extra more <<<"$verdict"
 case "$kind" in
   gap) fail "$count of the loop's writes are not on Target, e.g. $list - writes made before the API went through the proxies reach Target only by the copy of step 7 (zdm-lab migrate --keyspace zdmapp), and those of the rollback made straight to Origin only by the copy on the way forward" ;;

@@ -35,6 +35,13 @@ statuses() {
     sed -n '/^-\{3,\}/,/^([0-9]* rows)/p' | sed '1d;$d' | sed 's/^ *//;/^$/d'
 }
 
+# statuses_of CLUSTER USER: as statuses, but fails (status 1, nothing printed) when the cluster does not answer.
+statuses_of() {
+  local out
+  out=$("$ZDM_LAB" cqlsh "$1" -e "SELECT status FROM zdmapp.user_status WHERE user = '$2'" 2>&1) || return 1
+  sed -n '/^-\{3,\}/,/^([0-9]* rows)/p' <<<"$out" | sed '1d;$d' | sed 's/^ *//;/^$/d'
+}
+
 # fresh_write: posts a unique status for user lab-check through the API and prints it.
 fresh_write() {
   local status="check-$(date +%s%N)"
@@ -91,7 +98,8 @@ api_read() {
 }
 
 # loop_writes [PHASE]: the name of every write the loop made (each phase from 1 to its last number), one a
-# line; with PHASE, that phase's writes are left out.
+# line; with PHASE, that phase's writes are left out. Take it before asking a cluster what it holds: the
+# loop may go on writing meanwhile, and a write recorded later may have been asked about too early.
 loop_writes() {
   awk -v skip="$1" '$1 ~ /^[A-Za-z][A-Za-z0-9_]*-[0-9]+$/ {
     p = $1; sub(/-[0-9]+$/, "", p); k = substr($1, length(p) + 2) + 0

@@ -13,9 +13,9 @@ status=$(fresh_write) || exit 1
 grep -qx "$status" <<<"$(statuses target lab-check)" && fail "a fresh write ($status) still reached Target: is the API really connected to Origin only?"
 [ -s "$WRITER_LOG" ] || fail "the writer loop has recorded no writes in $WRITER_LOG: it runs from step 1 on"
 loop_failures
-rollback=$(loop_writes | grep -c '^rollback-')
+written=$(loop_writes | sort)
+rollback=$(grep -c '^rollback-' <<<"$written")
 (( rollback > 0 )) || fail "the loop has made no write as rollback: restart it with the rollback prefix (the page's client block)"
-on_origin=$(statuses origin eva)
-missing=$(comm -23 <(loop_writes | sort) <(sort -u <<<"$on_origin"))
+missing=$(comm -23 <(echo "$written") <(statuses origin eva | sort -u))
 [ -z "$missing" ] || fail "$(wc -l <<<"$missing") of the loop's writes are not on Origin, e.g. $(head -n 3 <<<"$missing" | tr '\n' ' ')- a rollback that loses writes is no rollback"
-pass "Origin is primary and answers the reads ($origin through the proxies, 0 by Target), the API writes to Origin alone, and Origin holds all $(loop_writes | wc -l) writes of the loop, the $rollback of the rollback included, none failed"
+pass "Origin is primary and answers the reads ($origin through the proxies, 0 by Target), the API writes to Origin alone, and Origin holds all $(wc -l <<<"$written") writes of the loop, the $rollback of the rollback included, none failed"

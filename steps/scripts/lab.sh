@@ -18,7 +18,7 @@ API="${SAMPLE_API_URL:-$API_URL}"
 
 # The course's pages in order (as in course.json), for scripts that act on
 # where the learner is: page_index PAGE prints its place, -1 for none.
-PAGES=(intro step1 step2 step3 step4 step5 step6 step7 step8 step9 rollback forward step10 cleanup finish)
+PAGES=(intro step1 step2 step3 step4 step5 step6 step7 step8 drill step9 rollback forward step10 cleanup finish)
 page_index() {
   local i
   for i in "${!PAGES[@]}"; do [ "${PAGES[$i]}" = "$1" ] && { echo "$i"; return; }; done

@@ -39,9 +39,9 @@ describe('the ZDM course', () => {
     assert.equal(loaded().format, 'course.json');
   });
 
-  test('follows the learner’s path: intro, the steps, the rollback and the way forward between Phase 4 and Phase 5, cleanup, finish', () => {
+  test('follows the learner’s path: intro, the steps with the failure drill in Phase 3, the rollback and the way forward between Phase 4 and Phase 5, cleanup, finish', () => {
     const ids = loaded().pages.map((p) => p.id);
-    assert.deepEqual(ids, ['intro', ...Array.from({ length: 9 }, (_, i) => `step${i + 1}`), 'rollback', 'forward', 'step10', 'cleanup', 'finish']);
+    assert.deepEqual(ids, ['intro', ...Array.from({ length: 8 }, (_, i) => `step${i + 1}`), 'drill', 'step9', 'rollback', 'forward', 'step10', 'cleanup', 'finish']);
     assert.deepEqual(loaded().terminals.map((t) => t.id), ['host', 'api', 'client', 'logs']);
   });
 
@@ -94,6 +94,13 @@ describe('the ZDM course', () => {
       assert.deepEqual(writer[0].macrosBefore, ['ctrl_c'], `${page}: the running loop is interrupted first`);
       assert.equal(writer[0].command, `bash "$LAB_COURSE_DIR/scripts/writer.sh" ${prefix}`);
     }
+    const drill = blocks('drill').filter((b) => b.terminalId === 'client');
+    assert.deepEqual(drill.map((b) => [b.macrosBefore, b.command]), [
+      [['ctrl_c'], 'echo "the loop is paused for the drill"'],
+      [[], 'bash "$LAB_COURSE_DIR/scripts/writer.sh" phase3'],
+    ], 'the drill pauses the loop first and starts it again, numbering on, last');
+    const drillHost = blocks('drill').filter((b) => b.terminalId === 'host').map((b) => b.command);
+    assert.ok(drillHost.indexOf('zdm-lab node stop target') < drillHost.indexOf('zdm-lab node start target'), 'the drill stops Target, then starts it again');
     const step7 = blocks('step7').map((b) => b.command);
     assert.equal(step7[0], 'bash "$LAB_COURSE_DIR/scripts/writer.sh" phase2 --also-update lena', 'while migrate runs the loop also updates one fixed row');
     assert.ok(step7.indexOf('zdm-lab migrate --keyspace zdmapp') < step7.findIndex((c) => /user = 'lena'/.test(c)), 'the writetimes of that row are shown after the copy');
