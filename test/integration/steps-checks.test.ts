@@ -249,7 +249,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       await fails('forward', /the API runs in ORIGIN mode, not ZDM_PROXY/);
       await run('forward', /echo ZDM_PROXY/);
       await eventually('the API switched', async () => /now using ZDM_PROXY/.test(api.output()));
-      const counts = await run('forward', /rollback writes"; done$/);
+      const counts = await run('forward', /grep -c ' rollback-'/);
       const [onOrigin, onTarget] = [/^origin: (\d+) rollback writes$/m, /^target: (\d+) rollback writes$/m].map((r) => Number(r.exec(counts)![1]));
       assert.ok(onTarget < onOrigin, `Target lacks the writes made straight to Origin: ${counts}`);
       await fails('forward', /the proxies run ORIGIN\/PRIMARY_ONLY - forward again needs primary_cluster TARGET/);

@@ -134,6 +134,12 @@ describe('the ZDM course', () => {
     assert.match(commands('step7'), /^zdm-lab validate --keyspace zdmapp$/m);
   });
 
+  test('no block runs a zdm-lab command inside $(…): the shell keeps the terminal meanwhile, and a click that waits for the end would stop waiting', () => {
+    for (const page of loaded().pages) {
+      for (const b of blocks(page.id)) assert.doesNotMatch(b.command, /\$\([^)]*zdm-lab/, `${page.id}: ${b.command}`);
+    }
+  });
+
   test('each phase page shows its own diagram, and every diagram is an SVG with a title', () => {
     const expected: Record<string, string> = { step1: 'phase0', step6: 'phase1', step7: 'phase2', step8: 'phase3', step9: 'phase4', rollback: 'rollback', forward: 'phase4', step10: 'phase5' };
     for (const [page, image] of Object.entries(expected)) {
