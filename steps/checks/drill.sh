@@ -8,8 +8,8 @@ DRILL_LOG="$LAB_ENV_DIR/drill.log"
 [ -s "$DRILL_LOG" ] || fail "the drill has made no request yet: run the page's drill.sh blocks"
 failed=$(awk '$1 ~ /^drill-/ && $2 != 200' "$DRILL_LOG" | wc -l)
 (( failed > 0 )) || fail "no write of the drill failed: stop Target (zdm-lab node stop target) and run drill.sh while it is down"
-# Not the proxies' readiness: they look at Target again on their own schedule, backing off up to 30 s,
-# and may report it DOWN for a while after it is back. A write through them is the real test.
+# Not the proxies' readiness: they look at Target again on their own schedule, backing off, and may
+# report it DOWN for a while after it is back. A write through them is the real test.
 api_mode_is ZDM_PROXY
 code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$API/status/drill/check-$(date +%s%N)")
 [ "$code" = 200 ] || fail "a write through the API fails (HTTP $code) although Target is up: the driver reconnects within a few seconds, try again"
