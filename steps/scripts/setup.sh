@@ -4,7 +4,7 @@
 # LAB_PAGE. On the first pages (intro, step 1, or no progress yet) it brings
 # the environment to the step-1 state: Origin seeded and nothing more, Target
 # without the lab's data, proxies stopped, their configuration at its
-# defaults, no writer record; it says what it had to undo. Further along it
+# defaults, no writer or drill record; it says what it had to undo. Further along it
 # resumes: both clusters keep their data, the proxies come back with the
 # configuration they had and Prometheus as it was; the engine then starts the
 # API and the writer loop again in their terminals (course.json "resume").
@@ -20,7 +20,7 @@ page="${LAB_PAGE:-}"
       echo "Setup failed: see the lines above; try again with: zdm-lab infra reset"
       exit 1
     fi
-    for f in "$WRITER_LOG" "$MODE_FILE"; do
+    for f in "$WRITER_LOG" "$MODE_FILE" "$LAB_ENV_DIR/drill.log"; do
       [ -e "$f" ] && rm -f "$f" && echo "removed $(basename "$f") of an earlier run"
     done
     echo "Ready for Step 1"
