@@ -212,10 +212,13 @@ export class Environment {
   /** The learner is back: the setup brings the environment to their page again, and what ran in its terminals is started again. */
   wake(): void {
     if (this.sleepState !== 'asleep' || this.closed) return;
+    if (!this.course.setup) {
+      this.sleepState = 'awake';
+      return;
+    }
     this.sleepState = 'waking';
-    void this.setup().finally(() => {
-      if (this.sleepState === 'waking') this.sleepState = 'awake';
-    });
+    // the setup's end marks it awake (runSetup), before anyone waiting for the setup hears of it
+    void this.setup();
   }
 
   /** Called after every reset (the server drops the terminals' connections, so browsers attach to the new shells). */
@@ -559,6 +562,7 @@ export class Environment {
       env: { LAB_PAGE: page },
     });
     log.end();
+    if (this.sleepState === 'waking') this.sleepState = 'awake';
     if (signal.aborted) return;
     if (result.ok) this.resume(page);
     this.note = lastLine(result.output);
