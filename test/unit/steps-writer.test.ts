@@ -21,6 +21,17 @@ let server: Server;
 let url: string;
 let dir: string;
 const requests: string[] = [];
+
+/** The loop started as its terminal starts it (its own process group), with what it prints and how it ends. */
+function startWriter(args: string[], api: string | undefined, dir: string, stderr = false) {
+  const env: Record<string, string | undefined> = { ...process.env, LAB_ENV_DIR: dir };
+  if (api !== undefined) env.SAMPLE_API_URL = api;
+  const child = spawn('bash', [writer, ...args], { env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+  const loop = { child, out: '', exited: new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code))) };
+  child.stdout.on('data', (b: Buffer) => (loop.out += b.toString('utf8')));
+  if (stderr) child.stderr.on('data', (b: Buffer) => (loop.out += b.toString('utf8')));
+  return loop;
+}
 let apiMode = 'ORIGIN';
 
 describe('the writer loop', () => {
@@ -47,23 +58,16 @@ describe('the writer loop', () => {
   });
 
   test('prints each failure as it happens, records every write, and sums up on Ctrl-C', async () => {
-    const child = spawn('bash', [writer, 'phase7'], {
-      env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir },
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    child.stderr.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const loop = startWriter(['phase7'], url, dir, true);
+    const { child, exited } = loop;
 
     await eventually('six writes were made', async () => requests.filter((r) => r.startsWith('POST')).length >= 6, 15_000);
     process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 0);
 
-    assert.match(out, /^writing a status for eva every 0\.2 s through http:\/\/127\.0\.0\.1:\d+ as phase7-1, phase7-2, … \(Ctrl-C stops\)$/m);
-    assert.match(out, /^\d\d:\d\d:\d\d write phase7-3 FAILED: HTTP 503$/m);
-    assert.equal(out.match(/FAILED/g)?.length, 1, 'only the refused write is reported');
+    assert.match(loop.out, /^writing a status for eva every 0\.2 s through http:\/\/127\.0\.0\.1:\d+ as phase7-1, phase7-2, … \(Ctrl-C stops\)$/m);
+    assert.match(loop.out, /^\d\d:\d\d:\d\d write phase7-3 FAILED: HTTP 503$/m);
+    assert.equal(loop.out.match(/FAILED/g)?.length, 1, 'only the refused write is reported');
     const posts = requests.filter((r) => r.startsWith('POST'));
     assert.deepEqual(posts.slice(0, 5), [1, 2, 3, 4, 5].map((n) => `POST /status/eva/phase7-${n}`));
     assert.ok(requests.includes('GET /status/eva'), 'eva is read back every fifth write');
@@ -71,7 +75,7 @@ describe('the writer loop', () => {
     const log = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n');
     assert.deepEqual(log.slice(0, 4), ['phase7-1 200', 'phase7-2 200', 'phase7-3 503', 'phase7-4 200']);
     const writes = log.length;
-    assert.match(out, new RegExp(`\\nphase7: (${writes}|${writes + 1}) writes, 1 failed requests\\n$`));
+    assert.match(loop.out, new RegExp(`\\nphase7: (${writes}|${writes + 1}) writes, 1 failed requests\\n$`));
   });
 
   test('--resume goes on under the last prefix where the loop stopped, after waiting for the API', async () => {
@@ -82,22 +86,18 @@ describe('the writer loop', () => {
     await new Promise<void>((ok) => closed.listen(0, '127.0.0.1', () => ok()));
     const nowhere = `http://127.0.0.1:${(closed.address() as AddressInfo).port}`;
     await new Promise<void>((ok) => closed.close(() => ok()));
-    const waiting = spawn('bash', [writer, '--resume'], { env: { ...process.env, SAMPLE_API_URL: nowhere, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let said = '';
-    waiting.stdout.on('data', (b: Buffer) => (said += b.toString('utf8')));
-    await eventually('it says it waits for the API', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to answer, connected, before writing \(0 s\)$/m.test(said), 10_000);
-    process.kill(-waiting.pid!, 'SIGKILL');
+    const waiting = startWriter(['--resume'], nowhere, dir);
+    await eventually('it says it waits for the API', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to answer, connected, before writing \(0 s\)$/m.test(waiting.out), 10_000);
+    process.kill(-waiting.child.pid!, 'SIGKILL');
     assert.equal(readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read ')).length, logged.length);
 
     requests.length = 0;
-    const child = spawn('bash', [writer, '--resume'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const loop = startWriter(['--resume'], url, dir);
+    const { child, exited } = loop;
     await eventually('two more writes were made', async () => requests.filter((r) => r.startsWith('POST')).length >= 2, 15_000);
     process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 0);
-    assert.match(out, new RegExp(`as phase7-${last + 1}, phase7-${last + 2}, …`));
+    assert.match(loop.out, new RegExp(`as phase7-${last + 1}, phase7-${last + 2}, …`));
     assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), [`POST /status/eva/phase7-${last + 1}`, `POST /status/eva/phase7-${last + 2}`]);
     const names = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read ')).map((l) => l.split(' ')[0]);
     assert.equal(new Set(names).size, names.length, 'every write has a name of its own');
@@ -105,8 +105,7 @@ describe('the writer loop', () => {
 
   test("a request that fails as the loop's own terminal hangs up is not recorded: the lab's stopping is no failure of the migration", async () => {
     requests.length = 0;
-    const child = spawn('bash', [writer, 'hangup'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const { child, exited } = startWriter(['hangup'], url, dir);
     await eventually('the third write was refused', async () => requests.includes('POST /status/eva/hangup-3'), 15_000);
     process.kill(-child.pid!, 'SIGHUP');
     await exited;
@@ -116,11 +115,9 @@ describe('the writer loop', () => {
 
   test('with --mode it waits until the API runs in that mode, then writes its phase from 1', async () => {
     requests.length = 0;
-    const child = spawn('bash', [writer, 'phase9', '--mode', 'TARGET'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    await eventually('it says it waits for TARGET', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to run in TARGET mode, connected, before writing \(0 s\)$/m.test(out), 10_000);
+    const loop = startWriter(['phase9', '--mode', 'TARGET'], url, dir);
+    const { child, exited } = loop;
+    await eventually('it says it waits for TARGET', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to run in TARGET mode, connected, before writing \(0 s\)$/m.test(loop.out), 10_000);
     await new Promise((r) => setTimeout(r, 1500));
     assert.deepEqual(requests.filter((r) => r.startsWith('POST')), [], 'nothing is written while the API runs in ORIGIN mode');
     apiMode = 'TARGET';
@@ -133,14 +130,12 @@ describe('the writer loop', () => {
 
   test('with --also-update it sets one fixed row of that user to the name of each write, right after the write', async () => {
     requests.length = 0;
-    const child = spawn('bash', [writer, 'phase8', '--also-update', 'lena'], { env: { ...process.env, SAMPLE_API_URL: url, LAB_ENV_DIR: dir }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const loop = startWriter(['phase8', '--also-update', 'lena'], url, dir);
+    const { child, exited } = loop;
     await eventually('three writes and their updates', async () => requests.filter((r) => r.startsWith('POST /status/lena/')).length >= 3, 10_000);
     process.kill(-child.pid!, 'SIGINT');
     assert.equal(await exited, 0);
-    assert.match(out, /^and with each write, lena's status at 2024-01-01T00:00:00Z: one row, updated again and again$/m);
+    assert.match(loop.out, /^and with each write, lena's status at 2024-01-01T00:00:00Z: one row, updated again and again$/m);
     assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 4), [
       'POST /status/eva/phase8-1',
       'POST /status/lena/phase8-1?when=2024-01-01T00:00:00Z',
