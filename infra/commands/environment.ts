@@ -155,15 +155,9 @@ export async function infraDown(ctx: LabContext): Promise<void> {
  * there the nodes keep running). `infra up` brings it all back.
  */
 export async function infraStop(ctx: LabContext): Promise<void> {
-  const { topo, backend, report } = ctx;
-  await Promise.all(topo.proxies.map((p) => backend.stop(p)));
-  report('proxies stopped');
-  if (!backend.keepsDataWhenStopped) {
-    report(`origin and target keep running: the ${backend.name} backend would lose a stopped node's data`);
-    return;
-  }
-  await Promise.all([topo.origin, topo.target].map((n) => backend.stop(n)));
-  report('origin and target stopped, their data kept');
+  if (ctx.backend.keepsDataWhenStopped) return infraDown(ctx);
+  await Promise.all(ctx.topo.proxies.map((p) => ctx.backend.stop(p)));
+  ctx.report(`proxies stopped; origin and target keep running: the ${ctx.backend.name} backend would lose a stopped node's data`);
 }
 
 /** The seed rows as "user status" lines, sorted, read from seed.cql. */

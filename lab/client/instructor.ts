@@ -203,9 +203,9 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     health.append(el);
   }
   const life = e.lifetime;
+  const endsIn = life.expiresAt === null ? '' : `ends in ${minutes(Math.max(0, Math.round((life.expiresAt - Date.now()) / 1000)))}`;
   if (life.lifecycle !== 'running') {
-    const left = life.expiresAt === null ? '' : ` (ends in ${minutes(Math.max(0, Math.round((life.expiresAt - Date.now()) / 1000)))})`;
-    health.append(chip(`${life.lifecycle}${life.lifecycle === 'expiring' ? left : ''}`, life.lifecycle === 'expiring' ? 'down' : 'starting'));
+    health.append(chip(life.lifecycle === 'expiring' ? `expiring (${endsIn})` : life.lifecycle, life.lifecycle === 'expiring' ? 'down' : 'starting'));
     health.lastElementChild!.classList.add('lifecycle');
   }
   if (health.childElementCount === 0) {
@@ -216,7 +216,7 @@ function row(e: EnvironmentView): HTMLTableRowElement {
   if (life.expiresAt !== null) {
     const ends = document.createElement('div');
     ends.className = 'ends';
-    ends.textContent = `ends in ${minutes(Math.max(0, Math.round((life.expiresAt - Date.now()) / 1000)))}`;
+    ends.textContent = endsIn;
     last.append(ends);
   }
   const now = cell(e.activity ? `${e.activity.kind}${e.activity.to ? ` to ${e.activity.to}` : ''}: ${e.activity.line}` : '', 'activity');

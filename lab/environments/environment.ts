@@ -221,7 +221,7 @@ export class Environment {
     void this.setup();
   }
 
-  /** Called after every reset (the server drops the terminals' connections, so browsers attach to the new shells). */
+  /** Called after every reset and when it falls asleep (the server drops the terminals' connections, so browsers attach to the new shells). */
   onReset(listener: () => void): void {
     this.resetListeners.push(listener);
   }

@@ -229,16 +229,25 @@ export class Classroom {
   /** Seats being removed (more were kept than asked for), environments ending. */
   private readonly leaving = new Set<number>();
   private readonly lifecycleTimer: NodeJS.Timeout;
+  /** The instructor's settings, read from the database once and written through to it (every poll reads them). */
+  private readonly lifetimeRules: LifetimeRules;
+  private seatsWanted: number;
 
   constructor(opts: ClassroomOptions) {
     this.opts = opts;
     this.course = opts.course;
+    const read = (key: string, fallback: number) => Number(opts.store.setting(opts.course.dir, key) ?? fallback) || 0;
+    this.lifetimeRules = {
+      idleMinutes: read(RULES.idleMinutes, 0),
+      lifetimeMinutes: read(RULES.lifetimeMinutes, 0),
+      extendLimitMinutes: read(RULES.extendLimitMinutes, 2 * EXTEND_MINUTES),
+    };
+    this.seatsWanted = read(SEATS_SETTING, 0);
     this.lifecycleTimer = setInterval(() => this.checkLifetimes(), opts.lifecycleCheckMs ?? 15_000).unref();
   }
 
   rules(): LifetimeRules {
-    const read = (key: keyof LifetimeRules, fallback: number) => Number(this.opts.store.setting(this.course.dir, RULES[key]) ?? fallback) || 0;
-    return { idleMinutes: read('idleMinutes', 0), lifetimeMinutes: read('lifetimeMinutes', 0), extendLimitMinutes: read('extendLimitMinutes', 2 * EXTEND_MINUTES) };
+    return { ...this.lifetimeRules };
   }
 
   setRules(change: Partial<Record<keyof LifetimeRules, unknown>>): LifetimeRules {
@@ -250,7 +259,9 @@ export class Classroom {
       throw new ClassroomError('this course declares no suspend command, so its environments cannot be put to sleep', 409);
     }
     for (const [key, value] of Object.entries(change)) {
-      if (value !== undefined) this.opts.store.saveSetting(this.course.dir, RULES[key as keyof LifetimeRules], String(value));
+      if (typeof value !== 'number') continue;
+      this.opts.store.saveSetting(this.course.dir, RULES[key as keyof LifetimeRules], String(value));
+      this.lifetimeRules[key as keyof LifetimeRules] = value;
     }
     return this.rules();
   }
@@ -303,7 +314,7 @@ export class Classroom {
 
   /** How many warm seats the instructor asked for. */
   get reservedSeats(): number {
-    return Number(this.opts.store.setting(this.course.dir, SEATS_SETTING) ?? '0') || 0;
+    return this.seatsWanted;
   }
 
   /** Keep `count` warm seats: starts the missing ones (as far as the host has room) and removes the surplus. */
@@ -311,18 +322,23 @@ export class Classroom {
     if (!Number.isInteger(count) || count < 0 || count > 254) throw new ClassroomError('"reserved" must be a whole number from 0 to 254', 400);
     if (count > 0 && this.opts.singleLearner) throw new ClassroomError(SINGLE_LEARNER, 409);
     this.opts.store.saveSetting(this.course.dir, SEATS_SETTING, String(count));
+    this.seatsWanted = count;
     this.keepSeats();
     return this.seats();
   }
 
+  /** The warm seats nobody has taken, without those being removed. */
+  private seatEntries(): [number, Learner][] {
+    return [...this.learners.entries()].filter(([env, l]) => l.reserved && !this.leaving.has(env));
+  }
+
   seats(): SeatsView {
-    const all = [...this.learners.entries()].filter(([env]) => !this.leaving.has(env)).map(([, l]) => l);
-    const seats = all.filter((l) => l.reserved);
+    const seats = this.seatEntries().map(([, l]) => l);
     return {
       reserved: this.reservedSeats,
       ready: seats.filter((l) => l.env.setupStatus === 'done' || l.env.setupStatus === 'none').length,
       starting: seats.filter((l) => l.env.setupStatus === 'running').length,
-      inUse: all.length - seats.length,
+      inUse: [...this.learners.entries()].filter(([env, l]) => !l.reserved && !this.leaving.has(env)).length,
       failed: seats.filter((l) => l.env.setupStatus === 'failed').length,
       short: this.seatsShort,
     };
@@ -331,7 +347,7 @@ export class Classroom {
   /** Start seats until as many are kept as asked for (room allowing); remove the newest surplus ones. */
   private keepSeats(): void {
     const want = this.reservedSeats;
-    const seats = [...this.learners.entries()].filter(([env, l]) => l.reserved && !this.leaving.has(env));
+    const seats = this.seatEntries();
     this.seatsShort = null;
     for (let have = seats.length; have < want; have++) {
       try {
@@ -358,7 +374,7 @@ export class Classroom {
 
   /** A ready seat (else one still starting) handed to a learner: renamed, a fresh token, its creation time now. */
   private takeSeat(name: string | undefined): { env: number; name: string; token: string; warm: true } | undefined {
-    const seats = [...this.learners.entries()].filter(([env, l]) => l.reserved && !this.leaving.has(env) && l.env.setupStatus !== 'failed');
+    const seats = this.seatEntries().filter(([, l]) => l.env.setupStatus !== 'failed');
     const ready = seats.find(([, l]) => l.env.setupStatus !== 'running') ?? seats[0];
     if (!ready) return undefined;
     const [env, seat] = ready;
