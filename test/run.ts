@@ -1,8 +1,8 @@
 /**
  * Test entry point for `npm test`: finds the test files and hands them to
- * Node's own test runner (with tsx for TypeScript), one file at a time,
- * because the integration suites start real Cassandra JVMs and a 2-core
- * machine should not run two of those suites at once.
+ * Node's own test runner (with tsx for TypeScript). Suites that start real
+ * Cassandra JVMs run one file at a time, since a 2-core machine should not
+ * run two of them at once; the rest run beside them (see the lanes below).
  *
  *   npm test                 every suite: unit, integration, e2e
  *   npm test -- unit         only the files under test/unit
@@ -16,8 +16,8 @@
  * the automation's 10 s, which the course keeps for learners. Every play
  * still proves zero failed and zero lost writes at 5 s.
  */
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { findingsDir } from './support/findings.js';
 
@@ -55,21 +55,56 @@ rmSync(findingsDir, { recursive: true, force: true });
 rmSync(timings, { force: true });
 mkdirSync(results, { recursive: true });
 
-const result = spawnSync(
-  process.execPath,
-  [
-    '--import',
-    'tsx',
-    '--test',
-    '--test-concurrency=1',
-    '--test-reporter=spec',
-    '--test-reporter-destination=stdout',
-    `--test-reporter=${join(root, 'test/support/timings.mjs')}`,
-    `--test-reporter-destination=${timings}`,
-    ...files,
-  ],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, ZDM_LAB_PROXY_PAUSE: process.env.ZDM_LAB_PROXY_PAUSE ?? '5' } },
-);
+/**
+ * Two lanes. Files that start real components (they use the test support for
+ * environments, Docker, the sample API, or declare a requirement) run one at a
+ * time in the real-infrastructure lane. The others (units, the lab server and
+ * browser suites on fixture courses) run at the same time in a second lane,
+ * whose output is held and printed after the first lane's, so the two never
+ * interleave. The first lane starts with the suites whose assertions do not
+ * depend on timing (node starts, bounded copies), which overlap the second lane.
+ */
+const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|requirement)\.js/.test(readFileSync(join(root, file), 'utf8'));
+const FIRST = ['zdm-proxy-source', 'infra-nodes', 'migrate-copy', 'docker-nodes', 'docker-pull', 'isolation-budget'];
+const rank = (file: string) => {
+  const i = FIRST.findIndex((name) => file.includes(`/${name}.test.ts`));
+  return i === -1 ? FIRST.length : i;
+};
+const infrastructure = files.filter(needsInfrastructure).sort((a, b) => rank(a) - rank(b));
+const light = files.filter((file) => !needsInfrastructure(file));
+const lightLog = join(results, 'light-lane.log');
+
+function lane(laneFiles: string[], timingsFile: string, output: 'inherit' | string): Promise<number> {
+  if (laneFiles.length === 0) return Promise.resolve(0);
+  const out = output === 'inherit' ? 'inherit' : openSync(output, 'w');
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--test',
+      '--test-concurrency=1',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${join(root, 'test/support/timings.mjs')}`,
+      `--test-reporter-destination=${timingsFile}`,
+      ...laneFiles,
+    ],
+    { cwd: root, stdio: ['ignore', out, out], env: { ...process.env, ZDM_LAB_PROXY_PAUSE: process.env.ZDM_LAB_PROXY_PAUSE ?? '5' } },
+  );
+  return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
+}
+
+if (light.length > 0 && infrastructure.length > 0) console.log(`${infrastructure.length} files on real infrastructure, one at a time; ${light.length} others beside them (their output follows)\n`);
+const lightTimings = `${timings}.light`;
+const [heavyStatus, lightStatus] = await Promise.all([
+  lane(infrastructure, timings, 'inherit'),
+  lane(light, lightTimings, infrastructure.length > 0 ? lightLog : 'inherit'),
+]);
+if (infrastructure.length > 0 && light.length > 0) process.stdout.write(`\n== the other ${light.length} files\n${readFileSync(lightLog, 'utf8')}`);
+if (existsSync(lightTimings)) appendFileSync(timings, readFileSync(lightTimings, 'utf8'));
+rmSync(lightTimings, { force: true });
+const status = heavyStatus || lightStatus;
 
 const slowest = existsSync(timings)
   ? readFileSync(timings, 'utf8')
@@ -87,4 +122,4 @@ if (slowest.length > 0) {
 const findings = existsSync(findingsDir) ? readdirSync(findingsDir).sort() : [];
 if (findings.length > 0) console.log('');
 for (const name of findings) process.stdout.write(readFileSync(join(findingsDir, name), 'utf8'));
-process.exit(result.status ?? 1);
+process.exit(status);
