@@ -90,11 +90,15 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
   } else {
     const json = parseJson(info.text);
     if (!json.ok || typeof json.value !== 'object' || json.value === null || Array.isArray(json.value)) {
-      problem(json.ok ? 'the block info line must be a JSON object, e.g. ### {"terminalId": "host"}' : `malformed block info line: ${json.message}; expected ### {"terminalId": "…"} or ### termId`);
+      // Katapod reads a line that is no JSON as a terminal id, which it does not have: the block runs in the first terminal.
+      problem(
+        `${json.ok ? 'the block info line must be a JSON object' : `malformed block info line: ${json.message}`}; expected ### {"terminalId": "…"} or ### termId. As in Katapod, the block runs in the first terminal, "${block.terminalId}"`,
+        'warning',
+      );
       block.id = blockBaseId(ctx.pageId, block.terminalId, block.command);
       return { block, problems };
     }
-    readInfo(json.value as Record<string, unknown>, block, problem);
+    readInfo(json.value as Record<string, unknown>, block, problem, ctx.terminals[0] ?? '');
   }
 
   if (block.execute && !ctx.terminals.includes(block.terminalId)) {
@@ -113,7 +117,10 @@ export function parseBlock(content: string, ctx: BlockContext): ParsedBlock {
  * The info line's keys: Katapod's (terminalId, execute, maxInvocations,
  * macrosBefore, backgroundColor) and the lab's own (waitFor,
  * waitForTerminal, waitForSeconds), in one schema. A key it does not know is
- * a warning (Katapod ignores it), with the known key it is closest to.
+ * a warning (Katapod ignores it), with the known key it is closest to. A
+ * wrong value of one of Katapod's keys is a warning too, and the block does
+ * what Katapod does with it (KATAPOD_READS); a wrong value of our own keys is
+ * an error.
  */
 const infoLine = z.object({
   terminalId: z.string({ error: '"terminalId" must be a non-empty string' }).min(1, '"terminalId" must be a non-empty string'),
@@ -133,26 +140,54 @@ const infoLine = z.object({
   waitForSeconds: z.number({ error: WAIT_SECONDS }).gt(0, WAIT_SECONDS).max(3600, WAIT_SECONDS),
 }).partial();
 
-function readInfo(info: Record<string, unknown>, block: Block, problem: (m: string, severity?: CourseProblem['severity']) => void): void {
-  const known = Object.keys(infoLine.shape);
+type InfoKey = keyof typeof infoLine.shape;
+
+/**
+ * What Katapod does at run time with a wrong value of one of its keys, which
+ * the block then does too; the sentence is added to the warning.
+ */
+const KATAPOD_READS: Partial<Record<InfoKey, (value: unknown, block: Block, first: string) => string>> = {
+  // Katapod looks the value up among its terminals and falls back to the first.
+  terminalId: (_value, block, first) => ((block.terminalId = first), `as in Katapod, the block runs in the first terminal, "${first}"`),
+  // Katapod runs a block unless "execute" is exactly false.
+  execute: (_value, block) => ((block.execute = true), 'as in Katapod, the block runs (only false keeps it from running)'),
+  // Katapod runs a block while its count is below the value, compared as JavaScript compares a number with it.
+  maxInvocations: (value, block) => {
+    const limit = Number(value);
+    block.maxInvocations = Number.isNaN(limit) || limit <= 0 ? 0 : limit === Infinity ? null : Math.ceil(limit);
+    return `as in Katapod, the block runs while it has run fewer times than ${JSON.stringify(value)}: ${block.maxInvocations === null ? 'without a limit' : `${block.maxInvocations} time(s)`}`;
+  },
+  macrosBefore: () => 'it is ignored: the block runs without macros',
+  // Not Katapod's: any other text would land in a style attribute.
+  backgroundColor: () => 'it is ignored: the block keeps its usual colour',
+};
+
+function readInfo(info: Record<string, unknown>, block: Block, problem: (m: string, severity?: CourseProblem['severity']) => void, first: string): void {
+  const known = Object.keys(infoLine.shape) as InfoKey[];
   for (const key of Object.keys(info)) {
-    if (!known.includes(key)) problem(`unknown key "${key}" in the info line, ignored as Katapod does.${didYouMean(key, known)}`, 'warning');
+    if (!known.includes(key as InfoKey)) problem(`unknown key "${key}" in the info line, ignored as Katapod does.${didYouMean(key, known)}`, 'warning');
   }
   // Each key on its own: one wrong key does not hide what the others say.
   const values: Record<string, unknown> = {};
   for (const key of known) {
     if (info[key] === undefined) continue;
-    const checked = infoLine.shape[key as keyof typeof infoLine.shape].safeParse(info[key]);
+    const checked = infoLine.shape[key].safeParse(info[key]);
     if (checked.success) values[key] = checked.data;
-    else problem(checked.error.issues[0]!.message);
+    else {
+      const katapod = KATAPOD_READS[key];
+      const message = checked.error.issues[0]!.message;
+      if (katapod) problem(`${message}; ${katapod(info[key], block, first)}`, 'warning');
+      else problem(message);
+    }
   }
   const v = values as z.infer<typeof infoLine>;
   if (v.terminalId !== undefined) block.terminalId = v.terminalId;
   if (v.execute !== undefined) block.execute = v.execute;
   if (typeof v.maxInvocations === 'number') block.maxInvocations = v.maxInvocations;
   for (const macro of v.macrosBefore ?? []) {
+    // Katapod passes over a macro it does not know.
     if (MACROS.includes(macro as Macro)) block.macrosBefore.push(macro as Macro);
-    else problem(`unknown macro ${JSON.stringify(macro)} in "macrosBefore"; known: ${MACROS.join(', ')}`);
+    else problem(`unknown macro ${JSON.stringify(macro)} in "macrosBefore", skipped as Katapod does; known: ${MACROS.join(', ')}`, 'warning');
   }
   if (v.backgroundColor !== undefined) block.backgroundColor = v.backgroundColor;
   if (v.waitFor !== undefined) block.waitFor = v.waitFor;

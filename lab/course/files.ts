@@ -7,6 +7,11 @@
 import { realpathSync } from 'node:fs';
 import { extname, isAbsolute, relative, resolve, sep } from 'node:path';
 
+/** A reference to a file of the course: no scheme (https:, mailto:, command:), not `//host`, not `#anchor` or `?query` alone. */
+export function isLocalFile(ref: string): boolean {
+  return ref !== '' && !/^([a-z][a-z0-9+.-]*:|\/\/|#|\?)/i.test(ref);
+}
+
 /** The absolute path of `rel` inside `courseDir`, or undefined if it would escape it. */
 export function resolveCourseFile(courseDir: string, rel: string): string | undefined {
   if (rel === '' || rel.includes('\0') || isAbsolute(rel)) return undefined;

@@ -4,7 +4,9 @@
  * `stepN….md`, `finish.md`) into a `Course`, then reads every page the way the
  * renderer will, and returns every problem it found with file and line:
  * malformed JSON, unknown terminal ids, malformed `### {json}` info lines,
- * missing pages, links to pages that do not exist, missing local images. It
+ * missing pages, links to pages or course files that do not exist, missing
+ * local images. Each is an error (the course cannot run as written) or a
+ * warning (Katapod tolerates it, and the lab does what Katapod does). It
  * never falls back silently: if something is wrong, the author is told.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
@@ -12,7 +14,7 @@ import { join, resolve } from 'node:path';
 import { parseJson } from './json.js';
 import { findPageLinks } from './links.js';
 import { parsePage } from './page.js';
-import { resolveCourseFile } from './files.js';
+import { isLocalFile, resolveCourseFile, servableCourseFile } from './files.js';
 import { didYouMean, lineAt, maxInvocations, readCourseJsonValue } from './course-json.js';
 import { DEFAULT_ENVIRONMENTS, type Course, type CourseProblem, type EnvironmentSpec, type OnLoadCommand, type PageSpec, type PanelSpec, type ResumeCommand, type TerminalSpec } from './schema.js';
 
@@ -157,24 +159,26 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
     text = readFileSync(join(dir, file), 'utf8');
     const json = parseJsonFile(text, file, problems);
     if (json === undefined) return undefined;
-    const problem = (message: string, needle?: string, severity: CourseProblem['severity'] = 'error') => problems.push({ file, line: lineOf(text, needle), severity, message });
+    // Each problem at the line of the value it is about (a JSON path), not at the first text that looks like it.
+    const problem = (message: string, path: (string | number)[], severity: CourseProblem['severity'] = 'error') => problems.push({ file, line: lineAt(text, path), severity, message });
     const layoutTerminals = isObject(json) && isObject(json.layout) ? json.layout.terminals : undefined;
     if (!Array.isArray(layoutTerminals) || layoutTerminals.length === 0) {
-      problem('"layout.terminals" must be a non-empty list of {"id", "name"}', '"layout"');
+      problem('"layout.terminals" must be a non-empty list of {"id", "name"}', ['layout', 'terminals']);
     } else {
       terminals = [];
       layoutTerminals.forEach((t, i) => {
-        if (!isObject(t) || typeof t.id !== 'string' || t.id === '') problem(`layout.terminals[${i}]: "id" must be a non-empty string`, '"terminals"');
+        if (!isObject(t) || typeof t.id !== 'string' || t.id === '') problem(`layout.terminals[${i}]: "id" must be a non-empty string`, ['layout', 'terminals', i, 'id']);
         else terminals.push({ id: t.id, name: typeof t.name === 'string' && t.name !== '' ? t.name : t.id });
       });
     }
+    const NAV = ['navigation', 'onLoadCommands'];
     const nav = isObject(json) && isObject(json.navigation) ? json.navigation.onLoadCommands : undefined;
-    if (nav !== undefined && !isObject(nav)) problem('"navigation.onLoadCommands" must be an object {step: {terminalId: [{"command"}]}}', '"onLoadCommands"');
+    if (nav !== undefined && !isObject(nav)) problem('"navigation.onLoadCommands" must be an object {step: {terminalId: [{"command"}]}}', NAV);
     if (isObject(nav)) {
       for (const [step, perTerminal] of Object.entries(nav)) {
         const commands: OnLoadCommand[] = [];
         if (!isObject(perTerminal)) {
-          problem(`onLoadCommands.${step} must be an object {terminalId: [{"command"}]}`, `"${step}"`);
+          problem(`onLoadCommands.${step} must be an object {terminalId: [{"command"}]}`, [...NAV, step]);
           continue;
         }
         for (const [named, list] of Object.entries(perTerminal)) {
@@ -183,23 +187,23 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
             terminal = terminals[0]!.id;
             problem(
               `onLoadCommands.${step}: unknown terminal id "${named}"; its commands run in the first terminal, "${terminal}", as in Katapod (the scenario declares: ${terminals.map((t) => t.id).join(', ')})`,
-              `"${named}"`,
+              [...NAV, step, named],
               'warning',
             );
           }
           if (!Array.isArray(list)) {
-            problem(`onLoadCommands.${step}.${terminal} must be a list of {"command": "…"}`, `"${terminal}"`);
+            problem(`onLoadCommands.${step}.${named} must be a list of {"command": "…"}`, [...NAV, step, named]);
             continue;
           }
-          for (const c of list) {
+          list.forEach((c: unknown, k) => {
             if (!isObject(c) || typeof c.command !== 'string') {
-              problem(`onLoadCommands.${step}.${named}: each entry must be {"command": "…"}`, `"${named}"`);
-              continue;
+              problem(`onLoadCommands.${step}.${named}: each entry must be {"command": "…"}`, [...NAV, step, named, k]);
+              return;
             }
             const limit = maxInvocations.optional().safeParse(c.maxInvocations);
-            if (!limit.success) problem(`onLoadCommands.${step}.${named}: "maxInvocations" ${limit.error.issues[0]!.message}`, '"maxInvocations"');
+            if (!limit.success) problem(`onLoadCommands.${step}.${named}: "maxInvocations" ${limit.error.issues[0]!.message}`, [...NAV, step, named, k, 'maxInvocations']);
             if (c.execute !== false) commands.push({ terminal, command: c.command, ...(limit.success && limit.data !== undefined ? { maxInvocations: limit.data } : {}) });
-          }
+          });
         }
         onLoadByStep.set(step, commands);
       }
@@ -214,7 +218,7 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
   if (!ids.includes('intro')) problems.push({ file: 'intro.md', line: 0, severity: 'error', message: 'missing page: a Katapod scenario starts at intro.md' });
   const pages: PageSpec[] = ids.map((id) => ({
     id,
-    title: firstHeading(join(dir, `${id}.md`)) ?? id,
+    title: id,
     file: `${id}.md`,
     onLoad: onLoadByStep.get(id) ?? [],
     checkTimeoutSeconds: DEFAULT_CHECK_TIMEOUT_SECONDS,
@@ -222,10 +226,17 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
   }));
   for (const step of onLoadByStep.keys()) {
     if (!ids.includes(step)) {
-      problems.push({ file, line: lineOf(text, `"${step}"`), severity: 'warning', message: `onLoadCommands names step "${step}", but ${step}.md does not exist: they are ignored, as in Katapod` });
+      problems.push({ file, line: lineAt(text, ['navigation', 'onLoadCommands', step]), severity: 'warning', message: `onLoadCommands names step "${step}", but ${step}.md does not exist: they are ignored, as in Katapod` });
     }
   }
-  return { dir, format: 'katapod', title: pages[0]?.title ?? 'Katapod scenario', terminals, layout: 'stacked', resume: [], pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
+  const course: Course = { dir, format: 'katapod', title: 'Katapod scenario', terminals, layout: 'stacked', resume: [], pages, panels: [], environments: DEFAULT_ENVIRONMENTS };
+  // A page's title is its first heading, read from the page's one parse (a "# comment" in a fenced block is no heading).
+  for (const page of pages) {
+    const path = resolveCourseFile(dir, page.file);
+    if (path && existsSync(path)) page.title = parsePage(course, page).title ?? page.id;
+  }
+  course.title = pages[0]?.title ?? course.title;
+  return course;
 }
 
 /**
@@ -253,26 +264,17 @@ function katapodPageIds(dir: string): { ids: string[]; branchOf: Map<string, str
   return { ids: ordered, branchOf };
 }
 
-/** A page's title: its first level-1 or level-2 heading, written in markdown (`# Title`) or as inline HTML (`<h1>Title</h1>`), whichever comes first. */
-function firstHeading(path: string): string | undefined {
-  const text = readFileSync(path, 'utf8');
-  const markdown = /^#{1,2}\s+(.+?)\s*#*\s*$/m.exec(text);
-  const html = /<h([12])\b[^>]*>([\s\S]*?)<\/h\1\s*>/i.exec(text);
-  const m = html && (!markdown || html.index < markdown.index) ? html[2] : markdown?.[1];
-  return m?.replace(/\{[.#][^}]*\}\s*$/, '').replace(/<[^>]+>/g, '').replace(/\s+/g, ' ').trim() || undefined;
-}
-
 // ---------------------------------------------------------------- pages
 
 /** Read every page as the renderer will and report what would break. */
 function checkPages(course: Course, problems: CourseProblem[]): void {
   const pageIds = new Set(course.pages.map((p) => p.id));
-  for (const page of course.pages) {
+  course.pages.forEach((page, index) => {
     const path = resolveCourseFile(course.dir, page.file);
     if (!path || !existsSync(path)) {
-      const where = course.format === 'course.json' ? { file: COURSE_FILE, line: lineOf(readFileSync(join(course.dir, COURSE_FILE), 'utf8'), `"${page.file}"`) } : { file: page.file, line: 0 };
+      const where = course.format === 'course.json' ? { file: COURSE_FILE, line: pageEntryLine(readFileSync(join(course.dir, COURSE_FILE), 'utf8'), index) } : { file: page.file, line: 0 };
       problems.push({ ...where, severity: 'error', message: `missing page: ${page.file} (page "${page.id}") does not exist in the course directory` });
-      continue;
+      return;
     }
     // The same parse the renderer draws and the engine runs blocks from.
     const { source, problems: found } = parsePage(course, page);
@@ -292,24 +294,33 @@ function checkPages(course: Course, problems: CourseProblem[]): void {
         if (!file) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `image "${src}" points outside the course directory; it is not served` });
         else if (!existsSync(file)) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `image "${src}" does not exist` });
       }
+      // Links to the course's files (`[data](/data/x.csv)`, `<a href="notes.pdf">`), which the lab serves as it serves images.
+      for (const m of text.matchAll(/(?<!!)\[(?:[^[\]]|\[[^\]]*\])*\]\(\s*<?([^)\s>]+)|<a\b[^>]*\bhref=["']([^"']+)["']/g)) {
+        const href = m[1] ?? m[2] ?? '';
+        if (!isLocalFile(href)) continue;
+        const rel = decodeURIComponentSafe(href.split(/[?#]/)[0] ?? '').replace(/^\.?\//, '');
+        const file = resolveCourseFile(course.dir, rel);
+        if (!file) problems.push({ file: page.file, line: i + 1, severity: 'error', message: `link "${href}" points outside the course directory: it leads to nothing` });
+        else if (!existsSync(file)) problems.push({ file: page.file, line: i + 1, severity: 'error', message: `link to a file that does not exist: "${href}"` });
+        else if (!servableCourseFile(course.dir, rel)) problems.push({ file: page.file, line: i + 1, severity: 'warning', message: `link "${href}": the lab serves pictures, media, PDF, CSV and ZIP files of the course, not this one` });
+      }
     });
-  }
+  });
 }
 
 // ---------------------------------------------------------------- JSON helpers
+
+/** course.json's pages are its "pages" in order: the line of page `index`'s "file", or of its "id" when the file name is the id's default. */
+function pageEntryLine(text: string, index: number): number {
+  const file = lineAt(text, ['pages', index, 'file']);
+  return file !== lineAt(text, ['pages', index]) ? file : lineAt(text, ['pages', index, 'id']);
+}
 
 function parseJsonFile(text: string, file: string, problems: CourseProblem[]): unknown {
   const result = parseJson(text);
   if (result.ok) return result.value;
   problems.push({ file, line: result.line, severity: 'error', message: `malformed JSON: ${result.message}` });
   return undefined;
-}
-
-/** 1-based line of the first occurrence of `needle`, 0 when absent. */
-function lineOf(text: string, needle?: string): number {
-  if (!needle) return 0;
-  const at = text.indexOf(needle);
-  return at < 0 ? 0 : text.slice(0, at).split('\n').length;
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {

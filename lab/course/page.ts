@@ -20,6 +20,8 @@ export interface ParsedPage {
   blocks: Block[];
   /** What parseBlock found wrong in the blocks (file:line). */
   problems: CourseProblem[];
+  /** The text of the page's first level-1 or level-2 heading, in markdown or inline HTML, if it has one. */
+  title?: string;
 }
 
 const parsed = new Map<string, { course: Course; stamp: string; page: ParsedPage }>();
@@ -62,5 +64,31 @@ export function parseSource(course: Course, page: PageSpec, source: string): Par
     blocks.push(found.block);
     problems.push(...found.problems);
   }
-  return { source, tokens, blocks, problems };
+  return { source, tokens, blocks, problems, title: firstHeading(tokens) };
+}
+
+const HTML_HEADING = /<h([12])\b[^>]*>([\s\S]*?)<\/h\1\s*>/i;
+
+/**
+ * The first level-1 or level-2 heading among the tokens, whichever way it is
+ * written: `# Title` or `## Title` (its text, without a `{.class}` markdown-it-attrs
+ * took away) or inline HTML, `<h1 align="center">Title</h1>` (many Katapod pages).
+ * A `# comment` inside a fenced block is code, not a heading.
+ */
+function firstHeading(tokens: Token[]): string | undefined {
+  for (let i = 0; i < tokens.length; i++) {
+    const token = tokens[i]!;
+    let text: string | undefined;
+    if (token.type === 'heading_open' && (token.tag === 'h1' || token.tag === 'h2')) {
+      text = (tokens[i + 1]?.children ?? []).map((c) => (c.type === 'text' || c.type === 'code_inline' ? c.content : c.type === 'softbreak' || c.type === 'hardbreak' ? ' ' : '')).join('');
+    } else if (token.type === 'html_block' || token.type === 'inline') {
+      // In a paragraph, only its HTML and text: `<h1>` in a code span is code.
+      const content = token.type === 'inline' ? (token.children ?? []).map((c) => (c.type === 'code_inline' ? '' : c.content)).join('') : token.content;
+      const html = HTML_HEADING.exec(content)?.[2];
+      if (html !== undefined) text = md.utils.unescapeAll(html.replace(/<[^>]+>/g, ''));
+    }
+    const title = text?.replace(/\s+/g, ' ').trim();
+    if (title) return title;
+  }
+  return undefined;
 }

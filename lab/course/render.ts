@@ -18,6 +18,7 @@ import yaml from 'highlight.js/lib/languages/yaml';
 import javascript from 'highlight.js/lib/languages/javascript';
 import python from 'highlight.js/lib/languages/python';
 import xml from 'highlight.js/lib/languages/xml';
+import { isLocalFile } from './files.js';
 import { LOAD_PAGE, pageLinkTarget } from './links.js';
 import { createMarkdown, type MarkdownIt } from './markdown.js';
 import { parsePage, parseSource, type ParsedPage } from './page.js';
@@ -103,6 +104,11 @@ function drawTokens(course: Course, page: PageSpec, parsed: ParsedPage): string 
     } else if (/^https?:\/\//i.test(href)) {
       token.attrSet('target', '_blank');
       token.attrSet('rel', 'noopener noreferrer');
+    } else if (isLocalFile(href)) {
+      // A file of the course (`/data/x.csv`, `data/x.csv`): served from its folder, as images are, in a tab of its own so the lab stays open.
+      token.attrSet('href', courseFileUrl(href));
+      token.attrSet('target', '_blank');
+      token.attrSet('rel', 'noopener noreferrer');
     }
     return defaultLinkOpen(tokens, idx, options, env, self);
   };
@@ -139,7 +145,7 @@ function setPageLink(token: { attrSet(name: string, value: string): void }, targ
   }
 }
 
-/** Local image sources in raw HTML and Katapod page links in raw HTML. */
+/** Local image sources and links to course files in raw HTML, and Katapod page links in raw HTML. */
 function rewriteHtml(html: string, pageIds: Set<string>): string {
   return html
     .replace(/\bsrc=(["'])(.*?)\1/gi, (_m, q: string, src: string) => `src=${q}${courseFileUrl(src)}${q}`)
@@ -147,12 +153,13 @@ function rewriteHtml(html: string, pageIds: Set<string>): string {
       const target = pageLinkTarget(query);
       if (target && pageIds.has(target)) return `href="#${encodeURIComponent(target)}" data-page="${target}"`;
       return `href="#" class="lab-broken-link" title="no page ${JSON.stringify(target ?? '?').replace(/"/g, '&quot;')} in this course"`;
-    });
+    })
+    .replace(/\bhref=(["'])(.*?)\1/gi, (m, q: string, href: string) => (isLocalFile(href) ? `href=${q}${courseFileUrl(href)}${q}` : m));
 }
 
 /** A page's local file reference as the lab serves it: `x.png`, `./x.png` and, as in Katapod, `/x.png` all mean the course folder's x.png. */
 function courseFileUrl(src: string): string {
-  if (src === '' || /^([a-z][a-z0-9+.-]*:|\/\/|#)/i.test(src)) return src;
+  if (!isLocalFile(src)) return src;
   return COURSE_FILES_ROUTE + src.replace(/^\.?\//, '');
 }
 

@@ -32,6 +32,7 @@
  *       {
  *         "id": "intro", "file": "intro.md", "title": "Introduction",
  *         "onLoad": [{ "terminal": "host", "command": "cd ~" }],   // run the first time the page is shown
+ *                                                                   //   ("maxInvocations": 2 or "unlimited": on more visits)
  *         "check": "./checks/intro.sh",                             // optional: the page's Check button
  *         "checkTimeoutSeconds": 60                                 // default 60
  *       }
@@ -57,7 +58,7 @@ export interface TerminalSpec {
   name: string;
 }
 
-/** A command typed into a terminal the first time a page is shown. */
+/** A command typed into a terminal when a page is shown: on the first visit, or on as many as `maxInvocations` says. */
 export interface OnLoadCommand {
   terminal: string;
   command: string;
@@ -169,9 +170,14 @@ export const MACROS: readonly Macro[] = ['ctrl_c', 'no_op'];
  * these keys; so does a learner's click.
  */
 export interface Block {
-  /** `<pageId>:<index>`, stable while the page's blocks keep their order. */
+  /**
+   * `<pageId>:<terminalId>-<digest of terminal and command>`, `.2`, `.3` … for
+   * the second, third identical block of the page (blocks.ts): it stays the
+   * same when other blocks of the page are added, moved or removed.
+   */
   id: string;
   pageId: string;
+  /** Its place among the page's blocks (the i-th fence). */
   index: number;
   terminalId: string;
   command: string;

@@ -74,12 +74,15 @@ describe('block info lines', () => {
     assert.equal(parse('### host\n# a comment\ncd /tmp\nls\n').block.command, '# a comment\ncd /tmp\nls');
   });
 
-  it('malformed JSON is a problem at the info line', () => {
-    const { problems } = parse('echo a\n### {"terminalId": "api",\n');
+  it('malformed JSON is a warning at the info line, and the block runs in the first terminal, as Katapod reads it', () => {
+    const { block, problems } = parse('echo a\n### {"terminalId": "api",\n');
     assert.equal(problems.length, 1);
     assert.equal(problems[0]!.line, 11);
     assert.equal(problems[0]!.file, 'step1.md');
-    assert.match(problems[0]!.message, /malformed block info line/);
+    assert.equal(problems[0]!.severity, 'warning');
+    assert.match(problems[0]!.message, /malformed block info line.*As in Katapod, the block runs in the first terminal, "host"/);
+    assert.equal(block.terminalId, 'host');
+    assert.equal(block.execute, true);
   });
 
   it('an info line that is neither a word nor a JSON object reads as an unknown terminal', () => {
@@ -103,7 +106,27 @@ describe('block info lines', () => {
     for (const key of ['terminalId', 'execute', 'maxInvocations', 'macrosBefore', 'backgroundColor', 'waitFor']) assert.match(messages, new RegExp(`"${key}"`));
   });
 
-  it('an unknown macro is a problem', () => {
-    assert.match(parse('### {"macrosBefore": ["ctrl_z"]}\nls\n').problems[0]!.message, /unknown macro "ctrl_z"/);
+  it("a wrong value of one of Katapod's keys is a warning, and the block does what Katapod does with it", () => {
+    const { block, problems } = parse('### {"terminalId": 3, "execute": "no", "maxInvocations": 1.5, "macrosBefore": "ctrl_c", "backgroundColor": "red;position:fixed"}\nls\n');
+    assert.deepEqual(problems.map((p) => p.severity), ['warning', 'warning', 'warning', 'warning', 'warning']);
+    assert.equal(block.terminalId, 'host', 'an unknown terminal: the first one');
+    assert.equal(block.execute, true, 'only false keeps a block from running');
+    assert.equal(block.maxInvocations, 2, 'Katapod runs it while its count is below 1.5');
+    assert.deepEqual(block.macrosBefore, []);
+    assert.equal(block.backgroundColor, undefined);
+    assert.equal(parse('### {"maxInvocations": "none"}\nls\n').block.maxInvocations, 0, 'a count is never below "none"');
+    assert.equal(parse('### {"maxInvocations": -1}\nls\n').block.maxInvocations, 0);
+  });
+
+  it('a wrong value of our own keys is an error', () => {
+    const { problems } = parse('### {"waitFor": "(", "waitForTerminal": 2, "waitForSeconds": 0}\nls\n');
+    assert.deepEqual(problems.map((p) => [p.severity, p.message.match(/"(\w+)"/)![1]]), [['error', 'waitFor'], ['error', 'waitForTerminal'], ['error', 'waitForSeconds']]);
+  });
+
+  it('an unknown macro is a warning and skipped, as Katapod skips it', () => {
+    const { block, problems } = parse('### {"macrosBefore": ["ctrl_z", "ctrl_c"]}\nls\n');
+    assert.equal(problems[0]!.severity, 'warning');
+    assert.match(problems[0]!.message, /unknown macro "ctrl_z"/);
+    assert.deepEqual(block.macrosBefore, ['ctrl_c']);
   });
 });

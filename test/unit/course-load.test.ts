@@ -138,12 +138,47 @@ describe('validation reports every problem with file:line', () => {
     assert.deepEqual(problemLines(join(fixtures, 'course-broken')).sort(), [
       'course.json:6: warning: page "intro": onLoad[0]: unknown terminal id "nowhere"; it runs in the first terminal, "shell", as in Katapod (the course declares: shell)',
       'course.json:7: error: missing page: gone.md (page "gone") does not exist in the course directory',
-      'intro.md:14: error: "maxInvocations" must be a whole number ≥ 0 or "unlimited"',
-      'intro.md:14: error: unknown macro "ctrl_z" in "macrosBefore"; known: ctrl_c, no_op',
+      'intro.md:14: warning: "maxInvocations" must be a whole number ≥ 0 or "unlimited"; as in Katapod, the block runs while it has run fewer times than -1: 0 time(s)',
+      'intro.md:14: warning: unknown macro "ctrl_z" in "macrosBefore", skipped as Katapod does; known: ctrl_c, no_op',
       'intro.md:18: error: link to a step that does not exist: "step99"',
       'intro.md:20: warning: image "images/none.png" does not exist',
       'intro.md:4: warning: unknown terminal id "nosuchterm"; the block runs in the first terminal, "shell", as in Katapod (the course declares: shell)',
-      'intro.md:9: error: malformed block info line: unexpected end of text; expected ### {"terminalId": "…"} or ### termId',
+      'intro.md:9: warning: malformed block info line: unexpected end of text; expected ### {"terminalId": "…"} or ### termId. As in Katapod, the block runs in the first terminal, "shell"',
+    ]);
+  });
+
+  it('a page of course.json whose file is missing is reported at its entry, also when the file name is its id\'s default', () => {
+    const json = JSON.stringify({ title: 't', terminals: [{ id: 'a' }], pages: [{ id: 'intro' }, { id: 'gone' }, { id: 'away', file: 'far/away.md' }] }, null, 2);
+    const dir = course('missing-pages', { 'course.json': json, 'intro.md': '# i\n' });
+    const lineOf = (text: string) => json.split('\n').findIndex((l) => l.includes(text)) + 1;
+    assert.deepEqual(problemLines(dir), [
+      `course.json:${lineOf('"id": "gone"')}: error: missing page: gone.md (page "gone") does not exist in the course directory`,
+      `course.json:${lineOf('"file": "far/away.md"')}: error: missing page: far/away.md (page "away") does not exist in the course directory`,
+    ]);
+  });
+
+  it('each problem of .katapod_config.json is at the line of the value it is about, not at the first line that names the same key', () => {
+    const config = {
+      layout: { terminals: [{ id: 'cqlsh', name: 'c' }] },
+      navigation: {
+        onLoadCommands: {
+          intro: { cqlsh: [{ command: 'ls', maxInvocations: 2 }], other: [{ command: 'ls' }] },
+          step1: { other: [{ command: 'pwd', maxInvocations: -1 }], cqlsh: 'pwd' },
+          step9: { cqlsh: [{ command: 'ls' }] },
+        },
+      },
+    };
+    const json = JSON.stringify(config, null, 2);
+    const dir = course('kp-lines', { '.katapod_config.json': json, 'intro.md': '# i\n', 'step1.md': '# s\n' });
+    const lines = json.split('\n');
+    /** The line of `text`, the n-th time (from 1) it appears. */
+    const lineOf = (text: string, n = 1) => lines.findIndex((l, i) => l.includes(text) && lines.slice(0, i + 1).filter((x) => x.includes(text)).length === n) + 1;
+    assert.deepEqual(problemLines(dir), [
+      `.katapod_config.json:${lineOf('"other"', 1)}: warning: onLoadCommands.intro: unknown terminal id "other"; its commands run in the first terminal, "cqlsh", as in Katapod (the scenario declares: cqlsh)`,
+      `.katapod_config.json:${lineOf('"other"', 2)}: warning: onLoadCommands.step1: unknown terminal id "other"; its commands run in the first terminal, "cqlsh", as in Katapod (the scenario declares: cqlsh)`,
+      `.katapod_config.json:${lineOf('"maxInvocations": -1')}: error: onLoadCommands.step1.other: "maxInvocations" must be a whole number ≥ 0 or "unlimited"`,
+      `.katapod_config.json:${lineOf('"cqlsh": "pwd"')}: error: onLoadCommands.step1.cqlsh must be a list of {"command": "…"}`,
+      `.katapod_config.json:${lineOf('"step9"')}: warning: onLoadCommands names step "step9", but step9.md does not exist: they are ignored, as in Katapod`,
     ]);
   });
 
@@ -243,7 +278,7 @@ describe('zdm-lab course check', () => {
     const out: string[] = [];
     assert.equal(courseCheck(join(fixtures, 'course-broken'), (l) => out.push(l)), 1);
     assert.ok(out.some((l) => /course-broken\/intro\.md:4: warning: unknown terminal id "nosuchterm"/.test(l)), out.join('\n'));
-    assert.match(out.at(-1)!, /5 error\(s\), 3 warning\(s\)$/);
+    assert.match(out.at(-1)!, /2 error\(s\), 6 warning\(s\)$/);
   });
 
   it('returns 0 for a course with warnings only, and 1 with --strict', () => {
