@@ -202,7 +202,9 @@ function readKatapod(dir: string, problems: CourseProblem[]): Course | undefined
             }
             const limit = maxInvocations.optional().safeParse(c.maxInvocations);
             if (!limit.success) problem(`onLoadCommands.${step}.${named}: "maxInvocations" ${limit.error.issues[0]!.message}`, [...NAV, step, named, k, 'maxInvocations']);
-            if (c.execute !== false) commands.push({ terminal, command: c.command, ...(limit.success && limit.data !== undefined ? { maxInvocations: limit.data } : {}) });
+            if (c.execute !== false) {
+              commands.push({ terminal, command: c.command, ...(limit.success && limit.data !== undefined ? { maxInvocations: limit.data } : {}), ...(terminal === named ? {} : { writtenTerminal: named }) });
+            }
           });
         }
         onLoadByStep.set(step, commands);

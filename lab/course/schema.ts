@@ -68,6 +68,8 @@ export interface OnLoadCommand {
    * Katapod scenario, as Katapod counts it, and per command in course.json.
    */
   maxInvocations?: number | 'unlimited';
+  /** The terminal id as the scenario wrote it, when it named one it does not declare (the command runs in the first terminal; Katapod counts it under the written name). */
+  writtenTerminal?: string;
 }
 
 export interface PageSpec {

@@ -376,7 +376,7 @@ export class Environment {
     this.store.setCurrent(this.id, this.course.dir, page.id);
     const firstTime = this.store.markVisited(this.id, this.course.dir, page.id);
     page.onLoad.forEach((c, j) => {
-      const counter = this.course.format === 'katapod' ? `${ON_LOAD_COUNTER}${page.id}_${c.terminal}` : `${ON_LOAD_COUNTER}${page.id}_${j}`;
+      const counter = this.course.format === 'katapod' ? `${ON_LOAD_COUNTER}${page.id}_${c.writtenTerminal ?? c.terminal}` : `${ON_LOAD_COUNTER}${page.id}_${j}`;
       // A page visited before onLoad runs were counted ran its commands on that first visit.
       const count = this.store.runCount(this.id, this.course.dir, counter) || (firstTime ? 0 : 1);
       const max = c.maxInvocations ?? 1;
@@ -387,7 +387,7 @@ export class Environment {
     return { firstTime };
   }
 
-  /** Run block `blockId` (`<page>:<index>`) of the course in its terminal. */
+  /** Run block `blockId` (`<page>:<terminal>-<digest>`, see course/blocks.ts) of the course in its terminal. */
   async run(blockId: string): Promise<RunOutcome> {
     const page = this.course.pages.find((p) => blockId.startsWith(`${p.id}:`));
     const block = page ? pageBlocks(this.course, page).find((b) => b.id === blockId) : undefined;

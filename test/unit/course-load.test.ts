@@ -291,7 +291,7 @@ describe('zdm-lab course check', () => {
     assert.match(out.at(-1)!, /ok \(katapod: 1 pages, 1 terminal\(s\)\), 2 warning\(s\)$/);
     assert.equal(courseCheck(dir, () => undefined, { strict: true }), 1);
     // What the learner gets is what Katapod does: the commands go to the first terminal.
-    assert.deepEqual(loadCourse(dir).course!.pages[0]!.onLoad, [{ terminal: 'cqlsh', command: 'ls' }]);
+    assert.deepEqual(loadCourse(dir).course!.pages[0]!.onLoad, [{ terminal: 'cqlsh', command: 'ls', writtenTerminal: 'cqsh' }], 'it runs in the first terminal and is counted under the name written, as Katapod counts it');
   });
 
   it('returns 0 and says ok for a clean course', () => {
