@@ -13,7 +13,7 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import cassandra from 'cassandra-driver';
-import type { ContactPoints, Mode, Settings } from './settings.js';
+import type { ContactPoints, Login, Mode, Settings } from './settings.js';
 
 const RETRY_MS = 2000;
 /** How long an old client may finish its requests before it is closed anyway. */
@@ -21,11 +21,19 @@ const DRAIN_LIMIT_MS = 30_000;
 
 export type Log = (line: string) => void;
 
+/** Which login each mode takes, for the message of a refused one. */
+const LOGIN_HINT: Record<Mode, string> = {
+  ORIGIN: "Origin takes Origin's login (ORIGIN_USERNAME, ORIGIN_PASSWORD)",
+  ZDM_PROXY: "through the proxies a client logs in with Target's login (TARGET_USERNAME, TARGET_PASSWORD): each proxy hands it to Target and logs in to Origin with its own origin_username",
+  TARGET: "Target takes Target's login (TARGET_USERNAME, TARGET_PASSWORD)",
+};
+
 /** The database cannot be reached: the API answers 503 and keeps running. */
 export class DatabaseUnavailableError extends Error {}
 
 interface Session {
   mode: Mode;
+  login: Login;
   points: ContactPoints;
   client: cassandra.Client;
   connected: boolean;
@@ -37,10 +45,14 @@ interface Session {
 
 export interface Health {
   mode: Mode;
+  /** The user name the API logs in with (never the password). */
+  username: string;
   contactPoints: string[];
   connected: boolean;
   /** The mode being connected to, while a switch waits for it. */
   switchingTo?: Mode;
+  /** Why that switch has not happened yet (e.g. a refused login). */
+  switchError?: string;
   error?: string;
 }
 
@@ -57,7 +69,7 @@ export class Connection {
     private readonly settings: Settings,
     private readonly log: Log,
   ) {
-    this.active = this.open(settings.mode);
+    this.active = this.open(settings.mode, settings.login);
     void this.connectUntilUp(this.active, () => {});
   }
 
@@ -70,9 +82,11 @@ export class Connection {
     const connected = s.connected && s.client.getState().getConnectedHosts().length > 0;
     return {
       mode: s.mode,
+      username: s.login.username,
       contactPoints: describePoints(s.points),
       connected,
       ...(this.pending ? { switchingTo: this.pending.mode } : {}),
+      ...(this.pending?.lastError ? { switchError: this.pending.lastError } : {}),
       ...(s.lastError && !connected ? { error: s.lastError } : {}),
     };
   }
@@ -93,29 +107,35 @@ export class Connection {
     }
   }
 
-  /** Moves to `mode`: resolves when requests go to it (or when a later switch replaced this one). */
-  async switchTo(mode: Mode): Promise<void> {
+  /**
+   * Moves to `mode`, logging in with `login` (or the current login): resolves
+   * when requests go to it (or when a later switch replaced this one). The
+   * same mode with another login is a switch too.
+   */
+  async switchTo(mode: Mode, login: Login = this.active.login): Promise<void> {
     if (this.closed) return;
+    const same = (s: Session) => s.mode === mode && s.login.username === login.username && s.login.password === login.password;
     if (this.pending) {
-      if (this.pending.mode === mode) return;
+      if (same(this.pending)) return;
       this.drop(this.pending);
       this.pending = undefined;
     }
-    if (mode === this.active.mode) {
+    if (same(this.active)) {
       this.log(`mode ${mode}: already connected there, nothing to switch`);
       return;
     }
+    const what = (s: Session) => `${s.mode} as ${s.login.username}`;
     // A client that never connected serves nobody: replace it at once.
     if (!this.active.connected) {
       const old = this.active;
-      this.active = this.open(mode);
+      this.active = this.open(mode, login);
       this.drop(old);
-      this.log(`switching to ${mode} (${describePoints(this.active.points).join(', ')})`);
+      this.log(`switching to ${what(this.active)} (${describePoints(this.active.points).join(', ')})`);
       return this.connectUntilUp(this.active, () => {});
     }
-    const next = this.open(mode);
+    const next = this.open(mode, login);
     this.pending = next;
-    this.log(`switching from ${this.active.mode} to ${mode} (${describePoints(next.points).join(', ')}): connecting first, requests stay on ${this.active.mode} meanwhile`);
+    this.log(`switching from ${what(this.active)} to ${what(next)} (${describePoints(next.points).join(', ')}): connecting first, requests stay on ${this.active.mode} meanwhile`);
     await this.connectUntilUp(next, () => {
       const old = this.active;
       this.active = next;
@@ -131,17 +151,17 @@ export class Connection {
     await Promise.all(sessions.map((s) => s.client.shutdown().catch(() => {})));
   }
 
-  private open(mode: Mode): Session {
+  private open(mode: Mode, login: Login): Session {
     const points = this.settings.contactPoints[mode];
-    return { mode, points, client: this.newClient(points), connected: false, inFlight: 0, abandoned: false };
+    return { mode, login, points, client: this.newClient(points, login), connected: false, inFlight: 0, abandoned: false };
   }
 
-  private newClient(points: ContactPoints): cassandra.Client {
+  private newClient(points: ContactPoints, login: Login): cassandra.Client {
     const { settings } = this;
     return new cassandra.Client({
       contactPoints: points.hosts,
       localDataCenter: settings.localDataCenter,
-      credentials: { username: settings.username, password: settings.password },
+      credentials: { username: login.username, password: login.password },
       protocolOptions: { port: points.port, maxVersion: 4 },
       queryOptions: { isIdempotent: true, prepare: true, consistency: cassandra.types.consistencies.localQuorum },
       socketOptions: { connectTimeout: 3000, readTimeout: 5000 },
@@ -160,19 +180,24 @@ export class Connection {
         if (this.closed || s.abandoned) return;
         s.connected = true;
         s.lastError = undefined;
-        this.log(`connected to ${s.mode} (${describePoints(s.points).join(', ')})`);
+        this.log(`connected to ${s.mode} (${describePoints(s.points).join(', ')}) as ${s.login.username}`);
         onUp();
         return;
       } catch (error) {
         s.lastError = firstLine(error);
         if (s.lastError !== reported) {
           reported = s.lastError;
-          this.log(`cannot reach ${s.mode} (${describePoints(s.points).join(', ')}): ${s.lastError}; retrying every ${RETRY_MS / 1000} s`);
+          const refused = /authentication|username .* password/i.test(s.lastError);
+          this.log(
+            refused
+              ? `${s.mode} refuses the login of ${s.login.username}: ${s.lastError}; ${LOGIN_HINT[s.mode]}. Retrying every ${RETRY_MS / 1000} s until the mode file gives a login that works`
+              : `cannot reach ${s.mode} (${describePoints(s.points).join(', ')}): ${s.lastError}; retrying every ${RETRY_MS / 1000} s`,
+          );
         }
         await s.client.shutdown().catch(() => {});
         await sleep(RETRY_MS);
         if (this.closed || s.abandoned) return;
-        s.client = this.newClient(s.points);
+        s.client = this.newClient(s.points, s.login);
       }
     }
   }

@@ -1,13 +1,15 @@
 /**
- * The mode file: one word (ORIGIN, ZDM_PROXY or TARGET) that moves the
- * running API to another database without a restart, the way a real
- * application would pick up a changed setting during a rolling restart. The
+ * The mode file: a mode (ORIGIN, ZDM_PROXY or TARGET) on its first line, and
+ * optionally the login to give that database (`username=…`, `password=…`
+ * lines), that moves the running API to another database without a restart,
+ * the way a real application would pick up a changed setting during a
+ * rolling restart. The
  * file is polled (stat every 300 ms) rather than watched with inotify, so it
  * works the same whether it is written in place, replaced by an editor, or
  * created after the API started.
  */
 import { readFileSync, unwatchFile, watchFile } from 'node:fs';
-import { describeModes, parseMode, type Mode } from './settings.js';
+import { parseConnection, type ConnectionRequest } from './settings.js';
 
 const POLL_MS = 300;
 
@@ -20,8 +22,8 @@ export function readModeFile(path: string): string | undefined {
   }
 }
 
-/** Calls onMode with each new valid mode written to `path`; reports invalid content. Returns a stop function. */
-export function watchModeFile(path: string, onMode: (mode: Mode) => void, onProblem: (message: string) => void): () => void {
+/** Calls onRequest with each new valid connection written to `path`; reports invalid content. Returns a stop function. */
+export function watchModeFile(path: string, onRequest: (request: ConnectionRequest) => void, onProblem: (message: string) => void): () => void {
   const listener = () => {
     let text: string | undefined;
     try {
@@ -33,9 +35,9 @@ export function watchModeFile(path: string, onMode: (mode: Mode) => void, onProb
     // Missing, or caught between truncation and write (`echo X > file`): nothing to do yet.
     if (text === undefined || text === '') return;
     // The same text written again is answered too (the API says it is already there), so that whoever wrote it sees an answer.
-    const mode = parseMode(text);
-    if (mode) onMode(mode);
-    else onProblem(`${path} now says "${text}", which is not a connection mode (use ${describeModes()}); the API keeps its current mode`);
+    const request = parseConnection(text);
+    if (typeof request !== 'string') onRequest(request);
+    else onProblem(`${path}: ${request}; the API keeps its current connection`);
   };
   watchFile(path, { interval: POLL_MS }, listener);
   return () => unwatchFile(path, listener);

@@ -26,17 +26,17 @@ try {
   process.exit(2);
 }
 
-log(`sample-api: mode ${settings.mode} (from ${settings.modeSource}), database at ${describePoints(settings.contactPoints[settings.mode]).join(', ')}`);
+log(`sample-api: mode ${settings.mode} (from ${settings.modeSource}), database at ${describePoints(settings.contactPoints[settings.mode]).join(', ')}, login ${settings.login.username}`);
 const connection = new Connection(settings, (line) => log(`sample-api: ${line}`));
 
 let stopWatching = () => {};
 if (settings.modeFile) {
-  log(`sample-api: following ${settings.modeFile}; write ORIGIN, ZDM_PROXY or TARGET into it to switch without a restart`);
+  log(`sample-api: following ${settings.modeFile}; write ORIGIN, ZDM_PROXY or TARGET into it (and username=…, password=… lines for another login) to switch without a restart`);
   stopWatching = watchModeFile(
     settings.modeFile,
-    (mode) => {
-      log(`sample-api: ${settings.modeFile} says ${mode}`);
-      void connection.switchTo(mode);
+    (request) => {
+      log(`sample-api: ${settings.modeFile} says ${request.mode}${request.login ? ` with the login of ${request.login.username}` : ''}`);
+      void connection.switchTo(request.mode, request.login);
     },
     (message) => log(`sample-api: ${message}`),
   );

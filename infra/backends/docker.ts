@@ -346,7 +346,7 @@ export class DockerBackend implements Backend {
    */
   async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
     const { port } = component;
-    const { username, password } = credentialsOf(component.env);
+    const { username, password } = credentialsOf(component.env, component.kind === 'cassandra' ? component.name : 'target');
     // from inside the node itself, or for a proxy from inside Origin to the proxy's name on the network
     const container = containerName(component.kind === 'cassandra' ? component : topology(component.env).origin);
     const target = component.kind === 'cassandra' ? '127.0.0.1' : containerName(component);

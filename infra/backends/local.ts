@@ -89,7 +89,9 @@ export class LocalBackend implements Backend {
     const bin = await ensureCqlsh(() => {});
     // Protocol v4: through the proxies the Python driver's v5 fails ("CRC mismatch on header", test/integration/infra-proxy.test.ts).
     // The environment's credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
-    const { username } = credentialsOf(component.env);
-    return { command: bin, args: [address, String(port), '-u', username, '--credentials', credentialsFile(component.env), '--protocol-version=4'] };
+    // Through a proxy the client's login is Target's (the proxy hands it to Target, and logs in to Origin with its own).
+    const cluster = component.kind === 'cassandra' ? component.name : 'target';
+    const { username } = credentialsOf(component.env, cluster);
+    return { command: bin, args: [address, String(port), '-u', username, '--credentials', credentialsFile(component.env, cluster), '--protocol-version=4'] };
   }
 }

@@ -1,24 +1,24 @@
 /**
  * `zdm-lab env [--env K] [--shell [--export]]`: where the environment's
  * components are, from the one address plan (infra/topology.ts), and the
- * environment's own Cassandra login (infra/credentials.ts). `--shell` prints
+ * environment's own Cassandra logins, Origin's and Target's (infra/credentials.ts). `--shell` prints
  * `NAME='value'` lines for the course's scripts to `eval` (`--export`: as
  * exports, which the lab's terminals read at start); without it, a table for
  * a person. Kept apart from the main command line so that a
  * script pays for loading the topology only, not for every backend.
  */
-import { credentialsOf, credentialVariables } from '../credentials.js';
+import { credentialVariables } from '../credentials.js';
 import { addressVariables, topology } from '../topology.js';
 import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 function main(argv: string[]): number {
   const { values, positionals } = parseCommandLine(argv, { env: { type: 'string' }, shell: { type: 'boolean' }, export: { type: 'boolean' } });
   if (values.help || positionals.length !== 1 || positionals[0] !== 'env') {
-    console.log('usage: zdm-lab env [--env K] [--shell [--export]]   the environment\'s addresses and Cassandra login (--shell: as NAME=\'value\' lines to eval)');
+    console.log('usage: zdm-lab env [--env K] [--shell [--export]]   the environment\'s addresses and Cassandra logins (--shell: as NAME=\'value\' lines to eval)');
     return values.help ? 0 : 2;
   }
   const topo = topology(Number(values.env ?? process.env.LAB_ENV ?? 1));
-  const vars = { ...addressVariables(topo), ...credentialVariables(credentialsOf(topo.env)) };
+  const vars = { ...addressVariables(topo), ...credentialVariables(topo.env) };
   const prefix = values.export ? 'export ' : '';
   const width = Math.max(...Object.keys(vars).map((k) => k.length));
   for (const [name, value] of Object.entries(vars)) {

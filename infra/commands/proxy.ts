@@ -26,7 +26,7 @@ async function requireNodesUp(ctx: LabContext, config: ProxyConfig): Promise<voi
     if (problem === undefined) continue;
     if (refusedLogin(problem)) {
       throw new Error(
-        `${node.name} refuses the login of ${side}_username/${side}_password in ${CLUSTER_FILE}: this environment's own is shown by zdm-lab env (CASSANDRA_USERNAME, CASSANDRA_PASSWORD); put it there with zdm-lab proxy config set ${side}_password=…`,
+        `${node.name} refuses the login of ${side}_username/${side}_password in ${CLUSTER_FILE}: this environment's ${side} login is shown by zdm-lab env (${side.toUpperCase()}_USERNAME, ${side.toUpperCase()}_PASSWORD); put it there with zdm-lab proxy config set ${side}_username=… ${side}_password=…`,
       );
     }
     throw new Error(`${node.name} (${node.address}:${node.port}) does not accept logins, so proxies cannot start: run zdm-lab infra up --env ${ctx.topo.env}`);

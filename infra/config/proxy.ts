@@ -56,19 +56,21 @@ const clusterRules: Record<string, Rule> = Object.fromEntries(
 );
 
 export function defaultProxyConfig(topo: Topology): ProxyConfig {
-  const { username, password } = credentialsOf(topo.env);
+  // The proxy's own logins: origin_* to Origin; target_* for its own connection to Target (a client's requests reach Target with the client's login).
+  const origin = credentialsOf(topo.env, 'origin');
+  const target = credentialsOf(topo.env, 'target');
   return {
     primary_cluster: 'ORIGIN',
     read_mode: 'PRIMARY_ONLY',
     log_level: 'INFO',
     origin_contact_points: topo.origin.address,
     origin_port: topo.origin.port,
-    origin_username: username,
-    origin_password: password,
+    origin_username: origin.username,
+    origin_password: origin.password,
     target_contact_points: topo.target.address,
     target_port: topo.target.port,
-    target_username: username,
-    target_password: password,
+    target_username: target.username,
+    target_password: target.password,
   };
 }
 

@@ -8,20 +8,33 @@
  */
 import cassandra from 'cassandra-driver';
 import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import pRetry from 'p-retry';
 import { credentialsOf, DEFAULT_CREDENTIALS, type Credentials } from '../credentials.js';
-import { DATACENTER } from '../topology.js';
+import { DATACENTER, type ClusterName } from '../topology.js';
 
-export interface Endpoint {
+/** A node, or a proxy (which a client logs in to with Target's login: the proxy hands it to Target). */
+export type Endpoint = {
   address: string;
   port: number;
-  /** The environment the endpoint belongs to, whose credentials log in. */
+  /** The environment the endpoint belongs to, whose login is used. */
   env: number;
   /** Instead of the environment's file as this process finds it (a test reading an isolated environment's). */
   credentials?: Credentials;
+} & ({ kind: 'cassandra'; name: ClusterName } | { kind: 'proxy' });
+
+/** Whose login opens an endpoint: a node's cluster's, and Target's through a proxy. */
+export function loginCluster(endpoint: Endpoint): ClusterName {
+  return endpoint.kind === 'cassandra' ? endpoint.name : 'target';
+}
+
+/** The login a lab client gives the endpoint. */
+export function loginFor(endpoint: Endpoint): Credentials {
+  return endpoint.credentials ?? credentialsOf(endpoint.env, loginCluster(endpoint));
 }
 
 export function cqlClient(endpoint: Endpoint, options: { keyspace?: string; timeoutMs?: number; credentials?: Credentials } = {}): cassandra.Client {
-  const { username, password } = options.credentials ?? endpoint.credentials ?? credentialsOf(endpoint.env);
+  const { username, password } = options.credentials ?? loginFor(endpoint);
   return new cassandra.Client({
     contactPoints: [`${endpoint.address}:${endpoint.port}`],
     localDataCenter: DATACENTER,
@@ -65,25 +78,67 @@ export function refusedLogin(problem: string): boolean {
 }
 
 /**
- * A login with the environment's credentials, for a node. A node on fresh
- * data knows only Cassandra's default superuser: once that login works, the
- * superuser gets the environment's password, and the default opens nothing.
+ * A login with the environment's own login for a node's cluster. A node on
+ * fresh data knows only Cassandra's default superuser: once a login the lab
+ * knows works (the default, or for Target also Origin's, which Target shared
+ * in environments made before each cluster had its own), the node gets its
+ * cluster's login and the default opens nothing. Target's login is a role of
+ * its own (credentials.ts), so there the default superuser's password is then
+ * set to a random one nobody keeps.
  */
-export async function loginOrAdopt(node: Endpoint): Promise<string | undefined> {
-  const own = credentialsOf(node.env);
+export async function loginOrAdopt(node: Endpoint & { kind: 'cassandra' }): Promise<string | undefined> {
+  const own = loginFor(node);
   const problem = await tryLogin(node, own);
-  if (problem === undefined || !refusedLogin(problem)) return problem;
-  const client = cqlClient(node, { timeoutMs: 2000, credentials: DEFAULT_CREDENTIALS });
+  const known = node.name === 'target' ? [DEFAULT_CREDENTIALS, credentialsOf(node.env, 'origin')] : [DEFAULT_CREDENTIALS];
+  if (problem === undefined) {
+    // A node whose own role was made but whose default superuser was not closed yet (a start stopped in between) is closed now.
+    for (const login of known) {
+      if (login.username !== own.username && (await tryLogin(node, login)) === undefined) {
+        return changeLogins(node, own, own, [[login.username, randomBytes(18).toString('base64url')]]);
+      }
+    }
+    return undefined;
+  }
+  if (!refusedLogin(problem)) return problem;
+  for (const login of known) {
+    if (login.username === own.username) {
+      const changed = await changeLogins(node, login, own, [[own.username, own.password]]);
+      if (changed === undefined || !refusedLogin(changed)) return changed;
+      continue;
+    }
+    const changed = await changeLogins(node, login, own, [
+      [own.username, own.password],
+      [login.username, randomBytes(18).toString('base64url')],
+    ]);
+    if (changed === undefined || !refusedLogin(changed)) return changed;
+  }
+  return `${problem} (the node takes neither this environment's ${node.name} login nor the default one)`;
+}
+
+/**
+ * Logged in as `as`, gives each role its password (creating the
+ * environment's own role, a superuser, when it does not exist yet), then
+ * checks that `own` logs in. Resolves to undefined or the problem.
+ */
+async function changeLogins(node: Endpoint, as: Credentials, own: Credentials, roles: [string, string][]): Promise<string | undefined> {
+  const client = cqlClient(node, { timeoutMs: 2000, credentials: as });
   try {
     await client.connect();
     // ALL: the change must be on the node's system_auth before anyone relies on it.
-    await client.execute(`ALTER ROLE ${own.username} WITH PASSWORD = '${own.password.replace(/'/g, "''")}'`, [], {
-      consistency: cassandra.types.consistencies.all,
-      prepare: false,
-    });
+    // Cassandra refuses a role's password change within 5 s of the last one: such a refusal is waited out.
+    const run = (cql: string) =>
+      pRetry(() => client.execute(cql, [], { consistency: cassandra.types.consistencies.all, prepare: false }), {
+        retries: 4,
+        minTimeout: 1500,
+        shouldRetry: ({ error }) => /can only be changed every/.test(error.message),
+      });
+    for (const [role, password] of roles) {
+      const quoted = `'${password.replace(/'/g, "''")}'`;
+      const exists = (await client.execute('SELECT role FROM system_auth.roles WHERE role = ?', [role], { prepare: true })).rowLength > 0;
+      await run(exists ? `ALTER ROLE ${role} WITH PASSWORD = ${quoted}` : `CREATE ROLE ${role} WITH PASSWORD = ${quoted} AND SUPERUSER = true AND LOGIN = true`);
+    }
   } catch (error) {
-    const message = (error as Error).message;
-    return refusedLogin(message) ? `${problem} (the node takes neither this environment's password nor the default one)` : message;
+    return (error as Error).message;
   } finally {
     await client.shutdown().catch(() => {});
   }

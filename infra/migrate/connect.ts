@@ -1,19 +1,18 @@
 /**
  * The driver clients migrate and validate use to reach Origin and Target
- * directly (never through the proxies). Same login, protocol and data center
+ * directly (never through the proxies). Each cluster's own login, the same protocol and data center
  * as every lab client, plus what a bulk copy needs: maps and sets decoded as
  * Map and Set so that their element order matches the per-element writetimes
  * Cassandra returns, longer read timeouts for full pages, and a quick
  * reconnection so that a node that comes back is used again within the run.
  */
 import cassandra from 'cassandra-driver';
-import { credentialsOf } from '../credentials.js';
 import { DATACENTER } from '../topology.js';
-import type { Endpoint } from '../cql/client.js';
+import { loginFor, type Endpoint } from '../cql/client.js';
 import { errorLine } from './retry.js';
 
 export function bulkClient(endpoint: Endpoint): cassandra.Client {
-  const { username, password } = endpoint.credentials ?? credentialsOf(endpoint.env);
+  const { username, password } = loginFor(endpoint);
   return new cassandra.Client({
     contactPoints: [`${endpoint.address}:${endpoint.port}`],
     localDataCenter: DATACENTER,

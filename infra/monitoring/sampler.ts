@@ -247,7 +247,8 @@ export class MonitoringSampler {
     }
     if (this.options.modeFile) {
       try {
-        const word = readFileSync(this.options.modeFile, 'utf8').trim().toUpperCase();
+        // the mode is the file's first line (a login may follow it)
+        const word = readFileSync(this.options.modeFile, 'utf8').trim().split('\n')[0]!.trim().toUpperCase();
         const mode = word === 'CASSANDRA' ? 'ORIGIN' : word === 'ASTRA_DB' ? 'TARGET' : word;
         if (MODES.includes(mode as ApiMode)) return { mode: mode as ApiMode, running: false, source: 'mode-file' };
       } catch {

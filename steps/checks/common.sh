@@ -17,14 +17,20 @@ api_health() { curl -s -m 5 "$API/health"; }
 
 # api_mode_is MODE: fails the check unless the API answers and runs in MODE, connected.
 api_mode_is() {
-  local health mode connected
+  local health mode connected why
   health=$(api_health)
   [ -n "$health" ] || fail "the API does not answer on $API: start it in the api terminal (step 1)"
   mode=$(json mode <<<"$health")
   connected=$(json connected <<<"$health")
   if [ "$mode" != "$1" ]; then
-    [ "$(json switchingTo <<<"$health")" = "$1" ] && fail "the API is still connecting to $1 and serves requests from $mode meanwhile: see the api terminal"
-    fail "the API runs in $mode mode, not $1: write $1 into $MODE_FILE"
+    if [ "$(json switchingTo <<<"$health")" = "$1" ]; then
+      why=$(json switchError <<<"$health")
+      case "$why" in
+        *uthentication*|*password*) fail "$1 refuses the API's login ($why): write the mode file again with the login $1 takes (ORIGIN: \$ORIGIN_USERNAME and \$ORIGIN_PASSWORD; ZDM_PROXY and TARGET: \$TARGET_USERNAME and \$TARGET_PASSWORD), as on this page" ;;
+      esac
+      fail "the API is still connecting to $1 and serves requests from $mode meanwhile: see the api terminal${why:+ ($why)}"
+    fi
+    fail "the API runs in $mode mode, not $1: write $1 and its login into $MODE_FILE, as on this page"
   fi
   [ "$connected" = true ] || fail "the API is in $1 mode but not connected: $(json error <<<"$health")"
 }

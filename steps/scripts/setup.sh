@@ -39,7 +39,7 @@ page="${LAB_PAGE:-}"
     "$ZDM_LAB" monitoring up >/dev/null && restored="$restored, Prometheus"
   fi
   if (( $(page_index "$page") < $(page_index cleanup) )); then
-    restored="$restored; the API ($(cat "$MODE_FILE" 2>/dev/null || echo ORIGIN) mode) and the writer loop start again in their terminals"
+    restored="$restored; the API ($(head -1 "$MODE_FILE" 2>/dev/null || echo ORIGIN) mode) and the writer loop start again in their terminals"
   fi
   echo "Restored at $page: $restored"
 } 2>&1 | tee "$LAB_ENV_DIR/setup-progress.log"

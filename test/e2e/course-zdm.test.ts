@@ -184,7 +184,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     // Phase 5 starts when step 10 moves the API off the proxies: every write acknowledged before that
     // click must be on Origin too, or a rollback to Origin would lose it (the loop's log is cut where
     // the click happened: its phase 5 loop waits for the switch, so nothing of it comes before)
-    const switchToTarget = windows.filter((w) => /^echo TARGET > .*client-connection-mode"$/.test(w.command)).at(-1);
+    const switchToTarget = windows.filter((w) => /^printf .* TARGET .*client-connection-mode"$/.test(w.command)).at(-1);
     const phase5From = switchToTarget?.from ?? Infinity;
     const loopBeforePhase5 = loop.slice(0, switchToTarget?.loopLinesBefore ?? 0).filter((l) => /^\w+-\d+ 200$/.test(l));
     const beforePhase5 = [

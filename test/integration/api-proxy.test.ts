@@ -15,7 +15,7 @@ import { proxyDeploy, proxyRollingUpdate } from '../../infra/commands/proxy.js';
 import { setProxyConfigValue } from '../../infra/config/proxy.js';
 import { runCqlFile, withClient } from '../../infra/cql/client.js';
 import { stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
-import { eventually, http, startApi, stepOneEnvironment, writerLoop, type ApiProcess } from '../support/sample-api.js';
+import { connectionText, eventually, http, startApi, stepOneEnvironment, writerLoop, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 3;
 const BASE = `http://127.0.${ENV}.20:8000`;
@@ -38,7 +38,7 @@ describe('the sample API through the real ZDM proxies', { skip, timeout: 900_000
     ctx = await stepOneEnvironment(ENV);
     await withClient(ctx.topo.target, (client) => runCqlFile(client, SCHEMA_FILE));
     await proxyDeploy(ctx);
-    writeFileSync(modeFile, 'ORIGIN\n');
+    writeFileSync(modeFile, connectionText(ENV, 'ORIGIN'));
     api = startApi({ LAB_ENV: String(ENV), CLIENT_CONNECTION_MODE_FILE: modeFile });
     await api.waitForOutput(/connected to ORIGIN/);
   });
@@ -48,10 +48,21 @@ describe('the sample API through the real ZDM proxies', { skip, timeout: 900_000
     if (ctx) await stopEnvironment(ctx);
   });
 
-  test('switching to ZDM_PROXY while a writer posts fails no request', async () => {
+  test("through the proxies Origin's login is refused (the proxies hand the client's login to Target): the API says which login to give and stays on Origin", async () => {
+    writeFileSync(modeFile, 'ZDM_PROXY\n');
+    await api.waitForOutput(/ZDM_PROXY refuses the login of cassandra: .*through the proxies a client logs in with Target's login \(TARGET_USERNAME, TARGET_PASSWORD\)/);
+    const health = (await http('GET', `${BASE}/health`)).body;
+    assert.equal(health.mode, 'ORIGIN');
+    assert.equal(health.username, 'cassandra');
+    assert.equal(health.switchingTo, 'ZDM_PROXY');
+    assert.match(health.switchError, /[Aa]uthentication|password/);
+    assert.equal((await http('POST', `${BASE}/status/eva/still-on-origin`)).status, 200, 'requests are served from Origin meanwhile');
+  });
+
+  test('switching to ZDM_PROXY with Target\'s login while a writer posts fails no request', async () => {
     const writer = writerLoop(BASE, 'phase1', 'p', 50);
     await eventually('the writer has started', async () => writer.sent > 10);
-    writeFileSync(modeFile, 'ZDM_PROXY\n');
+    writeFileSync(modeFile, connectionText(ENV, 'ZDM_PROXY'));
     await api.waitForOutput(/now using ZDM_PROXY/);
     const atSwitch = writer.sent;
     await eventually('the writer went on through the proxies', async () => writer.sent > atSwitch + 20);
@@ -59,6 +70,7 @@ describe('the sample API through the real ZDM proxies', { skip, timeout: 900_000
     assert.deepEqual(writer.failures, []);
     assert.deepEqual((await http('GET', `${BASE}/health`)).body, {
       mode: 'ZDM_PROXY',
+      username: 'target_admin',
       contactPoints: ['127.0.3.11:9042', '127.0.3.12:9042', '127.0.3.13:9042'],
       connected: true,
     });
@@ -72,7 +84,7 @@ describe('the sample API through the real ZDM proxies', { skip, timeout: 900_000
     assert.ok((await statuses(ctx.topo.target, 'eva')).includes('dual write ✓'), 'on Target');
     // The seed rows exist only on Origin: seeing them proves the read went there.
     const read = await http('GET', `${BASE}/status/eva?entries=10`);
-    assert.deepEqual(read.body.map((r: { status: string }) => r.status), ['dual write ✓', 'commuting', 'lunch', 'hiking']);
+    assert.deepEqual(read.body.map((r: { status: string }) => r.status), ['dual write ✓', 'still-on-origin', 'commuting', 'lunch', 'hiking']);
   });
 
   test('a rolling update to primary_cluster TARGET under a steady writer fails and loses no write', async () => {
@@ -91,7 +103,7 @@ describe('the sample API through the real ZDM proxies', { skip, timeout: 900_000
 
   test('switching to TARGET sends new writes to Target only', async () => {
     const writer = writerLoop(BASE, 'phase5', 'q', 50);
-    writeFileSync(modeFile, 'TARGET\n');
+    writeFileSync(modeFile, connectionText(ENV, 'TARGET'));
     await api.waitForOutput(/now using TARGET/);
     const atSwitch = writer.sent;
     await eventually('the writer went on against Target', async () => writer.sent > atSwitch + 10);

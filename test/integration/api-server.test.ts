@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { runCqlFile, withClient } from '../../infra/cql/client.js';
 import { SCHEMA_FILE, startNodes, type LabContext } from '../../infra/commands/environment.js';
 import { stopEnvironment } from '../support/lab.js';
-import { eventually, http, startApi, stepOneEnvironment, writerLoop, type ApiProcess } from '../support/sample-api.js';
+import { connectionText, eventually, http, startApi, stepOneEnvironment, writerLoop, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 3;
 const BASE = `http://127.0.${ENV}.20:8000`;
@@ -51,7 +51,7 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
       await api.waitForOutput(/connected to ORIGIN \(127\.0\.3\.1:9042\)/);
       const health = await http('GET', `${BASE}/health`);
       assert.equal(health.status, 200);
-      assert.deepEqual(health.body, { mode: 'ORIGIN', contactPoints: ['127.0.3.1:9042'], connected: true });
+      assert.deepEqual(health.body, { mode: 'ORIGIN', username: 'cassandra', contactPoints: ['127.0.3.1:9042'], connected: true });
       const eva = await http('GET', `${BASE}/status/eva?entries=10`);
       assert.equal(eva.status, 200);
       assert.deepEqual(eva.body.map((r: { status: string }) => r.status), ['commuting', 'lunch', 'hiking']);
@@ -120,12 +120,12 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
   test('writing TARGET into the mode file moves the running API to Target without a failed request', async () => {
     await withClient(ctx.topo.target, (client) => runCqlFile(client, SCHEMA_FILE));
     const modeFile = join(tmp, 'client-mode');
-    writeFileSync(modeFile, 'ORIGIN\n');
+    writeFileSync(modeFile, connectionText(ENV, 'ORIGIN'));
     await withApi({ CLIENT_CONNECTION_MODE_FILE: modeFile }, async (api) => {
       await api.waitForOutput(/connected to ORIGIN/);
       const writer = writerLoop(BASE, 'switcher', 'w', 20);
       await eventually('the writer has written', async () => writer.sent > 20);
-      writeFileSync(modeFile, 'TARGET\n');
+      writeFileSync(modeFile, connectionText(ENV, 'TARGET'));
       await api.waitForOutput(/now using TARGET/);
       await eventually('the old connection is closed', async () => /ORIGIN connection closed/.test(api.output()));
       const sentAtSwitch = writer.sent;
@@ -135,36 +135,37 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
       assert.equal(api.child.exitCode, null, 'the API process is still the same one');
 
       const health = await http('GET', `${BASE}/health`);
-      assert.deepEqual(health.body, { mode: 'TARGET', contactPoints: ['127.0.3.2:9042'], connected: true });
+      assert.deepEqual(health.body, { mode: 'TARGET', username: 'target_admin', contactPoints: ['127.0.3.2:9042'], connected: true });
       const fresh = await http('POST', `${BASE}/status/switcher/after-the-switch`);
       assert.equal(fresh.status, 200);
       assert.ok((await statuses(ctx.topo.target, 'switcher')).includes('after-the-switch'));
       assert.ok(!(await statuses(ctx.topo.origin, 'switcher')).includes('after-the-switch'));
 
       // Written again, the same mode is answered: nothing to switch.
-      writeFileSync(modeFile, 'TARGET\n');
+      writeFileSync(modeFile, connectionText(ENV, 'TARGET'));
       await api.waitForOutput(/mode TARGET: already connected there, nothing to switch/);
 
       writeFileSync(modeFile, 'MONGODB\n');
-      await api.waitForOutput(/now says "MONGODB", which is not a connection mode/);
+      await api.waitForOutput(/line 1 says "MONGODB", which is not a connection mode: use ORIGIN, ZDM_PROXY, TARGET .*; the API keeps its current connection/);
       assert.equal((await http('GET', `${BASE}/health`)).body.mode, 'TARGET');
     });
   });
 
   test('a switch to a mode that cannot be reached keeps the API on its current mode, and says why', async () => {
     const modeFile = join(tmp, 'unreachable-mode');
-    writeFileSync(modeFile, 'ORIGIN\n');
+    writeFileSync(modeFile, connectionText(ENV, 'ORIGIN'));
     await withApi({ CLIENT_CONNECTION_MODE_FILE: modeFile }, async (api) => {
       await api.waitForOutput(/connected to ORIGIN/);
       // no proxy runs in this environment
-      writeFileSync(modeFile, 'ZDM_PROXY\n');
+      writeFileSync(modeFile, connectionText(ENV, 'ZDM_PROXY'));
       await api.waitForOutput(/cannot reach ZDM_PROXY \(127\.0\.3\.11:9042, 127\.0\.3\.12:9042, 127\.0\.3\.13:9042\): .*retrying every 2 s/);
       const health = await http('GET', `${BASE}/health`);
-      assert.deepEqual(health.body, { mode: 'ORIGIN', contactPoints: ['127.0.3.1:9042'], connected: true, switchingTo: 'ZDM_PROXY' });
+      assert.match(health.body.switchError, /127\.0\.3\.1[123]:9042: Error: connect ECONNREFUSED/, 'the health says why the switch waits');
+      assert.deepEqual(health.body, { mode: 'ORIGIN', username: 'cassandra', contactPoints: ['127.0.3.1:9042'], connected: true, switchingTo: 'ZDM_PROXY', switchError: health.body.switchError });
       assert.equal((await http('POST', `${BASE}/status/eva/still-on-origin`)).status, 200);
-      writeFileSync(modeFile, 'ORIGIN\n');
+      writeFileSync(modeFile, connectionText(ENV, 'ORIGIN'));
       await api.waitForOutput(/mode ORIGIN: already connected there, nothing to switch/);
-      assert.deepEqual((await http('GET', `${BASE}/health`)).body, { mode: 'ORIGIN', contactPoints: ['127.0.3.1:9042'], connected: true });
+      assert.deepEqual((await http('GET', `${BASE}/health`)).body, { mode: 'ORIGIN', username: 'cassandra', contactPoints: ['127.0.3.1:9042'], connected: true });
       assert.doesNotMatch(api.output(), /is not a connection mode/, 'a file caught half-written is not reported');
     });
   });
@@ -212,7 +213,7 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
     writeFileSync(modeFile, 'PROXY\n');
     const fromFile = startApi({ LAB_ENV: String(ENV), CLIENT_CONNECTION_MODE_FILE: modeFile });
     assert.equal(await fromFile.exited, 2);
-    assert.match(fromFile.output(), /bad-mode says "PROXY", which is not a connection mode/);
+    assert.match(fromFile.output(), /bad-mode: line 1 says "PROXY", which is not a connection mode/);
   });
 
   test('a second API on the same address stops at start and says the address is in use', async () => {
@@ -226,7 +227,7 @@ describe('the sample API on real Cassandra', { timeout: 600_000 }, () => {
   test('ASTRA_DB is accepted as another name for TARGET', async () => {
     await withApi({ CLIENT_CONNECTION_MODE: 'astra_db' }, async () => {
       await eventually('connected', async () => (await http('GET', `${BASE}/health`)).body.connected === true);
-      assert.deepEqual((await http('GET', `${BASE}/health`)).body, { mode: 'TARGET', contactPoints: ['127.0.3.2:9042'], connected: true });
+      assert.deepEqual((await http('GET', `${BASE}/health`)).body, { mode: 'TARGET', username: 'target_admin', contactPoints: ['127.0.3.2:9042'], connected: true });
     });
   });
 });

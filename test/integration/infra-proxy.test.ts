@@ -19,8 +19,9 @@ import { PYTHON_DRIVER_VERSION, venvPython } from '../../infra/artifacts/cqlsh.j
 import { ZDM_PROXY_VERSION } from '../../infra/artifacts/zdm-proxy.js';
 import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.js';
 import { CLUSTER_FILE } from '../../infra/config/proxy.js';
-import { cqlClient, runCqlFile, withClient } from '../../infra/cql/client.js';
-import { credentialsOf, credentialVariables } from '../../infra/credentials.js';
+import { cqlClient, runCqlFile, tryLogin, withClient } from '../../infra/cql/client.js';
+import type { ClusterName } from '../../infra/topology.js';
+import { apiLoginVariables, credentialsOf, DEFAULT_CREDENTIALS } from '../../infra/credentials.js';
 import { labProcesses, zdmLab } from '../support/cli.js';
 import { recordFinding } from '../support/findings.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
@@ -51,11 +52,11 @@ interface PythonRun {
   stderr: string;
 }
 
-/** Runs test/support/python-client.py with the cqlsh virtualenv's python and the environment's login. */
-function pythonClient(contactPoints: string[], protocol: '4' | '5' | 'default', user: string): Promise<PythonRun> {
+/** Runs test/support/python-client.py with the cqlsh virtualenv's python and a cluster's login (Target's through the proxies: they hand the client's login to Target). */
+function pythonClient(contactPoints: string[], protocol: '4' | '5' | 'default', user: string, login: ClusterName = 'target'): Promise<PythonRun> {
   const args = [PYTHON_CLIENT, '--contact-points', contactPoints.join(','), '--protocol', protocol, '--user', user, '--rows', '20'];
   return new Promise((resolve, reject) => {
-    const child = spawn(venvPython(), args, { env: { ...process.env, ...credentialVariables(credentialsOf(ENV)) }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(venvPython(), args, { env: { ...process.env, ...apiLoginVariables(credentialsOf(ENV, login)) }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));
@@ -135,7 +136,7 @@ describe('zdm-lab proxy with the real zdm-proxy', { skip, timeout: 900_000 }, ()
   });
 
   test('protocol v5: the Python driver works with Cassandra 5.0 directly, and fails through the proxies (recorded as a finding)', async () => {
-    const direct = await pythonClient([ctx.topo.origin.address], '5', 'python-v5-direct');
+    const direct = await pythonClient([ctx.topo.origin.address], '5', 'python-v5-direct', 'origin');
     const v5 = await pythonClient(ctx.topo.proxies.map((p) => p.address), '5', 'python-v5');
     const negotiated = await pythonClient(ctx.topo.proxies.map((p) => p.address), 'default', 'python-default');
     // a request can reach both clusters even though the driver could not read its answer
@@ -177,18 +178,25 @@ describe('zdm-lab proxy with the real zdm-proxy', { skip, timeout: 900_000 }, ()
     assert.deepEqual(await proxyPids(), pids);
   });
 
-  test("the cluster file holds the environment's own login, and a login the node refuses stops a rolling update before it touches a proxy", async () => {
+  test("the cluster file holds each cluster's own login, and a login the node refuses stops a rolling update before it touches a proxy", async () => {
     const file = join(ctx.topo.proxyConfigDir, CLUSTER_FILE);
     const good = readFileSync(file, 'utf8');
-    const { password } = credentialsOf(ENV);
-    assert.match(good, new RegExp(`^origin_password: ${password}$`, 'm'));
-    assert.match(good, new RegExp(`^target_password: ${password}$`, 'm'));
+    const origin = credentialsOf(ENV, 'origin');
+    const target = credentialsOf(ENV, 'target');
+    assert.notEqual(origin.password, target.password);
+    assert.match(good, new RegExp(`^origin_username: cassandra\\norigin_password: ${origin.password}$`, 'm'));
+    assert.match(good, new RegExp(`^target_username: target_admin\\ntarget_password: ${target.password}$`, 'm'));
+    // Each cluster takes its own login only.
+    assert.equal(await tryLogin(ctx.topo.target, target), undefined);
+    assert.match((await tryLogin(ctx.topo.target, origin)) ?? 'logged in', /Provided username cassandra and\/or password are incorrect/);
+    assert.match((await tryLogin(ctx.topo.origin, target)) ?? 'logged in', /Provided username target_admin and\/or password are incorrect/);
+    assert.match((await tryLogin(ctx.topo.target, DEFAULT_CREDENTIALS)) ?? 'logged in', /Provided username cassandra and\/or password are incorrect/, "Target's default superuser is closed");
     const pids = await proxyPids();
     writeFileSync(file, good.replace(/^target_password: .*$/m, 'target_password: cassandra'));
     const result = await zdmLab(['proxy', 'rolling-update', '--env', String(ENV)]);
     writeFileSync(file, good);
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /target refuses the login of target_username\/target_password in zdm_proxy_cluster_config\.yml: this environment's own is shown by zdm-lab env/);
+    assert.match(result.stderr, /target refuses the login of target_username\/target_password in zdm_proxy_cluster_config\.yml: this environment's target login is shown by zdm-lab env \(TARGET_USERNAME, TARGET_PASSWORD\)/);
     assert.deepEqual(await proxyPids(), pids);
   });
 

@@ -21,7 +21,7 @@ import { startLab, type LabServer } from '../../lab/server/app.js';
 import { zdmLab } from '../support/cli.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
 import { required } from '../support/requirement.js';
-import { http, startApi, type ApiProcess } from '../support/sample-api.js';
+import { connectionText, http, startApi, type ApiProcess } from '../support/sample-api.js';
 
 const ENV = 7;
 const API = `http://127.0.${ENV}.20:8000`;
@@ -113,7 +113,7 @@ describe('the lab monitoring figures on real proxies and traffic', { skip, timeo
     // The lab's environment 7 works in <dataDir>/7; the course's API reads its mode from there.
     mkdirSync(join(dataDir, String(ENV)), { recursive: true });
     modeFile = join(dataDir, String(ENV), 'client-connection-mode');
-    writeFileSync(modeFile, 'ORIGIN\n');
+    writeFileSync(modeFile, connectionText(ENV, 'ORIGIN'));
     ctx = await freshEnvironment(ENV);
     await withClient(ctx.topo.target, (c) => runCqlFile(c, SCHEMA_FILE));
     const deploy = await zdmLab(['proxy', 'deploy', '--env', String(ENV)]);
@@ -151,7 +151,7 @@ describe('the lab monitoring figures on real proxies and traffic', { skip, timeo
   });
 
   test('phase 1: writes show on both clusters and reads only on Origin', async () => {
-    writeFileSync(modeFile, 'ZDM_PROXY\n');
+    writeFileSync(modeFile, connectionText(ENV, 'ZDM_PROXY'));
     const s = await until(
       'writes through the proxies on both clusters',
       (x) => x.routing.phase === 1 && recent(x.series.clusterRequestsPerSecond.target.writes, 3) > 0 && recent(x.series.requests.reads_origin.ratePerSecond, 3) > 0,

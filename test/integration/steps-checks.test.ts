@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LabContext } from '../../infra/commands/environment.js';
-import { credentialsOf, credentialVariables } from '../../infra/credentials.js';
+import { credentialVariables } from '../../infra/credentials.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { renderPage } from '../../lab/course/render.js';
 import type { Block, Course } from '../../lab/course/schema.js';
@@ -108,7 +108,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       LAB_ENV_DIR: envDir,
       LAB_COURSE_DIR: join(root, 'steps'),
       // what the lab's terminals export at start (zdm-lab env --shell --export)
-      ...credentialVariables(credentialsOf(ENV)),
+      ...credentialVariables(ENV),
     };
     ctx = await stepOneEnvironment(ENV);
   });
@@ -143,7 +143,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
   });
 
   test('step 6 and step 10 fail while the API talks to Origin', async () => {
-    await fails('step6', /the API runs in ORIGIN mode, not ZDM_PROXY: write ZDM_PROXY into .*client-connection-mode/);
+    await fails('step6', /the API runs in ORIGIN mode, not ZDM_PROXY: write ZDM_PROXY and its login into .*client-connection-mode, as on this page/);
     await fails('step10', /the API runs in ORIGIN mode, not TARGET/);
   });
 

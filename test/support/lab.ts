@@ -90,5 +90,5 @@ export async function zdmProxyUnavailable(): Promise<string | undefined> {
  */
 export function nodeOf(env: number, cluster: ClusterName, isolatedHome?: string): Endpoint {
   const node = topology(env)[cluster];
-  return isolatedHome === undefined ? node : { ...node, credentials: readCredentials(credentialsFile(env, isolatedHome)) };
+  return isolatedHome === undefined ? node : { ...node, credentials: readCredentials(credentialsFile(env, cluster, isolatedHome)) };
 }

@@ -6,7 +6,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
-import { credentialsOf, credentialVariables } from '../../infra/credentials.js';
+import { apiLoginVariables, credentialsOf } from '../../infra/credentials.js';
+import { parseMode, type Mode } from '../../sample-api/settings.js';
 import { testContext } from './lab.js';
 
 const root = new URL('../..', import.meta.url).pathname;
@@ -21,9 +22,20 @@ export interface ApiProcess {
   stop(): Promise<void>;
 }
 
-/** Started with environment LAB_ENV's own Cassandra login, as the lab's terminals export it. */
+/** The login a mode takes: Origin's straight to Origin, Target's straight to Target and through the proxies (they hand the client's login to Target). */
+export function loginOfMode(env: number, mode: Mode) {
+  return credentialsOf(env, mode === 'ORIGIN' ? 'origin' : 'target');
+}
+
+/** A mode file's text, as the course writes it: the mode, then the login that mode takes. */
+export function connectionText(env: number, mode: Mode): string {
+  const { username, password } = loginOfMode(env, mode);
+  return `${mode}\nusername=${username}\npassword=${password}\n`;
+}
+
+/** Started with environment LAB_ENV's own login for the mode it starts in (CLIENT_CONNECTION_MODE; a mode file gives its own). */
 export function startApi(env: Record<string, string>): ApiProcess {
-  const login = env.LAB_ENV ? credentialVariables(credentialsOf(Number(env.LAB_ENV))) : {};
+  const login = env.LAB_ENV ? apiLoginVariables(loginOfMode(Number(env.LAB_ENV), parseMode(env.CLIENT_CONNECTION_MODE ?? '') ?? 'ORIGIN')) : {};
   const child = spawn(process.execPath, ['--import', 'tsx', 'sample-api/server.ts'], {
     cwd: root,
     env: { ...process.env, CLIENT_CONNECTION_MODE: '', CLIENT_CONNECTION_MODE_FILE: '', ...login, ...env },

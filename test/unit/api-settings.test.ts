@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MAX_ENTRIES, parseEntries } from '../../sample-api/app.js';
-import { parseContactPoints, parseMode, readSettings, SettingsError } from '../../sample-api/settings.js';
+import { parseConnection, parseContactPoints, parseMode, readSettings, SettingsError } from '../../sample-api/settings.js';
 
 const noFile = () => undefined;
 
@@ -31,7 +31,7 @@ describe('sample API settings', () => {
       ZDM_PROXY: { hosts: ['127.0.4.11', '127.0.4.12', '127.0.4.13'], port: 9042 },
       TARGET: { hosts: ['127.0.4.2'], port: 9042 },
     });
-    assert.deepEqual([s.username, s.password, s.localDataCenter], ['cassandra', 'cassandra', 'datacenter1']);
+    assert.deepEqual([s.login.username, s.login.password, s.localDataCenter], ['cassandra', 'cassandra', 'datacenter1']);
   });
 
   test('variables override the defaults; the mode file wins over CLIENT_CONNECTION_MODE', () => {
@@ -52,9 +52,21 @@ describe('sample API settings', () => {
     assert.equal(readSettings({ CLIENT_CONNECTION_MODE: 'TARGET', CLIENT_CONNECTION_MODE_FILE: '/missing' }, noFile).mode, 'TARGET');
   });
 
+  test('the mode file may give the login beside the mode: it wins over CASSANDRA_USERNAME and CASSANDRA_PASSWORD', () => {
+    const file = 'ZDM_PROXY\nusername=target_admin\npassword=s3=cr=t\n';
+    assert.deepEqual(parseConnection(file), { mode: 'ZDM_PROXY', login: { username: 'target_admin', password: 's3=cr=t' } });
+    assert.deepEqual(parseConnection('# the API\'s connection\n\nTARGET\n'), { mode: 'TARGET' });
+    const s = readSettings({ CASSANDRA_USERNAME: 'cassandra', CASSANDRA_PASSWORD: 'o', CLIENT_CONNECTION_MODE_FILE: '/m' }, () => file);
+    assert.deepEqual(s.login, { username: 'target_admin', password: 's3=cr=t' });
+    assert.deepEqual(readSettings({ CASSANDRA_USERNAME: 'cassandra', CASSANDRA_PASSWORD: 'o' }, noFile).login, { username: 'cassandra', password: 'o' });
+    assert.equal(parseConnection('ORIGIN\nusername=cassandra\n'), 'it gives a username without a password');
+    assert.equal(parseConnection('ORIGIN\nuser=cassandra\npassword=x'), 'line 2 says "user=cassandra": after the mode only username=… and password=… lines are read');
+    assert.throws(() => readSettings({ CLIENT_CONNECTION_MODE_FILE: '/m' }, () => 'TARGET\npassword=x\n'), /\/m: it gives a password without a username/);
+  });
+
   test('values that make no sense stop the API with the variable’s name', () => {
     assert.throws(() => readSettings({ CLIENT_CONNECTION_MODE: 'MONGODB' }, noFile), (e: Error) => e instanceof SettingsError && /CLIENT_CONNECTION_MODE="MONGODB" is not a connection mode: use ORIGIN, ZDM_PROXY, TARGET/.test(e.message));
-    assert.throws(() => readSettings({ CLIENT_CONNECTION_MODE_FILE: '/m' }, () => 'sideways'), /\/m says "sideways", which is not a connection mode/);
+    assert.throws(() => readSettings({ CLIENT_CONNECTION_MODE_FILE: '/m' }, () => 'sideways'), /\/m: line 1 says "sideways", which is not a connection mode/);
     assert.throws(() => readSettings({ API_PORT: 'eighty' }, noFile), /API_PORT must be a whole number from 1 to 65535, got "eighty"/);
     assert.throws(() => readSettings({ LAB_ENV: '300' }, noFile), /LAB_ENV must be a whole number from 1 to 254/);
     assert.throws(() => parseContactPoints('TARGET_CONTACT_POINTS', 'a:9042,b:9043'), /every contact point must use the same port, got 9042 and 9043/);

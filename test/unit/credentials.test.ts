@@ -23,39 +23,53 @@ function zdmLab(args: string[], env: number): string {
 describe("an environment's Cassandra login", () => {
   after(() => rmSync(home, { recursive: true, force: true }));
 
-  test('is generated on first use into a file only its owner reads, in the format cqlsh reads, and kept', () => {
+  test('each cluster has its own login, generated on first use into a file only its owner reads, in the format cqlsh reads, and kept', () => {
     const shown = zdmLab(['env'], 41);
-    const path = credentialsFile(41, home);
-    assert.equal(statSync(path).mode & 0o777, 0o600);
-    const text = readFileSync(path, 'utf8');
-    assert.match(text, /^\[PlainTextAuthProvider\]\nusername = cassandra\npassword = [A-Za-z0-9_-]{24}\n$/);
-    const { password } = readCredentials(path);
-    assert.match(shown, new RegExp(`^CASSANDRA_USERNAME\\s+cassandra$`, 'm'));
-    assert.match(shown, new RegExp(`^CASSANDRA_PASSWORD\\s+${password}$`, 'm'));
-    assert.match(zdmLab(['env'], 41), new RegExp(`^CASSANDRA_PASSWORD\\s+${password}$`, 'm'), 'the same login the second time');
-    assert.throws(() => readCredentials(credentialsFile(42, home)), /env-42\/cassandra-credentials does not exist/, 'environment 42 was never used');
+    const origin = readCredentials(credentialsFile(41, 'origin', home));
+    const target = readCredentials(credentialsFile(41, 'target', home));
+    for (const cluster of ['origin', 'target'] as const) {
+      const path = credentialsFile(41, cluster, home);
+      assert.equal(statSync(path).mode & 0o777, 0o600);
+      assert.match(readFileSync(path, 'utf8'), /^\[PlainTextAuthProvider\]\nusername = \w+\npassword = [A-Za-z0-9_-]{24}\n$/);
+    }
+    assert.deepEqual([origin.username, target.username], ['cassandra', 'target_admin']);
+    assert.notEqual(origin.password, target.password);
+    assert.match(shown, /^ORIGIN_USERNAME\s+cassandra$/m);
+    assert.match(shown, new RegExp(`^ORIGIN_PASSWORD\\s+${origin.password}$`, 'm'));
+    assert.match(shown, /^TARGET_USERNAME\s+target_admin$/m);
+    assert.match(shown, new RegExp(`^TARGET_PASSWORD\\s+${target.password}$`, 'm'));
+    assert.match(zdmLab(['env'], 41), new RegExp(`^TARGET_PASSWORD\\s+${target.password}$`, 'm'), 'the same login the second time');
+    assert.throws(() => readCredentials(credentialsFile(42, 'origin', home)), /env-42\/origin-credentials does not exist/, 'environment 42 was never used');
   });
 
-  test("each environment gets its own, and a shell's exports carry it", () => {
+  test("an environment from before each cluster had its own login keeps its one login as Origin's", () => {
+    mkdirSync(join(home, 'env-47'), { recursive: true });
+    writeFileSync(join(home, 'env-47', 'cassandra-credentials'), '[PlainTextAuthProvider]\nusername = cassandra\npassword = kept-from-before\n', { mode: 0o600 });
+    assert.match(zdmLab(['env'], 47), /^ORIGIN_PASSWORD\s+kept-from-before$/m);
+    assert.deepEqual(readCredentials(credentialsFile(47, 'origin', home)), { username: 'cassandra', password: 'kept-from-before' });
+    assert.notEqual(readCredentials(credentialsFile(47, 'target', home)).password, 'kept-from-before');
+  });
+
+  test("each environment gets its own, and a shell's exports carry them", () => {
     const exports = zdmLab(['env', '--shell', '--export'], 43);
-    const own = readCredentials(credentialsFile(43, home));
-    assert.match(exports, new RegExp(`^export CASSANDRA_PASSWORD='${own.password}'$`, 'm'));
+    const own = readCredentials(credentialsFile(43, 'target', home));
+    assert.match(exports, new RegExp(`^export TARGET_PASSWORD='${own.password}'$`, 'm'));
     assert.match(exports, /^export ORIGIN_HOST='127\.0\.43\.1'$/m);
     zdmLab(['env'], 44);
-    assert.notEqual(readCredentials(credentialsFile(44, home)).password, own.password);
+    assert.notEqual(readCredentials(credentialsFile(44, 'target', home)).password, own.password);
   });
 
   test('a link planted in place of the file is refused, not followed', () => {
     const folder = join(home, 'env-45');
     mkdirSync(folder, { recursive: true });
     writeFileSync(join(home, 'secret'), 'username = root\npassword = hunter2\n');
-    symlinkSync(join(home, 'secret'), credentialsFile(45, home));
-    assert.throws(() => readCredentials(credentialsFile(45, home)), /ELOOP/);
+    symlinkSync(join(home, 'secret'), credentialsFile(45, 'origin', home));
+    assert.throws(() => readCredentials(credentialsFile(45, 'origin', home)), /ELOOP/);
   });
 
   test('a damaged file is named, with what to do', () => {
     mkdirSync(join(home, 'env-46'), { recursive: true });
-    writeFileSync(credentialsFile(46, home), 'username = cassandra\n', { mode: 0o600 });
-    assert.throws(() => readCredentials(credentialsFile(46, home)), /env-46\/cassandra-credentials: expected "username = …" and "password = …" lines \(remove the file/);
+    writeFileSync(credentialsFile(46, 'origin', home), 'username = cassandra\n', { mode: 0o600 });
+    assert.throws(() => readCredentials(credentialsFile(46, 'origin', home)), /env-46\/origin-credentials: expected "username = …" and "password = …" lines \(remove the file/);
   });
 });

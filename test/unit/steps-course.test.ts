@@ -105,19 +105,21 @@ describe('the ZDM course', () => {
     assert.equal(step7[0], 'bash "$LAB_COURSE_DIR/scripts/writer.sh" phase2 --also-update lena', 'while migrate runs the loop also updates one fixed row');
     assert.ok(step7.indexOf('zdm-lab migrate --keyspace zdmapp') < step7.findIndex((c) => /user = 'lena'/.test(c)), 'the writetimes of that row are shown after the copy');
     const step10 = blocks('step10').map((b) => b.command);
-    assert.ok(step10.findIndex((c) => /writer\.sh" phase5/.test(c)) < step10.findIndex((c) => /^echo TARGET/.test(c)), 'the phase 5 loop waits before the switch, so no phase4 write goes to Target alone');
+    assert.ok(step10.findIndex((c) => /writer\.sh" phase5/.test(c)) < step10.findIndex((c) => /^printf .* TARGET /.test(c)), 'the phase 5 loop waits before the switch, so no phase4 write goes to Target alone');
   });
 
   test('the API starts in the api terminal in ORIGIN mode and is switched through its mode file', () => {
     const [start] = blocks('step1').filter((b) => b.terminalId === 'api');
     assert.deepEqual(start.macrosBefore, ['ctrl_c']);
-    assert.match(start.command, /^echo ORIGIN > "\$LAB_ENV_DIR\/client-connection-mode"\n/);
+    const write = (mode: string, login: string) => `printf '%s\\n' ${mode} "username=$${login}_USERNAME" "password=$${login}_PASSWORD" > "$LAB_ENV_DIR/client-connection-mode"`;
+    assert.ok(start.command.startsWith(`${write('ORIGIN', 'ORIGIN')}\n`), start.command);
     assert.match(start.command, /CLIENT_CONNECTION_MODE_FILE="\$LAB_ENV_DIR\/client-connection-mode" tsx "\$LAB_COURSE_DIR\/\.\.\/sample-api\/server\.ts"$/);
     const switches = (page: string) => blocks(page).filter((b) => /client-connection-mode"$/.test(b.command)).map((b) => b.command);
-    assert.deepEqual(switches('step6'), ['echo ZDM_PROXY > "$LAB_ENV_DIR/client-connection-mode"']);
-    assert.deepEqual(switches('rollback'), ['echo ORIGIN > "$LAB_ENV_DIR/client-connection-mode"']);
-    assert.deepEqual(switches('forward'), ['echo ZDM_PROXY > "$LAB_ENV_DIR/client-connection-mode"']);
-    assert.deepEqual(switches('step10'), ['echo TARGET > "$LAB_ENV_DIR/client-connection-mode"']);
+    // Straight to Origin the API gives Origin's login; through the proxies and straight to Target, Target's.
+    assert.deepEqual(switches('step6'), [write('ZDM_PROXY', 'TARGET')]);
+    assert.deepEqual(switches('rollback'), [write('ORIGIN', 'ORIGIN')]);
+    assert.deepEqual(switches('forward'), [write('ZDM_PROXY', 'TARGET')]);
+    assert.deepEqual(switches('step10'), [write('TARGET', 'TARGET')]);
   });
 
   test('proxies are deployed, changed with proxy config set and a rolling update, and the data copied with migrate and validate', () => {
