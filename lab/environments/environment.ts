@@ -506,7 +506,8 @@ export class Environment {
   }
 
   /** A course command in this environment: its folder, its variables, its account when isolated. */
-  private shell(command: string, opts: { timeoutMs: number; cwd?: string; keepBackground?: boolean; signal?: AbortSignal; onOutput?: (text: string) => void; env?: Record<string, string> }): Promise<ShellResult> {
+  /** One of the course's commands for this environment, as the environment's own account when it is isolated (never as the lab's user). */
+  shell(command: string, opts: { timeoutMs: number; cwd?: string; keepBackground?: boolean; signal?: AbortSignal; onOutput?: (text: string) => void; env?: Record<string, string> }): Promise<ShellResult> {
     return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: { ...this.vars, ...opts.env }, wrap: this.sandbox ? (c, a) => this.sandbox!.wrap(c, a) : undefined });
   }
 

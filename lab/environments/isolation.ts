@@ -20,7 +20,7 @@
  * token key) stays root's, 0600 in a 0711 folder.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, constants, existsSync, fchmodSync, fchownSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { closedFolderOn } from '../../common/paths.js';
 import { cgroupProblem, EnvironmentCgroup, type Budget } from './cgroups.js';
@@ -106,6 +106,31 @@ export interface SandboxOptions {
   variables?: Record<string, string>;
 }
 
+/**
+ * Makes `dir` a folder of the account's, mode 0700. Some of these folders sit
+ * in a folder the account owns, where a learner may have put a link (to
+ * /etc, say) in place of one: a link or file there is removed (unlinking
+ * never follows it), and the folder is changed through a handle opened
+ * without following links, so root never changes what a link points to.
+ */
+export function ownDirectory(dir: string, uid: number, gid: number): void {
+  const found = lstatSync(dir, { throwIfNoEntry: false });
+  if (found && !found.isDirectory()) rmSync(dir, { force: true });
+  mkdirSync(dir, { recursive: true });
+  let fd: number;
+  try {
+    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw new Error(`${dir} was replaced while the lab prepared it (${(error as NodeJS.ErrnoException).code}); start the lab again`);
+  }
+  try {
+    fchownSync(fd, uid, gid);
+    fchmodSync(fd, 0o700);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 /** One environment's account, control group and rules. */
 export class Sandbox {
   readonly account: string;
@@ -140,11 +165,7 @@ export class Sandbox {
       if (!ids) throw new Error(`useradd made no account ${this.account}`);
     }
     this.ids = ids;
-    for (const dir of [this.home, join(this.home, 'tmp'), ...this.opts.owned]) {
-      mkdirSync(dir, { recursive: true });
-      chownSync(dir, ids.uid, ids.gid);
-      chmodSync(dir, 0o700);
-    }
+    for (const dir of [this.home, join(this.home, 'tmp'), ...this.opts.owned]) ownDirectory(dir, ids.uid, ids.gid);
     this.cgroup.create(this.current);
     this.applyRules();
   }
@@ -235,8 +256,12 @@ export class Sandbox {
       `table inet ${this.table} {`,
       '  chain output {',
       '    type filter hook output priority 0; policy accept;',
+      // Nothing the account sends may come from another environment's addresses: a server it bound there (before the lab's guard stops it) answers nobody.
+      ...(env <= LAST_BLOCK ? [`    meta skuid ${uid} ip saddr 127.0.0.0/8 ip saddr != { 127.0.0.1, 127.0.${env}.0/24 } drop`] : []),
       // Answers on connections made to the environment (the lab's own clients, the environment's own) pass: only new connections are judged.
       '    ct state established,related accept',
+      // Containers' networks and the host's private addresses (another environment's containers on the Docker backend) are out of reach; the environment's own containers are reached through its published ports.
+      `    meta skuid ${uid} ct original ip daddr { 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 } reject with icmpx admin-prohibited`,
       ...own,
       ...lab,
       `    meta skuid ${uid} ip daddr 127.0.0.0/8 reject with icmpx admin-prohibited`,

@@ -38,6 +38,7 @@ import type { ProgressStore } from '../progress/store.js';
 import { hashToken, type Hand } from '../progress/store.js';
 import { newSalt, tokenFor, type Principal } from '../server/access.js';
 import { Sandbox } from '../environments/isolation.js';
+import { AddressGuard } from '../environments/address-guard.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
 import { capacity, CapacityError, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
 import { HealthWatch, type HealthReport } from './health.js';
@@ -229,6 +230,8 @@ export class Classroom {
   /** Seats being removed (more were kept than asked for), environments ending. */
   private readonly leaving = new Set<number>();
   private readonly lifecycleTimer: NodeJS.Timeout;
+  /** With isolation: ends a learner's process that takes another environment's addresses (environments/address-guard.ts). */
+  private readonly guard: AddressGuard | undefined;
   /** The instructor's settings, read from the database once and written through to it (every poll reads them). */
   private readonly lifetimeRules: LifetimeRules;
   private seatsWanted: number;
@@ -244,6 +247,23 @@ export class Classroom {
     };
     this.seatsWanted = read(SEATS_SETTING, 0);
     this.lifecycleTimer = setInterval(() => this.checkLifetimes(), opts.lifecycleCheckMs ?? 15_000).unref();
+    if (opts.isolation) {
+      this.guard = new AddressGuard(() => this.accounts(), (line) => console.error(line));
+      this.guard.start();
+    }
+  }
+
+  /** Each isolated environment's account (uid) and its number. */
+  private accounts(): Map<number, number> {
+    const owners = new Map<number, number>();
+    for (const [env, l] of this.learners) {
+      try {
+        if (l.env.sandbox) owners.set(l.env.sandbox.uid, env);
+      } catch {
+        // its account is not set up yet
+      }
+    }
+    return owners;
   }
 
   rules(): LifetimeRules {
@@ -637,6 +657,7 @@ export class Classroom {
 
   async close(): Promise<void> {
     clearInterval(this.lifecycleTimer);
+    this.guard?.stop();
     await Promise.all([...this.learners.values()].map((l) => l.env.close()));
   }
 

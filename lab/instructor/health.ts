@@ -4,8 +4,10 @@
  * state, and the engine shows it without knowing what the parts are. The
  * command runs at most once per interval per environment, only while someone
  * asks (the instructor console polls), so an idle classroom costs nothing.
+ * Like every course command it runs as the environment's own account when
+ * the environment is isolated: it runs in the learner's folders, with the
+ * learner's HOME and TMPDIR, which the lab's user must never execute from.
  */
-import { runShell } from '../environments/shell.js';
 import type { Environment } from '../environments/environment.js';
 
 export type ComponentState = 'up' | 'starting' | 'down';
@@ -56,7 +58,7 @@ export class HealthWatch {
   }
 
   private async run(): Promise<HealthReport> {
-    const result = await runShell(this.command!, { cwd: this.env.shellDir, env: this.env.vars, timeoutMs: STATUS_TIMEOUT_MS });
+    const result = await this.env.shell(this.command!, { timeoutMs: STATUS_TIMEOUT_MS });
     const report = parseStatus(result.output, result.ok);
     this.last = report;
     return report;

@@ -32,6 +32,7 @@ import { nodeOf, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavail
 import { recordFinding } from '../support/findings.js';
 import { required } from '../support/requirement.js';
 import { commandRunner, connectTerminal, labFetch, type TerminalClient } from './lab-harness.js';
+import { eventually } from '../support/sample-api.js';
 
 const A = 12;
 const B = 13;
@@ -114,6 +115,13 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     assert.doesNotMatch(out, /uid=0|root/);
   });
 
+  test("the course's status command, run for the instructor's console, runs as A's account: nothing in A's home is root's, so root never runs what A leaves there", async () => {
+    const res = await labFetch(lab, '/api/instructor/environments', { token: lab.instructorToken });
+    const rowA = (res.body as { environments: { env: number; health: { components: unknown[] } | null }[] }).environments.find((e) => e.env === A);
+    assert.ok(rowA?.health && rowA.health.components.length > 0, `the console shows A's parts: ${JSON.stringify(rowA)}`);
+    assert.doesNotMatch(await inA(`find "$HOME" -user root 2>/dev/null | sed 's/^/ROOT-OWNED /'`), /^ROOT-OWNED /m);
+  });
+
   test("B's files, the lab's state, the instructor token and B's token are out of A's reach", async () => {
     for (const [command, pattern] of [
       [`cat ${dataDir}/server.json`, /server\.json: Permission denied/],
@@ -153,13 +161,33 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     assert.match(await inA(`(python3 -m http.server 8080 --bind 127.0.${A}.50 >/dev/null 2>&1 & sleep 2; curl -s -o /dev/null -w 'own:%{http_code}' http://127.0.${A}.50:8080/; kill %1)`), /own:200/);
   });
 
+  test("a server A starts on B's addresses, or on every address, is stopped within seconds and answers nothing meanwhile; B's own servers are untouched", async () => {
+    // 127.0.B.50 is free in B's block: a learner getting there first would take it from B.
+    const started = await inA(`python3 -m http.server 8090 --bind 127.0.${B}.50 >/dev/null 2>&1 & echo "squatter $!"; python3 -m http.server 8091 >/dev/null 2>&1 & echo "wildcard $!"`);
+    const pid = (name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(started)![1]);
+    const squatters = [pid('squatter'), pid('wildcard')];
+    const running = (p: number) => {
+      try {
+        return !/^State:\s+Z/m.test(readFileSync(`/proc/${p}/status`, 'utf8'));
+      } catch {
+        return false;
+      }
+    };
+    await eventually('the guard stopped both servers', async () => !squatters.some(running), 10_000);
+    assert.match(await inA(`curl -s -m 2 -o /dev/null -w 'code:%{http_code}' http://127.0.${B}.50:8090/ || echo refused`), /refused|code:000/);
+    // B's Origin, its API and A's own server on its own block go on.
+    assert.equal((await fetch(`http://127.0.${B}.20:8000/health`)).status, 200);
+    assert.match(await inA(`(python3 -m http.server 8092 --bind 127.0.${A}.51 >/dev/null 2>&1 & sleep 3; curl -s -o /dev/null -w 'own:%{http_code}' http://127.0.${A}.51:8092/; kill %1)`), /own:200/);
+  });
+
   test("B's Cassandra takes B's own generated login only: not the default one, not A's", async () => {
     // A's terminals start with A's own login exported, read from A's own file.
-    const shown = await inA('echo "login $CASSANDRA_USERNAME/$CASSANDRA_PASSWORD"; zdm-lab env | grep CASSANDRA_PASSWORD');
-    const own = readCredentials(credentialsFile(A, envA.sandbox!.home));
+    const shown = await inA('echo "login $ORIGIN_USERNAME/$ORIGIN_PASSWORD"; zdm-lab env | grep ORIGIN_PASSWORD');
+    const own = readCredentials(credentialsFile(A, 'origin', envA.sandbox!.home));
     assert.match(shown, new RegExp(`^login cassandra/${own.password}\\s*$`, 'm'));
-    assert.match(shown, new RegExp(`^CASSANDRA_PASSWORD\\s+${own.password}\\s*$`, 'm'));
-    assert.match(await inA(`cat ${credentialsFile(B, envB.sandbox!.home)}`), /cassandra-credentials: Permission denied/);
+    assert.match(shown, new RegExp(`^ORIGIN_PASSWORD\\s+${own.password}\\s*$`, 'm'));
+    assert.match(await inA(`cat ${credentialsFile(B, 'origin', envB.sandbox!.home)}`), /origin-credentials: Permission denied/);
+    assert.match(await inA(`cat ${credentialsFile(B, 'target', envB.sandbox!.home)}`), /target-credentials: Permission denied/);
     // The filter keeps A off B's addresses; were it gone, the logins A knows would still be refused (tried from root, past the filter).
     const b = nodeOf(B, 'origin', envB.sandbox!.home);
     assert.notEqual(b.credentials!.password, own.password);
