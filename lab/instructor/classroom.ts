@@ -582,6 +582,8 @@ export class Classroom {
       const used = sandbox.cgroup.memory().current;
       throw new ClassroomError(`environment ${envId} keeps its budget: ${(err as Error).message} (it uses ${(used / 1024 ** 3).toFixed(2)} GiB now)`, 409);
     }
+    // Kept for the environment's next start (a restart of the lab), until it is destroyed.
+    this.opts.store.saveSetting(this.course.dir, budgetSetting(envId), JSON.stringify({ memoryBytes: budget.memoryBytes, cpus: budget.cpus ?? null }));
     return budgetView(this.get(envId))!;
   }
 
@@ -649,6 +651,7 @@ export class Classroom {
     this.learners.delete(envId);
     this.environments.delete(envId);
     this.opts.store.forgetLearner(envId, this.course.dir);
+    this.opts.store.removeSetting(this.course.dir, budgetSetting(envId));
     for (const listener of this.resetListeners) listener(envId);
     // memory came free: a seat that found no room may start now
     if (this.seatsShort && !this.leaving.has(envId)) this.keepSeats();
@@ -687,13 +690,25 @@ export class Classroom {
     return learner;
   }
 
+  /** The budget the instructor gave environment `env` before the lab restarted, if any. */
+  private savedBudget(env: number): { memoryBytes?: number; cpus?: number } {
+    const saved = this.opts.store.setting(this.course.dir, budgetSetting(env));
+    if (!saved) return {};
+    try {
+      const { memoryBytes, cpus } = JSON.parse(saved) as { memoryBytes?: unknown; cpus?: unknown };
+      return { ...(typeof memoryBytes === 'number' && memoryBytes > 0 ? { memoryBytes } : {}), ...(typeof cpus === 'number' && cpus > 0 ? { cpus } : {}) };
+    } catch {
+      return {};
+    }
+  }
+
   private sandbox(env: number, isolation: NonNullable<ClassroomOptions['isolation']>): Sandbox {
     const root = resolve(this.opts.envRoot);
     return new Sandbox({
       env,
       home: join(root, `home-${env}`),
       owned: [join(root, String(env))],
-      budget: { memoryBytes: this.opts.bytesPerEnvironment ?? this.course.environments.memoryBytes, cpus: isolation.cpusPerEnvironment ?? this.course.environments.cpus, tasks: TASKS_PER_ENVIRONMENT },
+      budget: { memoryBytes: this.opts.bytesPerEnvironment ?? this.course.environments.memoryBytes, cpus: isolation.cpusPerEnvironment ?? this.course.environments.cpus, ...this.savedBudget(env), tasks: TASKS_PER_ENVIRONMENT },
       labPorts: isolation.labPorts,
       variables: isolation.docker?.variables(env),
     });
@@ -704,6 +719,11 @@ export class Classroom {
     for (let k = first; k <= last; k++) if (!this.learners.has(k)) return k;
     throw new ClassroomError(`every environment number from ${first} to ${last} is taken`, 409);
   }
+}
+
+/** The settings key of an environment's budget. */
+function budgetSetting(env: number): string {
+  return `budget-${env}`;
 }
 
 function budgetView(env: Environment): BudgetView | null {

@@ -115,6 +115,10 @@ export class ProgressStore {
     return row?.value;
   }
 
+  removeSetting(course: string, key: string): void {
+    this.db.prepare('DELETE FROM settings WHERE course = ? AND key = ?').run(course, key);
+  }
+
   saveSetting(course: string, key: string, value: string): void {
     this.db.prepare('INSERT INTO settings (course, key, value) VALUES (?, ?, ?) ON CONFLICT (course, key) DO UPDATE SET value = excluded.value').run(course, key, value);
   }

@@ -57,6 +57,14 @@ describe('the budget of an isolated environment', { skip }, () => {
     assert.equal(bad.status, 400);
     assert.match(bad.body.error, /"cpus" must be a number above 0/);
   });
+
+  test('a restart of the lab keeps the budget the instructor gave, not the course default', async () => {
+    await lab.close();
+    lab = await startLab({ courseDir: join(fixtures, 'course-basic'), port: 0, dataDir, environmentId: ENV, isolate: true, runSetup: false });
+    const { budget } = await row();
+    assert.equal(budget.memoryBytes, 512 * 1024 ** 2);
+    assert.equal(budget.cpus, 0.5);
+  });
 });
 
 describe('a lab that does not isolate', () => {
