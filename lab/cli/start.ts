@@ -109,7 +109,7 @@ try {
   const budget = `${(perEnv ?? lab.course.environments.memoryBytes / GIB).toFixed(1)} GiB of memory and ${cpuBudget === undefined ? 'a fair share of the CPUs' : `${cpuBudget} CPU(s)`}`;
   if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab${dockerGateway ? ', and Docker only through this lab, for its own containers' : ''}.`);
   else if (values['no-isolation']) console.log(`Environments are NOT isolated (--no-isolation): every learner's shell runs as ${process.env.USER ?? `uid ${process.getuid?.()}`} and can reach every other environment. Host trusted learners only.`);
-  else console.log(`Environments are not isolated (${cannotIsolate}): this lab hosts one environment. Start it as root to host a class, or with --no-isolation for trusted learners.`);
+  else console.log(`Environments are not isolated (${cannotIsolate}): this lab hosts one environment. ${process.getuid?.() === 0 ? 'Fix that' : 'Start it as root'} to host a class, or start it with --no-isolation for trusted learners.`);
   if (env !== null) console.log(`Open this URL in your browser (it carries environment ${env}'s access token):\n\n    ${lab.openUrl}\n`);
   console.log(`Instructor console (create learner environments, follow and reset them; keep this link to yourself):\n\n    ${lab.instructorUrl}\n`);
   let stopping = false;
