@@ -15,7 +15,8 @@ import { join } from 'node:path';
 import { waitUntil } from '../../common/processes.js';
 
 const ROOT = '/sys/fs/cgroup';
-const V1_CONTROLLERS = ['memory', 'pids', 'cpu'] as const;
+/** memory, pids and cpu set the budget; cpuacct counts the CPU time used (on hosts that mount it with cpu, both name one folder). */
+const V1_CONTROLLERS = ['memory', 'pids', 'cpu', 'cpuacct'] as const;
 const CPU_PERIOD_US = 100_000;
 
 export interface Budget {
@@ -131,6 +132,19 @@ export class EnvironmentCgroup {
     const dir = this.dirs[0]!;
     const read = (file: string) => (existsSync(join(dir, file)) ? Number(readFileSync(join(dir, file), 'utf8').trim()) : undefined);
     return this.v2 ? { current: read('memory.current') ?? 0, peak: read('memory.peak') } : { current: read('memory.usage_in_bytes') ?? 0, peak: read('memory.max_usage_in_bytes') };
+  }
+
+  /** CPU time the group's processes have used so far, in seconds (v1: cpuacct.usage; v2: cpu.stat's usage_usec). */
+  cpuSeconds(): number | undefined {
+    try {
+      if (this.v2) {
+        const m = /^usage_usec (\d+)$/m.exec(readFileSync(join(this.dirs[0]!, 'cpu.stat'), 'utf8'));
+        return m ? Number(m[1]) / 1e6 : undefined;
+      }
+      return Number(readFileSync(join(this.dirs[3]!, 'cpuacct.usage'), 'utf8').trim()) / 1e9;
+    } catch {
+      return undefined;
+    }
   }
 
   /** Removes the groups once their processes are gone (the kernel refuses to remove a group in use). */

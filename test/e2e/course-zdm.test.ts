@@ -51,6 +51,7 @@ let lab: LabServer | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let dataDir: string;
+let startedAt = 0;
 /** The test's own figures, printed with the course's proof line. */
 let testProof = '';
 
@@ -131,6 +132,7 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     } else {
       ctx = await freshEnvironment(ENV);
     }
+    startedAt = Date.now();
     [lab, browser] = await Promise.all([startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV, isolate: cannotIsolate === undefined }), launchBrowser()]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     await page.goto(lab.openUrl);
@@ -142,7 +144,10 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     if (sandbox) {
       const { peak } = sandbox.cgroup.memory();
       const budget = lab!.course.environments.memoryBytes;
-      if (peak !== undefined) recordFinding('isolation-memory', `course played in isolated environment ${ENV}: memory peak ${(peak / 1024 ** 3).toFixed(2)} GiB of its ${(budget / 1024 ** 3).toFixed(1)} GiB budget`);
+      const cpu = sandbox.cgroup.cpuSeconds();
+      const seconds = (Date.now() - startedAt) / 1000;
+      const cpuText = cpu === undefined ? '' : `; CPU ${cpu.toFixed(0)} s in ${seconds.toFixed(0)} s, ${(cpu / seconds).toFixed(2)} cores on average`;
+      if (peak !== undefined) recordFinding('isolation-memory', `course played in isolated environment ${ENV}: memory peak ${(peak / 1024 ** 3).toFixed(2)} GiB of its ${(budget / 1024 ** 3).toFixed(1)} GiB budget${cpuText}`);
       // The environment's teardown runs as its account, then the account, its group, rules and folders go.
       await lab!.classroom.destroy(ENV);
     }
