@@ -224,11 +224,16 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     assert.deepEqual(during.filter((l) => !/ 200$/.test(l)), []);
   });
 
-  test('destroying A leaves no process, account, control group, rule or file of it', async () => {
+  test('destroying A leaves no process, account, control group, rule or file of it, in /tmp and /dev/shm too', async () => {
     const sandbox = envA.sandbox!;
     const uid = sandbox.uid;
     const dirs = [...sandbox.cgroup.dirs, sandbox.home, envA.workDir];
+    // What A leaves in the shared temporary folders would go to the next account given A's uid.
+    await inA(`mkdir -p /tmp/left-by-${A}/deep && touch /tmp/left-by-${A}/deep/file /var/tmp/left-by-${A} /dev/shm/left-by-${A}`);
+    const leftovers = [`/tmp/left-by-${A}`, `/var/tmp/left-by-${A}`, `/dev/shm/left-by-${A}`];
+    for (const path of leftovers) assert.ok(existsSync(path), path);
     await lab.classroom.destroy(A);
+    for (const path of leftovers) assert.equal(existsSync(path), false, path);
     assert.deepEqual(processesOf(uid), []);
     assert.doesNotMatch(readFileSync('/etc/passwd', 'utf8'), new RegExp(`^zdmlab-${A}:`, 'm'));
     for (const dir of dirs) assert.equal(existsSync(dir), false, dir);
