@@ -47,6 +47,7 @@ let shellA: TerminalClient;
 
 /** Types a command line into A's terminal and returns what it printed, up to the prompt after it. */
 const inA = commandRunner(() => shellA);
+const leftovers = [`/tmp/left-by-${A}`, `/var/tmp/left-by-${A}`, `/dev/shm/left-by-${A}`];
 
 function writerLines(): string[] {
   try {
@@ -110,6 +111,8 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
   });
 
   test("A's shell runs as A's own account, not root, with no group of root's", async () => {
+    // Files A leaves in the folders every account shares, which destroying A must remove (the last tests).
+    await inA(`mkdir -p /tmp/left-by-${A}/deep && touch /tmp/left-by-${A}/deep/file /var/tmp/left-by-${A} /dev/shm/left-by-${A}`);
     const out = await inA('id');
     assert.match(out, new RegExp(`uid=\\d+\\(zdmlab-${A}\\) gid=\\d+\\(zdmlab-${A}\\) groups=\\d+\\(zdmlab-${A}\\)\\s*$`, 'm'));
     assert.doesNotMatch(out, /uid=0|root/);
@@ -228,9 +231,7 @@ describe('a hostile learner cannot reach another learner or the lab', { skip, ti
     const sandbox = envA.sandbox!;
     const uid = sandbox.uid;
     const dirs = [...sandbox.cgroup.dirs, sandbox.home, envA.workDir];
-    // What A leaves in the shared temporary folders would go to the next account given A's uid.
-    await inA(`mkdir -p /tmp/left-by-${A}/deep && touch /tmp/left-by-${A}/deep/file /var/tmp/left-by-${A} /dev/shm/left-by-${A}`);
-    const leftovers = [`/tmp/left-by-${A}`, `/var/tmp/left-by-${A}`, `/dev/shm/left-by-${A}`];
+    // What A left in the shared temporary folders (at its first test: the fork bomb holds its shell now) would go to the next account given A's uid.
     for (const path of leftovers) assert.ok(existsSync(path), path);
     await lab.classroom.destroy(A);
     for (const path of leftovers) assert.equal(existsSync(path), false, path);
