@@ -8,6 +8,8 @@ LAB_ENV="${LAB_ENV:-1}"
 LAB_ENV_DIR="${LAB_ENV_DIR:-$PWD}"
 MODE_FILE="$LAB_ENV_DIR/client-connection-mode"
 WRITER_LOG="$LAB_ENV_DIR/writer.log"
+# The writer loop as it was last started ("running PHASE [OPTIONS]"), or "paused …" after Ctrl-C.
+WRITER_STATE="$LAB_ENV_DIR/writer.loop"
 REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 if command -v zdm-lab >/dev/null 2>&1; then ZDM_LAB=zdm-lab; else ZDM_LAB="$REPO_DIR/bin/zdm-lab"; fi
 export LAB_ENV

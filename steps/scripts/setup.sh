@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The course's setup, run by the lab engine whenever an environment starts
-# (each start of the lab) and after a reset, with the learner's page in
-# LAB_PAGE. On the first pages (intro, step 1, or no progress yet) it brings
-# the environment to the step-1 state: Origin seeded and nothing more, Target
-# without the lab's data, proxies stopped, their configuration at its
-# defaults, no writer or drill record; it says what it had to undo. Further along it
-# resumes: both clusters keep their data, the proxies come back with the
-# configuration they had and Prometheus as it was; the engine then starts the
-# API and the writer loop again in their terminals (course.json "resume").
+# (each start of the lab, and waking from idle sleep) and after a reset, with
+# the learner's page in LAB_PAGE. On the first pages (intro, step 1, or no
+# progress yet) it brings the environment to the step-1 state: Origin seeded
+# and nothing more, Target without the lab's data, proxies stopped, their
+# configuration at its defaults, no writer or drill record; its last line
+# says what it had to undo and remove. Further along it resumes: both
+# clusters keep their data, the proxies come back with the configuration
+# they had and Prometheus as it was; the engine then starts the API and the
+# writer loop again in their terminals (course.json "resume"; the loop as it
+# was started, or not at all when the learner had stopped it). At finish,
+# whose page shuts the environment down, nothing is started again.
 # Its output is also kept in setup-progress.log, which the intro page follows.
 set -o pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
@@ -16,14 +19,25 @@ page="${LAB_PAGE:-}"
   if [ -z "$page" ] || (( $(page_index "$page") <= $(page_index step1) )); then
     echo "Preparing environment $LAB_ENV: Origin on $ORIGIN_HOST, Target on $TARGET_HOST"
     echo "(the very first start also fetches Cassandra, which takes a few minutes)"
-    if ! "$ZDM_LAB" infra reset; then
+    # Shown as it goes (on stderr, which goes where stdout goes), and kept for the last line.
+    if ! reset_out=$("$ZDM_LAB" infra reset 2>&1 | while IFS= read -r line || [ -n "$line" ]; do echo "$line" >&2; echo "$line"; done); then
       echo "Setup failed: see the lines above; try again with: zdm-lab infra reset"
       exit 1
     fi
-    for f in "$WRITER_LOG" "$MODE_FILE" "$LAB_ENV_DIR/drill.log"; do
-      [ -e "$f" ] && rm -f "$f" && echo "removed $(basename "$f") of an earlier run"
+    # What the reset undid, but not Origin's first seeding (a new environment has no zdmapp yet).
+    undone=$(sed -n 's/.* is back to the start of step 1 (undone: \(.*\))$/\1/p' <<<"$reset_out" | tail -n 1 |
+      awk -v RS='; ' '{ sub(/\n$/, "") } $0 != "" && $0 != "Origin has no zdmapp keyspace" { printf "%s%s", sep, $0; sep = "; " }')
+    removed=""
+    for f in "$WRITER_LOG" "$WRITER_STATE" "$MODE_FILE" "$LAB_ENV_DIR/drill.log"; do
+      [ -e "$f" ] && rm -f "$f" && echo "removed $(basename "$f") of an earlier run" && removed="$removed${removed:+, }$(basename "$f")"
     done
-    echo "Ready for Step 1"
+    what="${undone:+undone: $undone}"
+    [ -n "$removed" ] && what="$what${what:+; }removed $removed of an earlier run"
+    echo "Ready for Step 1${what:+ ($what)}"
+    exit 0
+  fi
+  if [ "$page" = finish ]; then
+    echo "Restored at finish: nothing, since this page shuts the environment down (zdm-lab infra status shows what still runs)"
     exit 0
   fi
   echo "Resuming environment $LAB_ENV where the learner is, at $page"
@@ -39,7 +53,13 @@ page="${LAB_PAGE:-}"
     "$ZDM_LAB" monitoring up >/dev/null && restored="$restored, Prometheus"
   fi
   if (( $(page_index "$page") < $(page_index cleanup) )); then
-    restored="$restored; the API ($(head -1 "$MODE_FILE" 2>/dev/null || echo ORIGIN) mode) and the writer loop start again in their terminals"
+    api="the API ($(head -1 "$MODE_FILE" 2>/dev/null || echo ORIGIN) mode)"
+    read -r state started < "$WRITER_STATE" 2>/dev/null
+    case "$state" in
+      running) restored="$restored; $api and the writer loop ($started) start again in their terminals" ;;
+      paused) restored="$restored; $api starts again in its terminal, the writer loop stays stopped as the learner left it ($started)" ;;
+      *) restored="$restored; $api and the writer loop start again in their terminals" ;;
+    esac
   fi
   echo "Restored at $page: $restored"
 } 2>&1 | tee "$LAB_ENV_DIR/setup-progress.log"

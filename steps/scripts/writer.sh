@@ -14,8 +14,18 @@
 #       --also-update: with each write, set USER's status at one fixed time
 #       (2024-01-01T00:00:00Z) to the write's name: one row, updated again
 #       and again (a failed update is recorded as "update CODE")
-#   writer.sh --resume              after a restart of the lab: the last
-#                                   phase in writer.log, numbering on
+#   writer.sh --resume              after a restart of the lab: the loop
+#                                   that ran before it, as it was started
+#                                   (phase and options), numbering on; none
+#                                   when the learner had stopped it with
+#                                   Ctrl-C (the drill's pause, the clean-up)
+#
+# Each start records the loop as it was started in writer.loop ("running
+# phase5 --mode TARGET"), and Ctrl-C marks it "paused": a lab that stops
+# hangs the loop up instead, which leaves it "running", so that --resume
+# starts again what the page had running, even a loop still waiting for
+# its --mode (Phase 5's, before the switch), and not one the page paused.
+# Without writer.loop, --resume takes the last phase in writer.log.
 #
 # A loop started again under a phase it used before (a second click, or
 # --resume) goes on numbering where it stopped, so that every write keeps a
@@ -28,24 +38,38 @@ mode=""
 update=""
 FIXED_WHEN=2024-01-01T00:00:00Z
 resume=""
-while [ $# -gt 0 ]; do
-  case "$1" in
-    --resume) resume=1 ;;
-    --mode)
-      case "$2" in ORIGIN | ZDM_PROXY | TARGET) mode=$2 ;; *) echo "writer.sh: --mode takes ORIGIN, ZDM_PROXY or TARGET, not \"$2\"" >&2; exit 2 ;; esac
-      shift ;;
-    --also-update)
-      [[ "$2" =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] || { echo "writer.sh: --also-update takes a user name, not \"$2\"" >&2; exit 2; }
-      update=$2
-      shift ;;
-    -*) echo "writer.sh: unknown option $1; $usage" >&2; exit 2 ;;
-    *) [ -z "$prefix" ] || { echo "writer.sh: one phase only; $usage" >&2; exit 2; }; prefix=$1 ;;
-  esac
-  shift
-done
+parse() {
+  while [ $# -gt 0 ]; do
+    case "$1" in
+      --resume) resume=1 ;;
+      --mode)
+        case "$2" in ORIGIN | ZDM_PROXY | TARGET) mode=$2 ;; *) echo "writer.sh: --mode takes ORIGIN, ZDM_PROXY or TARGET, not \"$2\"" >&2; exit 2 ;; esac
+        shift ;;
+      --also-update)
+        [[ "$2" =~ ^[A-Za-z][A-Za-z0-9_-]*$ ]] || { echo "writer.sh: --also-update takes a user name, not \"$2\"" >&2; exit 2; }
+        update=$2
+        shift ;;
+      -*) echo "writer.sh: unknown option $1; $usage" >&2; exit 2 ;;
+      *) [ -z "$prefix" ] || { echo "writer.sh: one phase only; $usage" >&2; exit 2; }; prefix=$1 ;;
+    esac
+    shift
+  done
+}
+parse "$@"
 if [ -n "$resume" ]; then
-  prefix=$(awk '$1 ~ /-[0-9]+$/ { p = $1 } END { sub(/-[0-9]+$/, "", p); print p }' "$WRITER_LOG" 2>/dev/null)
-  [ -n "$prefix" ] || { echo "no writer loop to resume: $WRITER_LOG holds no write yet"; exit 0; }
+  if [ -s "$WRITER_STATE" ]; then
+    read -r state started < "$WRITER_STATE"
+    if [ "$state" = paused ]; then
+      echo "the writer loop stays stopped, as it was before the restart (Ctrl-C, as $started): the page says when to start it again"
+      exit 0
+    fi
+    # The words were checked when that loop started: a phase, options and their values, no blanks.
+    # shellcheck disable=SC2086
+    parse $started
+  else
+    prefix=$(awk '$1 ~ /-[0-9]+$/ { p = $1 } END { sub(/-[0-9]+$/, "", p); print p }' "$WRITER_LOG" 2>/dev/null)
+    [ -n "$prefix" ] || { echo "no writer loop to resume: $WRITER_LOG holds no write yet"; exit 0; }
+  fi
 fi
 [ -n "$prefix" ] || { echo "$usage" >&2; exit 2; }
 [[ "$prefix" =~ ^[A-Za-z][A-Za-z0-9_]*$ ]] || { echo "writer.sh: a phase is a word of letters, digits and _, not \"$prefix\"" >&2; exit 2; }
@@ -66,7 +90,17 @@ record_failure() {
   pending=""
   echo "$2"
 }
-trap '[ -n "$pending" ] && echo "$pending" >> "$WRITER_LOG"; echo; echo "$prefix: $((n - first + 1)) writes, $failed failed requests"; exit 0' INT TERM
+started="$prefix${mode:+ --mode $mode}${update:+ --also-update $update}"
+echo "running $started" > "$WRITER_STATE"
+summary() {
+  [ -n "$pending" ] && echo "$pending" >> "$WRITER_LOG"
+  echo
+  echo "$prefix: $((n - first + 1)) writes, $failed failed requests"
+  exit 0
+}
+# Ctrl-C is the learner's: the loop stays stopped after a restart. A hang-up (the lab stopping) is not.
+trap 'echo "paused $started" > "$WRITER_STATE"; summary' INT
+trap summary TERM
 waited=0
 # Answering is not enough: an API that has just started may not be connected to its database yet.
 ready() {

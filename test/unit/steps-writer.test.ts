@@ -4,11 +4,13 @@
  * reads eva's status back now and then, prints each failure the moment it
  * happens, records every write with its answer in writer.log, and ends with a
  * summary on Ctrl-C. Started again (`--resume` after a restart of the lab), it
- * waits for the API, then goes on numbering where it stopped.
+ * starts the loop that ran before, with its options, waits for the API, then
+ * goes on numbering where it stopped; a loop the learner had stopped with
+ * Ctrl-C stays stopped.
  */
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,7 +80,22 @@ describe('the writer loop', () => {
     assert.match(loop.out, new RegExp(`\\nphase7: (${writes}|${writes + 1}) writes, 1 failed requests\\n$`));
   });
 
+  test('stopped with Ctrl-C (the drill pauses it so), the loop is not started again by --resume after a restart of the lab', async () => {
+    requests.length = 0;
+    const loop = startWriter(['--resume'], url, dir);
+    assert.equal(await loop.exited, 0);
+    assert.match(loop.out, /^the writer loop stays stopped, as it was before the restart \(Ctrl-C, as phase7\): the page says when to start it again$/m);
+    await new Promise((r) => setTimeout(r, 500));
+    assert.deepEqual(requests.filter((r) => r.startsWith('POST')), [], 'nothing is written');
+  });
+
   test('--resume goes on under the last prefix where the loop stopped, after waiting for the API', async () => {
+    // The loop runs again, and the lab stops: its terminal hangs up, which is no Ctrl-C of the learner.
+    requests.length = 0;
+    const running = startWriter(['phase7'], url, dir);
+    await eventually('the loop writes', async () => requests.filter((r) => r.startsWith('POST')).length >= 2, 15_000);
+    process.kill(-running.child.pid!, 'SIGHUP');
+    await running.exited;
     const logged = readFileSync(join(dir, 'writer.log'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('read '));
     const last = Number(/^phase7-(\d+) /.exec(logged.at(-1)!)![1]);
     // First with no API to answer: it waits, saying so, and writes nothing.
@@ -126,6 +143,34 @@ describe('the writer loop', () => {
     assert.equal(await exited, 0);
     apiMode = 'ORIGIN';
     assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), ['POST /status/eva/phase9-1', 'POST /status/eva/phase9-2']);
+  });
+
+  test('--resume starts the loop the page had started, with its options: Phase 5 waiting for TARGET before the switch, not the phase of the last write', async () => {
+    const own = mkdtempSync(join(tmpdir(), 'zdm-writer-resume-'));
+    try {
+      writeFileSync(join(own, 'writer.log'), ['phase4-1 200', 'phase4-2 200', 'read 200', 'phase4-3 200'].map((l) => `${l}\n`).join(''));
+      requests.length = 0;
+      const waiting = startWriter(['phase5', '--mode', 'TARGET'], url, own);
+      await eventually('it waits for TARGET', async () => /to run in TARGET mode/.test(waiting.out), 10_000);
+      process.kill(-waiting.child.pid!, 'SIGHUP');
+      await waiting.exited;
+      assert.equal(readFileSync(join(own, 'writer.loop'), 'utf8'), 'running phase5 --mode TARGET\n');
+
+      const loop = startWriter(['--resume'], url, own);
+      await eventually('the resumed loop waits for TARGET too', async () => /^waiting for the API at http:\/\/127\.0\.0\.1:\d+ to run in TARGET mode, connected, before writing \(0 s\)$/m.test(loop.out), 10_000);
+      await new Promise((r) => setTimeout(r, 1500));
+      assert.deepEqual(requests.filter((r) => r.startsWith('POST')), [], 'no phase4 write while the API still goes through the proxies: after the switch it would reach Target alone');
+      apiMode = 'TARGET';
+      await eventually('it writes once the API runs on Target', async () => requests.filter((r) => r.startsWith('POST')).length >= 2, 10_000);
+      process.kill(-loop.child.pid!, 'SIGINT');
+      assert.equal(await loop.exited, 0);
+      apiMode = 'ORIGIN';
+      assert.deepEqual(requests.filter((r) => r.startsWith('POST')).slice(0, 2), ['POST /status/eva/phase5-1', 'POST /status/eva/phase5-2']);
+      assert.equal(readFileSync(join(own, 'writer.loop'), 'utf8'), 'paused phase5 --mode TARGET\n');
+    } finally {
+      apiMode = 'ORIGIN';
+      rmSync(own, { recursive: true, force: true });
+    }
   });
 
   test('with --also-update it sets one fixed row of that user to the name of each write, right after the write', async () => {
