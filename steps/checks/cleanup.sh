@@ -6,7 +6,7 @@
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 [ -s "$WRITER_LOG" ] || fail "the writer loop has recorded no writes in $WRITER_LOG: it runs from step 1 on"
 failed=$(awk '$2 != 200' "$WRITER_LOG" | wc -l)
-[ "$failed" = 0 ] || fail "$failed of the loop's requests failed, first: $(awk '$2 != 200 { print; exit }' "$WRITER_LOG") (the client terminal shows when; a request fails when the API, a proxy or a cluster it needs is down). A failed write stays in the record: to prove a clean migration, start over with the Reset button"
+[ "$failed" = 0 ] || fail "$failed of the loop's requests failed, first: $(awk '$2 != 200 { print; exit }' "$WRITER_LOG") (the client terminal shows when; a request fails when the API, a proxy or a cluster it needs is down). A failed request stays in the record: only a Reset to the intro starts a clean proof (the Reset button at the top of the page)"
 # The record first: a write recorded after the clusters were asked could not be in their answer.
 record=$(cat "$WRITER_LOG")
 on_target=$(statuses_of target eva) || fail "Target does not answer: it must be up for the proof, zdm-lab infra up"
@@ -41,9 +41,9 @@ verdict=$(awk '
   }' <(echo "$on_target") <(echo "$on_origin") <(echo "$record"))
 IFS=$'\t' read -r kind count list extra more <<<"$verdict"
 case "$kind" in
-  gap) fail "$count of the loop's writes are not on Target, e.g. $list - writes made before the API went through the proxies reach Target only by the copy of step 7 (zdm-lab migrate --keyspace zdmapp), and those of the rollback made straight to Origin only by the copy on the way forward" ;;
-  lost) fail "$count of the $extra writes made before Phase 5 are not on Origin, e.g. $list - a rollback to Origin would lose them: before Phase 5 every write must go through the proxies (or straight to Origin)" ;;
-  leaked) fail "$count of the $extra Phase 5 writes reached Origin, e.g. $list - in Phase 5 the API writes to Target alone: the loop starts as phase5 with --mode TARGET, once the API has switched" ;;
+  gap) fail "$count of the loop's writes are not on Target, e.g. $list - writes made before the API went through the proxies reach Target only by the copy of step 7 (zdm-lab migrate --keyspace zdmapp), and those of the rollback made straight to Origin only by the copy on the way forward; run it, then check again (writes of other phases it cannot bring back: only a Reset to the intro starts a clean proof)" ;;
+  lost) fail "$count of the $extra writes made before Phase 5 are not on Origin, e.g. $list - a rollback to Origin would lose them (before Phase 5 every write must go through the proxies, or straight to Origin), and nothing copies them back: only a Reset to the intro starts a clean proof (the Reset button at the top of the page)" ;;
+  leaked) fail "$count of the $extra Phase 5 writes reached Origin, e.g. $list - in Phase 5 the API writes to Target alone (the loop starts as phase5 with --mode TARGET and waits for the switch), and these stay on Origin: only a Reset to the intro starts a clean proof (the Reset button at the top of the page)" ;;
   ok) pass "$count writes, 0 failed requests; on Target every phase's sequence is complete, no gap ($list); on Origin all $extra writes before Phase 5, none of the $more of Phase 5" ;;
   *) fail "the proof could not be computed from $WRITER_LOG: $verdict" ;;
 esac

@@ -7,6 +7,22 @@ source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lab.sh"
 pass() { echo "✔ $*"; exit 0; }
 fail() { echo "✘ $*"; exit 1; }
 
+# How the API starts again in the api terminal at any page: it takes up the mode (and login) the mode file holds.
+API_START='CLIENT_CONNECTION_MODE_FILE="$LAB_ENV_DIR/client-connection-mode" tsx "$LAB_COURSE_DIR/../sample-api/server.ts"'
+# What a failed request in the loop's record takes: it stays there, and the proof at the clean-up counts it.
+RESET_FIX="only a Reset starts a clean record: the Reset button at the top of the page (an instructor: zdm-lab env reset --env $LAB_ENV) takes you back to the intro"
+
+# api_refused WHAT CODE: why the API refused WHAT (a write, a read) with HTTP CODE, and what brings it back.
+api_refused() {
+  if [ "$2" = 000 ] && [ ! -s "$MODE_FILE" ]; then
+    echo "the API does not answer on $API: start it in the api terminal with the api block of step 1 (it writes the mode file first)"
+  elif [ "$2" = 000 ]; then
+    echo "the API does not answer on $API: start it in the api terminal with: $API_START"
+  else
+    echo "the API refused $1 (HTTP $2): its database is out of reach; start what is down (zdm-lab infra status: zdm-lab infra up; zdm-lab proxy status: zdm-lab proxy deploy), then check again"
+  fi
+}
+
 # json FIELD: reads JSON on stdin and prints one top-level field ('' when absent or not JSON).
 json() {
   node -e 'let t="";process.stdin.on("data",d=>t+=d).on("end",()=>{try{const v=JSON.parse(t)[process.argv[1]];process.stdout.write(v===undefined?"":typeof v==="object"?JSON.stringify(v):String(v))}catch{}})' "$1"
@@ -19,7 +35,7 @@ api_health() { curl -s -m 5 "$API/health"; }
 api_mode_is() {
   local health mode connected why
   health=$(api_health)
-  [ -n "$health" ] || fail "the API does not answer on $API: start it in the api terminal (step 1)"
+  [ -n "$health" ] || fail "$(api_refused 'a request' 000)"
   mode=$(json mode <<<"$health")
   connected=$(json connected <<<"$health")
   if [ "$mode" != "$1" ]; then
@@ -28,11 +44,11 @@ api_mode_is() {
       case "$why" in
         *uthentication*|*password*) fail "$1 refuses the API's login ($why): write the mode file again with the login $1 takes (ORIGIN: \$ORIGIN_USERNAME and \$ORIGIN_PASSWORD; ZDM_PROXY and TARGET: \$TARGET_USERNAME and \$TARGET_PASSWORD), as on this page" ;;
       esac
-      fail "the API is still connecting to $1 and serves requests from $mode meanwhile: see the api terminal${why:+ ($why)}"
+      fail "the API is still connecting to $1 and serves requests from $mode meanwhile${why:+ ($why)}: check again in a few seconds; if it stays so, start what is down ($([ "$1" = ZDM_PROXY ] && echo 'zdm-lab proxy status: zdm-lab proxy deploy' || echo 'zdm-lab infra status: zdm-lab infra up')) and write the mode file again, as on this page"
     fi
     fail "the API runs in $mode mode, not $1: write $1 and its login into $MODE_FILE, as on this page"
   fi
-  [ "$connected" = true ] || fail "the API is in $1 mode but not connected: $(json error <<<"$health")"
+  [ "$connected" = true ] || fail "the API is in $1 mode but not connected ($(json error <<<"$health")): it connects by itself once $1 answers; start what is down ($([ "$1" = ZDM_PROXY ] && echo 'zdm-lab proxy status: zdm-lab proxy deploy' || echo 'zdm-lab infra status: zdm-lab infra up')), then check again"
 }
 
 # statuses CLUSTER USER: the statuses of USER on origin|target, one per line.
@@ -54,7 +70,7 @@ fresh_write() {
   local code
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "$API/status/lab-check/$status")
   # runs inside $(…): the verdict goes to stderr so that it is not captured
-  [ "$code" = 200 ] || { echo "✘ the API refused a write (HTTP $code): look at the api terminal" >&2; exit 1; }
+  [ "$code" = 200 ] || { echo "✘ $(api_refused 'a write' "$code")" >&2; exit 1; }
   echo "$status"
 }
 
@@ -65,8 +81,8 @@ proxies_ready() {
     i=$((i + 1))
     body=$(curl -s -m 5 -w '\n%{http_code}' "http://$host:$METRICS_PORT/health/readiness")
     [ -n "$body" ] && [ "${body##*$'\n'}" != 000 ] || fail "proxy $host does not answer on :$METRICS_PORT: run zdm-lab proxy deploy"
-    [ "${body##*$'\n'}" = 200 ] || fail "proxy $host is not ready (readiness ${body##*$'\n'}): see zdm-lab proxy logs $i"
-    [ "$(json Status <<<"${body%$'\n'*}")" = UP ] || fail "proxy $host reports $(json Status <<<"${body%$'\n'*}")"
+    [ "${body##*$'\n'}" = 200 ] || fail "proxy $host is not ready (readiness ${body##*$'\n'}): it waits for Origin and Target; start what is down (zdm-lab infra status: zdm-lab infra up), then check again within a minute or two, as the proxy looks again on its own schedule (zdm-lab proxy logs $i says what it sees)"
+    [ "$(json Status <<<"${body%$'\n'*}")" = UP ] || fail "proxy $host reports $(json Status <<<"${body%$'\n'*}"): start what is down (zdm-lab infra status: zdm-lab infra up), then check again within a minute or two"
   done
 }
 
@@ -100,7 +116,7 @@ proxy_counts() {
 api_read() {
   local code
   code=$(curl -s -m 10 -o /dev/null -w '%{http_code}' "$API/status/eva")
-  [ "$code" = 200 ] || fail "the API refused a read of eva's status (HTTP $code): look at the api terminal"
+  [ "$code" = 200 ] || fail "$(api_refused "a read of eva's status" "$code")"
 }
 
 # loop_writes [PHASE]: the name of every write the loop made (each phase from 1 to its last number), one a
@@ -117,5 +133,5 @@ loop_writes() {
 loop_failures() {
   local failed
   failed=$(awk '$2 != 200' "$WRITER_LOG" 2>/dev/null | wc -l)
-  [ "$failed" = 0 ] || fail "$failed of the loop's requests failed, first: $(awk '$2 != 200 { print; exit }' "$WRITER_LOG") (the client terminal shows when)"
+  [ "$failed" = 0 ] || fail "$failed of the loop's requests failed, first: $(awk '$2 != 200 { print; exit }' "$WRITER_LOG") (the client terminal shows when). A failed request stays in the loop's record: $RESET_FIX"
 }

@@ -4,7 +4,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 out=$("$ZDM_LAB" validate --keyspace zdmapp 2>/dev/null)
 code=$?
 summary=$(grep -m1 '^zdmapp.user_status:' <<<"$out")
-[ -n "$summary" ] || fail "validate could not run: $(tail -n 1 <<<"$out")"
+[ -n "$summary" ] || fail "validate could not run ($(tail -n 1 <<<"$out")): it needs Origin and Target up (zdm-lab infra status: zdm-lab infra up) and zdmapp.user_status on Target (step 2), then check again"
 counts=$(sed -E 's/^[^:]+: ([^,]+ rows on Origin, [^,]+ on Target),.*/\1/' <<<"$summary")
 [ "$code" = 0 ] && pass "validate: $counts, 0 missing and 0 different"
 number() { grep -oE "[0-9]+ $1" <<<"$summary" | grep -oE '^[0-9]+' || echo 0; }
