@@ -54,7 +54,8 @@ page="${LAB_PAGE:-}"
   fi
   if (( $(page_index "$page") < $(page_index cleanup) )); then
     api="the API ($(head -1 "$MODE_FILE" 2>/dev/null || echo ORIGIN) mode)"
-    read -r state started < "$WRITER_STATE" 2>/dev/null
+    state="" started=""
+    [ -s "$WRITER_STATE" ] && read -r state started < "$WRITER_STATE"
     case "$state" in
       running) restored="$restored; $api and the writer loop ($started) start again in their terminals" ;;
       paused) restored="$restored; $api starts again in its terminal, the writer loop stays stopped as the learner left it ($started)" ;;
