@@ -26,3 +26,45 @@ export function nameInScope(name: string, env: number): boolean {
 
 /** The variables that point an isolated environment's Docker clients at the lab's gateway instead of the daemon. */
 export const GATEWAY_TOKEN_VARIABLE = 'ZDM_LAB_DOCKER_TOKEN';
+
+/** The images the Docker backend runs, by name (each configurable), shared by the backend and the lab's gateway. */
+export function labImageNames(): { origin: string; target: string; proxy: string } {
+  const cassandra = process.env.ZDM_LAB_CASSANDRA_IMAGE ?? 'cassandra:5.0';
+  return {
+    origin: process.env.ZDM_LAB_ORIGIN_IMAGE ?? cassandra,
+    target: process.env.ZDM_LAB_TARGET_IMAGE ?? cassandra,
+    proxy: process.env.ZDM_LAB_PROXY_IMAGE ?? 'datastax/zdm-proxy:2.4.2',
+  };
+}
+
+/**
+ * The Cassandra image starts as root, as the official one does: its
+ * entrypoint hands the data and configuration folders to the `cassandra`
+ * user and runs the node as that user. The gateway lets an environment start
+ * it so only with the image's own command, only these variables (all read
+ * after the switch to `cassandra`; CASSANDRA_CONF, PATH or BASH_ENV would
+ * change what runs as root), and only plain files copied into its
+ * configuration folder.
+ */
+export const NODE_IMAGE_USER = 'cassandra';
+export const NODE_IMAGE_VARIABLES: readonly string[] = [
+  'MAX_HEAP_SIZE',
+  'HEAP_NEWSIZE',
+  'JVM_OPTS',
+  'JVM_EXTRA_OPTS',
+  'CASSANDRA_CLUSTER_NAME',
+  'CASSANDRA_SEEDS',
+  'CASSANDRA_LISTEN_ADDRESS',
+  'CASSANDRA_BROADCAST_ADDRESS',
+  'CASSANDRA_RPC_ADDRESS',
+  'CASSANDRA_BROADCAST_RPC_ADDRESS',
+  'CASSANDRA_ENDPOINT_SNITCH',
+  'CASSANDRA_NUM_TOKENS',
+  'CASSANDRA_DC',
+  'CASSANDRA_RACK',
+];
+export const NODE_CONFIG_DIR = '/etc/cassandra';
+export const NODE_DATA_DIR = '/var/lib/cassandra';
+
+/** The most containers one environment may have at once (the course runs five: two nodes, three proxies). */
+export const CONTAINERS_PER_ENVIRONMENT = 8;

@@ -4,16 +4,28 @@
  * terminal is passed through (with a TTY when this process has one, so
  * interactive cqlsh works), the exit code is the command's, and `-f FILE`
  * names a file on the host, so its content is sent on stdin instead (cqlsh
- * runs statements from stdin).
+ * runs statements from stdin). `-u USER` runs the command as USER (the
+ * lab's gateway refuses root); `-e NAME`, as `docker exec -e NAME` does,
+ * hands this process's variable NAME to the command, so that a secret
+ * reaches it without being on any command line.
  *
- *   tsx docker-exec.ts CONTAINER COMMAND [ARGS...]
+ *   tsx docker-exec.ts [-u USER] [-e NAME]... CONTAINER COMMAND [ARGS...]
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { dockerClient, requireDaemon } from './docker-daemon.js';
 
 async function main(argv: string[]): Promise<number> {
+  let user: string | undefined;
+  const env: string[] = [];
+  while (argv[0] === '-u' || argv[0] === '-e') {
+    const [option, value] = argv;
+    if (value === undefined) throw new Error(`${option} wants a value`);
+    if (option === '-u') user = value;
+    else if (process.env[value] !== undefined) env.push(`${value}=${process.env[value]}`);
+    argv = argv.slice(2);
+  }
   const [container, ...command] = argv;
-  if (!container || command.length === 0) throw new Error('usage: docker-exec.ts CONTAINER COMMAND [ARGS...]');
+  if (!container || command.length === 0) throw new Error('usage: docker-exec.ts [-u USER] [-e NAME]... CONTAINER COMMAND [ARGS...]');
   const fileAt = command.indexOf('-f');
   let input: NodeJS.ReadableStream = process.stdin;
   if (fileAt >= 0) {
@@ -28,7 +40,7 @@ async function main(argv: string[]): Promise<number> {
   const target = docker.getContainer(container);
   const running = await target.inspect().then((i) => i.State.Running, () => false);
   if (!running) throw new Error(`container ${container} is not running: run zdm-lab infra up`);
-  const exec = await target.exec({ Cmd: command, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: tty });
+  const exec = await target.exec({ Cmd: command, ...(user === undefined ? {} : { User: user }), ...(env.length > 0 ? { Env: env } : {}), AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: tty });
   const stream = await exec.start({ hijack: true, stdin: true, Tty: tty });
   if (tty) {
     process.stdin.setRawMode?.(true);

@@ -19,7 +19,7 @@ import { pack } from 'tar-stream';
 import { cassandraYaml, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
-import { scopeName } from '../../common/docker-scope.js';
+import { labImageNames, NODE_IMAGE_USER, scopeName } from '../../common/docker-scope.js';
 import { credentialsOf } from '../credentials.js';
 import { topology, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
@@ -42,13 +42,11 @@ export interface DockerImages {
 
 /** Image names, each configurable for a private registry or another version. */
 export function dockerImages(): DockerImages {
-  const cassandra = process.env.ZDM_LAB_CASSANDRA_IMAGE ?? 'cassandra:5.0';
-  return {
-    origin: process.env.ZDM_LAB_ORIGIN_IMAGE ?? cassandra,
-    target: process.env.ZDM_LAB_TARGET_IMAGE ?? cassandra,
-    proxy: process.env.ZDM_LAB_PROXY_IMAGE ?? 'datastax/zdm-proxy:2.4.2',
-  };
+  return labImageNames();
 }
+
+/** The proxy needs no privilege (its ports are above 1024, it writes no file): it runs as nobody, whatever the image's own user. */
+const PROXY_USER = '65534:65534';
 
 /** The start-up settings the embedded backend passes as -D flags, for the image's cassandra-env.sh. */
 const FAST_START = [
@@ -92,6 +90,9 @@ async function tarOf(files: { name: string; content: string; mode?: number }[]):
   for await (const chunk of archive) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks);
 }
+
+/** The variable that carries a cqlsh session's password into the container. */
+const PASSWORD_VARIABLE = 'ZDM_LAB_CQL_PASSWORD';
 
 export class DockerBackend implements Backend {
   readonly name = 'docker';
@@ -252,6 +253,7 @@ export class DockerBackend implements Backend {
         name: containerName(proxy),
         Image: this.images.proxy,
         Hostname: proxy.name,
+        User: PROXY_USER,
         Labels: labLabels(e, proxy.name),
         Env: Object.entries(containerEnv).map(([k, v]) => `${k}=${v}`),
         ExposedPorts: ports.ExposedPorts,
@@ -341,8 +343,12 @@ export class DockerBackend implements Backend {
   }
 
   /**
-   * cqlsh inside the node's container (the official image ships it); for the
-   * proxy, from inside Origin's container to the proxy's name on the network.
+   * cqlsh inside the node's container (the official image ships it), as the
+   * image's own user; for the proxy, from inside Origin's container to the
+   * proxy's name on the network. The password reaches the container in a
+   * variable of the exec session (docker-exec.ts -e), never on a command
+   * line, where `ps` on the host or in the container would show it; there it
+   * goes into a credentials file (mode 0600, as cqlsh insists).
    */
   async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
     const { port } = component;
@@ -354,12 +360,16 @@ export class DockerBackend implements Backend {
       command: join(projectRoot, 'node_modules', '.bin', 'tsx'),
       args: [
         join(projectRoot, 'infra', 'backends', 'docker-exec.ts'),
+        '-u',
+        NODE_IMAGE_USER,
+        '-e',
+        PASSWORD_VARIABLE,
         container,
         'sh',
         '-c',
-        // A credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
-        `umask 077; f=$(mktemp); printf '[PlainTextAuthProvider]\\nusername = ${username}\\npassword = ${password}\\n' > "$f"; ` +
-          'cqlsh "$@" --credentials "$f"; code=$?; rm -f "$f"; exit $code',
+        // A here-document is written by the shell itself: no process gets the password as an argument.
+        `umask 077; f=$(mktemp) || exit 1; cat > "$f" <<EOF\n[PlainTextAuthProvider]\nusername = ${username}\npassword = $${PASSWORD_VARIABLE}\nEOF\n` +
+          `unset ${PASSWORD_VARIABLE}; cqlsh "$@" --credentials "$f"; code=$?; rm -f "$f"; exit $code`,
         'cqlsh',
         target,
         String(port),
@@ -367,6 +377,7 @@ export class DockerBackend implements Backend {
         username,
         '--protocol-version=4',
       ],
+      env: { [PASSWORD_VARIABLE]: password },
     };
   }
 

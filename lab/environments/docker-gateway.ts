@@ -14,6 +14,16 @@
  *   containers, by names of its own, with nothing of the host: no bind
  *   mounts, no privileges or capabilities, no host namespaces, ports
  *   published on its own 127.0.K.0/24 only, and `no-new-privileges`;
+ * - within the environment's budget: each container gets a memory, CPU and
+ *   process limit (the environment's own budget unless it asks for less;
+ *   more is refused), and an environment has at most
+ *   CONTAINERS_PER_ENVIRONMENT containers;
+ * - never as root: a container runs as a user other than root (its own
+ *   `User`, or the image's), except the course's Cassandra image started
+ *   with its own command, whose entrypoint switches to its own user
+ *   (common/docker-scope.ts says what it may be given); an exec session runs
+ *   as a user other than root, and files are copied into a container only
+ *   as plain files into that image's configuration folder;
  * - everything else on a container, network or volume only when the object
  *   carries the environment's label, and exec sessions only of its own
  *   containers.
@@ -27,13 +37,26 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { createServer, request, type IncomingMessage, type OutgoingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
-import { LABEL_ENV, LABEL_MANAGED, nameInScope, scopeLabels, scopeName } from '../../common/docker-scope.js';
+import { extract } from 'tar-stream';
+import {
+  CONTAINERS_PER_ENVIRONMENT,
+  labImageNames,
+  LABEL_ENV,
+  LABEL_MANAGED,
+  nameInScope,
+  NODE_CONFIG_DIR,
+  NODE_DATA_DIR,
+  NODE_IMAGE_VARIABLES,
+  scopeLabels,
+  scopeName,
+} from '../../common/docker-scope.js';
 
 const MAX_BODY = 1024 * 1024;
+/** An image's name, tag or digest; never with `..`, which would lead the inspection elsewhere in the daemon's API. */
+const IMAGE_NAME = /^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._\/:@-]*$/;
 const VERSION_PREFIX = /^\/v\d+(\.\d+)?(?=\/)/;
-/** Per container: enough for a Cassandra node, not for a fork bomb. */
-const PIDS_PER_CONTAINER = 4096;
 
 class Refusal extends Error {
   constructor(
@@ -53,6 +76,8 @@ interface Decision {
   body?: Buffer;
   /** The answer names a new exec session of the environment's. */
   recordsExec?: boolean;
+  /** A container of the environment's is being created (counted until the daemon answers). */
+  creates?: boolean;
 }
 
 function isObject(value: unknown): value is Json {
@@ -78,15 +103,34 @@ function parseJson(body: Buffer, what: string): Json {
   return value;
 }
 
-const CONTAINER_KEYS = ['name', 'Image', 'Hostname', 'Labels', 'Env', 'Cmd', 'WorkingDir', 'ExposedPorts', 'HostConfig', 'NetworkingConfig', 'Tty', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'OpenStdin', 'StdinOnce'];
+const CONTAINER_KEYS = ['name', 'Image', 'Hostname', 'User', 'Labels', 'Env', 'Cmd', 'WorkingDir', 'ExposedPorts', 'HostConfig', 'NetworkingConfig', 'Tty', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'OpenStdin', 'StdinOnce'];
 const HOST_CONFIG_KEYS = ['NetworkMode', 'PortBindings', 'Mounts', 'Memory', 'NanoCpus', 'PidsLimit'];
 const EXEC_KEYS = ['Cmd', 'AttachStdin', 'AttachStdout', 'AttachStderr', 'Tty', 'Env', 'WorkingDir', 'User', 'DetachKeys', 'ConsoleSize', 'Privileged'];
+
+/** What one container of an environment may take at most: the environment's budget (its Sandbox's). */
+export interface ContainerBudget {
+  memoryBytes: number;
+  /** CPUs' worth of time; undefined: as many as the host has. */
+  cpus?: number;
+  /** Processes and threads. */
+  tasks: number;
+}
 
 export interface DockerGatewayOptions {
   /** The lab's token key: an environment's token is derived from it (0600, access.ts). */
   key: Buffer;
   /** The daemon's socket (default /var/run/docker.sock). */
   socketPath?: string;
+  /** Environment K's budget, asked at each container it creates; undefined: K is not one of the lab's, so it creates none. */
+  budget?: (env: number) => ContainerBudget | undefined;
+  /** The course's Cassandra images, which start as root and switch to their own user (default: the backend's, common/docker-scope.ts). */
+  nodeImages?: () => string[];
+}
+
+/** "root", "0", "root:…", "0:…" (Docker reads "+0" and "00" as 0 too). */
+function isRootUser(user: string): boolean {
+  const name = user.split(':')[0]!.trim();
+  return name === 'root' || (/^[+-]?\d+$/.test(name) && Number(name) === 0);
 }
 
 export class DockerGateway {
@@ -95,6 +139,8 @@ export class DockerGateway {
   private readonly socketPath: string;
   /** Exec sessions by id, with the environment that made them. */
   private readonly execs = new Map<string, number>();
+  /** Containers being created, by environment, counted against its limit until the daemon answers. */
+  private readonly creating = new Map<number, number>();
 
   constructor(private readonly opts: DockerGatewayOptions) {
     this.socketPath = opts.socketPath ?? '/var/run/docker.sock';
@@ -169,8 +215,16 @@ export class DockerGateway {
     try {
       const env = this.authenticate(req);
       const decision = await this.decide(env, req);
+      let released = false;
+      const release = () => {
+        if (released || !decision.creates) return;
+        released = true;
+        this.creating.set(env, (this.creating.get(env) ?? 1) - 1);
+      };
+      res.on('close', release);
       const upstream = request({ socketPath: this.socketPath, method: req.method, path: decision.path, headers: this.forwardedHeaders(req, decision.body) });
       upstream.on('response', (answer) => {
+        answer.on('end', release);
         if (decision.recordsExec && answer.statusCode === 201) {
           const chunks: Buffer[] = [];
           answer.on('data', (c: Buffer) => chunks.push(c));
@@ -261,7 +315,12 @@ export class DockerGateway {
     if (method === 'POST' && path === '/containers/create') {
       const name = url.searchParams.get('name') ?? '';
       if (!nameInScope(name, env)) throw new Refusal(403, `a container of environment ${env} is named ${scopeName(env)}-…, not "${name}"`);
-      return { ...keep(), body: Buffer.from(JSON.stringify(checkContainer(await body('container'), env))) };
+      const spec = checkContainer(await body('container'), env);
+      await this.requireNotRoot(spec);
+      const limited = this.withinBudget(spec, env);
+      await this.requireRoom(env);
+      this.creating.set(env, (this.creating.get(env) ?? 0) + 1);
+      return { ...keep(), body: Buffer.from(JSON.stringify(limited)), creates: true };
     }
     if (method === 'POST' && path === '/networks/create') {
       const spec = onlyKeys('network', await body('network'), ['Name', 'Driver', 'Labels', 'CheckDuplicate']);
@@ -280,11 +339,24 @@ export class DockerGateway {
     if (container) {
       const [, ref, action] = container;
       if (method === 'DELETE' && action !== undefined) throw new Refusal(403, `DELETE ${path} is not something the lab does`);
-      await this.requireOwned('container', `/containers/${ref}/json`, env);
+      const info = (await this.requireOwned('container', `/containers/${ref}/json`, env)) as { Config?: { User?: unknown; Image?: unknown } } | undefined;
       if (action === 'exec') {
         const spec = onlyKeys('exec', await body('exec'), EXEC_KEYS);
         if (spec.Privileged) throw new Refusal(403, 'an exec session of the lab is never privileged');
+        const user = typeof spec.User === 'string' && spec.User.trim() !== '' ? spec.User : typeof info?.Config?.User === 'string' ? info.Config.User : '';
+        if (user.trim() === '' || isRootUser(user)) {
+          throw new Refusal(403, `an exec session of the lab never runs as root: ${spec.User ? `User "${String(spec.User)}" is root` : 'this container\'s user is root, so give a User of the image\'s (e.g. cassandra)'}`);
+        }
         return { ...keep(), body: Buffer.from(JSON.stringify(spec)), recordsExec: true };
+      }
+      if (action === 'archive' && !reading) {
+        if (method !== 'PUT') throw new Refusal(403, `${method} ${path} is not something the lab does`);
+        if (url.searchParams.get('path') !== NODE_CONFIG_DIR) {
+          throw new Refusal(403, `files are copied into a container of the lab in ${NODE_CONFIG_DIR} only, not "${url.searchParams.get('path') ?? ''}"`);
+        }
+        const archive = await readBody(req, head);
+        await requirePlainFiles(archive);
+        return { ...keep(), body: archive };
       }
       return keep();
     }
@@ -306,14 +378,94 @@ export class DockerGateway {
     throw new Refusal(403, `${method} ${path} is not among what an environment of the lab may ask of Docker`);
   }
 
-  /** The object must carry the environment's label; one that does not exist is left to the daemon's own 404. */
-  private async requireOwned(what: string, inspectPath: string, env: number): Promise<void> {
+  /** The object must carry the environment's label; one that does not exist is left to the daemon's own 404. Resolves with what the daemon said of it. */
+  private async requireOwned(what: string, inspectPath: string, env: number): Promise<unknown> {
     const { status, json } = await this.daemon('GET', inspectPath);
-    if (status === 404) return;
+    if (status === 404) return undefined;
     const info = json as { Labels?: unknown; Config?: { Labels?: unknown } } | undefined;
     const labels = labelsOf(info?.Config?.Labels ?? info?.Labels);
     if (labels[LABEL_ENV] !== String(env) || labels[LABEL_MANAGED] !== 'true') {
       throw new Refusal(403, `that ${what} is not environment ${env}'s`);
+    }
+    return json;
+  }
+
+  /**
+   * The container's user, its own or its image's, is not root; or its image
+   * is one of the course's Cassandra images started as that image starts
+   * (its own command, only the variables it reads after switching to its
+   * user), whose entrypoint runs the node as the image's user. Only such a
+   * node mounts volumes, at its data folder: a volume shared with another
+   * container could hold files of another owner, which the entrypoint, as
+   * root, would hand to the node's user.
+   */
+  private async requireNotRoot(spec: Json): Promise<void> {
+    if (typeof spec.Image !== 'string' || !IMAGE_NAME.test(spec.Image)) throw new Refusal(400, `a container needs an Image named as Docker names them, not ${JSON.stringify(spec.Image ?? null)}`);
+    const image = await this.daemon('GET', `/images/${spec.Image}/json`);
+    if (image.status !== 200) throw new Refusal(image.status === 404 ? 404 : 502, `no such image: ${spec.Image} (the lab does not pull images)`);
+    const config = (image.json as { Id?: string; Config?: { User?: unknown; Cmd?: unknown } } | undefined) ?? {};
+    const given = typeof spec.User === 'string' ? spec.User : '';
+    const own = typeof config.Config?.User === 'string' ? config.Config.User : '';
+    const mounts = isObject(spec.HostConfig) && Array.isArray(spec.HostConfig.Mounts) ? (spec.HostConfig.Mounts as Json[]) : [];
+    if (given.trim() !== '' && isRootUser(given)) throw new Refusal(403, `a container of the lab never runs as root, not as User "${given}"`);
+    const nodeStart = async (): Promise<string | undefined> => {
+      if (given.trim() !== '') return 'a User is given';
+      const nodeIds = new Set<string>();
+      for (const name of new Set((this.opts.nodeImages ?? defaultNodeImages)())) {
+        if (!IMAGE_NAME.test(name)) continue;
+        const node = await this.daemon('GET', `/images/${name}/json`);
+        const id = (node.json as { Id?: unknown } | undefined)?.Id;
+        if (node.status === 200 && typeof id === 'string') nodeIds.add(id);
+      }
+      if (typeof config.Id !== 'string' || !nodeIds.has(config.Id)) return NOT_NODE;
+      if (spec.Cmd !== undefined && spec.Cmd !== null && JSON.stringify(spec.Cmd) !== JSON.stringify(config.Config?.Cmd ?? null)) return 'it runs another command than the image\'s';
+      for (const entry of Array.isArray(spec.Env) ? spec.Env : spec.Env === undefined || spec.Env === null ? [] : [spec.Env]) {
+        const name = String(entry).split('=')[0]!;
+        if (!NODE_IMAGE_VARIABLES.includes(name)) return `it takes ${name} (only ${NODE_IMAGE_VARIABLES.join(', ')})`;
+      }
+      return undefined;
+    };
+    const runsAsRoot = given.trim() === '' && (own.trim() === '' || isRootUser(own));
+    if (!runsAsRoot && mounts.length === 0) return;
+    const notNode = await nodeStart();
+    if (runsAsRoot && notNode !== undefined) {
+      const only = notNode === NOT_NODE ? '' : ` until its own command switches to its user, so it runs only as the image starts it, and ${notNode}`;
+      throw new Refusal(403, `a container of the lab never runs as root: image ${spec.Image} runs as root${only}; give a User that is not root`);
+    }
+    if (mounts.length > 0 && (notNode !== undefined || mounts.some((m) => m.Target !== NODE_DATA_DIR) || mounts.length > 1)) {
+      throw new Refusal(403, `a volume is mounted only by the course's Cassandra image started as it starts, at ${NODE_DATA_DIR}`);
+    }
+  }
+
+  /** The container's memory, CPU and process limits: its own if it asks for no more than the environment's budget, else the budget. */
+  private withinBudget(spec: Json, env: number): Json {
+    const budget = this.opts.budget?.(env);
+    if (!budget) throw new Refusal(403, `environment ${env} has no budget in this lab, so it creates no container`);
+    const host = isObject(spec.HostConfig) ? spec.HostConfig : {};
+    const cpus = budget.cpus ?? availableParallelism();
+    const limit = (key: string, most: number, unit: (n: number) => string): number => {
+      const asked = host[key];
+      if (asked === undefined || asked === null || asked === 0) return most;
+      if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < 0) throw new Refusal(400, `HostConfig.${key} must be a positive whole number`);
+      if (asked > most) throw new Refusal(403, `HostConfig.${key} asks for ${unit(asked)}, more than environment ${env}'s budget of ${unit(most)} per container`);
+      return asked;
+    };
+    const memory = limit('Memory', Math.floor(budget.memoryBytes), (n) => `${(n / 1024 ** 3).toFixed(2)} GiB of memory`);
+    const nanoCpus = limit('NanoCpus', Math.round(cpus * 1e9), (n) => `${n / 1e9} CPU(s)`);
+    // -1 asks Docker for no limit at all.
+    if (host.PidsLimit === -1) throw new Refusal(403, `HostConfig.PidsLimit asks for no limit, more than environment ${env}'s budget of ${budget.tasks} processes per container`);
+    const pids = limit('PidsLimit', budget.tasks, (n) => `${n} processes`);
+    return { ...spec, HostConfig: { ...host, Memory: memory, MemorySwap: memory, NanoCpus: nanoCpus, PidsLimit: pids } };
+  }
+
+  /** Room for one more container of the environment's. */
+  private async requireRoom(env: number): Promise<void> {
+    const filter = encodeURIComponent(JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_ENV}=${env}`] }));
+    const list = await this.daemon('GET', `/containers/json?all=true&filters=${filter}`);
+    if (list.status !== 200 || !Array.isArray(list.json)) throw new Refusal(502, 'the Docker daemon did not list the environment\'s containers');
+    const count = list.json.length + (this.creating.get(env) ?? 0);
+    if (count >= CONTAINERS_PER_ENVIRONMENT) {
+      throw new Refusal(403, `environment ${env} has ${count} containers, the most one environment may have is ${CONTAINERS_PER_ENVIRONMENT}: remove one first`);
     }
   }
 
@@ -404,12 +556,40 @@ function checkContainer(spec: Json, env: number): Json {
     if (name !== scopeName(env)) throw new Refusal(403, `a container of environment ${env} joins network ${scopeName(env)}, not "${name}"`);
     onlyKeys(`EndpointsConfig.${name}`, endpoint, ['Aliases']);
   }
-  const pids = typeof host.PidsLimit === 'number' && host.PidsLimit > 0 ? Math.min(host.PidsLimit, PIDS_PER_CONTAINER) : PIDS_PER_CONTAINER;
   return {
     ...spec,
     Labels: { ...labelsOf(spec.Labels), ...scopeLabels(env) },
-    HostConfig: { ...host, NetworkMode: host.NetworkMode ?? scopeName(env), SecurityOpt: ['no-new-privileges'], PidsLimit: pids },
+    HostConfig: { ...host, NetworkMode: host.NetworkMode ?? scopeName(env), SecurityOpt: ['no-new-privileges'] },
   };
+}
+
+const NOT_NODE = "it is not the course's Cassandra image";
+
+function defaultNodeImages(): string[] {
+  const { origin, target } = labImageNames();
+  return [origin, target];
+}
+
+/** A tar archive of plain files named without a folder: no link, device or path that could reach past the configuration folder. */
+async function requirePlainFiles(archive: Buffer): Promise<void> {
+  const reader = extract();
+  const entries: { name: string; type: string }[] = [];
+  const done = new Promise<void>((resolve, reject) => {
+    reader.on('entry', (header, stream, next) => {
+      entries.push({ name: header.name, type: header.type ?? 'file' });
+      stream.on('end', () => next());
+      stream.resume();
+    });
+    reader.on('finish', () => resolve());
+    reader.on('error', (error: Error) => reject(new Refusal(400, `the archive is not an uncompressed tar: ${error.message}`)));
+  });
+  reader.end(archive);
+  await done;
+  for (const { name, type } of entries) {
+    if (type !== 'file' || !/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(name.replace(/^\.\//, ''))) {
+      throw new Refusal(403, `files are copied into a container of the lab as plain files without folders, not ${type} "${name}"`);
+    }
+  }
 }
 
 /** The request's body (at most 1 MiB); for a hijack, Content-Length bytes from what was read past the headers and the socket. */

@@ -22,7 +22,7 @@ import { Classroom } from '../instructor/classroom.js';
 import { runShell } from '../environments/shell.js';
 import type { MemoryInfo } from '../instructor/capacity.js';
 import { ProgressStore } from '../progress/store.js';
-import { DockerGateway } from '../environments/docker-gateway.js';
+import { DockerGateway, type ContainerBudget } from '../environments/docker-gateway.js';
 import { loadTokenKey, newToken, setupAccess } from './access.js';
 import { defaultDataDir, removeServerAddress, writeServerAddress } from './address.js';
 import { buildClient, setupClient } from './client.js';
@@ -116,7 +116,8 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const [bundle, instructorBundle, panels] = await Promise.all([buildClient(), buildClient('instructor.ts', 'instructor.html'), loadPanels(course)]);
 
   const tokenKey = loadTokenKey(dataDir);
-  const gateway = opts.isolate && opts.dockerGateway ? new DockerGateway({ key: tokenKey }) : undefined;
+  // Each container an environment creates is held to that environment's budget, as it is now (the instructor may change it).
+  const gateway = opts.isolate && opts.dockerGateway ? new DockerGateway({ key: tokenKey, budget: (env): ContainerBudget | undefined => classroom.environments.get(env)?.sandbox?.budget }) : undefined;
   await gateway?.listen();
   const classroom = new Classroom({
     course,

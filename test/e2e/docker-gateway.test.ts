@@ -8,7 +8,12 @@
  * container (made here by root for environment 17), a privileged container,
  * a bind mount of the host, a volume bound to a host folder, a container
  * named for another environment, a port published on every address, an image
- * pull, no token or a forged one. Each is refused with the rule it breaks.
+ * pull, no token or a forged one, a container or exec session as root, a
+ * container past A's budget or past the most containers an environment may
+ * have. Each is refused with the rule it breaks. Every container of A's
+ * carries A's budget as its limits; while cqlsh runs, the Cassandra password
+ * is on no process's command line, on the host or in a container; A's shell
+ * cannot open a connection to B's container on B's own bridge network.
  * Destroying A removes its account and every container, network and volume
  * of it, and nothing of 17. Needs root, dockerd and the locally built images
  * with the real Cassandra and zdm-proxy; skipped, with the reason, without
@@ -17,12 +22,15 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { stripVTControlCharacters } from 'node:util';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { connect } from 'node:net';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
-import { scopeLabels } from '../../common/docker-scope.js';
+import { scopeLabels, scopeName } from '../../common/docker-scope.js';
+import { credentialsFile, readCredentials } from '../../infra/credentials.js';
+import { Packet } from '../../lab/terminals/protocol.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { dockerLabWithProxy, labelled } from '../support/docker.js';
@@ -32,6 +40,8 @@ import { commandRunner, connectTerminal, type TerminalClient } from './lab-harne
 const A = 16;
 const B = 17;
 const BYSTANDER = `zdm-lab-${B}-bystander`;
+const BYSTANDER_PORT = 8080;
+let bystanderIp = '';
 const root = new URL('../..', import.meta.url).pathname;
 const isolation = required('learner isolation', isolationProblem());
 const docker = isolation === undefined ? await dockerLabWithProxy() : { skip: isolation };
@@ -65,7 +75,19 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
     const a = lab.classroom.create({ env: A, name: 'Ada' });
     const daemon = new Docker();
     await daemon.getContainer(BYSTANDER).remove({ force: true }).catch(() => {});
-    await daemon.createContainer({ name: BYSTANDER, Image: setup.images.cassandra, Labels: scopeLabels(B), Cmd: ['true'] });
+    await daemon.getNetwork(scopeName(B)).remove().catch(() => {});
+    // B's container listens on its own bridge network, as B's nodes and proxies do.
+    await daemon.createNetwork({ Name: scopeName(B), Driver: 'bridge', Labels: scopeLabels(B) });
+    const bystander = await daemon.createContainer({
+      name: BYSTANDER,
+      Image: setup.images.cassandra,
+      Labels: scopeLabels(B),
+      User: '999',
+      Cmd: ['python3', '-m', 'http.server', '--bind', '0.0.0.0', String(BYSTANDER_PORT)],
+      HostConfig: { NetworkMode: scopeName(B) },
+    });
+    await bystander.start();
+    bystanderIp = (await bystander.inspect()).NetworkSettings.Networks[scopeName(B)]!.IPAddress;
     shellA = await connectTerminal(lab, { env: A, token: a.token, terminal: 'host' });
     await shellA.waitFor(/\$ $/m, 30_000);
   });
@@ -76,6 +98,7 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
       await lab.close();
     }
     await new Docker().getContainer(BYSTANDER).remove({ force: true }).catch(() => {});
+    await new Docker().getNetwork(scopeName(B)).remove().catch(() => {});
     if (backendBefore === undefined) delete process.env.ZDM_LAB_BACKEND;
     else process.env.ZDM_LAB_BACKEND = backendBefore;
     rmSync(dataDir, { recursive: true, force: true });
@@ -107,7 +130,82 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
       const top = await container.top({ ps_args: '-o pid,uid,comm' });
       const uids = (top.Processes as string[][]).map((row) => Number(row[1]));
       assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${name} runs ${JSON.stringify(top.Processes)}`);
+      // Each container is held to A's budget: memory (without more in swap), CPU time and processes.
+      const budget = lab.environments.get(A)!.sandbox!.budget;
+      const { Memory, MemorySwap, NanoCpus, PidsLimit } = info.HostConfig;
+      assert.deepEqual({ Memory, MemorySwap, NanoCpus, PidsLimit }, { Memory: budget.memoryBytes, MemorySwap: budget.memoryBytes, NanoCpus: Math.round((budget.cpus ?? availableParallelism()) * 1e9), PidsLimit: budget.tasks }, name);
     }
+  });
+
+  test("while cqlsh runs from A's terminal, the Cassandra password is on no process's command line, on the host or in a container", async () => {
+    const { password } = readCredentials(credentialsFile(A, 'origin', lab.environments.get(A)!.sandbox!.home));
+    const start = shellA.output.length;
+    shellA.send({ type: Packet.INPUT, args: { data: 'zdm-lab cqlsh origin\r' } });
+    const deadline = Date.now() + 120_000;
+    while (!/cqlsh>/.test(shellA.output.slice(start))) {
+      if (Date.now() > deadline) assert.fail(`cqlsh never showed its prompt; the terminal shows:\n${shellA.output.slice(start).slice(-1000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // The host's /proc shows the containers' processes too.
+    const lines: string[] = [];
+    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+      try {
+        lines.push(readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' '));
+      } catch {
+        // gone meanwhile
+      }
+    }
+    shellA.send({ type: Packet.INPUT, args: { data: 'exit\r' } });
+    assert.ok(lines.some((line) => /cqlsh .*--credentials/.test(line)), 'cqlsh was running in the container');
+    const showing = lines.filter((line) => line.includes(password));
+    assert.deepEqual(showing, [], 'command lines holding the password');
+    assert.match(await inA('echo back'), /^back\s*$/m);
+  });
+
+  test('A runs nothing as root and nothing past its budget in Docker, and has at most 8 containers', async () => {
+    const cassandra = setup.images.cassandra;
+    const proxy = setup.images.proxy!;
+    const budget = lab.environments.get(A)!.sandbox!.budget;
+    const refused: [string, string, unknown, RegExp][] = [
+      ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'], User: 'root' }, /^an exec session of the lab never runs as root: User "root" is root$/],
+      ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'], User: '0:0' }, /never runs as root: User "0:0" is root/],
+      ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'] }, /this container's user is root, so give a User of the image's/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: cassandra, Cmd: ['sleep', '1000'] }, /image .* runs as root until its own command switches to its user, so it runs only as the image starts it, and it runs another command than the image's/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: cassandra, Env: ['CASSANDRA_CONF=/'] }, /and it takes CASSANDRA_CONF/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { Mounts: [{ Type: 'volume', Source: `zdm-lab-${A}-origin-data`, Target: '/x' }] } }, /a volume is mounted only by the course's Cassandra image/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, User: 'root' }, /never runs as root, not as User "root"/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { Memory: budget.memoryBytes * 2 } }, /HostConfig\.Memory asks for .* more than environment 16's budget/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { NanoCpus: 64e9 } }, /HostConfig\.NanoCpus asks for 64 CPU\(s\), more than environment 16's budget/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { PidsLimit: budget.tasks + 1 } }, /HostConfig\.PidsLimit asks for .* more than environment 16's budget/],
+      ['PUT', `/containers/zdm-lab-${A}-origin/archive?path=/etc`, undefined, /copied into a container of the lab in \/etc\/cassandra only, not "\/etc"/],
+    ];
+    for (const [method, path, body, message] of refused) {
+      const answer = await fromA(method, path, body);
+      assert.equal(answer.status, 403, `${method} ${path}: ${answer.text}`);
+      assert.match(answer.message, message);
+    }
+    // A's five containers and three more make eight, the most; a ninth is refused.
+    const extra = [1, 2, 3].map((i) => `zdm-lab-${A}-extra-${i}`);
+    for (const name of extra) assert.equal((await fromA('POST', `/containers/create?name=${name}`, { Image: proxy })).status, 201, name);
+    const ninth = await fromA('POST', `/containers/create?name=zdm-lab-${A}-extra-4`, { Image: proxy });
+    assert.equal(ninth.status, 403, ninth.text);
+    assert.equal(ninth.message, `environment ${A} has 8 containers, the most one environment may have is 8: remove one first`);
+    for (const name of extra) assert.equal((await fromA('DELETE', `/containers/${name}`)).status, 204, name);
+  });
+
+  test("A's shell cannot open a connection to B's container on B's bridge network", async () => {
+    // From the host the bystander answers, so a refusal from A's shell is A's, not an absent server.
+    await new Promise<void>((resolve, reject) => {
+      const socket = connect({ host: bystanderIp, port: BYSTANDER_PORT, timeout: 5000 }, () => {
+        socket.destroy();
+        resolve();
+      });
+      socket.on('error', reject);
+      socket.on('timeout', () => reject(new Error(`${bystanderIp}:${BYSTANDER_PORT} did not answer the host`)));
+    });
+    const out = await inA(`python3 -c "import socket; socket.create_connection(('${bystanderIp}', ${BYSTANDER_PORT}), timeout=5); print('connected')"`, 30_000);
+    assert.doesNotMatch(out, /^connected\s*$/m);
+    assert.match(out, /(ConnectionRefusedError|PermissionError|TimeoutError|OSError)/);
   });
 
   test("A's token opens only A's containers: another environment's is out of sight and out of reach", async () => {

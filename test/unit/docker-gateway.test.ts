@@ -8,11 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
+import { pack } from 'tar-stream';
 import { DockerGateway } from '../../lab/environments/docker-gateway.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'docker-gateway-'));
@@ -101,5 +102,178 @@ describe("the Docker gateway's rules", () => {
     assert.equal((await create('zdm-lab-50-x', { Image: 'i' })).status, 403, 'environment 50 is not environment 5, though its name starts alike');
     assert.equal((await create('zdm-lab-5-x', { Image: 'i', NetworkingConfig: { EndpointsConfig: { bridge: {} } } })).status, 403);
     assert.equal((await ask('/networks/create', { method: 'POST', body: JSON.stringify({ Name: 'zdm-lab-5', Options: { 'com.docker.network.bridge.name': 'eth0' } }) })).status, 403);
+  });
+});
+
+/**
+ * What the gateway forwards, against a stand-in for the daemon on a socket of
+ * the test's: it answers the inspections the gateway makes (images, the
+ * environment's containers) and records every request that gets through.
+ */
+const IMAGES: Record<string, { Id: string; Config: { User: string; Cmd: string[] } }> = {
+  rooty: { Id: 'sha256:rooty', Config: { User: '', Cmd: ['sh'] } },
+  node: { Id: 'sha256:node', Config: { User: '', Cmd: ['cassandra', '-f'] } },
+  nobody: { Id: 'sha256:nobody', Config: { User: '65534:65534', Cmd: ['/main'] } },
+};
+const CONTAINERS: Record<string, string> = { 'zdm-lab-5-origin': '', 'zdm-lab-5-proxy-1': '65534:65534' };
+const GIB = 1024 ** 3;
+
+describe('the Docker gateway against a stand-in daemon: no root, a budget, a room', () => {
+  const daemonFolder = mkdtempSync(join(tmpdir(), 'docker-gateway-daemon-'));
+  const socketPath = join(daemonFolder, 'docker.sock');
+  const forwarded: { method: string; path: string; body: string }[] = [];
+  let existing = 5;
+  const daemon = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = (req.url ?? '').replace(/^\/v[\d.]+/, '').split('?')[0]!;
+      const json = (status: number, body: unknown) => {
+        res.writeHead(status, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(body));
+      };
+      const image = /^\/images\/(.+)\/json$/.exec(path);
+      if (image) return IMAGES[image[1]!] ? json(200, IMAGES[image[1]!]) : json(404, { message: 'No such image' });
+      if (req.method === 'GET' && path === '/containers/json') return json(200, Array.from({ length: existing }, (_, i) => ({ Id: `c${i}` })));
+      const inspect = /^\/containers\/([^/]+)\/json$/.exec(path);
+      if (inspect) {
+        const user = CONTAINERS[inspect[1]!];
+        return user === undefined ? json(404, { message: 'No such container' }) : json(200, { Config: { User: user, Labels: { 'zdm-lab.managed': 'true', 'zdm-lab.env': '5' } } });
+      }
+      forwarded.push({ method: req.method ?? '', path: req.url ?? '', body: Buffer.concat(chunks).toString('latin1') });
+      if (path.endsWith('/exec')) return json(201, { Id: 'e'.repeat(64) });
+      if (path === '/containers/create') return json(201, { Id: 'new', Warnings: [] });
+      return json(200, {});
+    });
+  });
+  const budgeted = new DockerGateway({
+    key: randomBytes(32),
+    socketPath,
+    budget: (env) => (env === 5 ? { memoryBytes: 2 * GIB, cpus: 1.5, tasks: 1000 } : undefined),
+    nodeImages: () => ['node'],
+  });
+  const call = (path: string, method: string, body: unknown, env = 5, type = 'application/json') =>
+    new Promise<{ status: number; message: string }>((resolve, reject) => {
+      const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+      const req = request(
+        { host: '127.0.0.1', port: budgeted.listeningPort, method, path, headers: { Authorization: `Bearer ${budgeted.tokenOf(env)}`, 'Content-Type': type, 'Content-Length': data.length } },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let message = text;
+            try {
+              message = (JSON.parse(text) as { message?: string }).message ?? text;
+            } catch {
+              // not JSON
+            }
+            resolve({ status: res.statusCode ?? 0, message });
+          });
+        },
+      );
+      req.on('error', reject);
+      req.end(data);
+    });
+  const create = (spec: unknown, env = 5) => call(`/v1.41/containers/create?name=zdm-lab-${env}-x`, 'POST', spec, env);
+  const lastCreated = () => JSON.parse(forwarded.filter((f) => f.path.includes('/containers/create')).at(-1)!.body) as { HostConfig: Record<string, unknown> };
+
+  before(async () => {
+    await new Promise<void>((ok) => daemon.listen(socketPath, ok));
+    chmodSync(socketPath, 0o660);
+    await budgeted.listen();
+  });
+  after(async () => {
+    await budgeted.close();
+    await new Promise<void>((ok) => daemon.close(() => ok()));
+    rmSync(daemonFolder, { recursive: true, force: true });
+  });
+
+  test('an exec session as root is refused, given as a user or as the container\'s own', async () => {
+    for (const User of ['root', '0', '0:0', '+0', '00', 'root:cassandra']) {
+      const answer = await call('/v1.41/containers/zdm-lab-5-proxy-1/exec', 'POST', { Cmd: ['id'], User });
+      assert.equal(answer.status, 403, User);
+      assert.equal(answer.message, `an exec session of the lab never runs as root: User "${User}" is root`);
+    }
+    const asImage = await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'] });
+    assert.deepEqual(asImage, { status: 403, message: "an exec session of the lab never runs as root: this container's user is root, so give a User of the image's (e.g. cassandra)" });
+    const before = forwarded.length;
+    assert.equal((await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'], User: 'cassandra' })).status, 201);
+    assert.equal((await call('/v1.41/containers/zdm-lab-5-proxy-1/exec', 'POST', { Cmd: ['id'] })).status, 201, "the proxy's own user is nobody");
+    assert.equal(forwarded.length, before + 2, 'only the two sessions not as root reached the daemon');
+  });
+
+  test('a container that would run as root is refused, except the Cassandra image started as it starts', async () => {
+    const refused: [unknown, RegExp][] = [
+      [{ Image: 'rooty' }, /^a container of the lab never runs as root: image rooty runs as root; give a User that is not root$/],
+      [{ Image: 'rooty', User: 'root' }, /never runs as root, not as User "root"/],
+      [{ Image: 'nobody', User: '0:0' }, /never runs as root, not as User "0:0"/],
+      [{ Image: 'node', Cmd: ['sh', '-c', 'id'] }, /image node runs as root until its own command switches to its user, so it runs only as the image starts it, and it runs another command than the image's; give a User that is not root$/],
+      [{ Image: 'node', Env: ['BASH_ENV=/tmp/x'] }, /and it takes BASH_ENV \(only MAX_HEAP_SIZE, /],
+      [{ Image: 'node', Env: ['CASSANDRA_CONF=/'] }, /and it takes CASSANDRA_CONF/],
+      [{ Image: 'nobody', HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/x' }] } }, /a volume is mounted only by the course's Cassandra image started as it starts, at \/var\/lib\/cassandra/],
+      [{ Image: 'node', User: '999', HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/var/lib/cassandra' }] } }, /a volume is mounted only by/],
+      [{ Image: 'node', HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/usr/local/bin' }] } }, /a volume is mounted only by/],
+      [{ Image: '../containers/zdm-lab-5-origin' }, /needs an Image named as Docker names them/],
+    ];
+    const before = forwarded.length;
+    for (const [spec, message] of refused) {
+      const answer = await create(spec);
+      assert.ok(answer.status === 403 || answer.status === 400, `${JSON.stringify(spec)}: ${answer.status} ${answer.message}`);
+      assert.match(answer.message, message);
+    }
+    assert.equal(forwarded.length, before, 'none reached the daemon');
+    for (const spec of [{ Image: 'rooty', User: '999' }, { Image: 'nobody' }, { Image: 'node' }, { Image: 'node', Cmd: ['cassandra', '-f'], Env: ['MAX_HEAP_SIZE=512M', 'JVM_EXTRA_OPTS=-Dx=1'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/var/lib/cassandra' }] } }]) {
+      assert.equal((await create(spec)).status, 201, JSON.stringify(spec));
+    }
+  });
+
+  test("each container gets the environment's budget as its limits, less if it asks, never more", async () => {
+    assert.equal((await create({ Image: 'nobody' })).status, 201);
+    assert.deepEqual(
+      { Memory: lastCreated().HostConfig.Memory, MemorySwap: lastCreated().HostConfig.MemorySwap, NanoCpus: lastCreated().HostConfig.NanoCpus, PidsLimit: lastCreated().HostConfig.PidsLimit },
+      { Memory: 2 * GIB, MemorySwap: 2 * GIB, NanoCpus: 1.5e9, PidsLimit: 1000 },
+    );
+    assert.equal((await create({ Image: 'nobody', HostConfig: { Memory: GIB, NanoCpus: 5e8, PidsLimit: 200 } })).status, 201);
+    assert.deepEqual([lastCreated().HostConfig.Memory, lastCreated().HostConfig.NanoCpus, lastCreated().HostConfig.PidsLimit], [GIB, 5e8, 200]);
+    const before = forwarded.length;
+    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { Memory: 3 * GIB } }), { status: 403, message: "HostConfig.Memory asks for 3.00 GiB of memory, more than environment 5's budget of 2.00 GiB of memory per container" });
+    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { NanoCpus: 2e9 } }), { status: 403, message: "HostConfig.NanoCpus asks for 2 CPU(s), more than environment 5's budget of 1.5 CPU(s) per container" });
+    assert.equal((await create({ Image: 'nobody', HostConfig: { PidsLimit: 100_000 } })).status, 403);
+    assert.equal((await create({ Image: 'nobody', HostConfig: { PidsLimit: -1 } })).status, 403, 'no limit at all');
+    assert.equal((await create({ Image: 'nobody', HostConfig: { MemorySwap: -1 } })).status, 403, 'unlimited swap is not among what may be asked');
+    assert.deepEqual(await create({ Image: 'nobody' }, 6), { status: 403, message: 'environment 6 has no budget in this lab, so it creates no container' });
+    assert.equal(forwarded.length, before);
+  });
+
+  test('an environment has at most 8 containers', async () => {
+    existing = 8;
+    try {
+      assert.deepEqual(await create({ Image: 'nobody' }), { status: 403, message: 'environment 5 has 8 containers, the most one environment may have is 8: remove one first' });
+      existing = 7;
+      assert.equal((await create({ Image: 'nobody' })).status, 201);
+    } finally {
+      existing = 5;
+    }
+  });
+
+  test('files are copied into a container as plain files into the configuration folder only', async () => {
+    const tar = async (entries: { name: string; type?: 'file' | 'symlink'; linkname?: string }[]) => {
+      const archive = pack();
+      for (const e of entries) {
+        if (e.type === 'symlink') archive.entry({ name: e.name, type: 'symlink', linkname: e.linkname });
+        else archive.entry({ name: e.name }, 'x: 1\n');
+      }
+      archive.finalize();
+      const chunks: Buffer[] = [];
+      for await (const chunk of archive) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    };
+    const put = async (path: string, body: Buffer) => call(`/v1.41/containers/zdm-lab-5-origin/archive?path=${encodeURIComponent(path)}`, 'PUT', body, 5, 'application/x-tar');
+    assert.deepEqual(await put('/etc', await tar([{ name: 'passwd' }])), { status: 403, message: 'files are copied into a container of the lab in /etc/cassandra only, not "/etc"' });
+    assert.equal((await put('/etc/cassandra', await tar([{ name: 'x', type: 'symlink', linkname: '/etc/passwd' }]))).status, 403);
+    assert.equal((await put('/etc/cassandra', await tar([{ name: '../passwd' }]))).status, 403);
+    assert.equal((await put('/etc/cassandra', Buffer.from('not a tar'))).status, 400);
+    assert.equal((await put('/etc/cassandra', await tar([{ name: 'cassandra.yaml' }]))).status, 200);
   });
 });
