@@ -32,8 +32,6 @@ export interface NodeSpec {
   clusterName: ClusterName;
   address: string;
   port: number;
-  /** Local JMX always binds 127.0.0.1, so each node of each environment needs its own port. */
-  jmxPort: number;
   dir: string;
 }
 
@@ -86,7 +84,6 @@ export function topology(env: number): Topology {
     clusterName: name,
     address: envAddress(env, host),
     port: CQL_PORT,
-    jmxPort: 17000 + env * 10 + host,
     dir: join(dir, name),
   });
   const proxies = Array.from({ length: PROXY_COUNT }, (_, i): ProxySpec => ({

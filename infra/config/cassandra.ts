@@ -157,7 +157,7 @@ export function javaArgs(node: NodeSpec, artifact: CassandraArtifact): string[] 
     `-Dlogback.configurationFile=file://${paths.logback}`,
     `-Dcassandra.logdir=${paths.logs}`,
     `-Dcassandra.storagedir=${paths.data}`,
-    `-Dcassandra.jmx.local.port=${node.jmxPort}`,
+    // No JMX port: nothing of the lab uses JMX, and a local JMX port has no password and sits on 127.0.0.1, which every account shares.
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
     '-Dcassandra.ring_delay_ms=100',
     '-Dcassandra.superuser_setup_delay_ms=0',

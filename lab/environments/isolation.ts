@@ -14,7 +14,7 @@
  *   on 127.0.0.0/8 and ::1 the account opens connections to its own loopback block
  *   127.0.K.0/24 (the address plan's block of environment K) and the lab
  *   server's port, nothing else, so another environment's nodes, proxies,
- *   API and metrics, and any local JMX port, are out of its reach.
+ *   API and metrics, and every other local port, are out of its reach.
  *
  * Only the lab server's own state (server.json, the progress database, the
  * token key) stays root's, 0600 in a 0711 folder.

@@ -50,13 +50,13 @@ function canBind(host: string, port: number): Promise<boolean> {
 }
 
 /**
- * Waits until the nodes' CQL and local JMX ports of environment `env` are
+ * Waits until the nodes' CQL ports of environment `env` are
  * free (a node of an earlier suite may still be shutting down), and names
  * the port still held after a minute, rather than let a node fail on it.
  */
 export async function waitForFreePorts(env: number): Promise<void> {
   const topo = topology(env);
-  const ports = [topo.origin, topo.target].flatMap((n) => [{ host: n.address, port: n.port }, { host: '127.0.0.1', port: n.jmxPort }]);
+  const ports = [topo.origin, topo.target].map((n) => ({ host: n.address, port: n.port }));
   const deadline = Date.now() + 60_000;
   for (const { host, port } of ports) {
     while (!(await canBind(host, port))) {
