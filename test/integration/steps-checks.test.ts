@@ -180,7 +180,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
     });
 
     test('step 6 passes once the API goes through the proxies', async () => {
-      await run('step6', /echo ZDM_PROXY/);
+      await run('step6', /^printf .* ZDM_PROXY "username=\$TARGET_USERNAME"/);
       await eventually('the API switched', async () => /now using ZDM_PROXY/.test(api.output()));
       await passes('step6', /a fresh write \(check-\d+\) is on Origin and on Target/);
     });
@@ -239,7 +239,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       await fails('rollback', /the API runs in ZDM_PROXY mode, not ORIGIN/);
       writer = start('rollback', 'client', /writer\.sh/);
       await eventually('the loop writes as rollback', async () => /POST \/status\/eva\/rollback-3 200 \d+ms ZDM_PROXY/.test(api.output()));
-      await run('rollback', /echo ORIGIN/);
+      await run('rollback', /^printf .* ORIGIN "username=\$ORIGIN_USERNAME"/);
       await eventually('the API switched', async () => /now using ORIGIN/.test(api.output()));
       await eventually('the loop writes to Origin alone', async () => /POST \/status\/eva\/rollback-\d+ 200 \d+ms ORIGIN/.test(api.output()));
       await passes('rollback', /Origin is primary and answers the reads \([1-9]\d* through the proxies, 0 by Target\), the API writes to Origin alone, and Origin holds all \d+ writes of the loop, the \d+ of the rollback included, none failed/);
@@ -247,7 +247,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
 
     test('forward fails while the API is on Origin and while Target lacks the rollback’s writes, and passes back in Phase 4 after the copy', async () => {
       await fails('forward', /the API runs in ORIGIN mode, not ZDM_PROXY/);
-      await run('forward', /echo ZDM_PROXY/);
+      await run('forward', /^printf .* ZDM_PROXY "username=\$TARGET_USERNAME"/);
       await eventually('the API switched', async () => /now using ZDM_PROXY/.test(api.output()));
       const counts = await run('forward', /grep -c ' rollback-'/);
       const [onOrigin, onTarget] = [/^origin: (\d+) rollback writes$/m, /^target: (\d+) rollback writes$/m].map((r) => Number(r.exec(counts)![1]));
@@ -263,7 +263,7 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
   });
 
   test('step 10 passes once the API talks to Target directly', async () => {
-    await run('step10', /echo TARGET/);
+    await run('step10', /^printf .* TARGET "username=\$TARGET_USERNAME"/);
     await eventually('the API switched', async () => /now using TARGET/.test(api.output()));
     await passes('step10', /a fresh write \(check-\d+\) is on Target and not on Origin/);
   });
