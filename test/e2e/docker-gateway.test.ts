@@ -155,7 +155,14 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
         // gone meanwhile
       }
     }
+    // Back at the shell's prompt before typing on: what is typed while cqlsh ends goes to cqlsh.
+    const exitAt = shellA.output.length;
     shellA.send({ type: Packet.INPUT, args: { data: 'exit\r' } });
+    const back = Date.now() + 30_000;
+    while (!/\$ $/.test(shellA.output.slice(exitAt))) {
+      if (Date.now() > back) assert.fail(`the shell's prompt never came back after cqlsh; the terminal shows:\n${shellA.output.slice(exitAt).slice(-1000)}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
     assert.ok(lines.some((line) => /cqlsh .*--credentials/.test(line)), 'cqlsh was running in the container');
     const showing = lines.filter((line) => line.includes(password));
     assert.deepEqual(showing, [], 'command lines holding the password');
