@@ -57,7 +57,7 @@ describe('the lab in a browser', () => {
     await block(at('intro', 1)).locator('pre').click();
     await waitForTerminal(page, 'logs', /^in-the-logs-terminal$/m);
     assert.doesNotMatch(await terminalText(page, 'shell'), /in-the-logs-terminal/);
-    assert.match(await visibleRows(page, 'logs'), /in-the-logs-terminal/, 'drawn on screen, not only in the buffer');
+    assert.match(await visibleRows(page, 'logs', /in-the-logs-terminal/), /in-the-logs-terminal/, 'drawn on screen, not only in the buffer');
     assert.equal(await block(at('intro', 0)).getAttribute('class'), 'lab-block runnable executed');
     assert.equal(await block(at('intro', 0)).locator('.lab-block-state').innerText(), '✓ ran');
   });
@@ -203,7 +203,7 @@ describe('a tabbed course in the browser', () => {
     assert.equal(await p.locator('#terminal-tabs button.active').innerText(), 'second tab');
     assert.equal(await p.locator('.lab-terminal[data-terminal="one"]').isVisible(), false);
     await p.waitForTimeout(200);
-    assert.match(await visibleRows(p, 'two'), /shown-in-the-second-tab/);
+    assert.match(await visibleRows(p, 'two', /shown-in-the-second-tab/), /shown-in-the-second-tab/);
     await p.close();
   });
 });

@@ -66,9 +66,11 @@ export async function waitForTerminal(page: Page, id: string, pattern: RegExp, t
   throw new Error(`terminal "${id}" never showed ${pattern}; it shows:\n${text.slice(-1500)}`);
 }
 
-/** The terminal's visible rows, as drawn on screen. */
-export function visibleRows(page: Page, id: string): Promise<string> {
-  return page.locator(`.lab-terminal[data-terminal="${id}"] .xterm-rows`).innerText();
+/** Waits until the terminal's visible rows, as drawn on screen (a frame after the buffer has the text), show `pattern`; returns them. */
+export async function visibleRows(page: Page, id: string, pattern: RegExp): Promise<string> {
+  const rows = page.locator(`.lab-terminal[data-terminal="${id}"] .xterm-rows`);
+  await rows.filter({ hasText: pattern }).waitFor({ timeout: 10_000 }).catch(() => {});
+  return rows.innerText();
 }
 
 /** A script's view of one terminal WebSocket: collects output, can ack, type and close. */
