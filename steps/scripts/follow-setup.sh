@@ -4,7 +4,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 log="$LAB_ENV_DIR/setup-progress.log"
 for _ in $(seq 20); do [ -f "$log" ] && break; sleep 0.5; done
 if [ ! -f "$log" ]; then
-  echo "No setup is running for environment $LAB_ENV. Start it yourself with: zdm-lab infra up"
+  echo "No setup is running for environment $LAB_ENV. Run it yourself with: bash \"\$LAB_COURSE_DIR/scripts/setup.sh\" (it brings the environment to the state of step 1)"
   exit 0
 fi
 echo "(following the environment's setup; Ctrl-C stops following, not the setup)"
