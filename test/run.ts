@@ -65,7 +65,7 @@ mkdirSync(results, { recursive: true });
  * depend on timing (node starts, bounded copies), which overlap the second lane.
  */
 const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|requirement)\.js/.test(readFileSync(join(root, file), 'utf8'));
-const FIRST = ['zdm-proxy-source', 'infra-nodes', 'migrate-copy', 'docker-nodes', 'docker-pull', 'isolation-budget'];
+const FIRST = ['zdm-proxy-source', 'infra-nodes', 'migrate-copy', 'docker-pull', 'docker-nodes', 'isolation-budget', 'api-server', 'steps-writer'];
 const rank = (file: string) => {
   const i = FIRST.findIndex((name) => file.includes(`/${name}.test.ts`));
   return i === -1 ? FIRST.length : i;
