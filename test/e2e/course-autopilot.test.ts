@@ -44,7 +44,8 @@ describe('zdm-lab course play on the ZDM course', { timeout: 900_000 }, () => {
     assert.equal(out.code, 0, out.stdout + out.stderr);
     const lines = out.stdout.trim().split('\n');
     for (const page of ['intro', 'step1', 'step2']) assert.ok(lines.some((l) => l.startsWith(`${page}: `)), `${page} is played`);
-    assert.ok(lines.includes(`  ▶ step1:1 [api] printf '%s\\n' ORIGIN "username=$ORIGIN_USERNAME" "password=$ORIGIN_PASSWORD" > "$LAB_ENV_DIR/client-connection-mode"`));
+    // a long command line is cut to its start
+    assert.ok(lines.some((l) => l.startsWith(`  ▶ step1:1 [api] printf '%s\\n' ORIGIN "username=$ORIGIN_USERNAME"`)), lines.join('\n'));
     assert.ok(lines.includes('  ▶ step1:3 [client] bash "$LAB_COURSE_DIR/scripts/writer.sh" phase0'));
     assert.match(out.stdout, /✔ check[^:]*: ✔ Origin \(127\.0\.4\.1\) and Target \(127\.0\.4\.2\) are up/);
     assert.match(out.stdout, /✔ check[^:]*: ✔ the API runs in ORIGIN mode, Origin has the seed rows, and the writer loop is writing/);
