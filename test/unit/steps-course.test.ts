@@ -131,7 +131,8 @@ describe('the ZDM course', () => {
     assert.match(commands('rollback'), /^zdm-lab proxy config set primary_cluster=ORIGIN && zdm-lab proxy rolling-update$/m);
     assert.match(commands('forward'), /^zdm-lab proxy config set primary_cluster=TARGET && zdm-lab proxy rolling-update$/m);
     const forward = commands('forward');
-    assert.ok(forward.indexOf('echo ZDM_PROXY') < forward.indexOf('zdm-lab migrate --keyspace zdmapp'), 'on the way forward the copy runs once dual writes are back');
+    const dualWrites = forward.indexOf("printf '%s\\n' ZDM_PROXY");
+    assert.ok(dualWrites >= 0 && dualWrites < forward.indexOf('zdm-lab migrate --keyspace zdmapp'), 'on the way forward the copy runs once dual writes are back');
     assert.match(commands('step7'), /^zdm-lab migrate --keyspace zdmapp$/m);
     assert.match(commands('step7'), /^zdm-lab validate --keyspace zdmapp$/m);
   });
