@@ -61,16 +61,11 @@ mkdirSync(results, { recursive: true });
  * time in the real-infrastructure lane. The others (units, the lab server and
  * browser suites on fixture courses) run at the same time in a second lane,
  * whose output is held and printed after the first lane's, so the two never
- * interleave. The first lane starts with the suites whose assertions do not
- * depend on timing (node starts, bounded copies), which overlap the second lane.
+ * interleave. Node's runner takes each lane's files in the order of their
+ * paths, so the first lane starts with the whole-course suites (test/e2e).
  */
 const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|requirement)\.js/.test(readFileSync(join(root, file), 'utf8'));
-const FIRST = ['zdm-proxy-source', 'infra-nodes', 'migrate-copy', 'docker-pull', 'docker-nodes', 'isolation-budget', 'api-server', 'steps-writer'];
-const rank = (file: string) => {
-  const i = FIRST.findIndex((name) => file.includes(`/${name}.test.ts`));
-  return i === -1 ? FIRST.length : i;
-};
-const infrastructure = files.filter(needsInfrastructure).sort((a, b) => rank(a) - rank(b));
+const infrastructure = files.filter(needsInfrastructure);
 const light = files.filter((file) => !needsInfrastructure(file));
 const lightLog = join(results, 'light-lane.log');
 
