@@ -53,6 +53,8 @@ export interface Health {
   switchingTo?: Mode;
   /** Why that switch has not happened yet (e.g. a refused login). */
   switchError?: string;
+  /** That switch waits because the database refuses the login it was given. */
+  loginRefused?: true;
   error?: string;
 }
 
@@ -87,6 +89,7 @@ export class Connection {
       connected,
       ...(this.pending ? { switchingTo: this.pending.mode } : {}),
       ...(this.pending?.lastError ? { switchError: this.pending.lastError } : {}),
+      ...(this.pending?.lastError && refusedLogin(this.pending.lastError) ? { loginRefused: true as const } : {}),
       ...(s.lastError && !connected ? { error: s.lastError } : {}),
     };
   }
@@ -187,9 +190,8 @@ export class Connection {
         s.lastError = firstLine(error);
         if (s.lastError !== reported) {
           reported = s.lastError;
-          const refused = /authentication|username .* password/i.test(s.lastError);
           this.log(
-            refused
+            refusedLogin(s.lastError)
               ? `${s.mode} refuses the login of ${s.login.username}: ${s.lastError}; ${LOGIN_HINT[s.mode]}. Retrying every ${RETRY_MS / 1000} s until the mode file gives a login that works`
               : `cannot reach ${s.mode} (${describePoints(s.points).join(', ')}): ${s.lastError}; retrying every ${RETRY_MS / 1000} s`,
           );
@@ -213,6 +215,11 @@ export class Connection {
     await old.client.shutdown().catch(() => {});
     this.log(`${old.mode} connection closed`);
   }
+}
+
+/** Whether a driver error says the database refused the login (not that it was out of reach). */
+function refusedLogin(error: string): boolean {
+  return /authentication|username .* password/i.test(error);
 }
 
 function firstLine(error: unknown): string {

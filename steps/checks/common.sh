@@ -41,9 +41,7 @@ api_mode_is() {
   if [ "$mode" != "$1" ]; then
     if [ "$(json switchingTo <<<"$health")" = "$1" ]; then
       why=$(json switchError <<<"$health")
-      case "$why" in
-        *uthentication*|*password*) fail "$1 refuses the API's login ($why): write the mode file again with the login $1 takes (ORIGIN: \$ORIGIN_USERNAME and \$ORIGIN_PASSWORD; ZDM_PROXY and TARGET: \$TARGET_USERNAME and \$TARGET_PASSWORD), as on this page" ;;
-      esac
+      [ "$(json loginRefused <<<"$health")" = true ] && fail "$1 refuses the API's login ($why): write the mode file again with the login $1 takes (ORIGIN: \$ORIGIN_USERNAME and \$ORIGIN_PASSWORD; ZDM_PROXY and TARGET: \$TARGET_USERNAME and \$TARGET_PASSWORD), as on this page"
       fail "the API is still connecting to $1 and serves requests from $mode meanwhile${why:+ ($why)}: check again in a few seconds; if it stays so, start what is down ($([ "$1" = ZDM_PROXY ] && echo 'zdm-lab proxy status: zdm-lab proxy deploy' || echo 'zdm-lab infra status: zdm-lab infra up')) and write the mode file again, as on this page"
     fi
     fail "the API runs in $mode mode, not $1: write $1 and its login into $MODE_FILE, as on this page"

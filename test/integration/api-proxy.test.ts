@@ -56,6 +56,7 @@ describe('the sample API through the real ZDM proxies', { skip, timeout: 900_000
     assert.equal(health.username, 'cassandra');
     assert.equal(health.switchingTo, 'ZDM_PROXY');
     assert.match(health.switchError, /[Aa]uthentication|password/);
+    assert.equal(health.loginRefused, true);
     assert.equal((await http('POST', `${BASE}/status/eva/still-on-origin`)).status, 200, 'requests are served from Origin meanwhile');
   });
 

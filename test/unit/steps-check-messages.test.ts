@@ -125,6 +125,14 @@ esac
     await fails('step2', /does not match Origin's .*: drop it and create it again, with zdm-lab cqlsh target -e 'DROP TABLE zdmapp\.user_status' && zdm-lab cqlsh target -f "\$LAB_COURSE_DIR\/\.\.\/infra\/schema\/zdmapp\.cql"$/);
   });
 
+  test("step 6: a switch that waits because the proxies refuse the API's login names the login to write; one that waits for the proxies says what to start", async () => {
+    const waiting = (extra: object) => JSON.stringify({ mode: 'ORIGIN', connected: true, contactPoints: [], switchingTo: 'ZDM_PROXY', ...extra });
+    api.health = waiting({ switchError: 'Provided username cassandra and/or password are incorrect', loginRefused: true });
+    await fails('step6', /^✘ ZDM_PROXY refuses the API's login \(Provided username cassandra .*\): write the mode file again with the login ZDM_PROXY takes \(.*ZDM_PROXY and TARGET: \$TARGET_USERNAME and \$TARGET_PASSWORD\), as on this page$/);
+    api.health = waiting({ switchError: 'connect ECONNREFUSED 127.0.7.11:9042' });
+    await fails('step6', /^✘ the API is still connecting to ZDM_PROXY and serves requests from ORIGIN meanwhile \(connect ECONNREFUSED .*\): .*zdm-lab proxy deploy/);
+  });
+
   test('step 4: proxies in another configuration get the config set and the rolling update', async () => {
     file('proxy-status', readyProxies('TARGET/PRIMARY_ONLY'));
     await fails('step4', /they run: TARGET\/PRIMARY_ONLY .*- set it back and restart them one at a time: zdm-lab proxy config set primary_cluster=ORIGIN read_mode=PRIMARY_ONLY && zdm-lab proxy rolling-update$/);
