@@ -19,36 +19,32 @@ import { DockerGateway } from '../../lab/environments/docker-gateway.js';
 const folder = mkdtempSync(join(tmpdir(), 'docker-gateway-'));
 const gateway = new DockerGateway({ key: randomBytes(32), socketPath: join(folder, 'no-daemon.sock') });
 
-/** One request as a Docker client (or anything else) could send it, every header under the caller's control. */
-function ask(path: string, init: { method?: string; body?: string; headers?: Record<string, string>; token?: string | null } = {}): Promise<{ status: number; message: string }> {
-  const { token = gateway.tokenOf(5), method = 'GET', body, headers = {} } = init;
+/** One request to a gateway; the answer's status and its JSON `message` (or its text when it has none). */
+function send(to: DockerGateway, path: string, method: string, headers: Record<string, string | number>, body?: string | Buffer): Promise<{ status: number; message: string }> {
   return new Promise((resolve, reject) => {
-    const req = request(
-      {
-        host: '127.0.0.1',
-        port: gateway.listeningPort,
-        method,
-        path,
-        headers: { ...(token === null ? {} : { Authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let message = text;
-          try {
-            message = (JSON.parse(text) as { message: string }).message;
-          } catch {
-            // not JSON: keep the text
-          }
-          resolve({ status: res.statusCode ?? 0, message });
-        });
-      },
-    );
+    const req = request({ host: '127.0.0.1', port: to.listeningPort, method, path, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let message = text;
+        try {
+          message = (JSON.parse(text) as { message?: string }).message ?? text;
+        } catch {
+          // not JSON: keep the text
+        }
+        resolve({ status: res.statusCode ?? 0, message });
+      });
+    });
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** One request as a Docker client (or anything else) could send it, every header under the caller's control. */
+function ask(path: string, init: { method?: string; body?: string; headers?: Record<string, string>; token?: string | null } = {}): Promise<{ status: number; message: string }> {
+  const { token = gateway.tokenOf(5), method = 'GET', body, headers = {} } = init;
+  return send(gateway, path, method, { ...(token === null ? {} : { Authorization: `Bearer ${token}` }), ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...headers }, body);
 }
 
 describe("the Docker gateway's rules", () => {
@@ -152,29 +148,10 @@ describe('the Docker gateway against a stand-in daemon: no root, a budget, a roo
     budget: (env) => (env === 5 ? { memoryBytes: 2 * GIB, cpus: 1.5, tasks: 1000 } : undefined),
     nodeImages: () => ['node'],
   });
-  const call = (path: string, method: string, body: unknown, env = 5, type = 'application/json') =>
-    new Promise<{ status: number; message: string }>((resolve, reject) => {
-      const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
-      const req = request(
-        { host: '127.0.0.1', port: budgeted.listeningPort, method, path, headers: { Authorization: `Bearer ${budgeted.tokenOf(env)}`, 'Content-Type': type, 'Content-Length': data.length } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            const text = Buffer.concat(chunks).toString('utf8');
-            let message = text;
-            try {
-              message = (JSON.parse(text) as { message?: string }).message ?? text;
-            } catch {
-              // not JSON
-            }
-            resolve({ status: res.statusCode ?? 0, message });
-          });
-        },
-      );
-      req.on('error', reject);
-      req.end(data);
-    });
+  const call = (path: string, method: string, body: unknown, env = 5, type = 'application/json') => {
+    const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
+    return send(budgeted, path, method, { Authorization: `Bearer ${budgeted.tokenOf(env)}`, 'Content-Type': type, 'Content-Length': data.length }, data);
+  };
   const create = (spec: unknown, env = 5) => call(`/v1.41/containers/create?name=zdm-lab-${env}-x`, 'POST', spec, env);
   const lastCreated = () => JSON.parse(forwarded.filter((f) => f.path.includes('/containers/create')).at(-1)!.body) as { HostConfig: Record<string, unknown> };
 
