@@ -158,6 +158,11 @@ export class Sandbox {
     return this.ids.uid;
   }
 
+  /** The account's uid, or undefined while it is not set up. */
+  get uidIfOpen(): number | undefined {
+    return this.ids?.uid;
+  }
+
   /**
    * Creates the account, the folders, the control group and the packet
    * filter rules, or takes over those an earlier start of the lab left (its
@@ -211,15 +216,11 @@ export class Sandbox {
    * children too), repeated until /proc shows none.
    */
   killAll(): void {
-    const { uid, gid } = this.ids!;
+    const { uid } = this.ids!;
     for (let round = 0; round < 100; round++) {
       const left = [...new Set([...processesOf(uid), ...this.cgroup.members()])];
       if (left.length === 0) return;
-      try {
-        tool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', '/bin/sh', '-c', 'kill -KILL -1']);
-      } catch {
-        // nothing left to signal
-      }
+      this.shellAsAccount('kill -KILL -1');
       // Processes still in the group that run as another uid (a root wrapper an instant before setpriv).
       for (const pid of this.cgroup.members()) {
         try {
@@ -240,11 +241,16 @@ export class Sandbox {
    * remove only its own.
    */
   private removeLeftovers(): void {
+    this.shellAsAccount(`find /tmp /var/tmp /dev/shm -xdev -user ${this.ids!.uid} -delete 2>/dev/null; ipcrm --all 2>/dev/null`);
+  }
+
+  /** A short shell script run as the account (root's own tools acting on the account's things); its failure is ignored (nothing was left to act on). */
+  private shellAsAccount(script: string): void {
     const { uid, gid } = this.ids!;
     try {
-      tool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', '/bin/sh', '-c', `find /tmp /var/tmp /dev/shm -xdev -user ${uid} -delete 2>/dev/null; ipcrm --all 2>/dev/null; true`]);
+      tool('setpriv', [`--reuid=${uid}`, `--regid=${gid}`, '--clear-groups', '--', '/bin/sh', '-c', script]);
     } catch {
-      // nothing left
+      // nothing left to act on
     }
   }
 

@@ -257,11 +257,8 @@ export class Classroom {
   private accounts(): Map<number, number> {
     const owners = new Map<number, number>();
     for (const [env, l] of this.learners) {
-      try {
-        if (l.env.sandbox) owners.set(l.env.sandbox.uid, env);
-      } catch {
-        // its account is not set up yet
-      }
+      const uid = l.env.sandbox?.uidIfOpen;
+      if (uid !== undefined) owners.set(uid, env);
     }
     return owners;
   }
