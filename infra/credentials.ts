@@ -104,6 +104,11 @@ export function credentialsOf(env: number, cluster: ClusterName): Credentials {
   return parse(readOwn(path) ?? '', path);
 }
 
+/** Whose login opens a node or a proxy: a node's cluster's, and Target's through a proxy (the proxy hands the client's login to Target). */
+export function loginCluster(component: { kind: 'cassandra'; name: ClusterName } | { kind: 'proxy' }): ClusterName {
+  return component.kind === 'cassandra' ? component.name : 'target';
+}
+
 /** The variables the learner's shells and the course's scripts know the logins by. */
 export function credentialVariables(env: number): Record<string, string> {
   const origin = credentialsOf(env, 'origin');

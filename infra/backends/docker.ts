@@ -20,7 +20,7 @@ import { cassandraYaml, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { labImageNames, NODE_IMAGE_USER, scopeName } from '../../common/docker-scope.js';
-import { credentialsOf } from '../credentials.js';
+import { credentialsOf, loginCluster } from '../credentials.js';
 import { topology, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 import {
@@ -352,7 +352,7 @@ export class DockerBackend implements Backend {
    */
   async cqlsh(component: ComponentSpec): Promise<ExecCommand> {
     const { port } = component;
-    const { username, password } = credentialsOf(component.env, component.kind === 'cassandra' ? component.name : 'target');
+    const { username, password } = credentialsOf(component.env, loginCluster(component));
     // from inside the node itself, or for a proxy from inside Origin to the proxy's name on the network
     const container = containerName(component.kind === 'cassandra' ? component : topology(component.env).origin);
     const target = component.kind === 'cassandra' ? '127.0.0.1' : containerName(component);

@@ -15,7 +15,7 @@ import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ensureZdmProxy } from '../artifacts/zdm-proxy.js';
 import { cassandraYaml, javaArgs, logbackXml, nodePaths } from '../config/cassandra.js';
 import type { Reporter } from '../progress.js';
-import { credentialsFile, credentialsOf } from '../credentials.js';
+import { credentialsFile, credentialsOf, loginCluster } from '../credentials.js';
 import { COMPONENT_TAG } from '../paths.js';
 import { type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
@@ -89,8 +89,7 @@ export class LocalBackend implements Backend {
     const bin = await ensureCqlsh(() => {});
     // Protocol v4: through the proxies the Python driver's v5 fails ("CRC mismatch on header", test/integration/infra-proxy.test.ts).
     // The environment's credentials file (mode 0600, as cqlsh insists) keeps the password off the command line.
-    // Through a proxy the client's login is Target's (the proxy hands it to Target, and logs in to Origin with its own).
-    const cluster = component.kind === 'cassandra' ? component.name : 'target';
+    const cluster = loginCluster(component);
     const { username } = credentialsOf(component.env, cluster);
     return { command: bin, args: [address, String(port), '-u', username, '--credentials', credentialsFile(component.env, cluster), '--protocol-version=4'] };
   }

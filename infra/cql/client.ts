@@ -10,7 +10,7 @@ import cassandra from 'cassandra-driver';
 import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import pRetry from 'p-retry';
-import { credentialsOf, DEFAULT_CREDENTIALS, type Credentials } from '../credentials.js';
+import { credentialsOf, DEFAULT_CREDENTIALS, loginCluster, type Credentials } from '../credentials.js';
 import { DATACENTER, type ClusterName } from '../topology.js';
 
 /** A node, or a proxy (which a client logs in to with Target's login: the proxy hands it to Target). */
@@ -22,11 +22,6 @@ export type Endpoint = {
   /** Instead of the environment's file as this process finds it (a test reading an isolated environment's). */
   credentials?: Credentials;
 } & ({ kind: 'cassandra'; name: ClusterName } | { kind: 'proxy' });
-
-/** Whose login opens an endpoint: a node's cluster's, and Target's through a proxy. */
-export function loginCluster(endpoint: Endpoint): ClusterName {
-  return endpoint.kind === 'cassandra' ? endpoint.name : 'target';
-}
 
 /** The login a lab client gives the endpoint. */
 export function loginFor(endpoint: Endpoint): Credentials {
