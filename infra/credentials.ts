@@ -120,8 +120,3 @@ export function credentialVariables(env: number): Record<string, string> {
     TARGET_PASSWORD: target.password,
   };
 }
-
-/** The variables the sample API reads the login it starts with from. */
-export function apiLoginVariables(c: Credentials): Record<string, string> {
-  return { CASSANDRA_USERNAME: c.username, CASSANDRA_PASSWORD: c.password };
-}

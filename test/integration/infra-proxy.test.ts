@@ -21,10 +21,11 @@ import { SCHEMA_FILE, type LabContext } from '../../infra/commands/environment.j
 import { CLUSTER_FILE } from '../../infra/config/proxy.js';
 import { cqlClient, runCqlFile, tryLogin, withClient } from '../../infra/cql/client.js';
 import type { ClusterName } from '../../infra/topology.js';
-import { apiLoginVariables, credentialsOf, DEFAULT_CREDENTIALS } from '../../infra/credentials.js';
+import { credentialsOf, DEFAULT_CREDENTIALS } from '../../infra/credentials.js';
 import { labProcesses, zdmLab } from '../support/cli.js';
 import { recordFinding } from '../support/findings.js';
 import { freshEnvironment, stopEnvironment, zdmProxyUnavailable } from '../support/lab.js';
+import { apiLoginVariables } from '../support/sample-api.js';
 
 const ENV = 2;
 const skip = await zdmProxyUnavailable();

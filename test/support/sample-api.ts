@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { infraReset, infraUp, type LabContext } from '../../infra/commands/environment.js';
-import { apiLoginVariables, credentialsOf } from '../../infra/credentials.js';
+import { credentialsOf, type Credentials } from '../../infra/credentials.js';
 import { parseMode, type Mode } from '../../sample-api/settings.js';
 import { testContext } from './lab.js';
 
@@ -20,6 +20,11 @@ export interface ApiProcess {
   /** Resolves with the exit code once the process has ended. */
   exited: Promise<number | null>;
   stop(): Promise<void>;
+}
+
+/** The variables the sample API (and the Python test client) read the login they start with from. */
+export function apiLoginVariables(c: Credentials): Record<string, string> {
+  return { CASSANDRA_USERNAME: c.username, CASSANDRA_PASSWORD: c.password };
 }
 
 /** The login a mode takes: Origin's straight to Origin, Target's straight to Target and through the proxies (they hand the client's login to Target). */
