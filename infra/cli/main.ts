@@ -15,13 +15,15 @@ import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../comm
 import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
 import { consoleReporter } from '../progress.js';
+import { labOfTerminal, restoreThroughLab } from './lab-restore.js';
 import { topology } from '../topology.js';
 import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 const USAGE = `usage: zdm-lab <command> [options]
 
   setup                              fetch Cassandra, cqlsh (and its Python driver) and zdm-proxy into the cache
-  infra up|status|down|reset         Origin and Target nodes of an environment
+  infra up|status|down|reset         Origin and Target nodes of an environment (infra up in a terminal
+                                     of the lab: the whole environment, back to your page of the course)
   infra stop                         stop what can stop without losing data (an idle environment)
   infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
   node stop|start origin|target      stop one node while the rest keeps running (a failure drill); start it again
@@ -68,6 +70,11 @@ async function main(argv: string[]): Promise<number> {
     return command ? 0 : 2;
   }
   const env = Number(values.env ?? process.env.LAB_ENV ?? 1);
+  const lab = `${command} ${sub ?? ''}` === 'infra up' && !values.backend ? labOfTerminal(env) : undefined;
+  if (lab) {
+    const code = await restoreThroughLab(env, lab, (line) => console.log(line));
+    if (code !== undefined) return code;
+  }
   const topo = topology(env);
   const ctx: LabContext = {
     topo,

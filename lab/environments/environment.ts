@@ -60,6 +60,12 @@ export interface EnvironmentOptions {
   sandbox?: Sandbox;
   /** Where each terminal's output is recorded (asciicast, one file per terminal; the server's own folder, out of the learner's reach). */
   recordingDir?: string;
+  /**
+   * How the environment's terminals reach the lab (LAB_URL, LAB_SHELL_TOKEN):
+   * `zdm-lab infra up` typed there asks the lab to bring the environment to
+   * the learner's page (restoreToPage). The token opens that and nothing else.
+   */
+  shellAccess?: { url: () => string; token: string };
 }
 
 /**
@@ -103,6 +109,7 @@ export class Environment {
   private readonly sessions = new Map<string, TerminalSession>();
   private readonly recorders = new Map<string, Recorder>();
   private readonly recordingDir: string | undefined;
+  private readonly shellAccess: EnvironmentOptions['shellAccess'];
   private setupState: SetupState = 'none';
   private note = '';
   private setupRun: { controller: AbortController; done: Promise<void> } | undefined;
@@ -121,6 +128,7 @@ export class Environment {
     this.workDir = resolve(opts.envRoot, String(opts.id));
     this.sandbox = opts.sandbox;
     this.recordingDir = opts.recordingDir;
+    this.shellAccess = opts.shellAccess;
     if (this.recordingDir) mkdirSync(this.recordingDir, { recursive: true, mode: 0o700 });
     if (this.sandbox) this.sandbox.open();
     else mkdirSync(this.workDir, { recursive: true });
@@ -221,6 +229,34 @@ export class Environment {
     void this.setup();
   }
 
+  /**
+   * `zdm-lab infra up` from one of the environment's terminals: the setup
+   * runs again, as at a start of the lab, and brings the environment to the
+   * learner's page (the step-1 state on the first pages, else what the page
+   * expects); then what the page expects in a terminal starts where that
+   * terminal is idle. A setup already running is the one to follow; an
+   * environment asleep wakes, which is the same. Refused while a reset runs.
+   */
+  restoreToPage(): 'started' | 'running' {
+    if (this.closed) throw new Error(`environment ${this.id} is closed`);
+    if (!this.course.setup) throw new Error('this course declares no setup command, so there is nothing to bring back');
+    if (this.resetting) throw new Error('a reset of this environment is running; its setup follows it');
+    this.lastActivityAt = Date.now();
+    if (this.setupRun) return 'running';
+    if (this.sleepState === 'asleep') {
+      this.wake();
+      return 'started';
+    }
+    void this.setup(true);
+    return 'started';
+  }
+
+  /** LAB_URL and LAB_SHELL_TOKEN for the terminals, once the lab listens. */
+  private shellVariables(): Record<string, string> {
+    const url = this.shellAccess?.url();
+    return url ? { LAB_URL: url, LAB_SHELL_TOKEN: this.shellAccess!.token } : {};
+  }
+
   /** Called after every reset and when it falls asleep (the server drops the terminals' connections, so browsers attach to the new shells). */
   onReset(listener: () => void): void {
     this.resetListeners.push(listener);
@@ -234,14 +270,19 @@ export class Environment {
   /**
    * What the learner's page expects running in a terminal (course.json
    * "resume"), started again there once the setup has brought the rest back:
-   * after a restart of the lab, the shells that ran it are new.
+   * after a restart of the lab, the shells that ran it are new. With
+   * `idleOnly` (a restore asked from a terminal, whose shells live on), a
+   * terminal where something still runs is left as it is.
    */
-  private resume(pageId: string): void {
+  private resume(pageId: string, idleOnly: boolean): void {
     const at = this.course.pages.findIndex((p) => p.id === pageId);
     if (at < 0) return;
     const index = (id: string | undefined) => (id === undefined ? this.course.pages.length : this.course.pages.findIndex((p) => p.id === id));
     for (const r of this.course.resume) {
-      if (index(r.from) <= at && at < index(r.until)) void this.terminal(r.terminal).type(r.command);
+      if (!(index(r.from) <= at && at < index(r.until))) continue;
+      const open = this.sessions.get(r.terminal);
+      if (idleOnly && open && !open.exited && !open.atPrompt) continue;
+      void this.terminal(r.terminal).type(r.command);
     }
   }
 
@@ -289,7 +330,7 @@ export class Environment {
       const args = ['--rcfile', this.rcFile, '-i'];
       session = new TerminalSession({
         cwd: this.shellDir,
-        env: { ...this.vars, LAB_TERMINAL: id },
+        env: { ...this.vars, ...this.shellVariables(), LAB_TERMINAL: id },
         shell: 'bash',
         args,
         launcher: this.sandbox ? this.sandbox.wrap('bash', args) : undefined,
@@ -531,10 +572,10 @@ export class Environment {
   }
 
   /** The course's setup command, once per environment start or reset; its output goes to setup.log. */
-  private setup(): Promise<void> {
+  private setup(idleOnly = false): Promise<void> {
     if (!this.course.setup || this.closed) return Promise.resolve();
     const controller = new AbortController();
-    const done = this.runSetup(this.course.setup, controller.signal);
+    const done = this.runSetup(this.course.setup, controller.signal, idleOnly);
     const run = { controller, done };
     this.setupRun = run;
     return done.finally(() => {
@@ -542,7 +583,7 @@ export class Environment {
     });
   }
 
-  private async runSetup(command: string, signal: AbortSignal): Promise<void> {
+  private async runSetup(command: string, signal: AbortSignal, idleOnly: boolean): Promise<void> {
     this.setupState = 'running';
     // O_NOFOLLOW: the folder may be a learner's, and a link planted there must not aim the server's write elsewhere.
     let log: { write(text: string): void; end(): void } = { write: () => undefined, end: () => undefined };
@@ -565,7 +606,7 @@ export class Environment {
     log.end();
     if (this.sleepState === 'waking') this.sleepState = 'awake';
     if (signal.aborted) return;
-    if (result.ok) this.resume(page);
+    if (result.ok) this.resume(page, idleOnly);
     this.note = lastLine(result.output);
     this.setupState = result.ok ? 'done' : 'failed';
     if (!result.ok) console.error(`environment ${this.id}: setup failed (see ${join(this.workDir, 'setup.log')}):\n${result.output.slice(-2000)}`);

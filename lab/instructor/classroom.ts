@@ -36,7 +36,7 @@ import { PlayError, playCourse } from '../autopilot/play.js';
 import { stringify } from 'csv-stringify/sync';
 import type { ProgressStore } from '../progress/store.js';
 import { hashToken, type Hand } from '../progress/store.js';
-import { newSalt, tokenFor, type Principal } from '../server/access.js';
+import { newSalt, shellTokenFor, tokenFor, type Principal } from '../server/access.js';
 import { Sandbox } from '../environments/isolation.js';
 import { AddressGuard } from '../environments/address-guard.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
@@ -58,6 +58,8 @@ export interface ClassroomOptions {
   memory?: () => MemoryInfo;
   /** The key learner tokens are derived from (access.ts loadTokenKey). */
   tokenKey: Buffer;
+  /** The lab's address as the environments' terminals reach it ('' until it listens): `zdm-lab infra up` there asks the lab to restore the learner's page. */
+  labUrl?: () => string;
   /** Isolate every environment (the server runs as root): the lab's port (the one local port learners may reach) and a CPU budget. */
   isolation?: {
     labPorts: () => number[];
@@ -436,6 +438,7 @@ export class Classroom {
     if (same(this.opts.instructorToken, token)) return { role: 'instructor' };
     const hash = hashToken(token);
     for (const [env, l] of this.learners) if (same(l.tokenHash, hash)) return { role: 'learner', env };
+    for (const env of this.learners.keys()) if (same(shellTokenFor(this.opts.tokenKey, env), token)) return { role: 'shell', env };
     return undefined;
   }
 
@@ -573,11 +576,21 @@ export class Classroom {
       ...(change.memoryGiB === undefined ? {} : { memoryBytes: Math.round(change.memoryGiB * 1024 ** 3) }),
       ...(change.cpus === undefined ? {} : { cpus: change.cpus }),
     };
+    const before = sandbox.budget;
+    const docker = this.opts.isolation?.docker;
     try {
       sandbox.setBudget(budget);
     } catch (err) {
       const used = sandbox.cgroup.memory().current;
       throw new ClassroomError(`environment ${envId} keeps its budget: ${(err as Error).message} (it uses ${(used / 1024 ** 3).toFixed(2)} GiB now)`, 409);
+    }
+    try {
+      // Its Docker containers share the same budget in their own group.
+      docker?.applyBudget(envId);
+    } catch (err) {
+      sandbox.setBudget(before);
+      const used = docker!.groupOf(envId).memory().current;
+      throw new ClassroomError(`environment ${envId} keeps its budget: ${(err as Error).message} (its containers use ${(used / 1024 ** 3).toFixed(2)} GiB now)`, 409);
     }
     // Kept for the environment's next start (a restart of the lab), until it is destroyed.
     this.opts.store.saveSetting(this.course.dir, budgetSetting(envId), JSON.stringify({ memoryBytes: budget.memoryBytes, cpus: budget.cpus ?? null }));
@@ -672,7 +685,9 @@ export class Classroom {
       const recordings = join(resolve(envRoot), 'recordings');
       mkdirSync(recordings, { recursive: true, mode: 0o700 });
       chmodSync(recordings, 0o700);
-      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox, recordingDir: join(recordings, String(env)) });
+      const { labUrl } = this.opts;
+      const shellAccess = labUrl ? { url: labUrl, token: shellTokenFor(this.opts.tokenKey, env) } : undefined;
+      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox, recordingDir: join(recordings, String(env)), shellAccess });
     } catch (err) {
       throw new ClassroomError(`environment ${env} could not be isolated: ${(err as Error).message}`, 500);
     }

@@ -10,7 +10,10 @@
  * a cookie (or, for scripts, an `Authorization: Bearer` header). A WebSocket
  * upgrade or a POST whose Origin is not the lab's own page is refused, so
  * another site open in the same browser can neither drive the terminals nor
- * run blocks.
+ * run blocks. A third kind of token, an environment's shell token, is
+ * handed to that environment's terminals only (LAB_SHELL_TOKEN): it lets
+ * `zdm-lab infra up` typed there ask the lab to bring the environment back
+ * to the learner's page and follow that, and opens nothing else.
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -20,7 +23,7 @@ import type { TLSSocket } from 'node:tls';
 import type { Express, NextFunction, Request, Response } from 'express';
 import { parse as parseCookie } from 'cookie';
 
-export type Principal = { role: 'instructor' } | { role: 'learner'; env: number };
+export type Principal = { role: 'instructor' } | { role: 'learner'; env: number } | { role: 'shell'; env: number };
 
 /** Turns a presented token into the principal it names (undefined: no such token). */
 export type TokenResolver = (token: string) => Principal | undefined;
@@ -53,8 +56,26 @@ export function tokenFor(key: Buffer, salt: string): string {
   return createHmac('sha256', key).update(salt).digest('hex').slice(0, 48);
 }
 
+/** Environment K's shell token: the key's HMAC of a name no salt can take (salts are hex). */
+export function shellTokenFor(key: Buffer, env: number): string {
+  return tokenFor(key, `shell:${env}`);
+}
+
+/** The routes a shell token opens, for its own environment: restore, and the progress that follows it. */
+const SHELL_ROUTES: { method: string; path: RegExp }[] = [
+  { method: 'POST', path: /^\/api\/env\/(\d+)\/restore$/ },
+  { method: 'GET', path: /^\/api\/env\/(\d+)\/progress$/ },
+];
+
+/** The request is one a shell token of its environment may make. */
+function shellMayUse(principals: Principal[], method: string, path: string): boolean {
+  const route = SHELL_ROUTES.find((r) => r.method === method && r.path.test(path));
+  const env = route ? Number(route.path.exec(path)![1]) : undefined;
+  return env !== undefined && principals.some((p) => p.role === 'shell' && p.env === env);
+}
+
 /** The cookie name carries the port: cookies ignore ports, two labs on one host must not share one. */
-export function cookieName(port: number, role: Principal['role'] = 'learner'): string {
+export function cookieName(port: number, role: 'instructor' | 'learner' = 'learner'): string {
   return role === 'instructor' ? `lab_${port}_instructor` : `lab_${port}`;
 }
 
@@ -85,7 +106,7 @@ export function principalsOf(req: IncomingMessage, resolve: TokenResolver, port:
 }
 
 export function mayUseEnvironment(principals: Principal[], env: number): boolean {
-  return principals.some((p) => p.role === 'instructor' || p.env === env);
+  return principals.some((p) => p.role === 'instructor' || (p.role === 'learner' && p.env === env));
 }
 
 export function isInstructor(principals: Principal[]): boolean {
@@ -111,6 +132,7 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
     if (fromUrl !== undefined) {
       const principal = resolve(fromUrl);
       if (!principal) return refuse(res, 'the token in this URL is not one this lab handed out (a restart makes a new instructor token)');
+      if (principal.role === 'shell') return refuse(res, "this token is for zdm-lab in the environment's terminals, not for a browser");
       res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure });
       const clean = new URL(req.originalUrl, 'http://lab');
       clean.searchParams.delete('token');
@@ -118,6 +140,9 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
     }
     const principals = principalsOf(req, resolve, p);
     if (principals.length === 0) return refuse(res, 'open the URL that `npm start` printed (or your invite link); it carries the access token');
+    // A script in a terminal sends its shell token as a Bearer header, never from a page: no Origin to check.
+    if (shellMayUse(principals, req.method, req.path) && bearer(req) !== undefined) return next();
+    if (principals.every((x) => x.role === 'shell')) return res.status(403).json({ error: "an environment's shell token opens only zdm-lab infra up's restore, not this" });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // A browser sends Origin with every state-changing request; a cross-site form cannot send Authorization.
       if (req.headers.origin !== undefined && !isSameOrigin(req)) return res.status(403).json({ error: `requests from ${req.headers.origin} are not accepted` });

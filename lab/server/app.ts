@@ -129,6 +129,8 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     bytesPerEnvironment: opts.bytesPerEnvironment,
     memory: opts.memory,
     tokenKey,
+    // what the terminals dial: the loopback address when the lab listens on every address
+    labUrl: () => (listening ? `${opts.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host}:${port}` : ''),
     isolation: opts.isolate ? { labPorts: () => [listening ? port : 0, gateway?.listeningPort ?? 0], cpusPerEnvironment: opts.cpusPerEnvironment, docker: gateway } : undefined,
     singleLearner: !opts.isolate && opts.singleLearner,
     lifecycleCheckMs: opts.lifecycleCheckMs,

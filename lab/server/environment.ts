@@ -2,7 +2,9 @@
  * What a learner does to an environment, over HTTP: read progress, show a
  * page (onLoad commands), run a block by id, run a page's check, ask the
  * instructor for help (a raised hand, until they clear it), reset, extend
- * the environment's lifetime, wake it when it sleeps. Progress also says
+ * the environment's lifetime, wake it when it sleeps, bring it back to the
+ * learner's page (restore: `zdm-lab infra up` in one of its terminals, which
+ * then follows the setup through progress). Progress also says
  * whether the instructor shows a terminal to the class, and where the
  * environment is in its life (asleep, waking, ending at). The
  * client names blocks by id only; the server looks the text up in the course,
@@ -92,6 +94,16 @@ export function setupEnvironmentRoutes(app: Express, environments: Map<number, E
       res.json(await e.check(page));
     } catch (err) {
       res.status(404).json({ error: (err as Error).message });
+    }
+  });
+
+  app.post('/api/env/:env/restore', (req, res) => {
+    const e = env(req, res);
+    if (!e) return;
+    try {
+      res.status(202).json({ setup: e.restoreToPage(), page: e.progress().current });
+    } catch (err) {
+      res.status(409).json({ error: (err as Error).message });
     }
   });
 

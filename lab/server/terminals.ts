@@ -90,7 +90,8 @@ export function setupTerminalSocket(
       return refuse(400, 'the request path is not a valid URL path');
     }
     if (url.pathname !== TERMINAL_PATH) return refuse(404, 'no WebSocket here');
-    const principals = principalsOf(req, resolve, port());
+    // a shell token opens no terminal
+    const principals = principalsOf(req, resolve, port()).filter((p) => p.role !== 'shell');
     if (principals.length === 0) return refuse(403, 'the access token is missing or wrong');
     if (!isSameOrigin(req)) return refuse(403, `WebSocket from origin ${req.headers.origin ?? '(none)'} refused`);
     let envId: number;

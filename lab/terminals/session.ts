@@ -156,6 +156,11 @@ export class TerminalSession {
     }
   }
 
+  /** The shell itself is in the foreground: nothing the learner started runs in this terminal. */
+  get atPrompt(): boolean {
+    return !this.exited && this.foreground === this.shellName;
+  }
+
   /**
    * Attach a viewer that has seen output up to chunk `since` of shell `session`.
    * A viewer of another (older) shell, or one that fell behind the cap, is

@@ -4,7 +4,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 log="$LAB_ENV_DIR/setup-progress.log"
 for _ in $(seq 20); do [ -f "$log" ] && break; sleep 0.5; done
 if [ ! -f "$log" ]; then
-  echo "No setup is running for environment $LAB_ENV. Run it yourself with: bash \"\$LAB_COURSE_DIR/scripts/setup.sh\" (it brings the environment to the state of step 1)"
+  echo "No setup is running for environment $LAB_ENV. Run it with: zdm-lab infra up (the lab brings the environment to where you are in the course)"
   exit 0
 fi
 echo "(following the environment's setup; Ctrl-C stops following, not the setup)"

@@ -13,6 +13,8 @@
 # whose page shuts the environment down, nothing is started again.
 # Its output is also kept in setup-progress.log, which the intro page follows.
 set -o pipefail
+# Run by hand in a terminal, its own `zdm-lab infra up` must start the nodes, not ask the lab to run this setup again.
+unset LAB_SHELL_TOKEN
 source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 page="${LAB_PAGE:-}"
 {
