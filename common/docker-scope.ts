@@ -46,7 +46,8 @@ export function labImageNames(): { origin: string; target: string; proxy: string
  * change what runs as root), and only plain files copied into its
  * configuration folder.
  */
-export const NODE_IMAGE_USER = 'cassandra';
+/** The image's `cassandra` user, by number (uid and gid 999 in the official image and the lab's): the gateway takes numbers only, since a name could be root in some image's /etc/passwd. */
+export const NODE_IMAGE_USER = '999:999';
 export const NODE_IMAGE_VARIABLES: readonly string[] = [
   'MAX_HEAP_SIZE',
   'HEAP_NEWSIZE',

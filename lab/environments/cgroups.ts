@@ -6,6 +6,11 @@
  * group may hand controllers to its children) and cgroup v1 (a hierarchy per
  * controller: memory, pids, cpu).
  *
+ * The same budget holds an environment's Docker containers, which the daemon
+ * starts outside the lab server's groups: they are created under a group of
+ * the environment's at the top of each hierarchy (DockerCgroupParent), named
+ * to Docker as the containers' CgroupParent.
+ *
  * Written by hand: the job is a few files under /sys/fs/cgroup, and no
  * maintained Node.js library manages cgroups (systemd-run would, where
  * systemd runs, which is not every host the lab serves from).
@@ -79,11 +84,21 @@ function v2Parent(): string {
 export class EnvironmentCgroup {
   /** The groups' folders (one on v2, one per controller on v1). */
   readonly dirs: string[];
-  private readonly v2: boolean;
+  protected readonly v2: boolean;
 
-  constructor(readonly name: string) {
+  /** `atTop`: at the top of each hierarchy, rather than under the lab server's own group. */
+  constructor(
+    readonly name: string,
+    atTop = false,
+  ) {
     this.v2 = existsSync(join(ROOT, 'cgroup.controllers'));
-    this.dirs = this.v2 ? [join(v2Parent(), name)] : V1_CONTROLLERS.map((c) => join(ROOT, c, ownGroup(c), name));
+    if (atTop) this.dirs = this.v2 ? [join(ROOT, name)] : V1_CONTROLLERS.map((c) => join(ROOT, c, name));
+    else this.dirs = this.v2 ? [join(v2Parent(), name)] : V1_CONTROLLERS.map((c) => join(ROOT, c, ownGroup(c), name));
+  }
+
+  /** Whether the groups are there (created and not yet removed). */
+  get exists(): boolean {
+    return existsSync(this.dirs[0]!);
   }
 
   /** Creates the groups (or takes over those a crashed server left) and sets the budget. */
@@ -149,7 +164,7 @@ export class EnvironmentCgroup {
 
   /** Removes the groups once their processes are gone (the kernel refuses to remove a group in use). */
   async remove(): Promise<void> {
-    for (const dir of this.dirs) {
+    for (const dir of this.removable()) {
       if (!existsSync(dir)) continue;
       const removed = await waitUntil(() => {
         try {
@@ -162,5 +177,37 @@ export class EnvironmentCgroup {
       }, 10_000, 100);
       if (!removed) throw new Error(`cannot remove ${dir}: processes are still in it (${this.members().join(', ')})`);
     }
+  }
+
+  /** The folders remove() takes away. */
+  protected removable(): string[] {
+    return this.dirs;
+  }
+}
+
+/**
+ * Environment K's Docker containers, all together, held to its budget: a
+ * group at the top of each hierarchy (`/zdmlab-docker-K`), which the lab's
+ * Docker gateway names as every container's CgroupParent. Docker's cgroupfs
+ * driver reads an absolute CgroupParent from the top of each hierarchy and
+ * makes a group per container in it, so the limits set here hold the sum of
+ * the containers' memory, tasks and CPU time. The runtime creates the same
+ * folder in the hierarchies the budget does not use (cpuset, devices,
+ * freezer, …); remove() takes those away too.
+ */
+export class DockerCgroupParent extends EnvironmentCgroup {
+  constructor(env: number) {
+    super(`zdmlab-docker-${env}`, true);
+  }
+
+  /** What Docker's HostConfig.CgroupParent names. */
+  get path(): string {
+    return `/${this.name}`;
+  }
+
+  protected override removable(): string[] {
+    if (this.v2) return this.dirs;
+    const hierarchies = readdirSync(ROOT, { withFileTypes: true }).filter((d) => d.isDirectory() || d.isSymbolicLink());
+    return [...new Set([...this.dirs, ...hierarchies.map((d) => join(ROOT, d.name, this.name))])];
   }
 }

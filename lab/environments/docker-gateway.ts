@@ -14,15 +14,20 @@
  *   containers, by names of its own, with nothing of the host: no bind
  *   mounts, no privileges or capabilities, no host namespaces, ports
  *   published on its own 127.0.K.0/24 only, and `no-new-privileges`;
- * - within the environment's budget: each container gets a memory, CPU and
- *   process limit (the environment's own budget unless it asks for less;
- *   more is refused), and an environment has at most
- *   CONTAINERS_PER_ENVIRONMENT containers;
- * - never as root: a container runs as a user other than root (its own
- *   `User`, or the image's), except the course's Cassandra image started
+ * - within the environment's budget: every container of the environment is
+ *   created under one control group of the environment's (Docker's
+ *   CgroupParent, forced here; cgroups.ts), whose memory, CPU and process
+ *   limits are the environment's budget, so that all its containers together
+ *   stay within it; a container may ask for less for itself, more is
+ *   refused; and an environment has at most CONTAINERS_PER_ENVIRONMENT
+ *   containers;
+ * - never as root: a container runs as a numeric uid other than 0 (its own
+ *   `User`, or the image's; a name is refused, since the image's
+ *   /etc/passwd, which the gateway does not read, may map any name to uid
+ *   0), except the course's Cassandra image started
  *   with its own command, whose entrypoint switches to its own user
  *   (common/docker-scope.ts says what it may be given); an exec session runs
- *   as a user other than root, and files are copied into a container only
+ *   as a numeric uid other than 0 likewise, and files are copied into a container only
  *   as plain files into that image's configuration folder;
  * - everything else on a container, network or volume only when the object
  *   carries the environment's label, and exec sessions only of its own
@@ -40,6 +45,7 @@ import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { extract } from 'tar-stream';
+import { DockerCgroupParent } from './cgroups.js';
 import {
   CONTAINERS_PER_ENVIRONMENT,
   labImageNames,
@@ -116,6 +122,19 @@ export interface ContainerBudget {
   tasks: number;
 }
 
+/** The control group that holds all of one environment's containers (cgroups.ts DockerCgroupParent). */
+export interface ContainerGroup {
+  /** Docker's HostConfig.CgroupParent for it. */
+  readonly path: string;
+  readonly exists: boolean;
+  /** Creates the group, or sets its limits again; throws when the kernel refuses a limit (memory below what is in use). */
+  create(budget: ContainerBudget): void;
+  /** Removes the group once its containers are gone. */
+  remove(): Promise<void>;
+  /** Memory its containers use now and at most so far, in bytes. */
+  memory(): { current: number; peak: number | undefined };
+}
+
 export interface DockerGatewayOptions {
   /** The lab's token key: an environment's token is derived from it (0600, access.ts). */
   key: Buffer;
@@ -125,12 +144,28 @@ export interface DockerGatewayOptions {
   budget?: (env: number) => ContainerBudget | undefined;
   /** The course's Cassandra images, which start as root and switch to their own user (default: the backend's, common/docker-scope.ts). */
   nodeImages?: () => string[];
+  /** Environment K's containers' control group (default: a DockerCgroupParent under /sys/fs/cgroup). */
+  containerGroup?: (env: number) => ContainerGroup;
 }
 
 /** "root", "0", "root:…", "0:…" (Docker reads "+0" and "00" as 0 too). */
 function isRootUser(user: string): boolean {
   const name = user.split(':')[0]!.trim();
   return name === 'root' || (/^[+-]?\d+$/.test(name) && Number(name) === 0);
+}
+
+/**
+ * Why `user` may run as root, or undefined when it cannot: only a numeric
+ * uid other than 0 (with a numeric group other than 0, when one is given) is
+ * sure not to. Docker resolves a name in the image's /etc/passwd, where
+ * any name (`toor`, say) may have uid 0.
+ */
+function rootProblem(user: string): string | undefined {
+  if (isRootUser(user)) return `User "${user}" is root`;
+  const numeric = /^(\d+)(?::(\d+))?$/.exec(user.trim());
+  if (!numeric) return `User "${user}" is a name, which the image's /etc/passwd may map to uid 0: give a numeric uid:gid other than 0 (e.g. 999:999)`;
+  if (numeric[2] !== undefined && Number(numeric[2]) === 0) return `User "${user}" has the root group: give a group other than 0`;
+  return undefined;
 }
 
 export class DockerGateway {
@@ -141,6 +176,8 @@ export class DockerGateway {
   private readonly execs = new Map<string, number>();
   /** Containers being created, by environment, counted against its limit until the daemon answers. */
   private readonly creating = new Map<number, number>();
+  /** The daemon's cgroup driver, once it answered cgroupfs. */
+  private cgroupDriver: string | undefined;
 
   constructor(private readonly opts: DockerGatewayOptions) {
     this.socketPath = opts.socketPath ?? '/var/run/docker.sock';
@@ -184,7 +221,19 @@ export class DockerGateway {
     await new Promise<void>((ok) => server.close(() => ok()));
   }
 
-  /** Removes every container (with its anonymous volumes), network and volume of the environment, as its destroy must. */
+  /** Environment K's containers' control group. */
+  groupOf(env: number): ContainerGroup {
+    return (this.opts.containerGroup ?? ((k: number) => new DockerCgroupParent(k)))(env);
+  }
+
+  /** Sets the environment's budget (as it is now) on its containers' group, if it has one: the running containers are held to it at once. */
+  applyBudget(env: number): void {
+    const group = this.groupOf(env);
+    const budget = this.opts.budget?.(env);
+    if (budget && group.exists) group.create(budget);
+  }
+
+  /** Removes every container (with its anonymous volumes), network and volume of the environment, and its containers' control group, as its destroy must. */
   async removeEnvironment(env: number): Promise<void> {
     const filter = `?all=true&filters=${encodeURIComponent(JSON.stringify({ label: [`${LABEL_MANAGED}=true`, `${LABEL_ENV}=${env}`] }))}`;
     const containers = (await this.daemon('GET', `/containers/json${filter}`)).json as { Id: string }[];
@@ -194,6 +243,7 @@ export class DockerGateway {
     const volumes = ((await this.daemon('GET', `/volumes${filter}`)).json as { Volumes?: { Name: string }[] } | undefined)?.Volumes;
     for (const v of volumes ?? []) await this.daemon('DELETE', `/volumes/${encodeURIComponent(v.Name)}`);
     for (const [id, owner] of this.execs) if (owner === env) this.execs.delete(id);
+    await this.groupOf(env).remove();
   }
 
   /** The environment whose token the request carries; refuses browsers and other hosts. */
@@ -317,8 +367,9 @@ export class DockerGateway {
       if (!nameInScope(name, env)) throw new Refusal(403, `a container of environment ${env} is named ${scopeName(env)}-…, not "${name}"`);
       const spec = checkContainer(await body('container'), env);
       await this.requireNotRoot(spec);
-      const limited = this.withinBudget(spec, env);
+      const within = this.withinBudget(spec, env);
       await this.requireRoom(env);
+      const limited = await this.inGroup(within, env);
       this.creating.set(env, (this.creating.get(env) ?? 0) + 1);
       return { ...keep(), body: Buffer.from(JSON.stringify(limited)), creates: true };
     }
@@ -344,9 +395,9 @@ export class DockerGateway {
         const spec = onlyKeys('exec', await body('exec'), EXEC_KEYS);
         if (spec.Privileged) throw new Refusal(403, 'an exec session of the lab is never privileged');
         const user = typeof spec.User === 'string' && spec.User.trim() !== '' ? spec.User : typeof info?.Config?.User === 'string' ? info.Config.User : '';
-        if (user.trim() === '' || isRootUser(user)) {
-          throw new Refusal(403, `an exec session of the lab never runs as root: ${spec.User ? `User "${String(spec.User)}" is root` : 'this container\'s user is root, so give a User of the image\'s (e.g. cassandra)'}`);
-        }
+        if (user.trim() === '') throw new Refusal(403, 'an exec session of the lab never runs as root: this container\'s user is root, so give a numeric User of the image\'s (e.g. 999:999)');
+        const problem = rootProblem(user);
+        if (problem) throw new Refusal(403, `an exec session of the lab never runs as root: ${spec.User ? problem : `this container's ${problem}`}`);
         return { ...keep(), body: Buffer.from(JSON.stringify(spec)), recordsExec: true };
       }
       if (action === 'archive' && !reading) {
@@ -408,6 +459,8 @@ export class DockerGateway {
     const own = typeof config.Config?.User === 'string' ? config.Config.User : '';
     const mounts = isObject(spec.HostConfig) && Array.isArray(spec.HostConfig.Mounts) ? (spec.HostConfig.Mounts as Json[]) : [];
     if (given.trim() !== '' && isRootUser(given)) throw new Refusal(403, `a container of the lab never runs as root, not as User "${given}"`);
+    const givenProblem = given.trim() === '' ? undefined : rootProblem(given);
+    if (givenProblem) throw new Refusal(403, `a container of the lab never runs as root: ${givenProblem}`);
     const nodeStart = async (): Promise<string | undefined> => {
       if (given.trim() !== '') return 'a User is given';
       const nodeIds = new Set<string>();
@@ -425,37 +478,74 @@ export class DockerGateway {
       }
       return undefined;
     };
-    const runsAsRoot = given.trim() === '' && (own.trim() === '' || isRootUser(own));
+    // An image's own user given by name may be root (its /etc/passwd says): it is treated as root.
+    const runsAsRoot = given.trim() === '' && (own.trim() === '' || rootProblem(own) !== undefined);
     if (!runsAsRoot && mounts.length === 0) return;
     const notNode = await nodeStart();
     if (runsAsRoot && notNode !== undefined) {
       const only = notNode === NOT_NODE ? '' : ` until its own command switches to its user, so it runs only as the image starts it, and ${notNode}`;
-      throw new Refusal(403, `a container of the lab never runs as root: image ${spec.Image} runs as root${only}; give a User that is not root`);
+      const as = own.trim() === '' || isRootUser(own) ? 'root' : `"${own}" (a name its /etc/passwd may map to uid 0)`;
+      throw new Refusal(403, `a container of the lab never runs as root: image ${spec.Image} runs as ${as}${only}; give a numeric User other than 0 (uid:gid, e.g. 999:999)`);
     }
     if (mounts.length > 0 && (notNode !== undefined || mounts.some((m) => m.Target !== NODE_DATA_DIR) || mounts.length > 1)) {
       throw new Refusal(403, `a volume is mounted only by the course's Cassandra image started as it starts, at ${NODE_DATA_DIR}`);
     }
   }
 
-  /** The container's memory, CPU and process limits: its own if it asks for no more than the environment's budget, else the budget. */
+  /**
+   * A container's own memory, CPU and process limits, only when it asks for
+   * them and for no more than the environment's whole budget (which its
+   * group holds all its containers to, inGroup); a container that asks for
+   * none is held by the group alone, so a change of the budget reaches it.
+   */
   private withinBudget(spec: Json, env: number): Json {
     const budget = this.opts.budget?.(env);
     if (!budget) throw new Refusal(403, `environment ${env} has no budget in this lab, so it creates no container`);
-    const host = isObject(spec.HostConfig) ? spec.HostConfig : {};
+    const host = isObject(spec.HostConfig) ? { ...spec.HostConfig } : {};
     const cpus = budget.cpus ?? availableParallelism();
-    const limit = (key: string, most: number, unit: (n: number) => string): number => {
+    const limit = (key: string, most: number, unit: (n: number) => string): void => {
       const asked = host[key];
-      if (asked === undefined || asked === null || asked === 0) return most;
+      if (asked === undefined || asked === null || asked === 0) {
+        delete host[key];
+        return;
+      }
       if (typeof asked !== 'number' || !Number.isInteger(asked) || asked < 0) throw new Refusal(400, `HostConfig.${key} must be a positive whole number`);
-      if (asked > most) throw new Refusal(403, `HostConfig.${key} asks for ${unit(asked)}, more than environment ${env}'s budget of ${unit(most)} per container`);
-      return asked;
+      if (asked > most) throw new Refusal(403, `HostConfig.${key} asks for ${unit(asked)}, more than environment ${env}'s budget of ${unit(most)}, which all its containers share`);
     };
-    const memory = limit('Memory', Math.floor(budget.memoryBytes), (n) => `${(n / 1024 ** 3).toFixed(2)} GiB of memory`);
-    const nanoCpus = limit('NanoCpus', Math.round(cpus * 1e9), (n) => `${n / 1e9} CPU(s)`);
-    // -1 asks Docker for no limit at all.
-    if (host.PidsLimit === -1) throw new Refusal(403, `HostConfig.PidsLimit asks for no limit, more than environment ${env}'s budget of ${budget.tasks} processes per container`);
-    const pids = limit('PidsLimit', budget.tasks, (n) => `${n} processes`);
-    return { ...spec, HostConfig: { ...host, Memory: memory, MemorySwap: memory, NanoCpus: nanoCpus, PidsLimit: pids } };
+    limit('Memory', Math.floor(budget.memoryBytes), (n) => `${(n / 1024 ** 3).toFixed(2)} GiB of memory`);
+    limit('NanoCpus', Math.round(cpus * 1e9), (n) => `${n / 1e9} CPU(s)`);
+    // -1 asks Docker for no limit of the container's own; the group's still holds, but the request says what it wants.
+    if (host.PidsLimit === -1) throw new Refusal(403, `HostConfig.PidsLimit asks for no limit, more than environment ${env}'s budget of ${budget.tasks} processes, which all its containers share`);
+    limit('PidsLimit', budget.tasks, (n) => `${n} processes`);
+    // A container's own memory limit takes no more in swap.
+    if (typeof host.Memory === 'number') host.MemorySwap = host.Memory;
+    return { ...spec, HostConfig: host };
+  }
+
+  /**
+   * The container placed in the environment's group: the group is created
+   * (or its limits set again to the budget as it is now) and named as the
+   * container's CgroupParent. Docker reads CgroupParent as a path of the
+   * hierarchies only with its cgroupfs driver; under systemd's it would want
+   * a slice, so such a daemon is refused rather than let a container run
+   * outside the budget.
+   */
+  private async inGroup(spec: Json, env: number): Promise<Json> {
+    if (this.cgroupDriver !== 'cgroupfs') {
+      const info = await this.daemon('GET', '/info');
+      const driver = (info.json as { CgroupDriver?: unknown } | undefined)?.CgroupDriver;
+      if (driver !== 'cgroupfs') {
+        throw new Refusal(503, `the Docker daemon uses the ${String(driver ?? 'unknown')} cgroup driver; the lab holds an environment's containers to its budget with the cgroupfs driver only: start dockerd with --exec-opt native.cgroupdriver=cgroupfs`);
+      }
+      this.cgroupDriver = driver;
+    }
+    const group = this.groupOf(env);
+    try {
+      group.create(this.opts.budget!(env)!);
+    } catch (error) {
+      throw new Refusal(500, `environment ${env}'s containers' control group could not be set up: ${(error as Error).message}`);
+    }
+    return { ...spec, HostConfig: { ...(spec.HostConfig as Json), CgroupParent: group.path } };
   }
 
   /** Room for one more container of the environment's. */

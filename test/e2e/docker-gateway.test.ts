@@ -11,20 +11,20 @@
  * pull, no token or a forged one, a container or exec session as root, a
  * container past A's budget or past the most containers an environment may
  * have. Each is refused with the rule it breaks. Every container of A's
- * carries A's budget as its limits; while cqlsh runs, the Cassandra password
+ * is in A's one control group for containers, which carries A's budget; while cqlsh runs, the Cassandra password
  * is on no process's command line, on the host or in a container; A's shell
  * cannot open a connection to B's container on B's own bridge network.
- * Destroying A removes its account and every container, network and volume
- * of it, and nothing of 17. Needs root, dockerd and the locally built images
+ * Destroying A removes its account and every container, network, volume and
+ * control group of it, and nothing of 17. Needs root, dockerd and the locally built images
  * with the real Cassandra and zdm-proxy; skipped, with the reason, without
  * them (failed under CI=true).
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { stripVTControlCharacters } from 'node:util';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import Docker from 'dockerode';
@@ -130,11 +130,16 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
       const top = await container.top({ ps_args: '-o pid,uid,comm' });
       const uids = (top.Processes as string[][]).map((row) => Number(row[1]));
       assert.ok(uids.length > 0 && uids.every((uid) => uid !== 0), `${name} runs ${JSON.stringify(top.Processes)}`);
-      // Each container is held to A's budget: memory (without more in swap), CPU time and processes.
-      const budget = lab.environments.get(A)!.sandbox!.budget;
-      const { Memory, MemorySwap, NanoCpus, PidsLimit } = info.HostConfig;
-      assert.deepEqual({ Memory, MemorySwap, NanoCpus, PidsLimit }, { Memory: budget.memoryBytes, MemorySwap: budget.memoryBytes, NanoCpus: Math.round((budget.cpus ?? availableParallelism()) * 1e9), PidsLimit: budget.tasks }, name);
+      // All of A's containers are in A's one group, which holds them together to A's budget.
+      assert.equal(info.HostConfig.CgroupParent, `/zdmlab-docker-${A}`, name);
+      assert.ok(existsSync(`/sys/fs/cgroup/memory/zdmlab-docker-${A}/${info.Id}`), `${name}'s control group is inside A's`);
     }
+    const budget = lab.environments.get(A)!.sandbox!.budget;
+    const group = (controller: string, file: string) => Number(readFileSync(`/sys/fs/cgroup/${controller}/zdmlab-docker-${A}/${file}`, 'utf8').trim());
+    assert.deepEqual(
+      { memory: group('memory', 'memory.limit_in_bytes'), swap: group('memory', 'memory.memsw.limit_in_bytes'), cpus: group('cpu', 'cpu.cfs_quota_us') === -1 ? 'no cap' : group('cpu', 'cpu.cfs_quota_us') / group('cpu', 'cpu.cfs_period_us'), tasks: group('pids', 'pids.max') },
+      { memory: budget.memoryBytes, swap: budget.memoryBytes, cpus: budget.cpus ?? 'no cap', tasks: budget.tasks },
+    );
   });
 
   test("while cqlsh runs from A's terminal, the Cassandra password is on no process's command line, on the host or in a container", async () => {
@@ -176,12 +181,12 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
     const refused: [string, string, unknown, RegExp][] = [
       ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'], User: 'root' }, /^an exec session of the lab never runs as root: User "root" is root$/],
       ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'], User: '0:0' }, /never runs as root: User "0:0" is root/],
-      ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'] }, /this container's user is root, so give a User of the image's/],
+      ['POST', `/containers/zdm-lab-${A}-origin/exec`, { Cmd: ['id'] }, /this container's user is root, so give a numeric User of the image's/],
       ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: cassandra, Cmd: ['sleep', '1000'] }, /image .* runs as root until its own command switches to its user, so it runs only as the image starts it, and it runs another command than the image's/],
       ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: cassandra, Env: ['CASSANDRA_CONF=/'] }, /and it takes CASSANDRA_CONF/],
       ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { Mounts: [{ Type: 'volume', Source: `zdm-lab-${A}-origin-data`, Target: '/x' }] } }, /a volume is mounted only by the course's Cassandra image/],
       ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, User: 'root' }, /never runs as root, not as User "root"/],
-      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { Memory: budget.memoryBytes * 2 } }, /HostConfig\.Memory asks for .* more than environment 16's budget/],
+      ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { Memory: budget.memoryBytes * 2 } }, /HostConfig\.Memory asks for .* more than environment 16's budget of .*, which all its containers share/],
       ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { NanoCpus: 64e9 } }, /HostConfig\.NanoCpus asks for 64 CPU\(s\), more than environment 16's budget/],
       ['POST', `/containers/create?name=zdm-lab-${A}-evil`, { Image: proxy, HostConfig: { PidsLimit: budget.tasks + 1 } }, /HostConfig\.PidsLimit asks for .* more than environment 16's budget/],
       ['PUT', `/containers/zdm-lab-${A}-origin/archive?path=/etc`, undefined, /copied into a container of the lab in \/etc\/cassandra only, not "\/etc"/],
@@ -265,6 +270,7 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
     assert.equal(result.ok, true, result.output);
     assert.deepEqual(await labelled(A), { containers: [], networks: [], volumes: [] });
     assert.throws(() => execFileSync('id', [`zdmlab-${A}`], { stdio: 'pipe' }), /no such user/);
+    assert.deepEqual(readdirSync('/sys/fs/cgroup').filter((h) => existsSync(`/sys/fs/cgroup/${h}/zdmlab-docker-${A}`)), [], "hierarchies still holding A's containers' group");
     assert.equal((await new Docker().getContainer(BYSTANDER).inspect()).Name, `/${BYSTANDER}`);
   });
 });

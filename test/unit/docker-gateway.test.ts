@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { createServer, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { pack } from 'tar-stream';
-import { DockerGateway } from '../../lab/environments/docker-gateway.js';
+import { DockerGateway, type ContainerBudget, type ContainerGroup } from '../../lab/environments/docker-gateway.js';
 
 const folder = mkdtempSync(join(tmpdir(), 'docker-gateway-'));
 const gateway = new DockerGateway({ key: randomBytes(32), socketPath: join(folder, 'no-daemon.sock') });
@@ -110,6 +110,8 @@ const IMAGES: Record<string, { Id: string; Config: { User: string; Cmd: string[]
   rooty: { Id: 'sha256:rooty', Config: { User: '', Cmd: ['sh'] } },
   node: { Id: 'sha256:node', Config: { User: '', Cmd: ['cassandra', '-f'] } },
   nobody: { Id: 'sha256:nobody', Config: { User: '65534:65534', Cmd: ['/main'] } },
+  // A name: the image's /etc/passwd may give it uid 0.
+  named: { Id: 'sha256:named', Config: { User: 'toor', Cmd: ['sh'] } },
 };
 const CONTAINERS: Record<string, string> = { 'zdm-lab-5-origin': '', 'zdm-lab-5-proxy-1': '65534:65534' };
 const GIB = 1024 ** 3;
@@ -119,6 +121,16 @@ describe('the Docker gateway against a stand-in daemon: no root, a budget, a roo
   const socketPath = join(daemonFolder, 'docker.sock');
   const forwarded: { method: string; path: string; body: string }[] = [];
   let existing = 5;
+  let cgroupDriver = 'cgroupfs';
+  /** The budgets the environment's containers' group was given, in order. */
+  const groupBudgets: ContainerBudget[] = [];
+  const group: ContainerGroup = {
+    path: '/zdmlab-docker-5',
+    exists: true,
+    create: (budget) => void groupBudgets.push(budget),
+    remove: async () => {},
+    memory: () => ({ current: 0, peak: undefined }),
+  };
   const daemon = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -130,6 +142,7 @@ describe('the Docker gateway against a stand-in daemon: no root, a budget, a roo
       };
       const image = /^\/images\/(.+)\/json$/.exec(path);
       if (image) return IMAGES[image[1]!] ? json(200, IMAGES[image[1]!]) : json(404, { message: 'No such image' });
+      if (req.method === 'GET' && path === '/info') return json(200, { CgroupDriver: cgroupDriver });
       if (req.method === 'GET' && path === '/containers/json') return json(200, Array.from({ length: existing }, (_, i) => ({ Id: `c${i}` })));
       const inspect = /^\/containers\/([^/]+)\/json$/.exec(path);
       if (inspect) {
@@ -147,6 +160,7 @@ describe('the Docker gateway against a stand-in daemon: no root, a budget, a roo
     socketPath,
     budget: (env) => (env === 5 ? { memoryBytes: 2 * GIB, cpus: 1.5, tasks: 1000 } : undefined),
     nodeImages: () => ['node'],
+    containerGroup: (env) => ({ ...group, path: `/zdmlab-docker-${env}` }),
   });
   const call = (path: string, method: string, body: unknown, env = 5, type = 'application/json') => {
     const data = Buffer.isBuffer(body) ? body : Buffer.from(JSON.stringify(body));
@@ -166,26 +180,36 @@ describe('the Docker gateway against a stand-in daemon: no root, a budget, a roo
     rmSync(daemonFolder, { recursive: true, force: true });
   });
 
-  test('an exec session as root is refused, given as a user or as the container\'s own', async () => {
+  test('an exec session as root is refused, given as a user or as the container\'s own, and so is one as a name', async () => {
     for (const User of ['root', '0', '0:0', '+0', '00', 'root:cassandra']) {
       const answer = await call('/v1.41/containers/zdm-lab-5-proxy-1/exec', 'POST', { Cmd: ['id'], User });
       assert.equal(answer.status, 403, User);
       assert.equal(answer.message, `an exec session of the lab never runs as root: User "${User}" is root`);
     }
     const asImage = await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'] });
-    assert.deepEqual(asImage, { status: 403, message: "an exec session of the lab never runs as root: this container's user is root, so give a User of the image's (e.g. cassandra)" });
+    assert.deepEqual(asImage, { status: 403, message: "an exec session of the lab never runs as root: this container's user is root, so give a numeric User of the image's (e.g. 999:999)" });
+    for (const User of ['toor', 'cassandra', 'cassandra:cassandra']) {
+      assert.deepEqual(await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'], User }), {
+        status: 403,
+        message: `an exec session of the lab never runs as root: User "${User}" is a name, which the image's /etc/passwd may map to uid 0: give a numeric uid:gid other than 0 (e.g. 999:999)`,
+      });
+    }
+    assert.equal((await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'], User: '999:0' })).message, 'an exec session of the lab never runs as root: User "999:0" has the root group: give a group other than 0');
     const before = forwarded.length;
-    assert.equal((await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'], User: 'cassandra' })).status, 201);
+    assert.equal((await call('/v1.41/containers/zdm-lab-5-origin/exec', 'POST', { Cmd: ['id'], User: '999:999' })).status, 201);
     assert.equal((await call('/v1.41/containers/zdm-lab-5-proxy-1/exec', 'POST', { Cmd: ['id'] })).status, 201, "the proxy's own user is nobody");
     assert.equal(forwarded.length, before + 2, 'only the two sessions not as root reached the daemon');
   });
 
   test('a container that would run as root is refused, except the Cassandra image started as it starts', async () => {
     const refused: [unknown, RegExp][] = [
-      [{ Image: 'rooty' }, /^a container of the lab never runs as root: image rooty runs as root; give a User that is not root$/],
+      [{ Image: 'rooty' }, /^a container of the lab never runs as root: image rooty runs as root; give a numeric User other than 0 \(uid:gid, e\.g\. 999:999\)$/],
       [{ Image: 'rooty', User: 'root' }, /never runs as root, not as User "root"/],
       [{ Image: 'nobody', User: '0:0' }, /never runs as root, not as User "0:0"/],
-      [{ Image: 'node', Cmd: ['sh', '-c', 'id'] }, /image node runs as root until its own command switches to its user, so it runs only as the image starts it, and it runs another command than the image's; give a User that is not root$/],
+      [{ Image: 'nobody', User: 'toor' }, /^a container of the lab never runs as root: User "toor" is a name, which the image's \/etc\/passwd may map to uid 0: give a numeric uid:gid other than 0 \(e\.g\. 999:999\)$/],
+      [{ Image: 'nobody', User: '65534:0' }, /User "65534:0" has the root group/],
+      [{ Image: 'named' }, /^a container of the lab never runs as root: image named runs as "toor" \(a name its \/etc\/passwd may map to uid 0\); give a numeric User/],
+      [{ Image: 'node', Cmd: ['sh', '-c', 'id'] }, /image node runs as root until its own command switches to its user, so it runs only as the image starts it, and it runs another command than the image's; give a numeric User other than 0/],
       [{ Image: 'node', Env: ['BASH_ENV=/tmp/x'] }, /and it takes BASH_ENV \(only MAX_HEAP_SIZE, /],
       [{ Image: 'node', Env: ['CASSANDRA_CONF=/'] }, /and it takes CASSANDRA_CONF/],
       [{ Image: 'nobody', HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/x' }] } }, /a volume is mounted only by the course's Cassandra image started as it starts, at \/var\/lib\/cassandra/],
@@ -200,27 +224,50 @@ describe('the Docker gateway against a stand-in daemon: no root, a budget, a roo
       assert.match(answer.message, message);
     }
     assert.equal(forwarded.length, before, 'none reached the daemon');
-    for (const spec of [{ Image: 'rooty', User: '999' }, { Image: 'nobody' }, { Image: 'node' }, { Image: 'node', Cmd: ['cassandra', '-f'], Env: ['MAX_HEAP_SIZE=512M', 'JVM_EXTRA_OPTS=-Dx=1'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/var/lib/cassandra' }] } }]) {
+    for (const spec of [{ Image: 'rooty', User: '999' }, { Image: 'named', User: '1000:1000' }, { Image: 'nobody' }, { Image: 'node' }, { Image: 'node', Cmd: ['cassandra', '-f'], Env: ['MAX_HEAP_SIZE=512M', 'JVM_EXTRA_OPTS=-Dx=1'], HostConfig: { Mounts: [{ Type: 'volume', Source: 'zdm-lab-5-data', Target: '/var/lib/cassandra' }] } }]) {
       assert.equal((await create(spec)).status, 201, JSON.stringify(spec));
     }
   });
 
-  test("each container gets the environment's budget as its limits, less if it asks, never more", async () => {
+  test("every container goes into the environment's group, which gets the budget; a container may ask for less for itself, never more", async () => {
+    groupBudgets.length = 0;
     assert.equal((await create({ Image: 'nobody' })).status, 201);
-    assert.deepEqual(
-      { Memory: lastCreated().HostConfig.Memory, MemorySwap: lastCreated().HostConfig.MemorySwap, NanoCpus: lastCreated().HostConfig.NanoCpus, PidsLimit: lastCreated().HostConfig.PidsLimit },
-      { Memory: 2 * GIB, MemorySwap: 2 * GIB, NanoCpus: 1.5e9, PidsLimit: 1000 },
-    );
+    assert.deepEqual(lastCreated().HostConfig, { NetworkMode: 'zdm-lab-5', SecurityOpt: ['no-new-privileges'], CgroupParent: '/zdmlab-docker-5' }, 'no limit of its own: the group holds it');
+    assert.deepEqual(groupBudgets, [{ memoryBytes: 2 * GIB, cpus: 1.5, tasks: 1000 }], 'the group was set to the budget before the container was created');
     assert.equal((await create({ Image: 'nobody', HostConfig: { Memory: GIB, NanoCpus: 5e8, PidsLimit: 200 } })).status, 201);
-    assert.deepEqual([lastCreated().HostConfig.Memory, lastCreated().HostConfig.NanoCpus, lastCreated().HostConfig.PidsLimit], [GIB, 5e8, 200]);
+    const { Memory, MemorySwap, NanoCpus, PidsLimit, CgroupParent } = lastCreated().HostConfig;
+    assert.deepEqual({ Memory, MemorySwap, NanoCpus, PidsLimit, CgroupParent }, { Memory: GIB, MemorySwap: GIB, NanoCpus: 5e8, PidsLimit: 200, CgroupParent: '/zdmlab-docker-5' });
     const before = forwarded.length;
-    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { Memory: 3 * GIB } }), { status: 403, message: "HostConfig.Memory asks for 3.00 GiB of memory, more than environment 5's budget of 2.00 GiB of memory per container" });
-    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { NanoCpus: 2e9 } }), { status: 403, message: "HostConfig.NanoCpus asks for 2 CPU(s), more than environment 5's budget of 1.5 CPU(s) per container" });
+    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { CgroupParent: '/' } }), {
+      status: 403,
+      message: 'HostConfig.CgroupParent is not allowed to an environment of the lab (allowed: NetworkMode, PortBindings, Mounts, Memory, NanoCpus, PidsLimit)',
+    });
+    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { Memory: 3 * GIB } }), { status: 403, message: "HostConfig.Memory asks for 3.00 GiB of memory, more than environment 5's budget of 2.00 GiB of memory, which all its containers share" });
+    assert.deepEqual(await create({ Image: 'nobody', HostConfig: { NanoCpus: 2e9 } }), { status: 403, message: "HostConfig.NanoCpus asks for 2 CPU(s), more than environment 5's budget of 1.5 CPU(s), which all its containers share" });
     assert.equal((await create({ Image: 'nobody', HostConfig: { PidsLimit: 100_000 } })).status, 403);
     assert.equal((await create({ Image: 'nobody', HostConfig: { PidsLimit: -1 } })).status, 403, 'no limit at all');
     assert.equal((await create({ Image: 'nobody', HostConfig: { MemorySwap: -1 } })).status, 403, 'unlimited swap is not among what may be asked');
     assert.deepEqual(await create({ Image: 'nobody' }, 6), { status: 403, message: 'environment 6 has no budget in this lab, so it creates no container' });
     assert.equal(forwarded.length, before);
+  });
+
+  test("a daemon whose cgroup driver is not cgroupfs gets no container: it would not put it in the environment's group", async () => {
+    const strict = new DockerGateway({ key: randomBytes(32), socketPath, budget: () => ({ memoryBytes: GIB, tasks: 100 }), containerGroup: () => group });
+    await strict.listen();
+    cgroupDriver = 'systemd';
+    try {
+      const before = forwarded.length;
+      const data = JSON.stringify({ Image: 'nobody' });
+      const answer = await send(strict, '/v1.41/containers/create?name=zdm-lab-5-x', 'POST', { Authorization: `Bearer ${strict.tokenOf(5)}`, 'Content-Type': 'application/json', 'Content-Length': data.length }, data);
+      assert.deepEqual(answer, {
+        status: 503,
+        message: "the Docker daemon uses the systemd cgroup driver; the lab holds an environment's containers to its budget with the cgroupfs driver only: start dockerd with --exec-opt native.cgroupdriver=cgroupfs",
+      });
+      assert.equal(forwarded.length, before);
+    } finally {
+      cgroupDriver = 'cgroupfs';
+      await strict.close();
+    }
   });
 
   test('an environment has at most 8 containers', async () => {
