@@ -19,7 +19,10 @@
  * are ready, starting and in use, and sets how long environments live (an
  * idle time after which they sleep, a lifetime, how far learners may extend
  * it); each row shows whether its environment sleeps, wakes or ends soon,
- * and can be extended. Each terminal's session is recorded:
+ * and can be extended. An isolated environment's row shows its memory in
+ * use against its budget; **Budget** opens a form under the table with its
+ * memory and CPU budget, which the instructor changes there (the lab applies
+ * it to the running environment at once, or says why not). Each terminal's session is recorded:
  * the console plays a row's recordings back (asciinema-player) and downloads
  * them as asciicast files.
  */
@@ -151,6 +154,7 @@ function render(): void {
   showBroadcast();
   // the watched environment was destroyed
   if (watching && !list.environments.some((e) => e.env === watching!.env)) closeWatch();
+  showBudget();
 }
 
 function row(e: EnvironmentView): HTMLTableRowElement {
@@ -246,8 +250,87 @@ function row(e: EnvironmentView): HTMLTableRowElement {
     button('Reset to', 'reset-to-button', () => void reset(e.env, select.value), disabled),
     button('Destroy', 'destroy danger', () => void destroy(e.env, e.name), disabled),
   );
+  if (e.budget) actions.append(button('Budget', 'budget', () => openBudget(e.env), disabled));
   if (life.canExtend) actions.append(button('Extend', 'extend', () => void requestJson('POST', `/api/env/${e.env}/extend`).then(refresh, (err: Error) => message(err.message, true))));
   return tr;
+}
+
+/** The environment whose budget the budget form shows. */
+let budgetOf: number | undefined;
+
+/** Opens the budget form for one environment, its fields filled with the budget it has now. */
+function openBudget(env: number): void {
+  const e = list?.environments.find((x) => x.env === env);
+  if (!e?.budget) return;
+  budgetOf = env;
+  $('budget-title').textContent = `Budget of ${e.name} · environment ${env}`;
+  $<HTMLInputElement>('budget-memory').value = amount(e.budget.memoryBytes / 1024 ** 3);
+  $<HTMLInputElement>('budget-cpus').value = e.budget.cpus === null ? '' : amount(e.budget.cpus);
+  $<HTMLInputElement>('budget-cpus').placeholder = 'a fair share';
+  budgetMessage('', false);
+  $('budget').hidden = false;
+  showBudget();
+  $<HTMLInputElement>('budget-memory').focus();
+}
+
+/** The budget form's line on what the environment has now (refreshed with the table); the form closes when the environment is gone. */
+function showBudget(): void {
+  if (budgetOf === undefined) return;
+  const e = list?.environments.find((x) => x.env === budgetOf);
+  if (!e?.budget) return closeBudget();
+  const b = e.budget;
+  $('budget-now').textContent =
+    `Now: ${amount(b.memoryBytes / 1024 ** 3)} GiB of memory (${amount(b.memoryUsedBytes / 1024 ** 3)} GiB in use), ` + `${b.cpus === null ? 'a fair share of the CPUs' : `${amount(b.cpus)} CPU${b.cpus === 1 ? '' : 's'}`}`;
+}
+
+function closeBudget(): void {
+  budgetOf = undefined;
+  $('budget').hidden = true;
+}
+
+function budgetMessage(text: string, error: boolean): void {
+  const el = $('budget-message');
+  el.textContent = text;
+  el.classList.toggle('error', error);
+}
+
+/** What the instructor typed, as a number above 0 (a decimal comma taken as a point), or the message that says what is wrong. */
+function positive(what: string, text: string): number | string {
+  const value = Number(text.trim().replace(',', '.'));
+  if (text.trim() === '' || !Number.isFinite(value) || value <= 0) return `${what} must be a number above 0, not "${text.trim()}"`;
+  return value;
+}
+
+/** Sends the budget form: the lab sets the new budget on the running environment, or says why it keeps the old one. */
+async function applyBudget(ev: SubmitEvent): Promise<void> {
+  ev.preventDefault();
+  const env = budgetOf;
+  if (env === undefined) return;
+  const memory = positive('Memory (GiB)', $<HTMLInputElement>('budget-memory').value);
+  const cpusText = $<HTMLInputElement>('budget-cpus').value;
+  const cpus = cpusText.trim() === '' ? undefined : positive('CPUs', cpusText);
+  const problem = [memory, cpus].find((v) => typeof v === 'string');
+  if (problem !== undefined) return budgetMessage(problem as string, true);
+  const applying = $<HTMLButtonElement>('budget-apply');
+  applying.disabled = true;
+  budgetMessage('applying…', false);
+  try {
+    const { budget } = await call<{ budget: { memoryBytes: number; cpus: number | null } }>('POST', `/api/instructor/environments/${env}/budget`, {
+      memoryGiB: memory as number,
+      ...(cpus === undefined ? {} : { cpus: cpus as number }),
+    });
+    budgetMessage(`environment ${env} now has ${amount(budget.memoryBytes / 1024 ** 3)} GiB of memory and ${budget.cpus === null ? 'a fair share of the CPUs' : `${amount(budget.cpus)} CPUs`}`, false);
+  } catch (err) {
+    budgetMessage((err as Error).message, true);
+  } finally {
+    applying.disabled = false;
+    await refresh();
+  }
+}
+
+/** A quantity as the instructor types it: at most two decimals, no trailing zeros. */
+function amount(n: number): string {
+  return String(Number(n.toFixed(2)));
 }
 
 /** The terminal picked in each row's "watch" list, kept across refreshes. */
@@ -422,6 +505,8 @@ $<HTMLFormElement>('seats-form').addEventListener('submit', (ev) => {
     .then(() => refresh());
 });
 $('playback-close').onclick = () => closePlayback();
+$<HTMLFormElement>('budget').addEventListener('submit', (ev) => void applyBudget(ev));
+$('budget-close').onclick = () => closeBudget();
 $('broadcast-stop').onclick = () => void requestJson('DELETE', '/api/instructor/broadcast').then(() => refresh());
 $('reset-all').onclick = () => {
   if (confirm('Reset every environment back to the first page?')) for (const e of list?.environments ?? []) void reset(e.env);

@@ -9,15 +9,21 @@
  * console. A learner whose check keeps failing rises to the top of the
  * table, and their "Ask for help" shows there with the page and the check's
  * message until the instructor clears it; the class's progress exports as
- * CSV.
+ * CSV. On a lab that isolates its environments (run as root), the console
+ * shows an environment's memory and CPU budget and changes it: a wrong
+ * amount gets a message saying what is wrong, and a new budget shows in the
+ * console, in the API and in the environment's control group.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { isolationProblem } from '../../lab/environments/isolation.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
+import type { EnvironmentList } from '../../lab/server/instructor.js';
+import { required } from '../support/requirement.js';
 import { blockId } from '../support/blocks.js';
 import { fixtures, launchBrowser, terminalText, waitForTerminal } from './lab-harness.js';
 
@@ -141,5 +147,79 @@ describe('the instructor console', () => {
     assert.equal(lab.environments.has(10), false);
     const res = await learnerPage.request.get(new URL('/api/env/10/progress', lab.url).href);
     assert.equal(res.status(), 403);
+  });
+});
+
+describe("the instructor console changes an isolated environment's budget", { skip: required('learner isolation', isolationProblem()) }, () => {
+  const GIB = 1024 ** 3;
+  let isolated: LabServer;
+  let isolatedDir: string;
+  let context: BrowserContext;
+  let page: Page;
+  const budgetRow = () => page.locator('#environments tbody tr[data-env="12"]');
+
+  before(async () => {
+    isolatedDir = mkdtempSync(join(tmpdir(), 'instructor-console-budget-'));
+    isolated = await startLab({ courseDir: join(fixtures, 'course-basic'), port: 0, dataDir: isolatedDir, environmentId: null, isolate: true, runSetup: false, bytesPerEnvironment: GIB, cpusPerEnvironment: 1 });
+    isolated.classroom.create({ env: 12, name: 'Dee Isolated' });
+    // A context of its own: the two labs share the host name, so their cookies would mix.
+    context = await browser.newContext({ viewport: { width: 1400, height: 800 } });
+    page = await context.newPage();
+  });
+  after(async () => {
+    await context?.close();
+    if (isolated) {
+      await isolated.classroom.destroy(12).catch(() => {});
+      await isolated.close();
+    }
+    rmSync(isolatedDir, { recursive: true, force: true });
+  });
+
+  it('Budget on the row shows the memory and CPUs the environment has', async () => {
+    await page.goto(isolated.instructorUrl);
+    await budgetRow().waitFor();
+    await budgetRow().locator('button.budget').click();
+    await page.locator('#budget-title', { hasText: 'Budget of Dee Isolated · environment 12' }).waitFor();
+    assert.match(await page.locator('#budget-now').innerText(), /^Now: 1 GiB of memory \(\d+(\.\d+)? GiB in use\), 1 CPU$/);
+    assert.equal(await page.locator('#budget-memory').inputValue(), '1');
+    assert.equal(await page.locator('#budget-cpus').inputValue(), '1');
+  });
+
+  it('a wrong amount is refused with a message saying what is wrong, and the budget stays', async () => {
+    for (const [memory, cpus, said] of [
+      ['lots', '1', 'Memory (GiB) must be a number above 0, not "lots"'],
+      ['0', '1', 'Memory (GiB) must be a number above 0, not "0"'],
+      ['1', '-2', 'CPUs must be a number above 0, not "-2"'],
+    ] as const) {
+      await page.fill('#budget-memory', memory);
+      await page.fill('#budget-cpus', cpus);
+      await page.click('#budget-apply');
+      await page.locator('#budget-message.error', { hasText: said }).waitFor();
+    }
+    const sandbox = isolated.environments.get(12)!.sandbox!;
+    assert.deepEqual([sandbox.budget.memoryBytes, sandbox.budget.cpus], [GIB, 1]);
+  });
+
+  it('a new budget is applied to the running environment: the console, the API and its control group say so', async () => {
+    await page.fill('#budget-memory', '0,75');
+    await page.fill('#budget-cpus', '1.5');
+    await page.click('#budget-apply');
+    await page.locator('#budget-message', { hasText: 'environment 12 now has 0.75 GiB of memory and 1.5 CPUs' }).waitFor();
+    assert.equal(await page.locator('#budget-message').getAttribute('class'), '', 'not an error');
+    await page.locator('#budget-now', { hasText: /^Now: 0\.75 GiB of memory \(.* GiB in use\), 1\.5 CPUs$/ }).waitFor();
+    await budgetRow().locator('.chip.budget', { hasText: /\/0\.8 GiB$/ }).waitFor();
+    assert.match((await budgetRow().locator('.chip.budget').getAttribute('title'))!, /CPUs: 1\.5$/);
+    const listed = (await (await page.request.get(new URL('/api/instructor/environments', isolated.url).href)).json()) as EnvironmentList;
+    const budget = listed.environments.find((e) => e.env === 12)!.budget!;
+    assert.deepEqual([budget.memoryBytes, budget.cpus], [0.75 * GIB, 1.5]);
+    const dirs = isolated.environments.get(12)!.sandbox!.cgroup.dirs;
+    const read = (dir: string, file: string) => readFileSync(join(dir, file), 'utf8').trim();
+    if (dirs.length === 1) {
+      // cgroup v2: one group
+      assert.deepEqual([read(dirs[0]!, 'memory.max'), read(dirs[0]!, 'cpu.max')], [String(0.75 * GIB), '150000 100000']);
+    } else {
+      const [memoryDir, , cpuDir] = dirs;
+      assert.deepEqual([Number(read(memoryDir!, 'memory.limit_in_bytes')), Number(read(cpuDir!, 'cpu.cfs_quota_us'))], [0.75 * GIB, 150_000]);
+    }
   });
 });
