@@ -15,6 +15,7 @@ import { proxyDeploy, proxyLogs, proxyRollingUpdate, proxyStatus } from '../comm
 import { migrateCommand, validateCommand } from '../migrate/command.js';
 import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/prometheus.js';
 import { consoleReporter } from '../progress.js';
+import { restoreState, saveState } from '../commands/state.js';
 import { labOfTerminal, restoreThroughLab } from './lab-restore.js';
 import { topology } from '../topology.js';
 import { parseCommandLine, runCommand } from '../../common/cli.js';
@@ -26,6 +27,8 @@ const USAGE = `usage: zdm-lab <command> [options]
                                      of the lab: the whole environment, back to your page of the course)
   infra stop                         stop what can stop without losing data (an idle environment)
   infra reset [--check]              back to the step-1 state, undoing only what differs (--check: say what)
+  infra state save|restore FILE      the clusters' zdmapp rows (with writetimes) and the proxies' settings, in a
+                                     file any environment can restore (proxies left stopped)
   node stop|start origin|target      stop one node while the rest keeps running (a failure drill); start it again
   proxy deploy                       start three ZDM proxies from the YAML files
   proxy rolling-update [--pause S]   apply YAML changes one proxy at a time, S seconds apart (default 10, or $ZDM_LAB_PROXY_PAUSE)
@@ -126,6 +129,19 @@ async function main(argv: string[]): Promise<number> {
       }
       const undone = await infraReset(ctx);
       ctx.print(`environment ${env} is back to the start of step 1${undone.length ? ` (undone: ${undone.join('; ')})` : ''}`);
+      return 0;
+    }
+    case 'infra state': {
+      const [action, file] = rest;
+      if ((action !== 'save' && action !== 'restore') || !file) {
+        ctx.print('usage: zdm-lab infra state save|restore FILE');
+        return 2;
+      }
+      if (action === 'save') await saveState(ctx, file);
+      else {
+        await restoreState(ctx, file);
+        ctx.print(`environment ${env} holds the state of ${file}; the proxies are stopped (zdm-lab proxy deploy starts them with its settings)`);
+      }
       return 0;
     }
     case 'node stop':

@@ -59,7 +59,8 @@ export async function startNodes(ctx: LabContext): Promise<Record<string, number
   return times;
 }
 
-async function keyspaces(node: NodeSpec): Promise<string[]> {
+/** The keyspaces of a node besides the system ones. */
+export async function keyspaces(node: NodeSpec): Promise<string[]> {
   return withClient(node, async (client) => {
     const rs = await client.execute('SELECT keyspace_name FROM system_schema.keyspaces');
     return rs.rows.map((r) => String(r.keyspace_name)).filter((k) => !k.startsWith('system'));

@@ -35,6 +35,12 @@ export interface PlayOptions {
   /** One line per thing done, for a console or a log. */
   onProgress?: (line: string) => void;
   signal?: AbortSignal;
+  /**
+   * Called at the start of each page the play reaches after its first (the
+   * earlier pages played, their checks passed), and at `to`: where a saved
+   * state of the course is taken (environments/states.ts).
+   */
+  atPageStart?: (page: PageSpec) => Promise<void>;
 }
 
 export interface PagePlayed {
@@ -135,7 +141,11 @@ export async function playCourse(env: Environment, options: PlayOptions = {}): P
     played.push({ id: page.id, title: page.title, skipped: true, blocks: [], check: progress.checks[page.id] });
     first++;
   }
-  for (const page of path.slice(first, end)) played.push(await playPage(env, page, say, signal));
+  for (const [i, page] of path.slice(first, end).entries()) {
+    if (i > 0) await options.atPageStart?.(page);
+    played.push(await playPage(env, page, say, signal));
+  }
+  if (end < path.length && end > first && path[end]!.id === options.to) await options.atPageStart?.(path[end]!);
 
   const last = options.to ?? path[Math.max(0, end - 1)]!.id;
   if (options.to !== undefined) {

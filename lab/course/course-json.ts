@@ -50,6 +50,7 @@ export const courseJsonSchema = z.strictObject({
   teardown: shellCommand.optional(),
   suspend: shellCommand.optional(),
   status: shellCommand.optional(),
+  states: z.strictObject({ save: shellCommand, restore: shellCommand }, { error: 'must be {"save", "restore"}: two shell commands' }).optional(),
   resume: z.array(resume, { error: 'must be a list of {"terminal", "command", "from", "until"}' }).optional(),
   pages: z.array(page, { error: 'must be a non-empty list of {"id", "file", "title"}' }).min(1, 'must be a non-empty list of {"id", "file", "title"}'),
   panels: z.array(panel, { error: 'must be a list of {"id", "title", "module", "client"}' }).optional(),

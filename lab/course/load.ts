@@ -141,6 +141,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
     teardown: json.teardown,
     suspend: json.suspend,
     status: json.status,
+    states: json.states,
     resume,
     pages,
     panels,

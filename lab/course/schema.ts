@@ -24,6 +24,10 @@
  *                                               //   the learner's return runs the setup (and "resume") again
  *     "status": "./status.sh",                  // optional: prints the health of the environment's parts as
  *                                               //   JSON [{"name", "state": "up"|"starting"|"down", "detail"?}]
+ *     "states": {                               // optional: saved states, so a reset to page N restores
+ *       "save": "./state.sh save",              //   instead of replaying: "save" stores the environment (at
+ *       "restore": "./state.sh restore"         //   the start of a page, when the autopilot plays from the
+ *     },                                        //   first page) into $LAB_STATE_DIR; "restore" takes it back
  *     "resume": [                               // optional: after a restart of the lab, once the setup has
  *       { "terminal": "api", "command": "./api.sh",  //   brought the environment back, what the learner's page
  *         "from": "step2", "until": "cleanup" }      //   expects running in a terminal is started again there,
@@ -121,6 +125,8 @@ export interface Course {
   status?: string;
   /** Started again in their terminals after a restart of the lab, when the learner's page is in their range. */
   resume: ResumeCommand[];
+  /** Saves and restores an environment's state at the start of a page (lab/environments/states.ts). */
+  states?: { save: string; restore: string };
   pages: PageSpec[];
   panels: PanelSpec[];
   environments: EnvironmentSpec;

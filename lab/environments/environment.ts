@@ -19,6 +19,7 @@ import type { CheckResult, Hand, PageStats, Progress, ProgressStore } from '../p
 import { READY_MARKER, TerminalSession } from '../terminals/session.js';
 import { Recorder, type RecordingInfo } from '../terminals/recording.js';
 import type { Sandbox } from './isolation.js';
+import type { StateShelf } from './states.js';
 import { runShell, type ShellResult } from './shell.js';
 
 const SETUP_TIMEOUT_MS = 30 * 60 * 1000;
@@ -38,6 +39,9 @@ PS1='\\[\\e[1;32m\\]\\u@\\h\\[\\e[0m\\]:\\[\\e[1;34m\\]\\w\\[\\e[0m\\]\\$ '
 printf '${READY_MARKER.replace('\x1b', '\\033').replace('\x07', '\\007')}'
 `;
 const RESET_TIMEOUT_MS = 10 * 60 * 1000;
+/** Folders of the environment's own where the course's state commands write a state and read one back. */
+const STATE_OUT = '.lab-state-out';
+const STATE_IN = '.lab-state-in';
 
 export type SetupState = 'none' | 'running' | 'done' | 'failed';
 
@@ -486,6 +490,73 @@ export class Environment {
     for (const listener of this.resetListeners) listener();
     void this.setup();
     return { ok: result.ok, output: result.output, seconds, commandSeconds };
+  }
+
+  /**
+   * Saves the environment as it is now as the state at the start of `page`
+   * (course.json "states"): the course's save command writes into a folder
+   * of the environment, and the shelf keeps a copy with the progress.
+   * Throws, with the command's last line, when it fails.
+   */
+  async saveState(page: string, shelf: StateShelf, signal?: AbortSignal): Promise<void> {
+    const states = this.course.states;
+    if (!states) throw new Error('this course declares no "states"');
+    const out = join(this.workDir, STATE_OUT);
+    const made = await this.shell(`rm -rf ${shellQuote(out)} && mkdir -m 700 ${shellQuote(out)}`, { timeoutMs: 30_000 });
+    if (!made.ok) throw new Error(`no folder for the state: ${lastLine(made.output)}`);
+    try {
+      const result = await this.shell(states.save, { timeoutMs: RESET_TIMEOUT_MS, signal, env: { LAB_STATE_DIR: out } });
+      if (!result.ok) throw new Error(lastLine(result.output) || 'the course\'s save command failed');
+      shelf.keep(page, out, this.progress());
+    } finally {
+      await this.shell(`rm -rf ${shellQuote(out)}`, { timeoutMs: 30_000 });
+    }
+  }
+
+  /**
+   * A reset to `page` from its saved state: plays and the setup stopped,
+   * terminals ended, as for a reset; then, instead of the course's reset
+   * command, the state's files are put in the environment and the course's
+   * restore command runs; progress becomes the state's, with the learner on
+   * `page`; and the setup brings back what the page expects (for the ZDM
+   * course: proxies, Prometheus, the API and the loop), as after a restart
+   * of the lab. A restore that fails leaves progress cleared and the setup
+   * of the first page running, as a reset does.
+   */
+  restoreTo(page: string, shelf: StateShelf): Promise<ResetResult> {
+    if (this.closed) return Promise.reject(new Error(`environment ${this.id} is closed`));
+    if (this.resetting) return Promise.reject(new Error(`environment ${this.id} is being reset`));
+    const restoring = this.doRestore(page, shelf).finally(() => (this.resetting = undefined));
+    this.resetting = restoring;
+    return restoring;
+  }
+
+  private async doRestore(page: string, shelf: StateShelf): Promise<ResetResult> {
+    const states = this.course.states;
+    if (!states) throw new Error('this course declares no "states"');
+    const started = Date.now();
+    this.resets += 1;
+    this.sleepState = 'awake';
+    await this.stopActivities();
+    await this.closeTerminals();
+    this.store.clear(this.id, this.course.dir);
+    await this.emptyWorkDir();
+    const dir = join(this.workDir, STATE_IN);
+    const commandStarted = Date.now();
+    let result = await this.shell(`mkdir -m 755 ${shellQuote(dir)}`, { timeoutMs: 30_000 });
+    if (result.ok) {
+      shelf.copyOut(page, dir);
+      result = await this.shell(states.restore, { timeoutMs: RESET_TIMEOUT_MS, env: { LAB_STATE_DIR: dir } });
+    }
+    const commandSeconds = (Date.now() - commandStarted) / 1000;
+    await this.shell(`rm -rf ${shellQuote(dir)}`, { timeoutMs: 30_000 });
+    // A shell a browser re-opened meanwhile saw the old state: end it too.
+    await this.closeTerminals();
+    if (result.ok) this.store.restore(this.id, this.course.dir, shelf.progress(page), page);
+    this.touch();
+    for (const listener of this.resetListeners) listener();
+    void this.setup();
+    return { ok: result.ok, output: result.output, seconds: (Date.now() - started) / 1000, commandSeconds };
   }
 
   /**

@@ -30,9 +30,10 @@
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Course } from '../course/schema.js';
+import type { Course, PageSpec } from '../course/schema.js';
+import { StateShelf } from '../environments/states.js';
 import { Environment, type SetupState, type SleepState } from '../environments/environment.js';
-import { PlayError, playCourse } from '../autopilot/play.js';
+import { checkUntilPassed, PlayError, playCourse } from '../autopilot/play.js';
 import { stringify } from 'csv-stringify/sync';
 import type { ProgressStore } from '../progress/store.js';
 import { hashToken, type Hand } from '../progress/store.js';
@@ -178,6 +179,8 @@ export interface ResetOutcome {
   readySeconds: number;
   /** Until the autopilot reached `to` (everything included), when asked for. */
   playedSeconds?: number;
+  /** `to` was reached by restoring its saved state, not by playing. */
+  restored?: boolean;
   current: string | null;
 }
 
@@ -225,6 +228,8 @@ export class Classroom {
   /** Every environment by number; the server's routes read this same map. */
   readonly environments = new Map<number, Environment>();
   readonly course: Course;
+  /** The course's saved states (course.json "states"), when it declares them. */
+  readonly shelf: StateShelf | undefined;
   private readonly learners = new Map<number, Learner>();
   private readonly opts: ClassroomOptions;
   private readonly resetListeners: ((env: number) => void)[] = [];
@@ -241,6 +246,7 @@ export class Classroom {
   constructor(opts: ClassroomOptions) {
     this.opts = opts;
     this.course = opts.course;
+    this.shelf = opts.course.states ? new StateShelf(opts.envRoot, opts.course) : undefined;
     const read = (key: string, fallback: number) => Number(opts.store.setting(opts.course.dir, key) ?? fallback) || 0;
     this.lifetimeRules = {
       idleMinutes: read(RULES.idleMinutes, 0),
@@ -601,7 +607,11 @@ export class Classroom {
    * Back to the first page's state: the environment's reset (plays and setup
    * stopped, shells ended, the course's reset command, progress and working
    * folder cleared), then its setup again; with `to`, the autopilot then
-   * plays the course up to that page. Progress lines go to `onProgress`.
+   * plays the course up to that page, saving the state at the start of each
+   * page it reaches on the way when the course declares "states". When `to`
+   * has a saved state, that is restored instead, and the check of the page
+   * before it confirms it (a restore that fails falls back to playing).
+   * Progress lines go to `onProgress`.
    */
   async reset(envId: number, options: { to?: string; onProgress?: (line: string) => void; signal?: AbortSignal } = {}): Promise<ResetOutcome> {
     const l = this.learners.get(envId);
@@ -620,6 +630,13 @@ export class Classroom {
     learner.activity = activity;
     learner.lastError = null;
     try {
+      if (to !== undefined && this.shelf?.has(to)) {
+        try {
+          return await this.restoreState(learner, envId, to, started, say);
+        } catch (err) {
+          say(`environment ${envId}: the saved state of ${to} did not restore (${(err as Error).message}); playing the course to it instead`);
+        }
+      }
       say(`environment ${envId}: resetting`);
       const reset = await learner.env.reset();
       learner.health.forget();
@@ -632,7 +649,8 @@ export class Classroom {
       const outcome: ResetOutcome = { env: envId, resetSeconds: reset.seconds, resetCommandSeconds: reset.commandSeconds, readySeconds, current: null };
       if (to !== undefined) {
         activity.kind = 'playing';
-        const played = await learner.env.track((signal) => playCourse(learner.env, { to, signal, onProgress: say }), options.signal);
+        const atPageStart = this.shelf ? (page: PageSpec) => this.saveState(learner.env, page, say) : undefined;
+        const played = await learner.env.track((signal) => playCourse(learner.env, { to, signal, onProgress: say, atPageStart }), options.signal);
         outcome.playedSeconds = (Date.now() - started) / 1000;
         outcome.current = played.current;
         say(`environment ${envId}: on ${to} after ${outcome.playedSeconds.toFixed(1)} s`);
@@ -645,6 +663,46 @@ export class Classroom {
     } finally {
       if (learner.activity === activity) learner.activity = null;
       for (const listener of this.resetListeners) listener(envId);
+    }
+  }
+
+  /**
+   * `to` from its saved state (StateShelf): the environment restores it and
+   * sets up for that page, then the check of the page before `to` must pass
+   * (with the autopilot's patience), which proves the state works here.
+   */
+  private async restoreState(learner: Learner, envId: number, to: string, started: number, say: (line: string) => void): Promise<ResetOutcome> {
+    say(`environment ${envId}: restoring the saved state of ${to}`);
+    const restored = await learner.env.restoreTo(to, this.shelf!);
+    learner.health.forget();
+    if (!restored.ok) throw new Error(`the course's restore command failed: ${restored.output.trim().split('\n').at(-1) ?? ''}`);
+    say(`environment ${envId}: state restored in ${restored.seconds.toFixed(1)} s (the course's restore command ${restored.commandSeconds.toFixed(1)} s); setting up for ${to}`);
+    const setup = await learner.env.setupDone();
+    if (setup === 'failed') throw new Error(`its setup failed: see ${learner.env.workDir}/setup.log`);
+    const readySeconds = (Date.now() - started) / 1000;
+    const path = this.course.pages.filter((p) => p.branchOf === undefined);
+    const before = path.slice(0, path.findIndex((p) => p.id === to)).filter((p) => p.check).at(-1);
+    if (before) {
+      const check = await learner.env.track((signal) => checkUntilPassed(learner.env, before.id, { signal }));
+      if (!check.ok) throw new Error(`${before.id}'s check does not pass after the restore: ${check.output.trim()}`);
+      say(`environment ${envId}: ${before.id}'s check passes: ${check.output.trim().split('\n')[0]}`);
+    }
+    // the check left the learner where they are; the page they land on is `to`
+    learner.env.visit(to);
+    const playedSeconds = (Date.now() - started) / 1000;
+    say(`environment ${envId}: on ${to} after ${playedSeconds.toFixed(1)} s, from its saved state`);
+    return { env: envId, resetSeconds: restored.seconds, resetCommandSeconds: restored.commandSeconds, readySeconds, playedSeconds, current: to, restored: true };
+  }
+
+  /** Saves the state at the start of `page` while the autopilot plays from a reset, once per version of the course; a state that cannot be saved is said and skipped. */
+  private async saveState(env: Environment, page: PageSpec, say: (line: string) => void): Promise<void> {
+    if (!this.shelf || this.shelf.has(page.id)) return;
+    const started = Date.now();
+    try {
+      await env.saveState(page.id, this.shelf);
+      say(`${page.id}: its state saved (${((Date.now() - started) / 1000).toFixed(1)} s): a later reset to it restores it`);
+    } catch (err) {
+      say(`${page.id}: its state was not saved: ${(err as Error).message}`);
     }
   }
 

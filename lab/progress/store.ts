@@ -237,6 +237,26 @@ export class ProgressStore {
     return { ...result, at };
   }
 
+  /**
+   * Progress as a saved state has it (environments/states.ts): the pages
+   * shown, the runs, and each check's outcome, whose output says it was
+   * taken over (it was printed in the environment that saved the state);
+   * the learner is on `current`. Replaces what the environment had.
+   */
+  restore(env: number, course: string, saved: { visited: string[]; runs: Record<string, number>; checks: Record<string, { ok: boolean; timedOut: boolean }> }, current: string): void {
+    const now = this.now();
+    this.db.transaction(() => {
+      this.clear(env, course);
+      for (const page of saved.visited) this.db.prepare('INSERT OR IGNORE INTO visits (env, course, page, first_at) VALUES (?, ?, ?, ?)').run(env, course, page, now);
+      for (const [block, count] of Object.entries(saved.runs)) this.db.prepare('INSERT INTO runs (env, course, block, count, last_at) VALUES (?, ?, ?, ?, ?)').run(env, course, block, count, now);
+      for (const [page, c] of Object.entries(saved.checks)) {
+        const output = c.ok ? '✔ passed (restored from a saved state of the course)' : '✘ had not passed (restored from a saved state of the course)';
+        this.db.prepare('INSERT INTO checks (env, course, page, ok, timed_out, output, at) VALUES (?, ?, ?, ?, ?, ?, ?)').run(env, course, page, c.ok ? 1 : 0, c.timedOut ? 1 : 0, output, now);
+      }
+    })();
+    this.setCurrent(env, course, current);
+  }
+
   /** Forget everything about one environment's run of a course (environment reset). */
   clear(env: number, course: string): void {
     for (const table of ['current_page', 'visits', 'runs', 'checks', 'page_time', 'help']) this.db.prepare(`DELETE FROM ${table} WHERE env = ? AND course = ?`).run(env, course);
