@@ -13,8 +13,10 @@
  * restart. Started again at finish, where the learner took the environment
  * down, nothing comes back. Reset to the intro, with a keyspace of an earlier
  * run left on Target, stopped and started again: the page says what the
- * setup undid, the environment is in the step-1 state and the first pages
- * play (not the whole course again: it would double the test's time).
+ * setup undid, the environment is in the step-1 state, and the course plays
+ * to the end again: `course play --to step3` plays the first pages as a
+ * learner would (their checks pass, the API runs in ORIGIN mode, the loop
+ * writes), then the rest, to the proof of 0 failed and 0 missing writes.
  * Needs the real zdm-proxy's setup; skipped, with the reason, without it
  * (failed under CI=true).
  */
@@ -30,6 +32,8 @@ import { isolationProblem } from '../../lab/environments/isolation.js';
 import { zdmLab, zdmLabAs, type CliResult } from '../support/cli.js';
 import { recordFinding } from '../support/findings.js';
 import { stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
+import { blockId } from '../support/blocks.js';
+import { loadCourse } from '../../lab/course/load.js';
 import { eventually, http } from '../support/sample-api.js';
 
 const ENV = 9;
@@ -77,9 +81,11 @@ async function stopServer(signal: NodeJS.Signals): Promise<void> {
   server = undefined;
 }
 
-async function progress(): Promise<{ setup: string; setupNote: string; current: string | null; checks: Record<string, { ok: boolean }> }> {
+type Progress = { setup: string; setupNote: string; current: string | null; checks: Record<string, { ok: boolean }>; runs: Record<string, number> };
+
+async function progress(): Promise<Progress> {
   const res = await fetch(`http://127.0.0.1:${port}/api/env/${ENV}/progress`, { headers: { authorization: `Bearer ${token}` } });
-  return (await res.json()) as { setup: string; setupNote: string; current: string | null; checks: Record<string, { ok: boolean }> };
+  return (await res.json()) as Progress;
 }
 
 /** The learner opens a page, as a click on a link of the course does. */
@@ -115,6 +121,16 @@ function currentPage(): string | null {
   } finally {
     store.close();
   }
+}
+
+/** Plays on to the finish page; returns the clean-up check's proof line, asserted. */
+async function playToTheProof(): Promise<string> {
+  const out = await play('finish');
+  const proof = /✔ check[^:]*: (✔ \d+ writes, 0 failed requests; on Target every phase's sequence is complete, no gap \(phase0 1–\d+, .*phase5 1–\d+\); on Origin all \d+ writes before Phase 5, none of the \d+ of Phase 5)$/m.exec(out.stdout);
+  assert.ok(proof, `the clean-up check prints the proof:\n${out.stdout}`);
+  const writes = writerLog().filter((l) => /^\w+-\d+ /.test(l));
+  assert.deepEqual(writes.filter((l) => !/ 200$/.test(l)), []);
+  return proof[1]!;
 }
 
 describe('the ZDM course across restarts of the lab', { skip, timeout: 2_400_000 }, () => {
@@ -178,12 +194,8 @@ describe('the ZDM course across restarts of the lab', { skip, timeout: 2_400_000
   });
 
   test('played to the end, the proof counts every write across the restarts: none failed, no gap on Target, Origin holds every write before Phase 5', async () => {
-    const out = await play('finish');
-    const proof = /✔ check[^:]*: (✔ \d+ writes, 0 failed requests; on Target every phase's sequence is complete, no gap \(phase0 1–\d+, .*phase5 1–\d+\); on Origin all \d+ writes before Phase 5, none of the \d+ of Phase 5)$/m.exec(out.stdout);
-    assert.ok(proof, `the clean-up check prints the proof:\n${out.stdout}`);
-    const writes = writerLog().filter((l) => /^\w+-\d+ /.test(l));
-    assert.deepEqual(writes.filter((l) => !/ 200$/.test(l)), []);
-    recordFinding('restart-proof', `course across a SIGKILL and a stop with infra down: ${proof[1]}`);
+    const proof = await playToTheProof();
+    recordFinding('restart-proof', `course across a SIGKILL and a stop with infra down: ${proof}`);
   });
 
   test('stopped and started again at finish, where the learner took the environment down, it stays down', async () => {
@@ -200,7 +212,7 @@ describe('the ZDM course across restarts of the lab', { skip, timeout: 2_400_000
     assert.deepEqual(rows.filter((l) => l.split(/\s+/)[2] !== 'down'), [], status.stdout);
   });
 
-  test('reset to the intro, stopped and started again with an earlier run\'s keyspace on Target, the page says what was undone, the environment is in the step-1 state and the first pages play', async () => {
+  test('reset to the intro, stopped and started again with an earlier run\'s keyspace on Target, the page says what was undone and the environment is in the step-1 state', async () => {
     const reset = await zdmLab(['env', 'reset', '--env', String(ENV), '--data', dataDir]);
     assert.equal(reset.code, 0, reset.stdout + reset.stderr);
     await eventually('the setup after the reset is done', async () => (await progress()).setup === 'done', 600_000);
@@ -214,6 +226,33 @@ describe('the ZDM course across restarts of the lab', { skip, timeout: 2_400_000
     assert.equal(state.code, 0, state.stdout + state.stderr);
     assert.match(state.stdout, /is in the step-1 state/);
     assert.deepEqual(writerLog(), []);
-    await play('step3');
+  });
+
+  test('from there, course play --to step3 plays the first pages as a learner would: their checks pass, the API runs in ORIGIN mode, the loop writes', async () => {
+    const out = await play('step3');
+    const lines = out.stdout.trim().split('\n');
+    for (const page of ['intro', 'step1', 'step2']) assert.ok(lines.some((l) => l.startsWith(`${page}: `)), `${page} is played`);
+    // a long command line is cut to its start
+    assert.ok(lines.some((l) => l.startsWith(`  ▶ step1:1 [api] printf '%s\\n' ORIGIN "username=$ORIGIN_USERNAME"`)), lines.join('\n'));
+    assert.ok(lines.includes('  ▶ step1:3 [client] bash "$LAB_COURSE_DIR/scripts/writer.sh" phase0'));
+    assert.match(out.stdout, new RegExp(`✔ check[^:]*: ✔ Origin \\(127\\.0\\.${ENV}\\.1\\) and Target \\(127\\.0\\.${ENV}\\.2\\) are up`));
+    assert.match(out.stdout, /✔ check[^:]*: ✔ the API runs in ORIGIN mode, Origin has the seed rows, and the writer loop is writing/);
+    assert.match(out.stdout, /✔ check[^:]*: ✔ Target has zdmapp\.user_status/);
+    assert.match(lines.at(-1)!, new RegExp(`^✔ environment ${ENV}: 3 page\\(s\\) played in \\d+ s; the learner is on step3$`));
+    const now = await progress();
+    assert.equal(now.current, 'step3');
+    assert.deepEqual(['intro', 'step1', 'step2'].map((p) => now.checks[p]?.ok), [true, true, true]);
+    const course = loadCourse(courseDir).course!;
+    assert.equal(now.runs[blockId(course, 'step1', 3)], 1, 'the writer loop was started once');
+    assert.equal(now.runs[blockId(course, 'step3', 0)], undefined, 'nothing of step 3 ran');
+    assert.equal((await http('GET', `${API}/health`)).body.mode, 'ORIGIN');
+    const before = writerLog().length;
+    await eventually('the loop writes on', async () => writerLog().length > before, 10_000);
+    assert.deepEqual(writerLog().filter((l) => !/^phase0-\d+ 200$/.test(l)), [], 'every write of the loop succeeded');
+  });
+
+  test('and plays to the end again, with the proof of 0 failed and 0 missing writes', async () => {
+    const proof = await playToTheProof();
+    recordFinding('restart-reset-proof', `course replayed after a reset and a restart: ${proof}`);
   });
 });
