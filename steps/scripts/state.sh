@@ -44,6 +44,8 @@ case "$action" in
     ;;
   restore)
     [ -s "$dir/infra.json" ] || { echo "state.sh: $dir holds no infra.json" >&2; exit 1; }
+    # Prometheus runs only where the page expects it: the setup that follows starts it again there.
+    "$ZDM_LAB" monitoring down >/dev/null 2>&1 || true
     for name in writer.log drill.log; do
       [ -e "$dir/$name" ] || continue
       bad=$(grep -nvE "$LOG_LINE" "$dir/$name" | head -n 1)
@@ -66,7 +68,7 @@ case "$action" in
       ORIGIN) printf '%s\n' ORIGIN "username=$ORIGIN_USERNAME" "password=$ORIGIN_PASSWORD" > "$MODE_FILE" ;;
       ZDM_PROXY | TARGET) printf '%s\n' "$mode" "username=$TARGET_USERNAME" "password=$TARGET_PASSWORD" > "$MODE_FILE" ;;
     esac
-    echo "state restored from $dir${mode:+ (the API's mode: $mode)}"
+    echo "state restored from $dir${mode:+ (mode of the API: $mode)}"
     ;;
   *)
     echo "usage: state.sh save|restore DIR" >&2

@@ -9,7 +9,11 @@
  * otherwise): a reset taken in the middle of step 6, the API switched to the
  * proxies and a rolling update in flight, leaves the proxies down as well;
  * and a reset to step 7 lands there with the checks of the intro and steps
- * 1–6 passing. Then, left without activity, the environment on step 7 is put
+ * 1–6 passing, saving the course's state at the start of each page on the
+ * way; a second reset to step 7 restores the saved state instead of playing:
+ * Origin's rows with their writetimes, the proxies running, the API through
+ * them, the loop writing on from the saved record, step 6's check passing
+ * (the seconds of both resets are printed side by side). Then, left without activity, the environment on step 7 is put
  * to sleep (the API and the writer loop end, the proxies and both nodes stop)
  * and, when its learner is back, wakes with every row Origin had and the
  * loop writing again.
@@ -26,6 +30,9 @@ import { startLab, type LabServer } from '../../lab/server/app.js';
 import { blockId } from '../support/blocks.js';
 import { decode, Packet } from '../../lab/terminals/protocol.js';
 import { zdmLab } from '../support/cli.js';
+import { recordFinding } from '../support/findings.js';
+import { http } from '../support/sample-api.js';
+import type { EnvironmentState } from '../../infra/commands/state.js';
 import { freshEnvironment, stopEnvironment, testContext, zdmProxyUnavailable } from '../support/lab.js';
 
 const ENV = 8;
@@ -34,6 +41,8 @@ const SEED = ['eva commuting', 'eva hiking', 'eva lunch', 'marco cooking'];
 let ctx: LabContext | undefined;
 let lab: LabServer | undefined;
 let dataDir: string;
+/** How long the first reset to step 7 (played) took, printed beside the restored one. */
+let replayedSeconds = 0;
 
 /** Reset through the instructor API, as the console does; returns the streamed events. */
 async function resetOverHttp(to?: string): Promise<{ type: string; line?: string; message?: string; result?: Record<string, unknown> }[]> {
@@ -195,6 +204,51 @@ describe('instructor resets on the ZDM course', { timeout: 1_800_000 }, () => {
     const pages = ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6'];
     assert.deepEqual(pages.map((p) => progress.checks[p]?.ok), pages.map(() => true));
     assert.equal(progress.checks.step7, undefined, 'nothing of step 7 was checked');
+    replayedSeconds = Number((done.result as { playedSeconds?: number }).playedSeconds);
+    const shelf = lab!.classroom.shelf!;
+    assert.deepEqual(shelf.pages(), ['step1', 'step2', 'step3', 'step4', 'step5', 'step6', 'step7'], `the states saved on the way:\n${events.map((e) => e.line).join('\n')}`);
+  });
+
+  test('a second reset to step 7 restores the saved state instead of playing: Origin\'s rows, the proxies, the API through them, the loop writing on, step 6\'s check passing', async (t) => {
+    const why = await zdmProxyUnavailable();
+    if (why) return void t.skip(why);
+    const env = lab!.environments.get(ENV)!;
+    const saved = join(lab!.classroom.shelf!.dir, 'step7');
+    const state = JSON.parse(readFileSync(join(saved, 'infra.json'), 'utf8')) as EnvironmentState;
+    const record = readFileSync(join(saved, 'writer.log'), 'utf8').trim().split('\n');
+    const lastSaved = Math.max(...record.map((l) => Number(/^phase1-(\d+) /.exec(l)?.[1] ?? 0)));
+    assert.ok(lastSaved > 0, 'the saved record holds phase1 writes (the loop of step 6)');
+
+    const events = await resetOverHttp('step7');
+    const done = events.at(-1)!;
+    assert.equal(done.type, 'done', `${JSON.stringify(events.slice(-5))}\n${terminalTails()}`);
+    const result = done.result as { restored?: boolean; playedSeconds: number; resetSeconds: number };
+    assert.equal(result.restored, true, events.map((e) => e.line ?? e.message).join('\n'));
+    const lines = events.map((e) => e.line ?? '');
+    assert.ok(lines.some((l) => /^environment 8: step6's check passes: ✔/.test(l)), lines.join('\n'));
+    console.log(`# reset to step7 from its saved state: ${JSON.stringify(result)}`);
+    recordFinding('reset-to-step7', `reset to step7: ${replayedSeconds.toFixed(1)} s played, ${result.playedSeconds.toFixed(1)} s from its saved state (restore ${result.resetSeconds.toFixed(1)} s)`);
+
+    const progress = env.progress();
+    assert.equal(progress.current, 'step7');
+    const pages = ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6'];
+    assert.deepEqual(pages.map((p) => progress.checks[p]?.ok), pages.map(() => true));
+    // Origin holds every saved row with its writetime.
+    const onOrigin = await withClient(ctx!.topo.origin, async (c) =>
+      new Map((await c.execute('SELECT user, when, status, WRITETIME(status) AS wt FROM zdmapp.user_status', [], { fetchSize: 100_000 })).rows.map((r) => [`${r.user} ${(r.when as Date).toISOString()} ${r.status}`, String(r.wt)])),
+    );
+    for (const row of state.clusters.origin.rows) assert.equal(onOrigin.get(`${row.user} ${row.when} ${row.status}`), row.writetime, `Origin holds ${row.user} ${row.when} ${row.status} as saved`);
+    const status = await zdmLab(['proxy', 'status', '--env', String(ENV)]);
+    assert.equal((status.stdout.match(/ORIGIN\/PRIMARY_ONLY/g) ?? []).length, 3, status.stdout);
+    assert.equal((await http('GET', `http://127.0.${ENV}.20:8000/health`)).body.mode, 'ZDM_PROXY');
+    // The loop writes on from the saved record, as phase1, without a gap.
+    const log = () => readFileSync(join(env.workDir, 'writer.log'), 'utf8').trim().split('\n');
+    assert.deepEqual(log().slice(0, record.length), record);
+    for (let i = 0; log().length <= record.length + 3 && i < 120; i++) await new Promise((r) => setTimeout(r, 500));
+    const after = log().slice(record.length);
+    assert.ok(after.length > 3, `the loop writes again after the restore\n${terminalTails()}`);
+    assert.deepEqual(after.filter((l) => /^phase1-\d+ /.test(l)).map((l) => l.replace(/^phase1-(\d+) .*/, '$1')).slice(0, 3), [lastSaved + 1, lastSaved + 2, lastSaved + 3].map(String));
+    assert.deepEqual(after.filter((l) => !/ 200$/.test(l)), [], 'every write after the restore succeeded');
   });
 
   test("left without activity, the environment sleeps with its parts stopped, and wakes with Origin's rows intact and the loop writing", async (t) => {
