@@ -232,7 +232,8 @@ function row(e: EnvironmentView): HTMLTableRowElement {
   const disabled = busy.has(e.env) || e.activity?.kind === 'destroying';
   const select = document.createElement('select');
   select.className = 'reset-to';
-  for (const p of list!.course.pages) select.append(new Option(p.id, p.id));
+  // a page with a saved state is reached in seconds; the others are played to
+  for (const p of list!.course.pages) select.append(new Option(p.saved ? `${p.id} (saved)` : p.id, p.id));
   select.value = chosen.get(e.env) ?? list!.course.pages[0]!.id;
   select.onchange = () => chosen.set(e.env, select.value);
   const which = document.createElement('select');

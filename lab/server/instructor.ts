@@ -36,7 +36,8 @@ export interface EnvironmentView extends EnvironmentRow {
 }
 
 export interface EnvironmentList {
-  course: { title: string; pages: { id: string; title: string }[]; terminals: { id: string; name: string }[] };
+  /** Each page says whether a reset to it restores a saved state (fast) rather than playing the pages before it. */
+  course: { title: string; pages: { id: string; title: string; saved: boolean }[]; terminals: { id: string; name: string }[] };
   environments: EnvironmentView[];
   capacity: Capacity;
   /** The terminal shown to the class now, if any. */
@@ -87,7 +88,7 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
     const list: EnvironmentList = {
       course: {
         title: classroom.course.title,
-        pages: classroom.course.pages.map((p) => ({ id: p.id, title: p.title })),
+        pages: classroom.course.pages.map((p) => ({ id: p.id, title: p.title, saved: classroom.shelf?.has(p.id) ?? false })),
         terminals: classroom.course.terminals.map((t) => ({ id: t.id, name: t.name })),
       },
       environments: rows.map((r) => ({ ...r, inviteUrl: invite(r.env) })),

@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { loadCourse } from '../../lab/course/load.js';
 import { StateShelf } from '../../lab/environments/states.js';
-import { startTestLab, type TestLab } from './lab-harness.js';
+import { labFetch, startTestLab, type TestLab } from './lab-harness.js';
 
 const fixture = resolve(new URL('../fixtures/course-states', import.meta.url).pathname);
 let t: TestLab;
@@ -54,6 +54,9 @@ describe('saved states of a course', () => {
     assert.equal(statSync(shelf.dir).mode & 0o777, 0o700);
     assert.equal(statSync(join(shelf.dir, 'step3', 'notes.txt')).mode & 0o777, 0o600);
     assert.equal(readFileSync(join(shelf.dir, 'step3', 'notes.txt'), 'utf8'), 'intro\none\ntwo\n');
+    // The console's list says which pages a reset reaches from a saved state.
+    const list = await labFetch(t.lab, '/api/instructor/environments', { token: t.lab.instructorToken });
+    assert.deepEqual((list.body as { course: { pages: { id: string; saved: boolean }[] } }).course.pages.map((p) => `${p.id} ${p.saved}`), ['intro false', 'step1 true', 'step2 false', 'step3 true']);
   });
 
   test('a second reset to step 3 restores its saved state instead of playing, and step 2\'s check confirms it', async () => {
