@@ -9,7 +9,9 @@
  * The same budget holds an environment's Docker containers, which the daemon
  * starts outside the lab server's groups: they are created under a group of
  * the environment's at the top of each hierarchy (DockerCgroupParent), named
- * to Docker as the containers' CgroupParent.
+ * to Docker as the containers' CgroupParent. On cgroup v1 that group is the
+ * environment's own group as well (its shells and everything they start
+ * join it), so one budget holds the environment as a whole.
  *
  * Written by hand: the job is a few files under /sys/fs/cgroup, and no
  * maintained Node.js library manages cgroups (systemd-run would, where
@@ -41,6 +43,11 @@ export function cgroupProblem(): string | undefined {
   }
   const missing = V1_CONTROLLERS.filter((c) => !existsSync(join(ROOT, c, 'cgroup.procs')));
   return missing.length ? `no cgroup hierarchy for ${missing.join(', ')} under ${ROOT}` : undefined;
+}
+
+/** Whether this host uses cgroup v2's one unified hierarchy (else v1's, one per controller). */
+export function isCgroupV2(): boolean {
+  return existsSync(join(ROOT, 'cgroup.controllers'));
 }
 
 /** This process's group in a hierarchy: "" for v2's unified one, else the v1 controller's name. */
@@ -91,7 +98,7 @@ export class EnvironmentCgroup {
     readonly name: string,
     atTop = false,
   ) {
-    this.v2 = existsSync(join(ROOT, 'cgroup.controllers'));
+    this.v2 = isCgroupV2();
     if (atTop) this.dirs = this.v2 ? [join(ROOT, name)] : V1_CONTROLLERS.map((c) => join(ROOT, c, name));
     else this.dirs = this.v2 ? [join(v2Parent(), name)] : V1_CONTROLLERS.map((c) => join(ROOT, c, ownGroup(c), name));
   }
@@ -188,7 +195,9 @@ export class EnvironmentCgroup {
 /**
  * Environment K's Docker containers, all together, held to its budget: a
  * group at the top of each hierarchy (`/zdmlab-docker-K`), which the lab's
- * Docker gateway names as every container's CgroupParent. Docker's cgroupfs
+ * Docker gateway names as every container's CgroupParent. On cgroup v1 the
+ * environment's own processes join the same group (its Sandbox's group), so
+ * the budget holds the environment as a whole. Docker's cgroupfs
  * driver reads an absolute CgroupParent from the top of each hierarchy and
  * makes a group per container in it, so the limits set here hold the sum of
  * the containers' memory, tasks and CPU time. The runtime creates the same

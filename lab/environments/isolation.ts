@@ -110,6 +110,10 @@ export interface SandboxOptions {
   labPorts: () => number[];
   /** More of the environment's processes' variables (e.g. the Docker gateway's address and token). */
   variables?: Record<string, string>;
+  /** The environment's control group (default: `zdmlab-env-K` under the lab server's own); on the Docker backend, the one its containers go in too, so that one budget holds both. */
+  cgroup?: EnvironmentCgroup;
+  /** Removes what else may hold that group (the environment's containers), before the group itself is removed. */
+  release?: () => Promise<void>;
 }
 
 /**
@@ -150,7 +154,7 @@ export class Sandbox {
     this.current = opts.budget;
     this.account = accountName(opts.env);
     this.home = opts.home;
-    this.cgroup = new EnvironmentCgroup(`zdmlab-env-${opts.env}`);
+    this.cgroup = opts.cgroup ?? new EnvironmentCgroup(`zdmlab-env-${opts.env}`);
   }
 
   get uid(): number {
@@ -261,6 +265,8 @@ export class Sandbox {
       this.removeLeftovers();
     }
     this.dropRules();
+    // A failure here shows below as the group still in use; the environment's destroy tells the instructor what the release said.
+    await this.opts.release?.().catch(() => undefined);
     await this.cgroup.remove();
     for (const dir of [this.home, ...this.opts.owned]) rmSync(dir, { recursive: true, force: true });
     if (lookupAccount(this.account)) tool('userdel', [this.account]);

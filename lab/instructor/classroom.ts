@@ -39,6 +39,7 @@ import type { ProgressStore } from '../progress/store.js';
 import { hashToken, type Hand } from '../progress/store.js';
 import { newSalt, shellTokenFor, tokenFor, type Principal } from '../server/access.js';
 import { Sandbox } from '../environments/isolation.js';
+import { DockerCgroupParent, isCgroupV2 } from '../environments/cgroups.js';
 import { AddressGuard } from '../environments/address-guard.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
 import { capacity, CapacityError, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
@@ -781,6 +782,10 @@ export class Classroom {
       budget: { memoryBytes: this.opts.bytesPerEnvironment ?? this.course.environments.memoryBytes, cpus: isolation.cpusPerEnvironment ?? this.course.environments.cpus, ...this.savedBudget(env), tasks: TASKS_PER_ENVIRONMENT },
       labPorts: isolation.labPorts,
       variables: isolation.docker?.variables(env),
+      // On the Docker backend the environment's processes share its containers' group (cgroups.ts), so one budget holds them all;
+      // cgroup v2 lets no group with processes of its own hand controllers to its children, so there each has its own.
+      cgroup: isolation.docker && !isCgroupV2() ? new DockerCgroupParent(env) : undefined,
+      release: isolation.docker ? () => isolation.docker!.removeEnvironment(env) : undefined,
     });
   }
 

@@ -11,7 +11,8 @@
  * pull, no token or a forged one, a container or exec session as root, a
  * container past A's budget or past the most containers an environment may
  * have. Each is refused with the rule it breaks. Every container of A's
- * is in A's one control group for containers, which carries A's budget; while cqlsh runs, the Cassandra password
+ * is in A's one control group, which carries A's budget and holds A's
+ * shell too (the environment as a whole, one budget); while cqlsh runs, the Cassandra password
  * is on no process's command line, on the host or in a container; A's shell
  * cannot open a connection to B's container on B's own bridge network.
  * Destroying A removes its account and every container, network, volume and
@@ -112,7 +113,8 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
   });
 
   test("infra up, proxy deploy and cqlsh from A's terminal run A's own containers through the lab", async () => {
-    const up = await inA('zdm-lab infra up', 600_000);
+    // --backend: the command itself, not the lab's restore of the learner's page that a bare `infra up` in a lab terminal asks for.
+    const up = await inA('zdm-lab infra up --backend docker', 600_000);
     assert.match(up, new RegExp(`environment ${A} is up: Origin 127\\.0\\.${A}\\.1:9042 \\(seeded\\)`));
     const deploy = await inA('zdm-lab proxy deploy', 300_000);
     assert.match(deploy, /proxies are up/);
@@ -135,10 +137,15 @@ describe('an isolated environment on the Docker backend reaches Docker only thro
       assert.ok(existsSync(`/sys/fs/cgroup/memory/zdmlab-docker-${A}/${info.Id}`), `${name}'s control group is inside A's`);
     }
     const budget = lab.environments.get(A)!.sandbox!.budget;
+    // A's own processes are in the same group: one budget holds the environment as a whole.
+    const shellGroups = await inA('grep -E ":(memory|pids):" /proc/self/cgroup');
+    for (const controller of ['memory', 'pids']) assert.match(shellGroups, new RegExp(`^\\d+:${controller}:/zdmlab-docker-${A}\\s*$`, 'm'), controller);
+    const page = (bytes: number) => Math.floor(bytes / 4096) * 4096;
     const group = (controller: string, file: string) => Number(readFileSync(`/sys/fs/cgroup/${controller}/zdmlab-docker-${A}/${file}`, 'utf8').trim());
     assert.deepEqual(
       { memory: group('memory', 'memory.limit_in_bytes'), swap: group('memory', 'memory.memsw.limit_in_bytes'), cpus: group('cpu', 'cpu.cfs_quota_us') === -1 ? 'no cap' : group('cpu', 'cpu.cfs_quota_us') / group('cpu', 'cpu.cfs_period_us'), tasks: group('pids', 'pids.max') },
-      { memory: budget.memoryBytes, swap: budget.memoryBytes, cpus: budget.cpus ?? 'no cap', tasks: budget.tasks },
+      // The kernel keeps a memory limit in whole pages, rounded down.
+      { memory: page(budget.memoryBytes), swap: page(budget.memoryBytes), cpus: budget.cpus ?? 'no cap', tasks: budget.tasks },
     );
   });
 
