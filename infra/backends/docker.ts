@@ -76,7 +76,7 @@ export function volumeName(node: NodeSpec): string {
  * container address that the proxies on the network reach.
  */
 export function containerCassandraYaml(node: NodeSpec): string {
-  return `${cassandraYaml({ ...node, dir: '/var/lib/cassandra' })}# broadcast_address: set by the image's entrypoint
+  return `${cassandraYaml({ ...node, dir: '/var/lib/cassandra' }, 'previous')}# broadcast_address: set by the image's entrypoint
 # broadcast_rpc_address: set by the image's entrypoint
 `;
 }

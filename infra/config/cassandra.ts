@@ -4,12 +4,33 @@
  * distribution's jvm-server.options / jvm17-server.options, plus the settings
  * that make a single lab node start in seconds (no gossip settling, short ring
  * delay, no superuser setup delay, no auto snapshots, a small heap).
+ *
+ * A lab node holds a few hundred rows, so its settings are sized for that
+ * (the `small` profile): a heap of 64 MiB growing up to 256 MiB, the serial collector, the C1
+ * compiler only, few threads in every pool, small memtables, caches and
+ * buffers, and two malloc arenas. The `previous` profile (512 MiB heap, G1,
+ * both compilers, the pools sized for a server) is kept only so that
+ * bench/nodes.ts can measure both in one run (ZDM_LAB_NODE_PROFILE=previous).
  */
 import { join } from 'node:path';
 import type { CassandraArtifact } from '../artifacts/cassandra.js';
 import type { NodeSpec } from '../topology.js';
 
-export const HEAP = process.env.ZDM_LAB_CASSANDRA_HEAP ?? '512M';
+export type NodeProfile = 'small' | 'previous';
+
+export function nodeProfile(): NodeProfile {
+  const value = process.env.ZDM_LAB_NODE_PROFILE ?? 'small';
+  if (value === 'small' || value === 'previous') return value;
+  throw new Error(`ZDM_LAB_NODE_PROFILE=${value}: use small (the default) or previous`);
+}
+
+/** The node's heap (-Xms and -Xmx), unless ZDM_LAB_CASSANDRA_HEAP gives one. */
+export function heapOf(profile: NodeProfile): string {
+  return process.env.ZDM_LAB_CASSANDRA_HEAP ?? (profile === 'small' ? '256M' : '512M');
+}
+
+/** The heap the Docker backend gives its image (MAX_HEAP_SIZE): the image keeps the previous profile's options. */
+export const HEAP = heapOf('previous');
 
 export function nodePaths(node: NodeSpec) {
   return {
@@ -22,7 +43,44 @@ export function nodePaths(node: NodeSpec) {
   };
 }
 
-export function cassandraYaml(node: NodeSpec): string {
+/** Pools, memtables, caches and buffers of the previous profile: Cassandra's defaults, trimmed a little. */
+const PREVIOUS_SIZES = `concurrent_reads: 8
+concurrent_writes: 16
+concurrent_counter_writes: 8
+concurrent_compactors: 1
+memtable_heap_space: 96MiB
+memtable_offheap_space: 96MiB
+key_cache_size: 8MiB
+counter_cache_size: 0MiB
+prepared_statements_cache_size: 8MiB
+`;
+
+/**
+ * The small profile: a lab's keyspaces hold kilobytes, a handful of clients
+ * connect (the API, three proxies, cqlsh, the migrator), and nothing needs
+ * more than a few threads. Each pool, cache and buffer Cassandra sizes from
+ * the heap or the cores by default is given a size of its own here.
+ */
+const SMALL_SIZES = `concurrent_reads: 4
+concurrent_writes: 4
+concurrent_counter_writes: 2
+concurrent_materialized_view_writes: 1
+concurrent_compactors: 1
+memtable_flush_writers: 1
+native_transport_max_threads: 16
+compaction_throughput: 16MiB/s
+memtable_heap_space: 32MiB
+memtable_offheap_space: 16MiB
+file_cache_size: 16MiB
+networking_cache_size: 8MiB
+key_cache_size: 2MiB
+row_cache_size: 0MiB
+counter_cache_size: 0MiB
+prepared_statements_cache_size: 4MiB
+index_summary_capacity: 2MiB
+`;
+
+export function cassandraYaml(node: NodeSpec, profile: NodeProfile = nodeProfile()): string {
   const { data } = nodePaths(node);
   return `# cassandra.yaml for the ${node.name} node of a ZDM lab environment
 cluster_name: ${node.clusterName}
@@ -54,16 +112,7 @@ start_native_transport: true
 endpoint_snitch: SimpleSnitch
 auto_snapshot: false
 snapshot_before_compaction: false
-concurrent_reads: 8
-concurrent_writes: 16
-concurrent_counter_writes: 8
-concurrent_compactors: 1
-memtable_heap_space: 96MiB
-memtable_offheap_space: 96MiB
-key_cache_size: 8MiB
-counter_cache_size: 0MiB
-prepared_statements_cache_size: 8MiB
-read_request_timeout: 10000ms
+${profile === 'small' ? SMALL_SIZES : PREVIOUS_SIZES}read_request_timeout: 10000ms
 write_request_timeout: 5000ms
 range_request_timeout: 20000ms
 request_timeout: 20000ms
@@ -132,22 +181,60 @@ const JAVA17_MODULE_FLAGS = [
   '-Dio.netty.allocator.maxOrder=11',
 ];
 
-export function javaArgs(node: NodeSpec, artifact: CassandraArtifact): string[] {
+/** The previous profile's heap, collector and compiler: the distribution's G1 settings. */
+const PREVIOUS_JVM = [
+  '-Xss256k',
+  '-XX:+UseG1GC',
+  '-XX:+ParallelRefProcEnabled',
+  '-XX:MaxTenuringThreshold=1',
+  '-XX:MaxGCPauseMillis=300',
+  '-XX:+UseThreadPriorities',
+  '-XX:+PerfDisableSharedMem',
+  '-XX:MaxDirectMemorySize=256M',
+  '-XX:ReservedCodeCacheSize=64M',
+  '-XX:CICompilerCount=2',
+  '-XX:+UseTLAB',
+];
+
+/**
+ * The small profile's: the serial collector (no concurrent threads, no
+ * remembered sets: G1's native overhead is tens of MiB on a small heap), the
+ * C1 compiler alone (it compiles sooner and keeps less code; a lab node never
+ * runs long enough for C2 to pay back), and bounds on every native area.
+ */
+const SMALL_JVM = [
+  '-Xss256k',
+  '-XX:+UseSerialGC',
+  // The heap grows only as far as it must to keep 20% free after a collection, and gives back what is over 40%.
+  '-XX:MinHeapFreeRatio=20',
+  '-XX:MaxHeapFreeRatio=40',
+  '-XX:+UseThreadPriorities',
+  '-XX:+PerfDisableSharedMem',
+  '-XX:TieredStopAtLevel=1',
+  '-XX:CICompilerCount=1',
+  '-XX:ReservedCodeCacheSize=32M',
+  '-XX:MaxMetaspaceSize=160M',
+  '-XX:CompressedClassSpaceSize=64M',
+  '-XX:MaxDirectMemorySize=128M',
+  '-XX:+UseTLAB',
+  // Netty's pooled allocator keeps one arena per core (16 MiB chunks each): one arena is plenty for a handful of connections.
+  '-Dio.netty.allocator.numDirectArenas=1',
+  '-Dio.netty.allocator.numHeapArenas=1',
+];
+
+/** The node's environment: two malloc arenas instead of glibc's eight per core, each of which keeps freed memory resident. */
+export function nodeEnvironment(profile: NodeProfile = nodeProfile()): Record<string, string> {
+  return profile === 'small' ? { MALLOC_ARENA_MAX: '2' } : {};
+}
+
+export function javaArgs(node: NodeSpec, artifact: CassandraArtifact, profile: NodeProfile = nodeProfile()): string[] {
   const paths = nodePaths(node);
+  const heap = heapOf(profile);
   return [
-    `-Xms${HEAP}`,
-    `-Xmx${HEAP}`,
-    '-Xss256k',
-    '-XX:+UseG1GC',
-    '-XX:+ParallelRefProcEnabled',
-    '-XX:MaxTenuringThreshold=1',
-    '-XX:MaxGCPauseMillis=300',
-    '-XX:+UseThreadPriorities',
-    '-XX:+PerfDisableSharedMem',
-    '-XX:MaxDirectMemorySize=256M',
-    '-XX:ReservedCodeCacheSize=64M',
-    '-XX:CICompilerCount=2',
-    '-XX:+UseTLAB',
+    // The small profile starts with a small heap that grows as needed: a heap committed at once is a heap resident at once.
+    profile === 'small' && !process.env.ZDM_LAB_CASSANDRA_HEAP ? '-Xms64M' : `-Xms${heap}`,
+    `-Xmx${heap}`,
+    ...(profile === 'small' ? SMALL_JVM : PREVIOUS_JVM),
     '-ea',
     '-da:net.openhft...',
     '-Djava.net.preferIPv4Stack=true',
