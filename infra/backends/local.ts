@@ -11,9 +11,10 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Supervised } from '../../common/processes.js';
 import { ensureCassandra, type CassandraArtifact } from '../artifacts/cassandra.js';
+import { classDataOptions } from '../artifacts/class-data.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ensureZdmProxy } from '../artifacts/zdm-proxy.js';
-import { cassandraYaml, javaArgs, logbackXml, nodePaths } from '../config/cassandra.js';
+import { cassandraYaml, javaArgs, logbackXml, nodeEnvironment, nodePaths } from '../config/cassandra.js';
 import type { Reporter } from '../progress.js';
 import { credentialsFile, credentialsOf, loginCluster } from '../credentials.js';
 import { COMPONENT_TAG } from '../paths.js';
@@ -29,10 +30,13 @@ export class LocalBackend implements Backend {
   readonly name = 'local';
   readonly keepsDataWhenStopped = true;
   private cassandra?: CassandraArtifact;
+  /** The JVM options that map the class data archive (none without one), decided once per command. */
+  private classData?: string[];
   private proxyBin?: string;
 
   async prepare(_topo: Topology, report: Reporter): Promise<void> {
     this.cassandra = await ensureCassandra(report);
+    this.classData ??= await classDataOptions(this.cassandra, report);
     await ensureCqlsh(report);
   }
 
@@ -46,11 +50,12 @@ export class LocalBackend implements Backend {
 
   async startNode(node: NodeSpec, report: Reporter): Promise<void> {
     const artifact = this.cassandra ?? (this.cassandra = await ensureCassandra(report));
+    const classData = this.classData ?? (this.classData = await classDataOptions(artifact, report));
     const paths = nodePaths(node);
     for (const dir of [paths.conf, paths.data, paths.logs]) mkdirSync(dir, { recursive: true });
     writeFileSync(paths.yaml, cassandraYaml(node));
     writeFileSync(paths.logback, logbackXml(node));
-    await this.launch(node, 'java', javaArgs(node, artifact), {}, join('logs', 'stdout.log'));
+    await this.launch(node, 'java', [...classData, ...javaArgs(node, artifact)], nodeEnvironment(), join('logs', 'stdout.log'));
   }
 
   async startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {

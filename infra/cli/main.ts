@@ -5,6 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { ensureCassandra } from '../artifacts/cassandra.js';
+import { classDataOptions } from '../artifacts/class-data.js';
 import { ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ArtifactUnavailableError, describeZdmProxy, ensureZdmProxy, findZdmProxy, ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
 import { chooseBackend } from '../backends/select.js';
@@ -22,7 +23,7 @@ import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 const USAGE = `usage: zdm-lab <command> [options]
 
-  setup                              fetch Cassandra, cqlsh (and its Python driver) and zdm-proxy into the cache
+  setup                              fetch Cassandra, cqlsh (and its Python driver) and zdm-proxy into the cache; build the nodes' class data archive
   infra up|status|down|reset         Origin and Target nodes of an environment (infra up in a terminal
                                      of the lab: the whole environment, back to your page of the course)
   infra stop                         stop what can stop without losing data (an idle environment)
@@ -88,7 +89,7 @@ async function main(argv: string[]): Promise<number> {
 
   switch (`${command} ${sub ?? ''}`.trim()) {
     case 'setup': {
-      await ensureCassandra(ctx.report);
+      await classDataOptions(await ensureCassandra(ctx.report), ctx.report);
       await ensureCqlsh(ctx.report);
       try {
         const bin = await ensureZdmProxy(ctx.report);
