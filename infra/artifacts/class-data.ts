@@ -19,7 +19,7 @@
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,7 +47,7 @@ function sharedOptions(artifact: CassandraArtifact): string[] {
 }
 
 /** What the archive depends on: the JVM that reads it, the jars, and the options it was dumped with. */
-function archivePath(artifact: CassandraArtifact): string {
+export function archivePath(artifact: CassandraArtifact): string {
   const shown = spawnSync('java', ['-XshowSettings:properties', '-version'], { encoding: 'utf8' });
   if (shown.error) throw shown.error;
   // -XshowSettings writes to stderr.
@@ -123,6 +123,10 @@ function dump(artifact: CassandraArtifact, list: string, archive: string): void 
   execFileSync('java', [`-XX:SharedArchiveFile=${partial}`, '-Xshare:on', ...sharedOptions(artifact), '-cp', artifact.classpath, '-version'], { stdio: 'pipe' });
   chmodSync(partial, 0o644);
   renameSync(partial, archive);
+  // An archive of other settings or another Java is of no more use: it would only fill the cache.
+  for (const name of readdirSync(archiveDir())) {
+    if (name.endsWith('.jsa') && join(archiveDir(), name) !== archive) rmSync(join(archiveDir(), name), { force: true });
+  }
 }
 
 /**
