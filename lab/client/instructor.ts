@@ -132,8 +132,7 @@ function pageOptions(select: HTMLSelectElement): void {
 
 function render(): void {
   if (!list) return;
-  const c = list.capacity;
-  $('capacity').textContent = `${list.environments.length} environment(s); room for ${c.room} more (${gib(c.availableBytes)} of ${gib(c.totalBytes)} free, about ${gib(c.bytesPerEnvironment)} each)`;
+  $('capacity').textContent = `${list.environments.length} environment(s); ${list.capacityText}`;
   pageOptions($<HTMLSelectElement>('reset-all-to'));
   for (const [id, key] of [['idle-minutes', 'idleMinutes'], ['lifetime-minutes', 'lifetimeMinutes'], ['extend-limit-minutes', 'extendLimitMinutes']] as const) {
     const input = $<HTMLInputElement>(id);
@@ -482,10 +481,6 @@ function chip(text: string, state: string): HTMLSpanElement {
 function ago(at: number): string {
   const s = Math.max(0, Math.round((Date.now() - at) / 1000));
   return s < 60 ? `${s} s ago` : s < 3600 ? `${Math.floor(s / 60)} min ago` : `${Math.floor(s / 3600)} h ago`;
-}
-
-function gib(bytes: number): string {
-  return `${(bytes / 1024 ** 3).toFixed(1)} GiB`;
 }
 
 $<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));

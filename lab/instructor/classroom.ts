@@ -29,6 +29,7 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import { chmodSync, mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Course, PageSpec } from '../course/schema.js';
 import { StateShelf } from '../environments/states.js';
@@ -42,7 +43,7 @@ import { Sandbox } from '../environments/isolation.js';
 import { DockerCgroupParent, isCgroupV2 } from '../environments/cgroups.js';
 import { AddressGuard } from '../environments/address-guard.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
-import { capacity, CapacityError, ensureRoom, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
+import { capacity, CapacityError, ensureRoom, readHostCpu, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
 import { HealthWatch, type HealthReport } from './health.js';
 
 export interface ClassroomOptions {
@@ -73,6 +74,8 @@ export interface ClassroomOptions {
   singleLearner?: boolean;
   /** How often lifetimes and idle times are looked at (default 15 s). */
   lifecycleCheckMs?: number;
+  /** How often the host's and the environments' CPU use is read for the capacity figures (default 15 s). */
+  loadSampleMs?: number;
 }
 
 /** The class's rules for how long environments live, in minutes (fractions allowed); 0 turns a rule off. */
@@ -238,6 +241,9 @@ export class Classroom {
   /** Seats being removed (more were kept than asked for), environments ending. */
   private readonly leaving = new Set<number>();
   private readonly lifecycleTimer: NodeJS.Timeout;
+  private readonly loadTimer: NodeJS.Timeout;
+  /** The last reading of CPU times, and the rates between it and the one before. */
+  private load: { at: number; host: { busy: number; total: number }; envs: Map<number, number>; busyCores: number | null; cpus: number[] } | undefined;
   /** With isolation: ends a learner's process that takes another environment's addresses (environments/address-guard.ts). */
   private readonly guard: AddressGuard | undefined;
   /** The instructor's settings, read from the database once and written through to it (every poll reads them). */
@@ -256,6 +262,8 @@ export class Classroom {
     };
     this.seatsWanted = read(SEATS_SETTING, 0);
     this.lifecycleTimer = setInterval(() => this.checkLifetimes(), opts.lifecycleCheckMs ?? 15_000).unref();
+    this.sampleLoad();
+    this.loadTimer = setInterval(() => this.sampleLoad(), opts.loadSampleMs ?? 15_000).unref();
     if (opts.isolation) {
       this.guard = new AddressGuard(() => this.accounts(), (line) => console.error(line));
       this.guard.start();
@@ -483,7 +491,38 @@ export class Classroom {
 
   capacity(): Capacity {
     const starting = [...this.learners.values()].filter((l) => l.env.setupStatus === 'running').length;
-    return capacity(this.opts.bytesPerEnvironment ?? this.opts.course.environments.memoryBytes, this.opts.runSetup === false ? 0 : starting, (this.opts.memory ?? readMemoryInfo)());
+    // An amount the instructor gave wins over what is measured.
+    const peaks = this.opts.bytesPerEnvironment === undefined ? this.measuredEnvironments().flatMap((l) => l.env.sandbox!.cgroup.memory().peak ?? []) : [];
+    return capacity(this.opts.bytesPerEnvironment ?? this.opts.course.environments.memoryBytes, this.opts.runSetup === false ? 0 : starting, (this.opts.memory ?? readMemoryInfo)(), {
+      peaks,
+      cpus: this.load?.cpus ?? [],
+      busyCores: this.load?.busyCores ?? null,
+    });
+  }
+
+  /** The isolated environments whose use says what an environment costs: set up (or without a setup) and awake. */
+  private measuredEnvironments(): Learner[] {
+    return [...this.learners.values()].filter((l) => l.env.sandbox && (l.env.setupStatus === 'done' || l.env.setupStatus === 'none') && l.env.sleep === 'awake');
+  }
+
+  /** Reads the CPU time of the host and of each measured environment; the rates since the last reading feed capacity(). */
+  private sampleLoad(): void {
+    try {
+      const at = Date.now();
+      const host = readHostCpu();
+      const envs = new Map<number, number>();
+      for (const l of this.measuredEnvironments()) {
+        const seconds = l.env.sandbox!.cgroup.cpuSeconds();
+        if (seconds !== undefined) envs.set(l.env.id, seconds);
+      }
+      const last = this.load;
+      const wall = last ? (at - last.at) / 1000 : 0;
+      const busyCores = last && host.total > last.host.total ? ((host.busy - last.host.busy) / (host.total - last.host.total)) * availableParallelism() : null;
+      const cpus = last && wall > 0 ? [...envs].flatMap(([id, s]) => (last.envs.has(id) ? [Math.max(0, s - last.envs.get(id)!) / wall] : [])) : [];
+      this.load = { at, host, envs, busyCores, cpus };
+    } catch (err) {
+      console.error(`reading the host's CPU use: ${(err as Error).message}`);
+    }
   }
 
   get(env: number): Environment {
@@ -729,6 +768,7 @@ export class Classroom {
 
   async close(): Promise<void> {
     clearInterval(this.lifecycleTimer);
+    clearInterval(this.loadTimer);
     this.guard?.stop();
     await Promise.all([...this.learners.values()].map((l) => l.env.close()));
   }

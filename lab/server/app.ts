@@ -68,6 +68,8 @@ export interface LabOptions {
   onPrepareOutput?: (text: string) => void;
   /** How often environments' lifetimes and idle times are looked at (tests; default 15 s). */
   lifecycleCheckMs?: number;
+  /** How often CPU use is read for the console's capacity figures (default 15 s; tests read it more often). */
+  loadSampleMs?: number;
 }
 
 export interface LabServer {
@@ -134,6 +136,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     isolation: opts.isolate ? { labPorts: () => [listening ? port : 0, gateway?.listeningPort ?? 0], cpusPerEnvironment: opts.cpusPerEnvironment, docker: gateway } : undefined,
     singleLearner: !opts.isolate && opts.singleLearner,
     lifecycleCheckMs: opts.lifecycleCheckMs,
+    loadSampleMs: opts.loadSampleMs,
   });
   const environments = classroom.environments;
   const envId = opts.environmentId === undefined ? 1 : opts.environmentId;

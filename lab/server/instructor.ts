@@ -24,7 +24,7 @@
  * socket (`/ws/terminal?…&watch=1`, see terminals.ts).
  */
 import express, { type Express, type Response } from 'express';
-import type { Capacity } from '../instructor/capacity.js';
+import { describeCapacity, type Capacity } from '../instructor/capacity.js';
 import { type ClientBundle, escapeHtml } from './client.js';
 import { allowWasm } from './headers.js';
 import { CapacityError, Classroom, ClassroomError, type EnvironmentRow, type LifetimeRules, type ResetOutcome, type SeatsView } from '../instructor/classroom.js';
@@ -40,6 +40,8 @@ export interface EnvironmentList {
   course: { title: string; pages: { id: string; title: string; saved: boolean }[]; terminals: { id: string; name: string }[] };
   environments: EnvironmentView[];
   capacity: Capacity;
+  /** The capacity in one line: how many more fit by memory and by CPU, and which runs out first. */
+  capacityText: string;
   /** The terminal shown to the class now, if any. */
   broadcast: BroadcastView | null;
   seats: SeatsView;
@@ -85,6 +87,7 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
 
   app.get('/api/instructor/environments', async (_req, res) => {
     const rows = await classroom.rows();
+    const capacity = classroom.capacity();
     const list: EnvironmentList = {
       course: {
         title: classroom.course.title,
@@ -92,7 +95,8 @@ export function setupInstructorRoutes(app: Express, classroom: Classroom, bundle
         terminals: classroom.course.terminals.map((t) => ({ id: t.id, name: t.name })),
       },
       environments: rows.map((r) => ({ ...r, inviteUrl: invite(r.env) })),
-      capacity: classroom.capacity(),
+      capacity,
+      capacityText: describeCapacity(capacity),
       broadcast: broadcast.target ?? null,
       seats: classroom.seats(),
       rules: classroom.rules(),

@@ -160,7 +160,7 @@ describe("the instructor console changes an isolated environment's budget", { sk
 
   before(async () => {
     isolatedDir = mkdtempSync(join(tmpdir(), 'instructor-console-budget-'));
-    isolated = await startLab({ courseDir: join(fixtures, 'course-basic'), port: 0, dataDir: isolatedDir, environmentId: null, isolate: true, runSetup: false, bytesPerEnvironment: GIB, cpusPerEnvironment: 1 });
+    isolated = await startLab({ courseDir: join(fixtures, 'course-basic'), port: 0, dataDir: isolatedDir, environmentId: null, isolate: true, runSetup: false, bytesPerEnvironment: GIB, cpusPerEnvironment: 1, loadSampleMs: 300 });
     isolated.classroom.create({ env: 12, name: 'Dee Isolated' });
     // A context of its own: the two labs share the host name, so their cookies would mix.
     context = await browser.newContext({ viewport: { width: 1400, height: 800 } });
@@ -173,6 +173,17 @@ describe("the instructor console changes an isolated environment's budget", { sk
       await isolated.close();
     }
     rmSync(isolatedDir, { recursive: true, force: true });
+  });
+
+  it('the capacity line says how many more fit by memory and by CPU, with the CPU measured on the environment', async () => {
+    await page.goto(isolated.instructorUrl);
+    await budgetRow().waitFor();
+    // The page refreshes on its own; the CPU figure needs two readings of the environment's group.
+    await page.locator('#capacity', { hasText: 'by CPU' }).waitFor({ timeout: 15_000 });
+    assert.match(
+      await page.locator('#capacity').innerText(),
+      /^1 environment\(s\); room for \d+ more by memory \([\d.]+ GiB of [\d.]+ GiB free, about 1\.0 GiB each, as the course declares\); \d+ more by CPU \([\d.]+ of \d+ cores busy, [\d.]+ cores each on average over 1\): (CPU|memory) runs out first$/,
+    );
   });
 
   it('Budget on the row shows the memory and CPUs the environment has', async () => {
