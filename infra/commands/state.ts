@@ -16,7 +16,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import cassandra from 'cassandra-driver';
-import { readProxyConfig, setProxyConfigValue, writeDefaultProxyConfig, type ProxyConfig } from '../config/proxy.js';
+import { defaultProxyConfig, proxyConfigIsDefault, readProxyConfig, setProxyConfigValue, writeDefaultProxyConfig, type ProxyConfig } from '../config/proxy.js';
 import { runCqlFile, withClient } from '../cql/client.js';
 import type { NodeSpec } from '../topology.js';
 import { keyspaces, SCHEMA_FILE, startNodes, type LabContext } from './environment.js';
@@ -75,7 +75,8 @@ async function clusterState(node: NodeSpec): Promise<ClusterState> {
 
 /** The environment's state, as `infra state restore` takes it back. */
 export async function saveState(ctx: LabContext, path: string): Promise<EnvironmentState> {
-  const config = readProxyConfig(ctx.topo);
+  // Before the proxies are first deployed their files are not written yet: the defaults are what a deploy would write.
+  const config = proxyConfigIsDefault(ctx.topo) ? defaultProxyConfig(ctx.topo) : readProxyConfig(ctx.topo);
   const [origin, target] = await Promise.all([clusterState(ctx.topo.origin), clusterState(ctx.topo.target)]);
   const state: EnvironmentState = {
     format: STATE_FORMAT,

@@ -2,10 +2,15 @@
  * The embedded backend's Cassandra nodes, for real: `infra up` gives a seeded
  * Origin and an empty Target, a second `up` is a no-op, `status` tells the
  * truth after a crash, `reset` restores the step-1 state without restarting
- * healthy JVMs, a bad proxy YAML is refused, and `down` leaves no process.
+ * healthy JVMs, `state save` and `state restore` bring back both clusters'
+ * rows with their writetimes and the proxies' settings (and refuse a file
+ * that is not a state, changing nothing), a bad proxy YAML is refused, and
+ * `down` leaves no process.
  */
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { EnvironmentState } from '../../infra/commands/state.js';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { CORE_FILE, writeDefaultProxyConfig } from '../../infra/config/proxy.js';
@@ -60,6 +65,43 @@ describe('zdm-lab infra on real Cassandra 5.0 nodes', { timeout: 600_000 }, () =
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stdout, /cooking/);
     assert.match(result.stdout, /\(1 rows\)/);
+  });
+
+  test('infra state save, then restore, brings back both clusters\' rows with their writetimes and the proxies\' settings; a file that is not a state changes nothing', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'infra-state-'));
+    const file = join(dir, 'state.json');
+    const originRows = () =>
+      rows(ctx.topo.origin, 'SELECT user, when, status, WRITETIME(status) AS wt FROM zdmapp.user_status').then((r) => r.map((x) => `${x.user} ${(x.when as Date).toISOString()} ${x.status} ${String(x.wt)}`).sort());
+    try {
+      // No proxy has been deployed yet: their files are not written, and the state takes their defaults.
+      rmSync(ctx.topo.proxyConfigDir, { recursive: true, force: true });
+      const saved = await zdmLab(['infra', 'state', 'save', file, '--env', String(ENV)]);
+      assert.equal(saved.code, 0, saved.stdout + saved.stderr);
+      const state = JSON.parse(readFileSync(file, 'utf8')) as EnvironmentState;
+      assert.deepEqual([state.clusters.origin.zdmapp, state.clusters.origin.rows.length, state.clusters.target.zdmapp], [true, 4, false]);
+      assert.deepEqual(state.proxy, { primary_cluster: 'ORIGIN', read_mode: 'PRIMARY_ONLY', log_level: 'INFO' });
+      const before = await originRows();
+
+      // What a learner does after that point: a row more on Origin, a keyspace on Target, a proxy setting.
+      await withClient(ctx.topo.origin, (c) => c.execute("INSERT INTO zdmapp.user_status (user, when, status) VALUES ('zoe', toTimestamp(now()), 'new')"));
+      await withClient(ctx.topo.target, (c) => c.execute("CREATE KEYSPACE zdmapp WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"));
+      assert.equal((await zdmLab(['proxy', 'config', 'set', 'read_mode=DUAL_ASYNC_ON_SECONDARY', '--env', String(ENV)])).code, 0);
+
+      writeFileSync(join(dir, 'broken.json'), '{"format": "zdm-lab-state/0"}');
+      const refused = await zdmLab(['infra', 'state', 'restore', join(dir, 'broken.json'), '--env', String(ENV)]);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stdout + refused.stderr, /broken\.json is not a state zdm-lab infra state save wrote: its format is "zdm-lab-state\/0", not zdm-lab-state\/1/);
+      assert.equal((await originRows()).length, 5, 'the refused file changed nothing');
+
+      const restored = await zdmLab(['infra', 'state', 'restore', file, '--env', String(ENV)]);
+      assert.equal(restored.code, 0, restored.stdout + restored.stderr);
+      assert.deepEqual(await originRows(), before, 'Origin holds exactly the saved rows, with their writetimes');
+      assert.deepEqual(await keyspaceNames(ctx.topo.target), []);
+      const config = await zdmLab(['proxy', 'config', 'show', '--env', String(ENV)]);
+      assert.match(config.stdout, /"read_mode": "PRIMARY_ONLY"/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a proxy YAML with an unknown value or key is refused with file and line', async () => {
