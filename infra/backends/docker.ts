@@ -76,7 +76,7 @@ export function volumeName(node: NodeSpec): string {
  * container address that the proxies on the network reach.
  */
 export function containerCassandraYaml(node: NodeSpec): string {
-  return `${cassandraYaml({ ...node, dir: '/var/lib/cassandra' }, 'previous')}# broadcast_address: set by the image's entrypoint
+  return `${cassandraYaml({ ...node, dir: '/var/lib/cassandra' }, 'small')}# broadcast_address: set by the image's entrypoint
 # broadcast_rpc_address: set by the image's entrypoint
 `;
 }
@@ -197,7 +197,7 @@ export class DockerBackend implements Backend {
         Image: image,
         Hostname: node.name,
         Labels: labLabels(env, node.name),
-        Env: [`MAX_HEAP_SIZE=${HEAP}`, 'HEAP_NEWSIZE=128M', `JVM_EXTRA_OPTS=${FAST_START}`],
+        Env: [`MAX_HEAP_SIZE=${HEAP}`, 'HEAP_NEWSIZE=64M', `JVM_EXTRA_OPTS=${FAST_START}`],
         ExposedPorts: ports.ExposedPorts,
         HostConfig: {
           NetworkMode: network,

@@ -29,8 +29,12 @@ export function heapOf(profile: NodeProfile): string {
   return process.env.ZDM_LAB_CASSANDRA_HEAP ?? (profile === 'small' ? '256M' : '512M');
 }
 
-/** The heap the Docker backend gives its image (MAX_HEAP_SIZE): the image keeps the previous profile's options. */
-export const HEAP = heapOf('previous');
+/**
+ * The heap the Docker backend gives its image (MAX_HEAP_SIZE, both -Xms and
+ * -Xmx there): the small profile's ceiling, with its options in the image,
+ * so that an environment's containers fit the budget the course declares.
+ */
+export const HEAP = heapOf('small');
 
 export function nodePaths(node: NodeSpec) {
   return {

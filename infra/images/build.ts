@@ -116,7 +116,7 @@ async function baseImage(docker: Docker, report: Reporter): Promise<string> {
 /** The distribution's JVM options, one per line, without what the image's start script sets itself. */
 function jvmOptionsFile(artifact: CassandraArtifact): string {
   const perNode = /^(-Xm[sx]|-javaagent|-Dcassandra\.(config|logdir|storagedir|jmx|skip_wait|ring_delay|superuser_setup|available_processors)|-Dlogback|-Dzdm\.|-Dcassandra-foreground|-cp$)/;
-  const args = javaArgs({ ...topology(1).origin, dir: '/unused' }, artifact, 'previous');
+  const args = javaArgs({ ...topology(1).origin, dir: '/unused' }, artifact, 'small');
   const lines: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
