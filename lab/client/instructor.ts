@@ -41,6 +41,8 @@ const REFRESH_MS = 2000;
 let list: EnvironmentList | undefined;
 /** Rows whose action this page started and is waiting for (buttons stay disabled). */
 const busy = new Set<number>();
+/** The lifetime rules' fields the instructor has typed in since the last apply: a refresh leaves them as typed. */
+const editedRules = new Set<string>();
 /** The page picked in each row's "reset to" list, kept across refreshes. */
 const chosen = new Map<number, string>();
 
@@ -136,7 +138,8 @@ function render(): void {
   pageOptions($<HTMLSelectElement>('reset-all-to'));
   for (const [id, key] of [['idle-minutes', 'idleMinutes'], ['lifetime-minutes', 'lifetimeMinutes'], ['extend-limit-minutes', 'extendLimitMinutes']] as const) {
     const input = $<HTMLInputElement>(id);
-    if (document.activeElement !== input) input.value = String(list.rules[key]);
+    // a rule the instructor is editing keeps what they typed until they apply it
+    if (document.activeElement !== input && !editedRules.has(id)) input.value = String(list.rules[key]);
   }
   $<HTMLInputElement>('idle-minutes').disabled = !list.canSleep;
   if (!list.canSleep) $<HTMLInputElement>('idle-minutes').title = 'this course declares no suspend command, so its environments cannot sleep';
@@ -485,8 +488,10 @@ function ago(at: number): string {
 
 $<HTMLFormElement>('create-form').addEventListener('submit', (ev) => void create(ev));
 $('watch-close').onclick = () => closeWatch();
+for (const id of ['idle-minutes', 'lifetime-minutes', 'extend-limit-minutes']) $<HTMLInputElement>(id).addEventListener('input', () => editedRules.add(id));
 $<HTMLFormElement>('lifetime-form').addEventListener('submit', (ev) => {
   ev.preventDefault();
+  editedRules.clear();
   const value = (id: string) => Number($<HTMLInputElement>(id).value || '0');
   const rules = { lifetimeMinutes: value('lifetime-minutes'), extendLimitMinutes: value('extend-limit-minutes'), ...(list?.canSleep ? { idleMinutes: value('idle-minutes') } : {}) };
   void requestJson('POST', '/api/instructor/lifetime', rules)
