@@ -7,6 +7,7 @@
  * the process dies.
  */
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Backend } from './backends/backend.js';
 import { loginOrAdopt } from './cql/client.js';
@@ -71,5 +72,19 @@ export function waitForProxy(proxy: ProxySpec, backend: Backend, report: Reporte
     const health = await proxyReadiness(proxy);
     if (!health) return 'health endpoint not answering';
     return health.status === 200 ? undefined : `readiness ${health.status}`;
+  });
+}
+
+/** Whether something accepts a TCP connection on address:port within a second. */
+export function portOpen(address: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: address, port, timeout: 1000 });
+    const done = (open: boolean) => {
+      socket.destroy();
+      resolve(open);
+    };
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+    socket.once('timeout', () => done(false));
   });
 }

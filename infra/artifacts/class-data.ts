@@ -20,11 +20,11 @@
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { cassandraYaml, javaArgs, logbackXml, nodeEnvironment, nodePaths, nodeProfile } from '../config/cassandra.js';
 import { cacheDir } from '../paths.js';
+import { portOpen } from '../readiness.js';
 import type { Reporter } from '../progress.js';
 import type { NodeSpec } from '../topology.js';
 import type { CassandraArtifact } from './cassandra.js';
@@ -69,19 +69,6 @@ function ownsCache(): boolean {
   } catch {
     return false;
   }
-}
-
-function portOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port, timeout: 1000 });
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
-  });
 }
 
 /** Starts the training node with a class list, waits until it listens for CQL, stops it; returns the list. */

@@ -5,12 +5,11 @@
  * until the learner creates the schema in step 2.
  */
 import { mkdirSync, readFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import type { Backend, ComponentStatus } from '../backends/backend.js';
 import { proxyConfigIsDefault, writeDefaultProxyConfig } from '../config/proxy.js';
 import { runCqlFile, tryLogin, withClient } from '../cql/client.js';
 import type { Reporter } from '../progress.js';
-import { proxyReadiness, waitForNode } from '../readiness.js';
+import { portOpen, proxyReadiness, waitForNode } from '../readiness.js';
 import { components, type ComponentSpec, type NodeSpec, type Topology } from '../topology.js';
 
 export const SCHEMA_FILE = new URL('../schema/zdmapp.cql', import.meta.url).pathname;
@@ -22,19 +21,6 @@ export interface LabContext {
   report: Reporter;
   /** Where command output for the user goes (tables, summaries). */
   print: (line: string) => void;
-}
-
-function portOpen(address: string, port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect({ host: address, port, timeout: 1000 });
-    const done = (open: boolean) => {
-      socket.destroy();
-      resolve(open);
-    };
-    socket.once('connect', () => done(true));
-    socket.once('error', () => done(false));
-    socket.once('timeout', () => done(false));
-  });
 }
 
 /** Starts the nodes that are not running and waits for both. Returns per-node readiness times (ms). */

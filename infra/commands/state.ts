@@ -122,8 +122,9 @@ export function readState(path: string): EnvironmentState {
 
 async function restoreCluster(ctx: LabContext, node: NodeSpec, state: ClusterState): Promise<void> {
   const present = await keyspaces(node);
+  const others = present.filter((k) => k !== 'zdmapp');
   await withClient(node, async (client) => {
-    for (const name of present.filter((k) => k !== 'zdmapp' || !state.zdmapp)) await client.execute(`DROP KEYSPACE IF EXISTS "${name}"`, [], { prepare: false });
+    for (const name of state.zdmapp ? others : present) await client.execute(`DROP KEYSPACE IF EXISTS "${name}"`, [], { prepare: false });
     if (!state.zdmapp) return;
     await runCqlFile(client, SCHEMA_FILE);
     await client.execute('TRUNCATE zdmapp.user_status', [], { prepare: false });
@@ -138,7 +139,7 @@ async function restoreCluster(ctx: LabContext, node: NodeSpec, state: ClusterSta
       await Promise.all(writes.slice(i, i + inFlight).map((w) => client.execute(w.query, w.params, { prepare: true })));
     }
   });
-  ctx.report(`${node.name}: ${describe(state)}${present.filter((k) => k !== 'zdmapp').length ? `; dropped ${present.filter((k) => k !== 'zdmapp').join(', ')}` : ''}`);
+  ctx.report(`${node.name}: ${describe(state)}${others.length ? `; dropped ${others.join(', ')}` : ''}`);
 }
 
 /**
