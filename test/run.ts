@@ -12,9 +12,9 @@
  * one-line findings the suites recorded (test/support/findings.ts).
  *
  * The suites play the course many times, each play with several rolling
- * updates: they pause 5 s between proxies (ZDM_LAB_PROXY_PAUSE) instead of
+ * updates: they pause 3 s between proxies (ZDM_LAB_PROXY_PAUSE) instead of
  * the automation's 10 s, which the course keeps for learners. Every play
- * still proves zero failed and zero lost writes at 5 s.
+ * still proves zero failed and zero lost writes at 3 s.
  */
 import { spawn } from 'node:child_process';
 import { appendFileSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -85,7 +85,7 @@ function lane(laneFiles: string[], timingsFile: string, output: 'inherit' | stri
       `--test-reporter-destination=${timingsFile}`,
       ...laneFiles,
     ],
-    { cwd: root, stdio: ['ignore', out, out], env: { ...process.env, ZDM_LAB_PROXY_PAUSE: process.env.ZDM_LAB_PROXY_PAUSE ?? '5' } },
+    { cwd: root, stdio: ['ignore', out, out], env: { ...process.env, ZDM_LAB_PROXY_PAUSE: process.env.ZDM_LAB_PROXY_PAUSE ?? '3' } },
   );
   return new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0))));
 }

@@ -13,10 +13,11 @@
  * restart. Started again at finish, where the learner took the environment
  * down, nothing comes back. Reset to the intro, with a keyspace of an earlier
  * run left on Target, stopped and started again: the page says what the
- * setup undid, the environment is in the step-1 state, and the course plays
- * to the end again: `course play --to step3` plays the first pages as a
- * learner would (their checks pass, the API runs in ORIGIN mode, the loop
- * writes), then the rest, to the proof of 0 failed and 0 missing writes.
+ * setup undid and the environment is in the step-1 state (the course played
+ * to the end from there, after such a restart, is course-zdm's browser play).
+ * The first pages are played as a learner would: `course play --to step6`
+ * prints each block and check, the checks pass, the API runs in ORIGIN mode
+ * and the loop writes.
  * Needs the real zdm-proxy's setup; skipped, with the reason, without it
  * (failed under CI=true).
  */
@@ -153,8 +154,30 @@ describe('the ZDM course across restarts of the lab', { skip, timeout: 2_400_000
     rmSync(dataDir, { recursive: true, force: true });
   });
 
+  test('course play --to step6 plays the first pages as a learner would: their checks pass, the API runs in ORIGIN mode, the loop writes', async () => {
+    const out = await play('step6');
+    const lines = out.stdout.trim().split('\n');
+    for (const page of ['intro', 'step1', 'step2', 'step3', 'step4', 'step5']) assert.ok(lines.some((l) => l.startsWith(`${page}: `)), `${page} is played`);
+    // a long command line is cut to its start
+    assert.ok(lines.some((l) => l.startsWith(`  ▶ step1:1 [api] printf '%s\\n' ORIGIN "username=$ORIGIN_USERNAME"`)), lines.join('\n'));
+    assert.ok(lines.includes('  ▶ step1:3 [client] bash "$LAB_COURSE_DIR/scripts/writer.sh" phase0'));
+    assert.match(out.stdout, new RegExp(`✔ check[^:]*: ✔ Origin \\(127\\.0\\.${ENV}\\.1\\) and Target \\(127\\.0\\.${ENV}\\.2\\) are up`));
+    assert.match(out.stdout, /✔ check[^:]*: ✔ the API runs in ORIGIN mode, Origin has the seed rows, and the writer loop is writing/);
+    assert.match(out.stdout, /✔ check[^:]*: ✔ Target has zdmapp\.user_status/);
+    assert.match(lines.at(-1)!, new RegExp(`^✔ environment ${ENV}: 6 page\\(s\\) played in \\d+ s; the learner is on step6$`));
+    const now = await progress();
+    assert.equal(now.current, 'step6');
+    assert.deepEqual(['intro', 'step1', 'step2', 'step3', 'step4', 'step5'].map((p) => now.checks[p]?.ok), [true, true, true, true, true, true]);
+    const course = loadCourse(courseDir).course!;
+    assert.equal(now.runs[blockId(course, 'step1', 3)], 1, 'the writer loop was started once');
+    assert.equal(now.runs[blockId(course, 'step6', 0)], undefined, 'nothing of step 6 ran');
+    assert.equal((await http('GET', `${API}/health`)).body.mode, 'ORIGIN');
+    const before = writerLog().length;
+    await eventually('the loop writes on', async () => writerLog().length > before, 10_000);
+    assert.deepEqual(writerLog().filter((l) => !/^phase0-\d+ 200$/.test(l)), [], 'every write of the loop succeeded');
+  });
+
   test('killed with SIGKILL in the middle of step 6, the lab comes back with the learner on step 6, the API and the loop running again', async () => {
-    await play('step6');
     // Step 6 starts: the API moves to the proxies and the loop writes as phase1; the lab dies as it does.
     const playing = zdmLab(['course', 'play', '--env', String(ENV), '--to', 'step7', '--data', dataDir]);
     await eventually('the loop writes as phase1', async () => lastNumber('phase1') >= 3, 180_000);
@@ -226,33 +249,5 @@ describe('the ZDM course across restarts of the lab', { skip, timeout: 2_400_000
     assert.equal(state.code, 0, state.stdout + state.stderr);
     assert.match(state.stdout, /is in the step-1 state/);
     assert.deepEqual(writerLog(), []);
-  });
-
-  test('from there, course play --to step3 plays the first pages as a learner would: their checks pass, the API runs in ORIGIN mode, the loop writes', async () => {
-    const out = await play('step3');
-    const lines = out.stdout.trim().split('\n');
-    for (const page of ['intro', 'step1', 'step2']) assert.ok(lines.some((l) => l.startsWith(`${page}: `)), `${page} is played`);
-    // a long command line is cut to its start
-    assert.ok(lines.some((l) => l.startsWith(`  ▶ step1:1 [api] printf '%s\\n' ORIGIN "username=$ORIGIN_USERNAME"`)), lines.join('\n'));
-    assert.ok(lines.includes('  ▶ step1:3 [client] bash "$LAB_COURSE_DIR/scripts/writer.sh" phase0'));
-    assert.match(out.stdout, new RegExp(`✔ check[^:]*: ✔ Origin \\(127\\.0\\.${ENV}\\.1\\) and Target \\(127\\.0\\.${ENV}\\.2\\) are up`));
-    assert.match(out.stdout, /✔ check[^:]*: ✔ the API runs in ORIGIN mode, Origin has the seed rows, and the writer loop is writing/);
-    assert.match(out.stdout, /✔ check[^:]*: ✔ Target has zdmapp\.user_status/);
-    assert.match(lines.at(-1)!, new RegExp(`^✔ environment ${ENV}: 3 page\\(s\\) played in \\d+ s; the learner is on step3$`));
-    const now = await progress();
-    assert.equal(now.current, 'step3');
-    assert.deepEqual(['intro', 'step1', 'step2'].map((p) => now.checks[p]?.ok), [true, true, true]);
-    const course = loadCourse(courseDir).course!;
-    assert.equal(now.runs[blockId(course, 'step1', 3)], 1, 'the writer loop was started once');
-    assert.equal(now.runs[blockId(course, 'step3', 0)], undefined, 'nothing of step 3 ran');
-    assert.equal((await http('GET', `${API}/health`)).body.mode, 'ORIGIN');
-    const before = writerLog().length;
-    await eventually('the loop writes on', async () => writerLog().length > before, 10_000);
-    assert.deepEqual(writerLog().filter((l) => !/^phase0-\d+ 200$/.test(l)), [], 'every write of the loop succeeded');
-  });
-
-  test('and plays to the end again, with the proof of 0 failed and 0 missing writes', async () => {
-    const proof = await playToTheProof();
-    recordFinding('restart-reset-proof', `course replayed after a reset and a restart: ${proof}`);
   });
 });

@@ -1,7 +1,11 @@
 /**
  * The whole ZDM course as a learner takes it, in headless Chromium, on real
- * Cassandra nodes and real ZDM proxies (environment 4): from a fresh
- * environment, the browser clicks every runnable block of the intro and of
+ * Cassandra nodes and real ZDM proxies (environment 4). First the lab is
+ * stopped and started again with an earlier run's keyspace left on Target,
+ * as a lab replayed on a used environment finds it: the setup undoes it and
+ * says so, and the course then plays to the end from that step-1 state (the
+ * replay after a reset and a restart; course-restart covers the rest of
+ * restarts). The browser clicks every runnable block of the intro and of
  * steps 1 to 10, waits for what each block is declared to show (the
  * autopilot's own waiting rules), and clicks Check on every page until it
  * shows a pass. Besides the course's own writer loop, the test writes through
@@ -23,12 +27,15 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import type { LabContext } from '../../infra/commands/environment.js';
+import type { Environment } from '../../lab/environments/environment.js';
 import { withClient } from '../../infra/cql/client.js';
 import { CHECK_PATIENCE_MS, CHECK_RETRY_MS, expectBlock } from '../../lab/autopilot/play.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { renderPage } from '../../lab/course/render.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
 import { isolationProblem } from '../../lab/environments/isolation.js';
+import { zdmLab, zdmLabAs } from '../support/cli.js';
+import { eventually } from '../support/sample-api.js';
 import { freshEnvironment, nodeOf, stopEnvironment, testContext, waitForFreePorts, zdmProxyUnavailable } from '../support/lab.js';
 import { recordFinding } from '../support/findings.js';
 import { http } from '../support/sample-api.js';
@@ -133,9 +140,8 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
       ctx = await freshEnvironment(ENV);
     }
     startedAt = Date.now();
-    [lab, browser] = await Promise.all([startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV, isolate: cannotIsolate === undefined }), launchBrowser()]);
+    [lab, browser] = await Promise.all([startCourseLab(), launchBrowser()]);
     page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
-    await page.goto(lab.openUrl);
   });
   after(async () => {
     await writer.stop();
@@ -154,6 +160,21 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
     await lab?.close();
     if (ctx) await stopEnvironment(ctx);
     rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  test('stopped and started again with an earlier run\'s keyspace on Target, the lab undoes it and says so on the first page', async () => {
+    await setupDone();
+    await lab!.close();
+    lab = undefined;
+    // What an earlier run of the course leaves on Target, written while the lab is stopped.
+    const cql = ['cqlsh', 'target', '--env', String(ENV), '-e', "CREATE KEYSPACE zdmapp WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}"];
+    const leftover = cannotIsolate === undefined ? await zdmLabAs(`zdmlab-${ENV}`, join(dataDir, `home-${ENV}`), cql) : await zdmLab(cql);
+    assert.equal(leftover.code, 0, leftover.stdout + leftover.stderr);
+    lab = await startCourseLab();
+    const env = await setupDone();
+    assert.equal(env.setupNote, 'Ready for Step 1 (undone: Target holds keyspace zdmapp (from an earlier run))');
+    await page.goto(lab.openUrl);
+    await waitForTerminal(page, 'host', /^Ready for Step 1 \(undone: Target holds keyspace zdmapp/m, 60_000);
   });
 
   for (const pageId of PAGES) {
@@ -265,6 +286,18 @@ describe('the ZDM course, clicked through in a browser on real infrastructure', 
   });
 });
 
+function startCourseLab(): Promise<LabServer> {
+  return startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: ENV, isolate: cannotIsolate === undefined });
+}
+
+/** Waits for the environment's setup (the start's or the restart's) to end; it must have succeeded. */
+async function setupDone(): Promise<Environment> {
+  const env = lab!.environments.get(ENV)!;
+  await eventually('the setup is done', async () => env.setupStatus !== 'running' && env.setupStatus !== 'none', 600_000);
+  assert.equal(env.setupStatus, 'done', env.setupNote);
+  return env;
+}
+
 /** Show the page, click each runnable block and wait for what it declares, then click Check until it passes. */
 async function clickThrough(pageId: string): Promise<{ text: string; output: string }> {
   const t0 = Date.now();
@@ -272,7 +305,7 @@ async function clickThrough(pageId: string): Promise<{ text: string; output: str
   const spec = lab!.course.pages.find((p) => p.id === pageId)!;
   if (pageId !== 'intro') await page.locator('#next-button').click();
   await page.waitForFunction((title) => document.querySelector('#page h1')?.textContent === title, spec.title);
-  if (pageId === 'intro') await waitForTerminal(page, 'host', /^Ready for Step 1$/m, 600_000);
+  if (pageId === 'intro') await waitForTerminal(page, 'host', /^Ready for Step 1\b/m, 600_000);
 
   const blocks = renderPage(lab!.course, spec).blocks.filter((b) => b.execute);
   const shown = await page.locator('#page .lab-block.runnable').evaluateAll((els) => els.map((e) => (e as HTMLElement).dataset.block));
