@@ -92,25 +92,31 @@ interface Usage {
   pssBytes: number;
   /** CPU ticks (user + system, with reaped children's) by "pid starttime". */
   ticks: Map<string, number>;
+  /** The part each of those processes belongs to: its component (origin, proxy-1, …) or, for what the terminals started, its command. */
+  parts: Map<string, string>;
 }
 
 /** Every process of an environment: its infrastructure (ZDM_LAB_COMPONENT under its folder) and what its terminals and setup started (LAB_ENV_DIR). */
 function usageOf(env: Environment): Usage {
   const component = `ZDM_LAB_COMPONENT=${env.sandbox ? join(env.sandbox.home, `env-${env.id}`) : envDir(env.id)}/`;
   const terminal = `LAB_ENV_DIR=${env.workDir}`;
-  const usage: Usage = { rssBytes: 0, pssBytes: 0, ticks: new Map() };
+  const usage: Usage = { rssBytes: 0, pssBytes: 0, ticks: new Map(), parts: new Map() };
   for (const pid of readdirSync('/proc')) {
     if (!/^\d+$/.test(pid)) continue;
     try {
       const environ = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0');
-      if (!environ.some((v) => v.startsWith(component) || v === terminal)) continue;
+      const tag = environ.find((v) => v.startsWith(component));
+      if (!tag && !environ.includes(terminal)) continue;
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
       usage.rssBytes += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       usage.pssBytes += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
       // the fields after "pid (name) ": state is [0], utime [11], stime [12], cutime [13], cstime [14], starttime [19]
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      usage.ticks.set(`${pid} ${f[19]}`, Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+      const key = `${pid} ${f[19]}`;
+      usage.ticks.set(key, Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]));
+      const command = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      usage.parts.set(key, tag ? tag.slice(component.length).split('/')[0]! : `terminals: ${command}`);
     } catch {
       // ended while we looked
     }
@@ -129,6 +135,16 @@ function cpuSecondsBetween(before: Usage, after: Usage): number {
   let ticks = 0;
   for (const [key, t] of after.ticks) ticks += t - (before.ticks.get(key) ?? 0);
   return ticks / CLOCK_TICKS;
+}
+
+/** CPU seconds by part (as usageOf names them) between two looks, counted as cpuSecondsBetween counts them. */
+function cpuSecondsByPart(before: Usage, after: Usage): Map<string, number> {
+  const parts = new Map<string, number>();
+  for (const [key, t] of after.ticks) {
+    const part = after.parts.get(key)!;
+    parts.set(part, (parts.get(part) ?? 0) + (t - (before.ticks.get(key) ?? 0)) / CLOCK_TICKS);
+  }
+  return parts;
 }
 
 /** The host's busy and total CPU time so far (/proc/stat), in ticks. */
@@ -263,6 +279,8 @@ interface Row {
   loopRequests: number;
   loopFailed: number;
   playSeconds: number | null;
+  /** Cores per environment by part, the largest first. */
+  cpuByPart: [string, number][];
 }
 
 const progress = (k: number) => (line: string) => say(`  [${k}] ${line}`);
@@ -341,6 +359,9 @@ async function measure(n: number): Promise<Row> {
     return fromGroup !== undefined && groupBefore !== undefined ? fromGroup - groupBefore : cpuSecondsBetween(before[i]!, after[i]!);
   });
   const cpuTotal = cpu.reduce((s, c) => s + c, 0) / seconds;
+  const byPart = new Map<string, number>();
+  for (const [i, b] of before.entries()) for (const [part, sec] of cpuSecondsByPart(b, after[i]!)) byPart.set(part, (byPart.get(part) ?? 0) + sec);
+  const cpuByPart = [...byPart].map(([part, sec]): [string, number] => [part, sec / seconds / n]).sort((a, b) => b[1] - a[1]);
   const latencies = probes.flatMap((p) => p.writes.map((w) => w.ms)).sort((a, b) => a - b);
   // The same once the play has ended: the class only writing.
   const quiet = played ? probes.flatMap((p) => p.writes.filter((w) => w.at > played! * 1000).map((w) => w.ms)).sort((a, b) => a - b) : [];
@@ -366,6 +387,7 @@ async function measure(n: number): Promise<Row> {
     loopRequests: loops.reduce((s, l) => s + l.requests, 0),
     loopFailed: loops.reduce((s, l) => s + l.failed.length, 0),
     playSeconds: played ?? null,
+    cpuByPart,
   };
 }
 
@@ -439,6 +461,10 @@ try {
     console.log(line(COLUMNS.map((c) => c[2](row))));
   }
   if (rows.length === 0) throw new Error('no N was measured');
+  for (const r of rows) {
+    const shown = r.cpuByPart.filter(([, cores]) => cores >= 0.005);
+    console.log(`CPU by part, N=${r.n} (cores per environment, from /proc): ${shown.map(([part, cores]) => `${part} ${cores.toFixed(3)}`).join(', ')}`);
+  }
 
   console.log(
     `memory: peak over the window of the environments' processes (RSS; PSS shares the pages the nodes share); host mem: how far MemAvailable fell from before the first environment. ` +

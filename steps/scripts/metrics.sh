@@ -9,23 +9,31 @@ source "$(dirname "${BASH_SOURCE[0]}")/lab.sh"
 once=""
 [ "$1" = --once ] && once=1
 trap 'echo; exit 0' INT TERM
-sum() { awk -v name="$1" -v label="$2" 'index($0, name) == 1 && (label == "" || index($0, label)) { s += $NF } END { printf "%d", s }'; }
+# One row of the table from a proxy's metrics on stdin (one awk per proxy and refresh: the view runs for
+# most of the course in every learner's terminal, so it keeps to a few processes every 2 s).
+row() {
+  awk -v host="$1" '
+    index($0, "zdm_proxy_request_duration_seconds_count") == 1 {
+      if (index($0, "type=\"writes\"")) writes += $NF
+      else if (index($0, "type=\"reads_origin\"")) origin += $NF
+      else if (index($0, "type=\"reads_target\"")) target += $NF
+    }
+    index($0, "zdm_async_request_duration_seconds_count") == 1 { async += $NF }
+    index($0, "zdm_proxy_failed_writes_total") == 1 { failed += $NF }
+    END {
+      if (NR == 0) printf "%-12s %s\n", host, "not answering"
+      else printf "%-12s %8d %13d %13d %12d %14d\n", host, writes, origin, target, async, failed
+    }'
+}
 while true; do
-  if [ -n "$once" ]; then echo "$(date +%T)  requests handled by each ZDM proxy since it started"
+  if [ -n "$once" ]; then printf '%(%T)T  requests handled by each ZDM proxy since it started\n' -1
   else
     printf '\033[H\033[2J'
-    echo "$(date +%T)  requests handled by each ZDM proxy since it started   (Ctrl-C stops)"
+    printf '%(%T)T  requests handled by each ZDM proxy since it started   (Ctrl-C stops)\n' -1
   fi
   printf '%-12s %8s %13s %13s %12s %14s\n' proxy writes reads:Origin reads:Target 'async reads' 'failed writes'
   for host in $PROXY_HOSTS; do
-    m=$(curl -s -m 2 "http://$host:$METRICS_PORT/metrics")
-    if [ -z "$m" ]; then printf '%-12s %s\n' "$host" 'not answering'; continue; fi
-    printf '%-12s %8s %13s %13s %12s %14s\n' "$host" \
-      "$(sum zdm_proxy_request_duration_seconds_count 'type="writes"' <<<"$m")" \
-      "$(sum zdm_proxy_request_duration_seconds_count 'type="reads_origin"' <<<"$m")" \
-      "$(sum zdm_proxy_request_duration_seconds_count 'type="reads_target"' <<<"$m")" \
-      "$(sum zdm_async_request_duration_seconds_count '' <<<"$m")" \
-      "$(sum zdm_proxy_failed_writes_total '' <<<"$m")"
+    curl -s -m 2 "http://$host:$METRICS_PORT/metrics" | row "$host"
   done
   [ -n "$once" ] && exit 0
   sleep 2

@@ -101,6 +101,10 @@ summary() {
 # Ctrl-C is the learner's: the loop stays stopped after a restart. A hang-up (the lab stopping) is not.
 trap 'echo "paused $started" > "$WRITER_STATE"; summary' INT
 trap summary TERM
+# Waits without starting a process (a read that times out on a pipe nothing writes to): the loop
+# writes five times a second in every learner's terminal, and a sleep each time is a process each time.
+exec {nap_fd}<> <(:)
+nap() { read -rt "$1" -u "$nap_fd" || true; }
 waited=0
 # Answering is not enough: an API that has just started may not be connected to its database yet.
 ready() {
@@ -137,6 +141,6 @@ while true; do
       record_failure "read $code" "$(date +%T) read of eva's status FAILED: $([ "$code" = 000 ] && echo 'no answer from the API' || echo "HTTP $code")"
     fi
   fi
-  (( n % 25 == 0 )) && echo "$(date +%T) $n writes as $prefix, $failed failed requests"
-  sleep 0.2
+  (( n % 25 == 0 )) && printf '%(%T)T %s\n' -1 "$n writes as $prefix, $failed failed requests"
+  nap 0.2
 done
