@@ -1,0 +1,250 @@
+/**
+ * What the local cluster changes on the host, and how each change is undone:
+ * the pod bridge, the control-group folders the kubelet runs pods under,
+ * mounts under the cluster's state folder, the daemons it started, packet
+ * filter chains and tables the Kubernetes components add, and the one
+ * sysctl the bridge plugin may switch on. Every function here acts only on
+ * what carries the cluster's own names (its bridge, its cgroup root, its
+ * state folder, the KUBE-* chains, kube-proxy's nft tables), never on the
+ * host's other networks, containers or rules.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+export function run(command: string, args: string[], what?: string): string {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  if (result.error) throw new Error(`${command} could not be run${what ? ` (${what})` : ''}: ${result.error.message}`);
+  if (result.status !== 0) throw new Error(`${command} ${args.join(' ')} failed: ${(result.stderr || result.stdout).trim()}`);
+  return result.stdout;
+}
+
+function tryRun(command: string, args: string[]): { ok: boolean; out: string } {
+  const result = spawnSync(command, args, { encoding: 'utf8' });
+  return { ok: result.status === 0, out: `${result.stdout ?? ''}${result.stderr ?? ''}` };
+}
+
+// ---- the pod bridge ----
+
+export function bridgeExists(name: string): boolean {
+  return existsSync(`/sys/class/net/${name}`);
+}
+
+/** The pod bridge with the gateway address; the API server and kubelet listen on that address. */
+export function createBridge(name: string, gatewayCidr: string): void {
+  if (!bridgeExists(name)) run('ip', ['link', 'add', name, 'type', 'bridge'], 'iproute2 is needed: apt-get install iproute2');
+  tryRun('ip', ['addr', 'add', gatewayCidr, 'dev', name]);
+  run('ip', ['link', 'set', name, 'up']);
+}
+
+/** Deletes the bridge; the pods' veths went with their network namespaces. */
+export function deleteBridge(name: string): void {
+  if (bridgeExists(name)) run('ip', ['link', 'delete', name]);
+}
+
+/** The veths still attached to the bridge (none once every pod namespace is gone). */
+export function bridgePorts(name: string): string[] {
+  const dir = `/sys/class/net/${name}/brif`;
+  return existsSync(dir) ? readdirSync(dir) : [];
+}
+
+// ---- sysctl ----
+
+export function readSysctl(key: string): string {
+  return readFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, 'utf8').trim();
+}
+
+export function writeSysctl(key: string, value: string): void {
+  writeFileSync(`/proc/sys/${key.replaceAll('.', '/')}`, value);
+}
+
+// ---- control groups (v1: one hierarchy per controller; the unified one beside them) ----
+
+function cgroupMounts(): string[] {
+  return readFileSync('/proc/self/mounts', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' '))
+    .filter((f) => f[2] === 'cgroup' || f[2] === 'cgroup2')
+    .map((f) => f[1]);
+}
+
+/** The cgroup root the kubelet puts pods under must exist in every hierarchy before it starts. */
+export function createCgroupRoot(root: string): void {
+  for (const mount of cgroupMounts()) {
+    const dir = join(mount, root);
+    spawnSync('mkdir', ['-p', dir]);
+    if (mount.endsWith('/cpuset')) {
+      for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+        if (readFileSync(join(dir, file), 'utf8').trim() === '') writeFileSync(join(dir, file), readFileSync(join(mount, file), 'utf8'));
+      }
+    }
+  }
+}
+
+function cgroupTree(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  const children = readdirSync(dir).filter((name) => statSync(join(dir, name)).isDirectory());
+  return [...children.flatMap((name) => cgroupTree(join(dir, name))), dir];
+}
+
+/** Every process in the cgroup root, in any hierarchy: the pods' processes. */
+export function cgroupProcesses(root: string): number[] {
+  const pids = new Set<number>();
+  for (const mount of cgroupMounts()) {
+    for (const dir of cgroupTree(join(mount, root))) {
+      const procs = join(dir, 'cgroup.procs');
+      if (!existsSync(procs)) continue;
+      for (const line of readFileSync(procs, 'utf8').split('\n')) if (line) pids.add(Number(line));
+    }
+  }
+  return [...pids];
+}
+
+/** Kills the pods' processes and removes the cgroup root's folders, deepest first. */
+export async function removeCgroupRoot(root: string): Promise<string[]> {
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const pids = cgroupProcesses(root);
+    if (pids.length === 0) break;
+    for (const pid of pids) signal(pid, 'SIGKILL');
+    await sleep(100);
+  }
+  const left: string[] = [];
+  for (const mount of cgroupMounts()) {
+    for (const dir of cgroupTree(join(mount, root))) {
+      try {
+        rmdirSync(dir);
+      } catch (error) {
+        left.push(`${dir} (${(error as Error).message})`);
+      }
+    }
+  }
+  return left;
+}
+
+export function cgroupRootExists(root: string): string[] {
+  return cgroupMounts().map((mount) => join(mount, root)).filter((dir) => existsSync(dir));
+}
+
+// ---- processes ----
+
+export function signal(pid: number, name: NodeJS.Signals): void {
+  try {
+    process.kill(pid, name);
+  } catch {
+    // already gone
+  }
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !existsSync(`/proc/${pid}/stat`) || !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
+
+export function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** Every process whose command line contains `text` (e.g. the cluster's containerd socket). */
+export function processesMentioning(text: string): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && commandLine(pid).some((arg) => arg.includes(text)));
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+export async function stopProcess(pid: number, graceMs: number): Promise<void> {
+  signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (alive(pid) && Date.now() < deadline) await sleep(100);
+  if (!alive(pid)) return;
+  signal(pid, 'SIGKILL');
+  for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
+}
+
+// ---- mounts ----
+
+/** Mount points at or under `dir`, deepest first. */
+export function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4])
+    .filter((point): point is string => point !== undefined && (point === dir || point.startsWith(`${dir}/`)))
+    .map((point) => point.replace(/\\040/g, ' '))
+    .sort((a, b) => b.length - a.length);
+}
+
+export function unmountAll(dir: string): string[] {
+  for (let pass = 0; pass < 5; pass++) {
+    const points = mountsUnder(dir);
+    if (points.length === 0) return [];
+    for (const point of points) if (!tryRun('umount', [point]).ok) tryRun('umount', ['--lazy', point]);
+  }
+  return mountsUnder(dir);
+}
+
+// ---- packet filter ----
+
+/**
+ * Removes the KUBE-* chains the kubelet and kube-proxy add to the iptables
+ * tables, and every rule that jumps to them; then the nft tables kube-proxy
+ * owns. Tables listed in `createdTables` (absent before `up`) are deleted
+ * when nothing but their empty base chains is left in them.
+ */
+export function removeKubeRules(createdTables: string[]): string[] {
+  const left: string[] = [];
+  for (const tool of ['iptables', 'ip6tables']) {
+    for (const table of ['filter', 'nat', 'mangle']) {
+      const listed = tryRun(tool, ['-w', '-t', table, '-S']);
+      if (!listed.ok) continue;
+      const lines = listed.out.split('\n');
+      for (const line of lines.filter((l) => l.startsWith('-A ') && / -j KUBE-/.test(l) && !l.startsWith('-A KUBE-'))) {
+        const args = line.slice(3).match(/(?:[^\s"]+|"[^"]*")+/g)!.map((a) => a.replace(/^"|"$/g, ''));
+        tryRun(tool, ['-w', '-t', table, '-D', ...args]);
+      }
+      const chains = lines.filter((l) => l.startsWith('-N KUBE-')).map((l) => l.slice(3).trim());
+      for (const chain of chains) tryRun(tool, ['-w', '-t', table, '-F', chain]);
+      for (const chain of chains) if (!tryRun(tool, ['-w', '-t', table, '-X', chain]).ok) left.push(`${tool} -t ${table} chain ${chain}`);
+    }
+  }
+  for (const family of ['ip', 'ip6']) tryRun('nft', ['delete', 'table', family, 'kube-proxy']);
+  for (const table of createdTables) {
+    const listed = tryRun('nft', ['list', 'table', ...table.split(' ')]);
+    if (!listed.ok) continue;
+    const hasRules = listed.out.split('\n').some((l) => {
+      const t = l.trim();
+      return t !== '' && !/^(table|chain|type|policy|}|counter packets \d+ bytes \d+ comment)/.test(t) && !t.startsWith('type ');
+    });
+    if (hasRules) left.push(`nft table ${table} still holds rules`);
+    else tryRun('nft', ['delete', 'table', ...table.split(' ')]);
+  }
+  return left;
+}
+
+/** The nft tables that exist now, as "family name". */
+export function nftTables(): string[] {
+  const listed = tryRun('nft', ['list', 'tables']);
+  return listed.ok ? listed.out.split('\n').filter((l) => l.startsWith('table ')).map((l) => l.slice('table '.length).trim()) : [];
+}
+
+/** The KUBE-* chains present in any iptables table. */
+export function kubeChains(): string[] {
+  const found: string[] = [];
+  for (const tool of ['iptables', 'ip6tables']) {
+    for (const table of ['filter', 'nat', 'mangle']) {
+      const listed = tryRun(tool, ['-w', '-t', table, '-S']);
+      if (listed.ok) for (const l of listed.out.split('\n')) if (l.startsWith('-N KUBE-')) found.push(`${tool} ${table} ${l.slice(3)}`);
+    }
+  }
+  for (const family of ['ip', 'ip6']) if (tryRun('nft', ['list', 'table', family, 'kube-proxy']).ok) found.push(`nft table ${family} kube-proxy`);
+  return found;
+}

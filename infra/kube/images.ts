@@ -1,0 +1,89 @@
+/**
+ * The local cluster's images. No registry can be reached here, so each
+ * image is one static binary in an otherwise empty root file system, written
+ * as a `docker save` archive (manifest.json, the image config, one layer)
+ * and imported into the cluster's containerd under the k8s.io namespace,
+ * where the kubelet finds it. Tags carry the binary's content hash, so an
+ * image changes name when its program does and is never looked for in a
+ * registry (pods use imagePullPolicy Never or IfNotPresent).
+ */
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { pack } from 'tar-stream';
+
+/** An image to import: its reference and the one binary it runs as its entrypoint. */
+export interface LocalImage {
+  reference: string;
+  binary: string;
+  /** The binary's path inside the image, e.g. /pause. */
+  entrypoint: string;
+}
+
+/** The reference of a one-binary image, tagged with the binary's content hash. */
+export function localImage(name: string, binary: string): LocalImage {
+  const hash = createHash('sha256').update(readFileSync(binary)).digest('hex').slice(0, 12);
+  return { reference: `zdm-lab.local/${name}:${hash}`, binary, entrypoint: `/${name}` };
+}
+
+function sha256(data: Buffer | string): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function tarOf(files: { name: string; mode: number; data: Buffer }[]): Promise<Buffer> {
+  const archive = pack();
+  const chunks: Buffer[] = [];
+  archive.on('data', (chunk) => {
+    chunks.push(chunk as Buffer);
+  });
+  const finished = new Promise<void>((done, fail) => {
+    archive.on('end', done);
+    archive.on('error', fail);
+  });
+  const mtime = new Date(0);
+  for (const file of files) archive.entry({ name: file.name, mode: file.mode, mtime, uid: 0, gid: 0 }, file.data);
+  archive.finalize();
+  await finished;
+  return Buffer.concat(chunks);
+}
+
+/** A `docker save` archive of the image (uncompressed, one layer). */
+export async function imageArchive(image: LocalImage): Promise<Buffer> {
+  const layer = await tarOf([{ name: image.entrypoint.slice(1), mode: 0o755, data: readFileSync(image.binary) }]);
+  const diffId = `sha256:${sha256(layer)}`;
+  const config = JSON.stringify({
+    architecture: 'amd64',
+    os: 'linux',
+    created: new Date(0).toISOString(),
+    config: { Entrypoint: [image.entrypoint], WorkingDir: '/' },
+    rootfs: { type: 'layers', diff_ids: [diffId] },
+    history: [{ created: new Date(0).toISOString(), created_by: `zdm-lab: ${basename(image.binary)}` }],
+  });
+  const configName = `${sha256(config)}.json`;
+  const layerName = `${sha256(layer)}/layer.tar`;
+  const manifest = JSON.stringify([{ Config: configName, RepoTags: [image.reference], Layers: [layerName] }]);
+  return tarOf([
+    { name: configName, mode: 0o644, data: Buffer.from(config) },
+    { name: layerName, mode: 0o644, data: layer },
+    { name: 'manifest.json', mode: 0o644, data: Buffer.from(manifest) },
+  ]);
+}
+
+/** Imports the images that containerd at `socket` does not hold yet. */
+export async function importImages(socket: string, images: LocalImage[], archivePath: (image: LocalImage) => string): Promise<string[]> {
+  const ctr = (...args: string[]) => spawnSync('ctr', ['--address', socket, '--namespace', 'k8s.io', ...args], { encoding: 'utf8' });
+  const listed = ctr('images', 'list', '--quiet');
+  if (listed.status !== 0) throw new Error(`ctr images list failed: ${listed.stderr.trim() || listed.error}`);
+  const present = new Set(listed.stdout.split('\n'));
+  const imported: string[] = [];
+  for (const image of images) {
+    if (present.has(image.reference)) continue;
+    const path = archivePath(image);
+    writeFileSync(path, await imageArchive(image));
+    const result = ctr('images', 'import', '--platform', 'linux/amd64', path);
+    if (result.status !== 0) throw new Error(`ctr images import ${path} failed: ${(result.stderr || result.stdout).trim()}`);
+    imported.push(image.reference);
+  }
+  return imported;
+}
