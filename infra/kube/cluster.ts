@@ -38,6 +38,8 @@ export const SERVICE_CIDR = '10.213.128.0/24';
 /** The `kubernetes` Service's address: the first of the Service range. */
 export const API_SERVICE_IP = '10.213.128.1';
 export const API_PORT = 6443;
+/** Pods and Services both lie in this block, which must be unused on the host. */
+const NETWORK = '10.213.0.0/16';
 const ETCD_CLIENT = 'http://127.0.0.1:12379';
 const ETCD_PEER = 'http://127.0.0.1:12380';
 const CGROUP_ROOT = 'zdm-lab-kube';
@@ -439,6 +441,8 @@ export async function up(report: Reporter): Promise<UpResult> {
   if (host.bridgeExists(BRIDGE)) {
     throw new Error(`a network interface named ${BRIDGE} already exists and no cluster state is at ${stateDir}: remove it (ip link delete ${BRIDGE}) or find who made it`);
   }
+  const taken = host.routesWithin(NETWORK);
+  if (taken.length > 0) throw new Error(`the cluster's addresses (${NETWORK}) are already routed on this host: ${taken.join('; ')}`);
   const upStarted = Date.now();
   for (const dir of [paths.logs, paths.config, paths.cniConf, paths.cniIpam, paths.kubelet, paths.podLogs, paths.images, paths.etcd]) mkdirSync(dir, { recursive: true });
   const record: ClusterRecord = {

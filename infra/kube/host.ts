@@ -49,6 +49,11 @@ export function bridgePorts(name: string): string[] {
   return existsSync(dir) ? readdirSync(dir) : [];
 }
 
+/** Routes on the host that lie within `cidr` (a sign that someone else uses those addresses). */
+export function routesWithin(cidr: string): string[] {
+  return run('ip', ['-4', '-o', 'route', 'show', 'table', 'all', 'root', cidr]).split('\n').filter(Boolean);
+}
+
 // ---- sysctl ----
 
 export function readSysctl(key: string): string {

@@ -4,8 +4,10 @@
  * find them in the cache) and starts a real single-node cluster; its node is
  * Ready; a pod from an image built here runs; a command runs in it through
  * the API server's exec stream; the pod reaches the API server through the
- * `kubernetes` Service; a namespace with a NetworkPolicy is accepted; and `down` leaves nothing behind: no process, no mount under
- * the state folder, no bridge, no cgroup, no packet filter chain.
+ * `kubernetes` Service; a namespace with a NetworkPolicy is accepted; and
+ * `down`, even after containerd and the kubelet were killed with pods
+ * running, leaves nothing behind: no process, no mount under the state
+ * folder, no bridge, no cgroup, no packet filter chain.
  *
  * Needs root, containerd, runc, the CNI plugins and Go (the first build
  * takes tens of minutes on 2 cores). Outside CI a missing part skips the
@@ -13,13 +15,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, Exec, KubeConfig, NetworkingV1Api, type V1Status } from '@kubernetes/client-node';
 import { API_SERVICE_IP, BRIDGE, clusterStatus, HOST_DIRS, leftovers, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
+import { commandLine, processesMentioning } from '../../infra/kube/host.js';
 import { projectRoot } from '../../infra/paths.js';
 import { recordFinding } from '../support/findings.js';
 import { required } from '../support/requirement.js';
@@ -179,7 +182,15 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
     // The bridge plugin does not enforce NetworkPolicy: the API accepts it, no packet is filtered.
   });
 
-  test('down stops the cluster and leaves nothing behind', async () => {
+  test('containerd and the kubelet are killed while a pod runs: its shim outlives them', async () => {
+    const record = JSON.parse(readFileSync(join(stateDir, 'cluster.json'), 'utf8')) as { processes: { name: string; pid: number }[] };
+    for (const daemon of record.processes.filter((p) => p.name === 'containerd' || p.name === 'kubelet')) process.kill(daemon.pid, 'SIGKILL');
+    await sleep(500);
+    const shims = processesMentioning(stateDir).filter((pid) => commandLine(pid)[0]?.includes('containerd-shim'));
+    assert.ok(shims.length > 0, 'the pod\'s shim outlives containerd');
+  });
+
+  test('down stops the cluster, the killed daemons\' pod included, and leaves nothing behind', async () => {
     const result = await cli('down');
     torn = true;
     assert.equal(result.code, 0, '`infra/kube/cli.ts down` reported leftovers (its output is above)');
