@@ -252,6 +252,7 @@ export function javaArgs(node: NodeSpec, artifact: CassandraArtifact, profile: N
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
     '-Dcassandra.ring_delay_ms=100',
     '-Dcassandra.superuser_setup_delay_ms=0',
+    '-Dcassandra.approximate_time_precision_ms=10',
     '-Dcassandra.available_processors=2',
     '-Dcassandra-foreground=yes',
     // Tags the process so `infra status` can tell this node from a reused pid.
