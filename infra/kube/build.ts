@@ -13,8 +13,8 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { cacheDir, projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
@@ -62,25 +62,30 @@ function formatSeconds(ms: number): string {
   return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
 }
 
-/** `go build` of one package into `output` (written whole or not at all), reporting every 30 s. */
+/**
+ * `go build` of one package into `output` (written whole or not at all), reporting every 30 s.
+ * One builder at a time: the build holds the cache's lock (flock(1)), so a second caller (a test
+ * while CI builds in the background) waits for it and then finds the binary built instead of
+ * building it again.
+ */
 async function goBuild(name: string, pkg: string, output: string, report: Reporter): Promise<number> {
   const partial = `${output}.partial`;
-  rmSync(partial, { force: true });
-  const args = ['-n', '19', 'ionice', '-c3', 'go', 'build', '-trimpath', '-ldflags', ['-s', '-w', ...versionFlags()].join(' '), '-o', partial, pkg];
+  const lock = join(dirname(output), '.build.lock');
+  const go = ['nice', '-n', '19', 'ionice', '-c3', 'go', 'build', '-trimpath', '-ldflags', ['-s', '-w', ...versionFlags()].join(' '), '-o', partial, pkg];
+  // Under the lock: nothing to do when the binary is there; else build beside it and move it in place.
+  const args = ['-x', lock, 'sh', '-c', 'test -e "$0" && exit 0; out=$0 part=$1; shift; rm -f "$part"; "$@" && mv "$part" "$out"', output, partial, ...go];
   const started = Date.now();
-  const child = spawn('nice', args, { cwd: buildModule, env: { ...process.env, CGO_ENABLED: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('flock', args, { cwd: buildModule, env: { ...process.env, CGO_ENABLED: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
   });
-  const ticker = setInterval(() => report(`still building ${name} (${formatSeconds(Date.now() - started)})`), 30_000);
+  const ticker = setInterval(() => report(`still building ${name}, or waiting for another build of it (${formatSeconds(Date.now() - started)})`), 30_000);
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearInterval(ticker);
   if (code !== 0) {
-    rmSync(partial, { force: true });
     throw new Error(`go build ${pkg} (in ${buildModule}) failed with exit code ${code}:\n${errors.trim().split('\n').slice(-20).join('\n')}`);
   }
-  renameSync(partial, output);
   return Date.now() - started;
 }
 
