@@ -29,22 +29,19 @@
  * from its control group. Every environment is destroyed at the end, Ctrl-C
  * included.
  */
-import { mkdtempSync, openSync, readFileSync, readSync, readdirSync, closeSync, rmSync, statSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { openSync, readFileSync, readSync, readdirSync, closeSync, statSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pLimit from 'p-limit';
-import { infraDown } from '../infra/commands/environment.js';
 import { envDir } from '../infra/paths.js';
 import { formatGiB, GIB, readMemoryInfo } from '../lab/instructor/capacity.js';
 import { CapacityError } from '../lab/instructor/classroom.js';
 import { playCourse } from '../lab/autopilot/play.js';
 import type { Environment } from '../lab/environments/environment.js';
-import { isolationProblem } from '../lab/environments/isolation.js';
-import { startLab } from '../lab/server/app.js';
-import { testContext, zdmProxyUnavailable } from '../test/support/lab.js';
+import { zdmProxyUnavailable } from '../test/support/lab.js';
+import { requireIsolation, say, startBenchLab } from './course-lab.js';
 
-const root = new URL('..', import.meta.url).pathname;
 const FIRST_ENV = 51;
 const LAST_ENV = 70;
 /** The environment whose step 6 is played in each window. */
@@ -76,14 +73,7 @@ if (!(windowMs > 0) || !(probeRate > 0)) {
   process.exit(2);
 }
 const isolate = values.isolate === true;
-if (isolate) {
-  const problem = isolationProblem([root]);
-  if (problem) {
-    console.error(`--isolate: the lab cannot isolate here: ${problem}`);
-    process.exit(2);
-  }
-}
-const say = (line: string) => process.stderr.write(`${line}\n`);
+requireIsolation(isolate);
 
 // ---- what the environments' processes use, from /proc
 
@@ -235,29 +225,8 @@ function logSize(env: Environment): number {
 
 // ---- the class
 
-const dataDir = mkdtempSync(join(tmpdir(), 'bench-class-'));
 const baselineAvailable = readMemoryInfo().availableBytes;
-const lab = await startLab({ courseDir: join(root, 'steps'), port: 0, dataDir, environmentId: null, isolate });
-const used = new Set<number>();
-let cleaning: Promise<void> | undefined;
-
-/** Every environment destroyed (its infrastructure down), the lab closed, its data folder removed. */
-function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    say(`destroying ${lab.environments.size} environment(s)`);
-    await Promise.all([...lab.environments.keys()].map((k) => lab.classroom.destroy(k).catch((err: Error) => say(`environment ${k}: destroy: ${err.message}`))));
-    await lab.close().catch((err: Error) => say(`closing the lab: ${err.message}`));
-    for (const k of used) await infraDown(testContext(k)).catch(() => undefined);
-    rmSync(dataDir, { recursive: true, force: true });
-  })();
-  return cleaning;
-}
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    say(`${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
+const { lab, dataDir, used, cleanUp } = await startBenchLab('class', isolate);
 
 interface Row {
   n: number;
