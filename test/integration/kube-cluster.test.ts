@@ -14,84 +14,19 @@
  * suite with the reason; under CI=true it fails it.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, Exec, KubeConfig, NetworkingV1Api, type V1Status } from '@kubernetes/client-node';
-import { API_SERVICE_IP, BRIDGE, clusterStatus, HOST_DIRS, leftovers, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
+import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import { API_SERVICE_IP, clusterStatus, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
 import { commandLine, processesMentioning } from '../../infra/kube/host.js';
-import { projectRoot } from '../../infra/paths.js';
 import { recordFinding } from '../support/findings.js';
+import { assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem as hostProblem, waitForDefaultServiceAccount, waitForPodRunning } from '../support/kube.js';
 import { required } from '../support/requirement.js';
 
 const NAMESPACE = 'kube-cluster-test';
 const ISOLATED = 'kube-cluster-isolated';
-
-function hostProblem(): string | undefined {
-  if (process.getuid?.() !== 0) return 'not running as root';
-  for (const [path, install] of [
-    ['/usr/bin/containerd', 'apt-get install containerd'],
-    ['/usr/sbin/runc', 'apt-get install runc'],
-    ['/usr/lib/cni/bridge', 'apt-get install containernetworking-plugins'],
-    ['/usr/sbin/nft', 'apt-get install nftables'],
-  ]) {
-    if (!existsSync(path)) return `${path} is missing (${install})`;
-  }
-  return undefined;
-}
-
-/** Runs the cluster's command line, its progress passed through to stderr; resolves with the exit code, stdout and time. */
-function cli(command: string): Promise<{ code: number; stdout: string; seconds: number }> {
-  const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'infra', 'kube', 'cli.ts'), command], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(`  ${chunk.toString().trimEnd().split('\n').join('\n  ')}\n`));
-  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, stdout, seconds: (Date.now() - started) / 1000 })));
-}
-
-async function waitForPodRunning(core: CoreV1Api, name: string, namespace: string, timeoutMs: number): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  while (Date.now() < deadline) {
-    const pod = await core.readNamespacedPod({ name, namespace });
-    const phase = pod.status?.phase ?? 'Unknown';
-    const waiting = pod.status?.containerStatuses?.[0]?.state?.waiting;
-    last = `${phase}${waiting ? ` (${waiting.reason}: ${waiting.message ?? ''})` : ''}`;
-    if (phase === 'Running' && pod.status?.containerStatuses?.[0]?.ready) return pod.status?.podIP ?? '';
-    await sleep(500);
-  }
-  throw new Error(`pod ${namespace}/${name} is not running after ${timeoutMs / 1000}s: ${last}`);
-}
-
-/** A new namespace is usable once the controller manager has given it its default ServiceAccount. */
-async function waitForDefaultServiceAccount(core: CoreV1Api, namespace: string): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const accounts = await core.listNamespacedServiceAccount({ namespace });
-    if (accounts.items.some((a) => a.metadata?.name === 'default')) return;
-    if (Date.now() > deadline) throw new Error(`namespace ${namespace} got no default ServiceAccount within 30s`);
-    await sleep(200);
-  }
-}
-
-/** Runs a command in the pod through the API server's exec stream; its stdout and the final status. */
-async function execIn(config: KubeConfig, namespace: string, pod: string, command: string[]): Promise<{ stdout: string; status: V1Status }> {
-  let stdout = '';
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      stdout += chunk.toString();
-      done();
-    },
-  });
-  const status = await new Promise<V1Status>((resolve, reject) => {
-    new Exec(config).exec(namespace, pod, 'probe', command, sink, process.stderr, null, false, resolve).catch(reject);
-  });
-  return { stdout, status };
-}
 
 const problem = required('local Kubernetes cluster', hostProblem());
 
@@ -102,7 +37,7 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
   let upSeconds = 0;
   let torn = false;
   /** The host folders the components would create, as they were before the cluster (absent ones must be absent again). */
-  const hostDirsBefore = HOST_DIRS.filter((dir) => existsSync(dir));
+  const hostDirsBefore = hostDirsNow();
 
   before(async () => {
     const result = await cli('up');
@@ -194,10 +129,7 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
     const result = await cli('down');
     torn = true;
     assert.equal(result.code, 0, '`infra/kube/cli.ts down` reported leftovers (its output is above)');
-    assert.deepEqual(leftovers(), []);
-    assert.equal(existsSync(stateDir), false, `state folder ${stateDir} is gone`);
-    assert.equal(existsSync(`/sys/class/net/${BRIDGE}`), false, `bridge ${BRIDGE} is gone`);
-    assert.deepEqual(HOST_DIRS.filter((dir) => existsSync(dir)), hostDirsBefore, 'host folders the cluster made are gone');
+    assertNothingLeft(hostDirsBefore);
     recordFinding('kube-cluster', `kube-cluster: up to node Ready ${upSeconds.toFixed(0)} s (binaries cached or built within), down ${result.seconds.toFixed(1)} s, nothing left`);
   });
 });

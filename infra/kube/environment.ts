@@ -1,0 +1,310 @@
+/**
+ * Learner environment K on a Kubernetes cluster: its namespace `zdmlab-env-K`
+ * and what seals it there, before anything of the course runs in it.
+ *
+ * - The namespace, labelled with its number and as the lab's, with Pod
+ *   Security admission `restricted` enforced. No part of the environment
+ *   needs root or a capability: Cassandra's official image skips its
+ *   chown-and-drop-privileges step when started as a non-root user (with
+ *   fsGroup on its volume), zdm-proxy is one static binary, and the lab's
+ *   own images are built for it. Volumes must then be
+ *   PersistentVolumeClaims (local PersistentVolumes on a cluster without a
+ *   provisioner), never hostPath.
+ * - A ResourceQuota holding the whole namespace to the course's
+ *   per-environment budget (course.json "environments": memoryGiB and cpus,
+ *   the figures the local backend's control group gets), and a LimitRange
+ *   that gives a container without resources an even share of it and lets no
+ *   container ask for more than the whole. Kubernetes has no per-namespace
+ *   process budget (the local backend's task limit): a node's pids per pod
+ *   are the kubelet's podPidsLimit.
+ * - NetworkPolicies: a default deny of all ingress and egress, and one that
+ *   admits ingress from the namespace itself and from the lab (namespaces
+ *   labelled `zdmlab.io/role: lab`, and the lab's host addresses when it runs
+ *   outside the cluster), and egress to the namespace itself, the lab, the
+ *   cluster DNS and the API server. The cluster's network plugin enforces
+ *   them, or not: the local cluster's bridge plugin does not (README).
+ * - A ServiceAccount `zdm-lab` whose Role, bound in the namespace only, allows
+ *   what the learner's `zdm-lab` commands need there and nothing else.
+ *
+ * Objects are written with server-side apply (field manager `zdm-lab`), so
+ * that creating an environment again brings it back to this shape.
+ */
+import { ApiException, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1LimitRange, type V1Namespace, type V1NetworkPolicy, type V1ResourceQuota, type V1Role, type V1RoleBinding, type V1ServiceAccount } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Reporter } from '../progress.js';
+import { components, topology } from '../topology.js';
+
+export const FIELD_MANAGER = 'zdm-lab';
+export const SERVICE_ACCOUNT = 'zdm-lab';
+export const LABELS = { environment: 'zdmlab.io/environment', role: 'zdmlab.io/role', managedBy: 'app.kubernetes.io/managed-by' } as const;
+/** The label that marks the lab's own namespace, whose pods every environment admits. */
+export const LAB_SELECTOR = { [LABELS.role]: 'lab' };
+export const POD_SECURITY_LEVEL = 'restricted';
+
+/** What one environment may use: the course's figures (lab/course: EnvironmentSpec). */
+export interface EnvironmentBudget {
+  memoryBytes: number;
+  /** CPUs' worth of time; undefined: the course caps no CPU, and neither does the quota. */
+  cpus?: number;
+}
+
+export interface EnvironmentOptions {
+  budget: EnvironmentBudget;
+  /** Addresses (CIDRs) of the lab when it runs outside the cluster, admitted like the lab's namespace. */
+  labAddresses?: string[];
+  /** Where the API server's endpoints are (CIDRs); read from the `kubernetes` Service's endpoints when not given. */
+  apiServerAddresses?: string[];
+}
+
+export function namespaceOf(env: number): string {
+  if (!Number.isInteger(env) || env < 1) throw new Error(`an environment is a whole number from 1 up, got ${env}`);
+  return `zdmlab-env-${env}`;
+}
+
+/**
+ * The parts one environment runs (its Cassandra nodes and proxies, the
+ * sample API, the workstation): the share a container without its own
+ * resources gets is the budget over their number.
+ */
+function partsPerEnvironment(): number {
+  return components(topology(1)).length + 2;
+}
+
+function checkBudget(budget: EnvironmentBudget): void {
+  if (!Number.isFinite(budget.memoryBytes) || budget.memoryBytes <= 0) throw new Error(`an environment's memory budget must be a number of bytes > 0, got ${budget.memoryBytes}`);
+  if (budget.cpus !== undefined && (!Number.isFinite(budget.cpus) || budget.cpus <= 0)) throw new Error(`an environment's CPU budget must be a number > 0 (or none), got ${budget.cpus}`);
+}
+
+const mebibytes = (bytes: number) => `${Math.floor(bytes / 1024 ** 2)}Mi`;
+const millicores = (cpus: number) => `${Math.floor(cpus * 1000)}m`;
+
+/** Every object of environment K, namespace first, as they are applied. */
+export function environmentObjects(env: number, options: EnvironmentOptions & { apiServerAddresses: string[] }): KubernetesObject[] {
+  checkBudget(options.budget);
+  const namespace = namespaceOf(env);
+  const labels = { [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab' };
+  const { memoryBytes, cpus } = options.budget;
+  const parts = partsPerEnvironment();
+
+  const ns: V1Namespace = {
+    apiVersion: 'v1',
+    kind: 'Namespace',
+    metadata: {
+      name: namespace,
+      labels: {
+        ...labels,
+        'pod-security.kubernetes.io/enforce': POD_SECURITY_LEVEL,
+        'pod-security.kubernetes.io/enforce-version': 'latest',
+        'pod-security.kubernetes.io/warn': POD_SECURITY_LEVEL,
+        'pod-security.kubernetes.io/audit': POD_SECURITY_LEVEL,
+      },
+    },
+  };
+
+  const hard: Record<string, string> = { 'requests.memory': mebibytes(memoryBytes), 'limits.memory': mebibytes(memoryBytes) };
+  if (cpus !== undefined) Object.assign(hard, { 'requests.cpu': millicores(cpus), 'limits.cpu': millicores(cpus) });
+  const quota: V1ResourceQuota = { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'budget', namespace, labels }, spec: { hard } };
+
+  const share = (total: number, unit: (n: number) => string) => unit(total / parts);
+  const limitRange: V1LimitRange = {
+    apiVersion: 'v1',
+    kind: 'LimitRange',
+    metadata: { name: 'budget', namespace, labels },
+    spec: {
+      limits: [
+        {
+          type: 'Container',
+          max: { memory: mebibytes(memoryBytes), ...(cpus === undefined ? {} : { cpu: millicores(cpus) }) },
+          _default: { memory: share(memoryBytes, mebibytes), ...(cpus === undefined ? {} : { cpu: share(cpus, millicores) }) },
+          defaultRequest: { memory: share(memoryBytes, mebibytes), ...(cpus === undefined ? {} : { cpu: share(cpus, millicores) }) },
+        },
+      ],
+    },
+  };
+
+  const denyAll: V1NetworkPolicy = {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'default-deny', namespace, labels },
+    spec: { podSelector: {}, policyTypes: ['Ingress', 'Egress'] },
+  };
+  const self = { podSelector: {} };
+  const lab = { namespaceSelector: { matchLabels: LAB_SELECTOR } };
+  const labHosts = (options.labAddresses ?? []).map((cidr) => ({ ipBlock: { cidr } }));
+  const allow: V1NetworkPolicy = {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'NetworkPolicy',
+    metadata: { name: 'environment-and-lab', namespace, labels },
+    spec: {
+      podSelector: {},
+      policyTypes: ['Ingress', 'Egress'],
+      ingress: [{ _from: [self, lab, ...labHosts] }],
+      egress: [
+        { to: [self, lab, ...labHosts] },
+        {
+          to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
+          ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
+        },
+        // The workstation's `zdm-lab` commands talk to the API server, which is no pod: its addresses.
+        { to: options.apiServerAddresses.map((cidr) => ({ ipBlock: { cidr } })) },
+      ],
+    },
+  };
+
+  const account: V1ServiceAccount = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: SERVICE_ACCOUNT, namespace, labels } };
+  const role: V1Role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'Role',
+    metadata: { name: SERVICE_ACCOUNT, namespace, labels },
+    rules: [
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'delete'] },
+      // The exec stream opens as a GET upgraded to a WebSocket; the API server asks for create on it too.
+      { apiGroups: [''], resources: ['pods/exec'], verbs: ['create', 'get'] },
+      { apiGroups: [''], resources: ['pods/log'], verbs: ['get'] },
+      { apiGroups: ['apps'], resources: ['statefulsets'], verbs: ['get', 'list', 'patch'] },
+      { apiGroups: [''], resources: ['configmaps'], verbs: ['get', 'list', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['services'], verbs: ['get', 'list'] },
+      { apiGroups: [''], resources: ['events'], verbs: ['list'] },
+    ],
+  };
+  const binding: V1RoleBinding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'RoleBinding',
+    metadata: { name: SERVICE_ACCOUNT, namespace, labels },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SERVICE_ACCOUNT },
+    subjects: [{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace }],
+  };
+  return [ns, quota, limitRange, denyAll, allow, account, role, binding];
+}
+
+function apiStatus(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+/** The API server's own words for a refusal (its Status message), else the error's first line. */
+export function apiMessage(error: unknown): string {
+  if (error instanceof ApiException) {
+    const body: unknown = error.body;
+    try {
+      const status = (typeof body === 'string' ? JSON.parse(body) : body) as { message?: string };
+      if (status?.message) return `${error.code}: ${status.message}`;
+    } catch {
+      // not a Status
+    }
+    return `${error.code}: ${String(body).slice(0, 300)}`;
+  }
+  return (error as Error).message.split('\n')[0];
+}
+
+/** The API server's addresses as /32s, from the `kubernetes` Service's EndpointSlices. */
+async function apiServerAddresses(config: KubeConfig): Promise<string[]> {
+  const slices = await config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=kubernetes' });
+  const addresses = [...new Set(slices.items.flatMap((slice) => slice.endpoints.flatMap((e) => e.addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))))];
+  if (addresses.length === 0) throw new Error('the `kubernetes` Service in namespace default has no endpoints: is the API server up?');
+  return addresses;
+}
+
+export interface CreatedEnvironment {
+  namespace: string;
+  seconds: number;
+}
+
+/**
+ * Creates environment K (or brings it back to shape) and waits until it can
+ * take pods: the namespace is Active, the quota has been counted (the API
+ * server refuses pods in a namespace whose quota it has not counted yet) and
+ * the service account exists.
+ */
+export async function createEnvironment(config: KubeConfig, env: number, options: EnvironmentOptions, report: Reporter, timeoutMs = 60_000): Promise<CreatedEnvironment> {
+  const started = Date.now();
+  const core = config.makeApiClient(CoreV1Api);
+  const objects = environmentObjects(env, { ...options, apiServerAddresses: options.apiServerAddresses ?? (await apiServerAddresses(config)) });
+  const namespace = namespaceOf(env);
+  const client = KubernetesObjectApi.makeApiClient(config);
+  for (const object of objects) {
+    try {
+      await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+    } catch (error) {
+      throw new Error(`could not apply ${object.kind} ${object.metadata?.name} of environment ${env}: ${apiMessage(error)}`);
+    }
+  }
+  let lastReport = Date.now();
+  for (;;) {
+    const ns = await core.readNamespace({ name: namespace });
+    const quota = await core.readNamespacedResourceQuota({ name: 'budget', namespace });
+    const counted = quota.status?.hard !== undefined && Object.keys(quota.spec?.hard ?? {}).every((k) => quota.status?.hard?.[k] !== undefined);
+    if (ns.status?.phase === 'Active' && counted) break;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`environment ${env} (namespace ${namespace}) is not ready after ${timeoutMs / 1000}s: namespace ${ns.status?.phase}, quota ${counted ? 'counted' : 'not counted yet (is the controller manager running?)'}`);
+    }
+    if (Date.now() - lastReport >= 5000) {
+      report(`waiting for namespace ${namespace} to be ready (${Math.round((Date.now() - started) / 1000)}s)`);
+      lastReport = Date.now();
+    }
+    await sleep(200);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  report(`environment ${env}: namespace ${namespace} ready in ${seconds.toFixed(1)}s`);
+  return { namespace, seconds };
+}
+
+/**
+ * Deletes environment K's namespace and everything in it, and waits until
+ * the namespace is gone. Returns the seconds it took; an environment that is
+ * not there is no error.
+ */
+export async function destroyEnvironment(config: KubeConfig, env: number, report: Reporter, timeoutMs = 300_000): Promise<number> {
+  const started = Date.now();
+  const core = config.makeApiClient(CoreV1Api);
+  const namespace = namespaceOf(env);
+  try {
+    await core.deleteNamespace({ name: namespace });
+  } catch (error) {
+    if (apiStatus(error) === 404) {
+      report(`environment ${env}: namespace ${namespace} is not there`);
+      return 0;
+    }
+    throw error;
+  }
+  let lastReport = Date.now();
+  for (;;) {
+    let ns: V1Namespace;
+    try {
+      ns = await core.readNamespace({ name: namespace });
+    } catch (error) {
+      if (apiStatus(error) === 404) break;
+      throw error;
+    }
+    const waitingOn = (ns.status?.conditions ?? []).filter((c) => c.status === 'True').map((c) => `${c.type}: ${c.message}`);
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`namespace ${namespace} is still there ${timeoutMs / 1000}s after its deletion (${ns.status?.phase}${waitingOn.length ? `; ${waitingOn.join('; ')}` : ''})`);
+    }
+    if (Date.now() - lastReport >= 5000) {
+      report(`waiting for namespace ${namespace} to be removed (${Math.round((Date.now() - started) / 1000)}s${waitingOn.length ? `; ${waitingOn.join('; ')}` : ''})`);
+      lastReport = Date.now();
+    }
+    await sleep(250);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  report(`environment ${env}: namespace ${namespace} removed in ${seconds.toFixed(1)}s`);
+  return seconds;
+}
+
+/** The kubeconfig of environment K's service account, from a short-lived token (TokenRequest): what its workstation's `zdm-lab` acts with. */
+export async function serviceAccountConfig(config: KubeConfig, env: number, expirationSeconds = 3600): Promise<KubeConfig> {
+  const core = config.makeApiClient(CoreV1Api);
+  const namespace = namespaceOf(env);
+  const request = await core.createNamespacedServiceAccountToken({ name: SERVICE_ACCOUNT, namespace, body: { spec: { audiences: [], expirationSeconds } } });
+  const token = request.status?.token;
+  if (!token) throw new Error(`the API server gave no token for service account ${namespace}/${SERVICE_ACCOUNT}`);
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new Error('the kubeconfig names no current cluster');
+  const scoped = new KubeConfig();
+  scoped.loadFromOptions({
+    clusters: [cluster],
+    users: [{ name: SERVICE_ACCOUNT, token }],
+    contexts: [{ name: namespace, cluster: cluster.name, user: SERVICE_ACCOUNT, namespace }],
+    currentContext: namespace,
+  });
+  return scoped;
+}
