@@ -38,8 +38,20 @@ const clusterBinaries = {
 
 export type ClusterBinary = keyof typeof clusterBinaries;
 
-/** The programs of the cluster's own images, under infra/kube/build/images. */
-export type ImageProgram = 'pause' | 'probe';
+/**
+ * The programs of the cluster's own images, under infra/kube/build/images:
+ * the pod sandbox, the tests' probe, and the cluster DNS (CoreDNS, a module
+ * of its own there, so that its k8s.io/* requirements never move the
+ * versions the cluster is built from).
+ */
+export type ImageProgram = 'pause' | 'probe' | 'coredns';
+const imagePrograms: ImageProgram[] = ['pause', 'probe', 'coredns'];
+
+/** Where an image's program is built from: its own module's folder, or a package of the wrapper module. */
+function programSource(program: ImageProgram): { cwd: string; pkg: string } {
+  const dir = join(buildModule, 'images', program);
+  return existsSync(join(dir, 'go.mod')) ? { cwd: dir, pkg: '.' } : { cwd: buildModule, pkg: `./images/${program}` };
+}
 
 export interface Binaries {
   cluster: Record<ClusterBinary, string>;
@@ -68,14 +80,14 @@ function formatSeconds(ms: number): string {
  * while CI builds in the background) waits for it and then finds the binary built instead of
  * building it again.
  */
-async function goBuild(name: string, pkg: string, output: string, report: Reporter): Promise<number> {
+async function goBuild(name: string, pkg: string, output: string, report: Reporter, cwd = buildModule): Promise<number> {
   const partial = `${output}.partial`;
   const lock = join(dirname(output), '.build.lock');
   const go = ['nice', '-n', '19', 'ionice', '-c3', 'go', 'build', '-trimpath', '-ldflags', ['-s', '-w', ...versionFlags()].join(' '), '-o', partial, pkg];
   // Under the lock: nothing to do when the binary is there; else build beside it and move it in place.
   const args = ['-x', lock, 'sh', '-c', 'test -e "$0" && exit 0; out=$0 part=$1; shift; rm -f "$part"; "$@" && mv "$part" "$out"', output, partial, ...go];
   const started = Date.now();
-  const child = spawn('flock', args, { cwd: buildModule, env: { ...process.env, CGO_ENABLED: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('flock', args, { cwd, env: { ...process.env, CGO_ENABLED: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
@@ -84,14 +96,19 @@ async function goBuild(name: string, pkg: string, output: string, report: Report
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearInterval(ticker);
   if (code !== 0) {
-    throw new Error(`go build ${pkg} (in ${buildModule}) failed with exit code ${code}:\n${errors.trim().split('\n').slice(-20).join('\n')}`);
+    throw new Error(`go build ${pkg} (in ${cwd}) failed with exit code ${code}:\n${errors.trim().split('\n').slice(-20).join('\n')}`);
   }
   return Date.now() - started;
 }
 
+/** The hash of a program's source: its main.go, and its go.mod and go.sum when it is a module of its own. */
 function sourceHash(program: ImageProgram): string {
-  const source = readFileSync(join(buildModule, 'images', program, 'main.go'));
-  return createHash('sha256').update(source).digest('hex').slice(0, 12);
+  const hash = createHash('sha256');
+  for (const file of ['main.go', 'go.mod', 'go.sum']) {
+    const path = join(buildModule, 'images', program, file);
+    if (existsSync(path)) hash.update(readFileSync(path));
+  }
+  return hash.digest('hex').slice(0, 12);
 }
 
 /**
@@ -114,12 +131,14 @@ export async function ensureBinaries(report: Reporter): Promise<Binaries> {
     report(`built ${name} in ${formatSeconds(ms)}`);
   }
   const images = {} as Record<ImageProgram, string>;
-  for (const program of ['pause', 'probe'] as const) {
+  for (const program of imagePrograms) {
     const path = join(binDir, `${program}-${sourceHash(program)}`);
     images[program] = path;
     if (existsSync(path)) continue;
     requireTool('go');
-    const ms = await goBuild(program, `./images/${program}`, path, report);
+    const { cwd, pkg } = programSource(program);
+    if (program === 'coredns') report('building CoreDNS (the cluster DNS) from github.com/coredns/coredns: a few minutes on 2 cores');
+    const ms = await goBuild(program, pkg, path, report, cwd);
     built++;
     report(`built ${program} in ${formatSeconds(ms)}`);
   }

@@ -4,7 +4,8 @@
  * kube-controller-manager, kube-scheduler, kubelet and kube-proxy built
  * from source (build.ts), with a containerd of its own (own config, root,
  * state and socket; the host's Docker is never touched), runc, and the CNI
- * bridge plugin on a bridge the cluster creates.
+ * bridge plugin on a bridge the cluster creates, and CoreDNS as its DNS
+ * (dns.ts).
  *
  * Everything it serves listens on loopback or on the pod bridge's gateway
  * address (the API server and kubelet listen there, so that pods reach the
@@ -25,6 +26,7 @@ import { stringify } from 'yaml';
 import { envsDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { ensureBinaries, type Binaries } from './build.js';
+import { CLUSTER_DOMAIN, DNS_SERVICE_IP, startDns } from './dns.js';
 import * as host from './host.js';
 import { importImages, localImage, type LocalImage } from './images.js';
 import { makePki, pkiAt, type Identity, type Pki } from './pki.js';
@@ -201,7 +203,8 @@ function kubeletConfig(pki: Pki): string {
     // This host has cgroup v1, which the kubelet still supports when told to.
     failCgroupV1: false,
     failSwapOn: false,
-    clusterDomain: 'cluster.local',
+    clusterDomain: CLUSTER_DOMAIN,
+    clusterDNS: [DNS_SERVICE_IP],
     // No host resolver inside pods: they are given no route off the host anyway.
     resolvConf: '',
     podLogsDir: paths.podLogs,
@@ -394,9 +397,9 @@ export interface UpResult {
   seconds: number;
 }
 
-/** The images `up` imports: the pod sandbox and the probe used by tests. */
+/** The images `up` imports: the pod sandbox, the cluster DNS and the probe used by tests. */
 function clusterImages(binaries: Binaries): LocalImage[] {
-  return [localImage('pause', binaries.images.pause), localImage('probe', binaries.images.probe)];
+  return [localImage('pause', binaries.images.pause), localImage('coredns', binaries.images.coredns), localImage('probe', binaries.images.probe)];
 }
 
 function checkHost(): void {
@@ -508,7 +511,9 @@ export async function up(report: Reporter): Promise<UpResult> {
     const controllerManager = record.processes.find((p) => p.name === 'kube-controller-manager')!.pid;
     await waitFor('the controller manager to give namespace default its ServiceAccount', 'kube-controller-manager', controllerManager,
       async () => (await apiGet('/api/v1/namespaces/default/serviceaccounts/default'))?.status === 200, report, 60_000);
-    report(`the cluster is up ${((Date.now() - upStarted) / 1000).toFixed(1)}s after the start (node Ready, namespace default has its ServiceAccount); kubeconfig: ${adminKubeconfig}`);
+    report('starting the cluster DNS');
+    await startDns(adminKubeconfig, images.find((i) => i.entrypoint === '/coredns')!.reference, GATEWAY, report);
+    report(`the cluster is up ${((Date.now() - upStarted) / 1000).toFixed(1)}s after the start (node Ready, namespace default has its ServiceAccount, DNS ready); kubeconfig: ${adminKubeconfig}`);
     return { kubeconfig: adminKubeconfig, images: record.images, seconds: (Date.now() - started) / 1000 };
   } catch (error) {
     report(`up failed: ${(error as Error).message.split('\n')[0]}; tearing down what was started`);
@@ -620,7 +625,7 @@ export interface ClusterStatus {
   apiReady: boolean;
   nodeReady: boolean;
   kubeconfig?: string;
-  /** The references of the images `up` imported, by program: pause, probe. */
+  /** The references of the images `up` imported, by program: pause, coredns, probe. */
   images: Record<string, string>;
 }
 

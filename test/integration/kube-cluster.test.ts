@@ -4,7 +4,8 @@
  * find them in the cache) and starts a real single-node cluster; its node is
  * Ready; a pod from an image built here runs; a command runs in it through
  * the API server's exec stream; the pod reaches the API server through the
- * `kubernetes` Service; a namespace with a NetworkPolicy is accepted; and
+ * `kubernetes` Service; it resolves Services and a headless Service's pod
+ * through the cluster DNS; a namespace with a NetworkPolicy is accepted; and
  * `down`, even after containerd and the kubelet were killed with pods
  * running, leaves nothing behind: no process, no mount under the state
  * folder, no bridge, no cgroup, no packet filter chain.
@@ -20,6 +21,7 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
 import { API_SERVICE_IP, clusterStatus, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
+import { DNS_SERVICE_IP } from '../../infra/kube/dns.js';
 import { commandLine, processesMentioning } from '../../infra/kube/host.js';
 import { recordFinding } from '../support/findings.js';
 import { assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem as hostProblem, waitForDefaultServiceAccount, waitForPodRunning } from '../support/kube.js';
@@ -95,6 +97,29 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
     const connected = await execIn(config, NAMESPACE, 'probe', ['/probe', 'connect', `${API_SERVICE_IP}:443`]);
     assert.equal(connected.status.status, 'Success', JSON.stringify(connected.status));
     assert.equal(connected.stdout.trim(), `connected to ${API_SERVICE_IP}:443`);
+  });
+
+  test('a pod resolves the kubernetes Service and a headless Service\'s pod by its host name (cluster DNS)', async () => {
+    const dns = await core.readNamespacedService({ name: 'kube-dns', namespace: 'kube-system' });
+    assert.equal(dns.spec?.clusterIP, DNS_SERVICE_IP);
+    await core.createNamespacedService({ namespace: NAMESPACE, body: { metadata: { name: 'probes' }, spec: { clusterIP: 'None', selector: { app: 'probes' } } } });
+    await core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'probe-dns', labels: { app: 'probes' } },
+        spec: { hostname: 'probe-0', subdomain: 'probes', containers: [{ name: 'probe', image: probeImage, imagePullPolicy: 'Never' }], terminationGracePeriodSeconds: 1, automountServiceAccountToken: false },
+      },
+    });
+    const podIp = await waitForPodRunning(core, 'probe-dns', NAMESPACE, 120_000);
+    const api = await execIn(config, NAMESPACE, 'probe-dns', ['/probe', 'resolve', 'kubernetes.default.svc.cluster.local']);
+    assert.equal(api.stdout.trim(), API_SERVICE_IP, JSON.stringify(api.status));
+    // The headless Service's records follow its endpoints, a moment after the pod is ready.
+    let named = { stdout: '', status: {} as object };
+    for (let i = 0; i < 20 && named.stdout.trim() !== podIp; i++) {
+      if (i > 0) await sleep(500);
+      named = await execIn(config, NAMESPACE, 'probe-dns', ['/probe', 'resolve', 'probe-0.probes']);
+    }
+    assert.equal(named.stdout.trim(), podIp, `probe-0.probes (through the namespace's search path) resolves to the pod: ${JSON.stringify(named.status)}`);
   });
 
   test('a namespace with a NetworkPolicy admitting only itself is accepted', async () => {

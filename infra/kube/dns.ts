@@ -1,0 +1,139 @@
+/**
+ * The local cluster's DNS: CoreDNS (built here, build/images/coredns) in
+ * kube-system behind the Service `kube-dns` at a fixed address of the
+ * Service range, which the kubelet gives every pod as its resolver
+ * (clusterDNS). It answers for the cluster's domain only, from the API
+ * server (the `kubernetes` plugin: Services, headless Services' pods by
+ * their host names, pod addresses); anything else is refused, since pods
+ * have no route off the host and nothing is forwarded.
+ *
+ * CoreDNS runs in the node's network, bound to the pod bridge's gateway
+ * address only, on an unprivileged port as an unprivileged user; the
+ * Service maps port 53 to it. In the node's network because a Service
+ * whose endpoints are pods needs the host to forward (the packet comes in
+ * from the bridge, is sent to another pod after kube-proxy's DNAT, and its
+ * answer must come back through the host), and the local cluster leaves
+ * forwarding off; a Service whose endpoint is the host itself, as the
+ * `kubernetes` Service's is, needs no forwarding.
+ */
+import { AppsV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { Reporter } from '../progress.js';
+
+export const DNS_SERVICE_IP = '10.213.128.10';
+export const CLUSTER_DOMAIN = 'cluster.local';
+const NAMESPACE = 'kube-system';
+const NAME = 'coredns';
+const PORT = 1053;
+const READY_PORT = 8181;
+const labels = { 'k8s-app': 'kube-dns' };
+
+/** The server block: the cluster's domain and reverse zones on `address` only. */
+const corefile = (address: string) => `.:${PORT} {
+    bind ${address}
+    errors
+    ready ${address}:${READY_PORT}
+    kubernetes ${CLUSTER_DOMAIN} in-addr.arpa ip6.arpa {
+        pods insecure
+        fallthrough in-addr.arpa ip6.arpa
+        ttl 30
+    }
+}
+`;
+
+/** The objects of the cluster DNS, CoreDNS from `image` listening on the node's `address`. */
+export function dnsObjects(image: string, address: string): KubernetesObject[] {
+  const account = { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: NAME, namespace: NAMESPACE } };
+  const role = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRole',
+    metadata: { name: 'zdm-lab:coredns' },
+    rules: [
+      { apiGroups: [''], resources: ['services', 'pods', 'namespaces'], verbs: ['list', 'watch'] },
+      { apiGroups: ['discovery.k8s.io'], resources: ['endpointslices'], verbs: ['list', 'watch'] },
+    ],
+  };
+  const binding = {
+    apiVersion: 'rbac.authorization.k8s.io/v1',
+    kind: 'ClusterRoleBinding',
+    metadata: { name: 'zdm-lab:coredns' },
+    roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'zdm-lab:coredns' },
+    subjects: [{ kind: 'ServiceAccount', name: NAME, namespace: NAMESPACE }],
+  };
+  const config = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: NAME, namespace: NAMESPACE }, data: { Corefile: corefile(address) } };
+  const deployment = {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: { name: NAME, namespace: NAMESPACE, labels },
+    spec: {
+      replicas: 1,
+      selector: { matchLabels: labels },
+      template: {
+        metadata: { labels },
+        spec: {
+          serviceAccountName: NAME,
+          hostNetwork: true,
+          // Its own resolver would be itself.
+          dnsPolicy: 'Default',
+          securityContext: { runAsNonRoot: true, runAsUser: 65534, runAsGroup: 65534, seccompProfile: { type: 'RuntimeDefault' } },
+          containers: [
+            {
+              name: NAME,
+              image,
+              imagePullPolicy: 'Never',
+              args: ['-conf', '/etc/coredns/Corefile'],
+              ports: [
+                { name: 'dns', containerPort: PORT, protocol: 'UDP' },
+                { name: 'dns-tcp', containerPort: PORT, protocol: 'TCP' },
+              ],
+              readinessProbe: { httpGet: { path: '/ready', port: READY_PORT }, periodSeconds: 2 },
+              resources: { requests: { cpu: '50m', memory: '32Mi' }, limits: { memory: '96Mi' } },
+              securityContext: { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } },
+              volumeMounts: [{ name: 'config', mountPath: '/etc/coredns', readOnly: true }],
+            },
+          ],
+          volumes: [{ name: 'config', configMap: { name: NAME } }],
+          terminationGracePeriodSeconds: 1,
+        },
+      },
+    },
+  };
+  const service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'kube-dns', namespace: NAMESPACE, labels },
+    spec: {
+      clusterIP: DNS_SERVICE_IP,
+      selector: labels,
+      ports: [
+        { name: 'dns', port: 53, targetPort: PORT, protocol: 'UDP' },
+        { name: 'dns-tcp', port: 53, targetPort: PORT, protocol: 'TCP' },
+      ],
+    },
+  };
+  return [account, role, binding, config, deployment, service];
+}
+
+/** Starts the cluster DNS (or brings it back to shape) and waits until it answers (its readiness). */
+export async function startDns(kubeconfig: string, image: string, address: string, report: Reporter, timeoutMs = 120_000): Promise<void> {
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfig);
+  const client = KubernetesObjectApi.makeApiClient(config);
+  for (const object of dnsObjects(image, address)) await client.patch(object, undefined, undefined, 'zdm-lab', true, PatchStrategy.ServerSideApply);
+  const apps = config.makeApiClient(AppsV1Api);
+  const started = Date.now();
+  let lastReport = started;
+  for (;;) {
+    const deployment = await apps.readNamespacedDeployment({ name: NAME, namespace: NAMESPACE });
+    if ((deployment.status?.readyReplicas ?? 0) >= 1) break;
+    if (Date.now() - started > timeoutMs) {
+      throw new Error(`the cluster DNS (deployment ${NAMESPACE}/${NAME}) is not ready after ${timeoutMs / 1000}s: ${JSON.stringify(deployment.status?.conditions ?? [])}`);
+    }
+    if (Date.now() - lastReport >= 5000) {
+      report(`waiting for the cluster DNS to be ready (${Math.round((Date.now() - started) / 1000)}s)`);
+      lastReport = Date.now();
+    }
+    await sleep(250);
+  }
+  report(`cluster DNS ready at ${DNS_SERVICE_IP} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+}
