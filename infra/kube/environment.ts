@@ -52,8 +52,13 @@ export interface EnvironmentOptions {
   budget: EnvironmentBudget;
   /** Addresses (CIDRs) of the lab when it runs outside the cluster, admitted like the lab's namespace. */
   labAddresses?: string[];
-  /** Where the API server's endpoints are (CIDRs); read from the `kubernetes` Service's endpoints when not given. */
-  apiServerAddresses?: string[];
+  /** Where the API server is: its addresses (CIDRs) and ports; read from the `kubernetes` Service's EndpointSlices when not given. */
+  apiServer?: ApiServerEndpoints;
+}
+
+export interface ApiServerEndpoints {
+  addresses: string[];
+  ports: number[];
 }
 
 export function namespaceOf(env: number): string {
@@ -79,7 +84,7 @@ const mebibytes = (bytes: number) => `${Math.floor(bytes / 1024 ** 2)}Mi`;
 const millicores = (cpus: number) => `${Math.floor(cpus * 1000)}m`;
 
 /** Every object of environment K, namespace first, as they are applied. */
-export function environmentObjects(env: number, options: EnvironmentOptions & { apiServerAddresses: string[] }): KubernetesObject[] {
+export function environmentObjects(env: number, options: EnvironmentOptions & { apiServer: ApiServerEndpoints }): KubernetesObject[] {
   checkBudget(options.budget);
   const namespace = namespaceOf(env);
   const labels = { [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab' };
@@ -146,7 +151,7 @@ export function environmentObjects(env: number, options: EnvironmentOptions & { 
           ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
         },
         // The workstation's `zdm-lab` commands talk to the API server, which is no pod: its addresses.
-        { to: options.apiServerAddresses.map((cidr) => ({ ipBlock: { cidr } })) },
+        { to: options.apiServer.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: options.apiServer.ports.map((port) => ({ protocol: 'TCP', port })) },
       ],
     },
   };
@@ -196,12 +201,13 @@ export function apiMessage(error: unknown): string {
   return (error as Error).message.split('\n')[0];
 }
 
-/** The API server's addresses as /32s, from the `kubernetes` Service's EndpointSlices. */
-async function apiServerAddresses(config: KubeConfig): Promise<string[]> {
+/** The API server's addresses (as /32s) and ports, from the `kubernetes` Service's EndpointSlices. */
+async function apiServerEndpoints(config: KubeConfig): Promise<ApiServerEndpoints> {
   const slices = await config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=kubernetes' });
   const addresses = [...new Set(slices.items.flatMap((slice) => slice.endpoints.flatMap((e) => e.addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))))];
-  if (addresses.length === 0) throw new Error('the `kubernetes` Service in namespace default has no endpoints: is the API server up?');
-  return addresses;
+  const ports = [...new Set(slices.items.flatMap((slice) => (slice.ports ?? []).flatMap((p) => (p.port === undefined ? [] : [p.port]))))];
+  if (addresses.length === 0 || ports.length === 0) throw new Error('the `kubernetes` Service in namespace default has no endpoints: is the API server up?');
+  return { addresses, ports };
 }
 
 export interface CreatedEnvironment {
@@ -218,7 +224,7 @@ export interface CreatedEnvironment {
 export async function createEnvironment(config: KubeConfig, env: number, options: EnvironmentOptions, report: Reporter, timeoutMs = 60_000): Promise<CreatedEnvironment> {
   const started = Date.now();
   const core = config.makeApiClient(CoreV1Api);
-  const objects = environmentObjects(env, { ...options, apiServerAddresses: options.apiServerAddresses ?? (await apiServerAddresses(config)) });
+  const objects = environmentObjects(env, { ...options, apiServer: options.apiServer ?? (await apiServerEndpoints(config)) });
   const namespace = namespaceOf(env);
   const client = KubernetesObjectApi.makeApiClient(config);
   for (const object of objects) {

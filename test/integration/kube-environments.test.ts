@@ -138,6 +138,8 @@ describe('learner environments as namespaces of a real Kubernetes cluster', { sk
       assert.ok(from.some((peer) => peer.podSelector && !peer.namespaceSelector), 'ingress from the namespace itself');
       assert.ok(from.some((peer) => peer.namespaceSelector?.matchLabels?.[LABELS.role] === 'lab'), 'ingress from the lab');
       assert.equal(from.length, 2, 'and from nothing else');
+      const toApiServer = allow.spec?.egress?.find((rule) => rule.to?.some((peer) => peer.ipBlock));
+      assert.deepEqual(toApiServer?.ports?.map((p) => p.port), [6443], 'egress to the API server on its port only');
 
       await core.readNamespacedServiceAccount({ name: SERVICE_ACCOUNT, namespace });
       const binding = await rbac.readNamespacedRoleBinding({ name: SERVICE_ACCOUNT, namespace });
