@@ -26,6 +26,7 @@ const page = z.strictObject({
   onLoad: z.array(onLoad, { error: 'must be a list of {"terminal", "command"}' }).optional(),
   check: shellCommand.optional(),
   checkTimeoutSeconds: z.number({ error: 'must be a number > 0' }).positive('must be a number > 0').optional(),
+  confirmsRestore: z.boolean({ error: 'must be true or false' }).optional(),
 });
 const panel = z.strictObject({ id: word, title: text.optional(), module: path, client: path });
 const pageId = z.string({ error: 'must be the id of a page of the course' }).min(1, 'must be the id of a page of the course');

@@ -90,6 +90,7 @@ function readCourseJson(dir: string, problems: CourseProblem[]): Course | undefi
       onLoad,
       check: p.check !== undefined && p.check.trim() !== '' ? p.check : undefined,
       checkTimeoutSeconds: p.checkTimeoutSeconds ?? DEFAULT_CHECK_TIMEOUT_SECONDS,
+      ...(p.confirmsRestore === false ? { confirmsRestore: false } : {}),
     });
   });
 

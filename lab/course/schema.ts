@@ -38,7 +38,10 @@
  *         "onLoad": [{ "terminal": "host", "command": "cd ~" }],   // run the first time the page is shown
  *                                                                   //   ("maxInvocations": 2 or "unlimited": on more visits)
  *         "check": "./checks/intro.sh",                             // optional: the page's Check button
- *         "checkTimeoutSeconds": 60                                 // default 60
+ *         "checkTimeoutSeconds": 60,                                // default 60
+ *         "confirmsRestore": false                                  // optional: the check proves what happened, not a
+ *                                                                   //   state, so a restored later page is confirmed by
+ *                                                                   //   the check before this one (see "states")
  *       }
  *     ],
  *     "panels": [                              // optional: views in tabs beside the terminals
@@ -84,6 +87,13 @@ export interface PageSpec {
   onLoad: OnLoadCommand[];
   check?: string;
   checkTimeoutSeconds: number;
+  /**
+   * false for a check that proves what happened rather than a state (say,
+   * writes that failed since the proxies started), which a restored state
+   * does not bring back: a reset restoring a later page confirms it with
+   * the check of an earlier page instead of this one.
+   */
+  confirmsRestore?: false;
   /**
    * A page off the course's main path, reached only by a link (in a Katapod
    * scenario: a page not named intro, stepN or finish, such as one of two

@@ -709,7 +709,9 @@ export class Classroom {
   /**
    * `to` from its saved state (StateShelf): the environment restores it and
    * sets up for that page, then the check of the page before `to` must pass
-   * (with the autopilot's patience), which proves the state works here.
+   * (with the autopilot's patience), which proves the state works here; a
+   * page whose check proves what happened, not a state ("confirmsRestore":
+   * false), is passed over for the one before it.
    */
   private async restoreState(learner: Learner, envId: number, to: string, started: number, say: (line: string) => void): Promise<ResetOutcome> {
     say(`environment ${envId}: restoring the saved state of ${to}`);
@@ -721,7 +723,8 @@ export class Classroom {
     if (setup === 'failed') throw new Error(`its setup failed: see ${learner.env.workDir}/setup.log`);
     const readySeconds = (Date.now() - started) / 1000;
     const path = this.course.pages.filter((p) => p.branchOf === undefined);
-    const before = path.slice(0, path.findIndex((p) => p.id === to)).filter((p) => p.check).at(-1);
+    // The check of the last page before `to` that can confirm a state (not one that proves what happened since, say, the proxies started).
+    const before = path.slice(0, path.findIndex((p) => p.id === to)).filter((p) => p.check && p.confirmsRestore !== false).at(-1);
     if (before) {
       const check = await learner.env.track((signal) => checkUntilPassed(learner.env, before.id, { signal }));
       if (!check.ok) throw new Error(`${before.id}'s check does not pass after the restore: ${check.output.trim()}`);

@@ -54,7 +54,7 @@ page="${LAB_PAGE:-}"
   if (( $(page_index "$page") > $(page_index step5) )); then
     "$ZDM_LAB" monitoring up >/dev/null && restored="$restored, Prometheus"
   fi
-  if (( $(page_index "$page") < $(page_index cleanup) )); then
+  if (( $(page_index "$page") < $(page_index finish) )); then
     api="the API ($(head -1 "$MODE_FILE" 2>/dev/null || echo ORIGIN) mode)"
     state="" started=""
     [ -s "$WRITER_STATE" ] && read -r state started < "$WRITER_STATE"

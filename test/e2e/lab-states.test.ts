@@ -5,8 +5,9 @@
  * the start of each page it reaches, refusing one whose folder holds a link;
  * a second reset to step 3 restores the saved state instead of playing, and
  * the check of the page before confirms it; a state that does not restore
- * falls back to playing; another version of the course has states of its
- * own. The ZDM course's states, on real Cassandra and proxies, are in
+ * falls back to playing; a page whose check proves what happened, not a
+ * state ("confirmsRestore": false), is passed over for the check before it;
+ * another version of the course has states of its own. The ZDM course's states, on real Cassandra and proxies, are in
  * test/integration/instructor-reset.test.ts.
  */
 import assert from 'node:assert/strict';
@@ -56,7 +57,7 @@ describe('saved states of a course', () => {
     assert.equal(readFileSync(join(shelf.dir, 'step3', 'notes.txt'), 'utf8'), 'intro\none\ntwo\n');
     // The console's list says which pages a reset reaches from a saved state.
     const list = await labFetch(t.lab, '/api/instructor/environments', { token: t.lab.instructorToken });
-    assert.deepEqual((list.body as { course: { pages: { id: string; saved: boolean }[] } }).course.pages.map((p) => `${p.id} ${p.saved}`), ['intro false', 'step1 true', 'step2 false', 'step3 true']);
+    assert.deepEqual((list.body as { course: { pages: { id: string; saved: boolean }[] } }).course.pages.map((p) => `${p.id} ${p.saved}`), ['intro false', 'step1 true', 'step2 false', 'step3 true', 'step4 false']);
   });
 
   test('a second reset to step 3 restores its saved state instead of playing, and step 2\'s check confirms it', async () => {
@@ -85,6 +86,18 @@ describe('saved states of a course', () => {
     assert.equal(current, 'step3');
     assert.ok(lines.some((l) => /^environment 1: the saved state of step3 did not restore \(the course's restore command failed: .*\); playing the course to it instead$/.test(l)), lines.join('\n'));
     assert.equal(notes(), 'intro\none\ntwo\n');
+  });
+
+  test('a restored page after one whose check proves what happened, not a state ("confirmsRestore": false), is confirmed by the check before that one', async () => {
+    // Played, step 3's block leaves step3-ran, which its check looks for and no state holds.
+    const played = await resetTo('step4');
+    assert.equal(played.restored, false);
+    assert.equal(notes(), 'intro\none\ntwo\nthree\n');
+    const { lines, restored, current } = await resetTo('step4');
+    assert.equal(restored, true, lines.join('\n'));
+    assert.equal(current, 'step4');
+    assert.ok(lines.some((l) => /^environment 1: step2's check passes/.test(l)), lines.join('\n'));
+    assert.equal(notes(), 'intro\none\ntwo\nthree\n');
   });
 
   test('another version of the course does not see these states', async () => {

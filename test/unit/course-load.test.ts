@@ -211,7 +211,7 @@ describe('validation reports every problem with file:line', () => {
     assert.deepEqual(problemLines(dir), [
       'course.json:3: error: "layout" must be "stacked" or "tabbed"',
       'course.json:14: error: "pages[0].checkTimeoutSeconds" must be a number > 0',
-      'course.json:13: error: unknown key "pages[0].chek". Did you mean "check"? Known here: id, file, title, onLoad, check, checkTimeoutSeconds',
+      'course.json:13: error: unknown key "pages[0].chek". Did you mean "check"? Known here: id, file, title, onLoad, check, checkTimeoutSeconds, confirmsRestore',
       'course.json:17: error: unknown key "environment". Did you mean "environments"? Known here: $schema, title, terminals, layout, prepare, setup, reset, teardown, suspend, status, states, resume, pages, panels, environments',
     ]);
     // A course.json that does not fit its schema cannot run: the lab refuses it.

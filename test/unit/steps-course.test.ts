@@ -80,7 +80,7 @@ describe('the ZDM course', () => {
   test("after a restart the API starts again as step 1 starts it, the loop resumes, and the scripts know the pages' order", () => {
     const c = loaded();
     const api = blocks('step1').find((b) => b.terminalId === 'api' && /server\.ts"$/.test(b.command))!;
-    assert.deepEqual(c.resume.map((r) => [r.terminal, r.from, r.until]), [['api', 'step2', 'cleanup'], ['client', 'step2', 'cleanup'], ['logs', 'step6', 'cleanup']]);
+    assert.deepEqual(c.resume.map((r) => [r.terminal, r.from, r.until]), [['api', 'step2', 'finish'], ['client', 'step2', 'finish'], ['logs', 'step6', 'finish']]);
     assert.equal(c.resume[0]!.command, api.command.split('\n').at(-1), "the API block's start line, without the line that sets ORIGIN: the mode file keeps the mode it had");
     const order = execFileSync('bash', ['-c', `source "${join(stepsDir, 'scripts', 'lab.sh')}"; echo "\${PAGES[@]}"`], { env: { ...process.env, LAB_ENV: '9' }, encoding: 'utf8' });
     assert.deepEqual(order.trim().split(' '), c.pages.map((p) => p.id));
