@@ -1,30 +1,37 @@
 /**
  * The binaries of the lab's local Kubernetes cluster, built from source once
  * and kept in the lab's cache, keyed by version: etcd, kube-apiserver,
- * kube-controller-manager, kube-scheduler, kubelet and kube-proxy from the
- * wrapper module in infra/kube/build (go.mod there restates Kubernetes'
- * staging modules as the published k8s.io/* releases), and the two tiny
- * programs the cluster's local images carry (the pod sandbox and a probe
- * for tests), keyed by the hash of their source.
+ * kube-controller-manager, kube-scheduler, kubelet and kube-proxy, and
+ * CoreDNS for the cluster DNS. Nothing of their source is in the project:
+ * each is built in a module the build writes into the cache. The cluster's
+ * module requires k8s.io/kubernetes and restates that module's staging
+ * `replace` lines (./staging/src/k8s.io/* in its own tree, which Go ignores
+ * in a dependency) as the published k8s.io/* releases, read from
+ * k8s.io/kubernetes' own go.mod; CoreDNS has a module of its own, so that
+ * its k8s.io/* requirements never move the versions the cluster is built
+ * from. Go writes each module's go.sum as it downloads (-mod=mod), checked
+ * against the checksum database as every download is.
  *
  * Builds run at the lowest CPU and I/O priority (nice 19, ionice idle): the
  * machine is shared with Cassandra tests and benchmarks, and a build that
  * takes a little longer is better than a benchmark that measures it.
  */
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { cacheDir, projectRoot } from '../paths.js';
+import { cacheDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
 
 export const KUBERNETES_VERSION = '1.37.2';
 /** The etcd release k8s.io/kubernetes v1.37.2 itself requires. */
 export const ETCD_VERSION = '3.7.0';
+export const COREDNS_VERSION = '1.15.0';
+const GO_VERSION = '1.26.0';
 
-export const buildModule = join(projectRoot, 'infra', 'kube', 'build');
 export const binDir = join(cacheDir, `kubernetes-${KUBERNETES_VERSION}`, 'bin');
+/** The modules the binaries are built in (written by the build). */
+const modulesDir = join(cacheDir, `kubernetes-${KUBERNETES_VERSION}`, 'modules');
 
 /** Each cluster binary and the package it is built from, in build order. */
 const clusterBinaries = {
@@ -38,24 +45,9 @@ const clusterBinaries = {
 
 export type ClusterBinary = keyof typeof clusterBinaries;
 
-/**
- * The programs of the cluster's own images, under infra/kube/build/images:
- * the pod sandbox, the tests' probe, and the cluster DNS (CoreDNS, a module
- * of its own there, so that its k8s.io/* requirements never move the
- * versions the cluster is built from).
- */
-export type ImageProgram = 'pause' | 'probe' | 'coredns';
-const imagePrograms: ImageProgram[] = ['pause', 'probe', 'coredns'];
-
-/** Where an image's program is built from: its own module's folder, or a package of the wrapper module. */
-function programSource(program: ImageProgram): { cwd: string; pkg: string } {
-  const dir = join(buildModule, 'images', program);
-  return existsSync(join(dir, 'go.mod')) ? { cwd: dir, pkg: '.' } : { cwd: buildModule, pkg: `./images/${program}` };
-}
-
 export interface Binaries {
   cluster: Record<ClusterBinary, string>;
-  images: Record<ImageProgram, string>;
+  coredns: string;
 }
 
 /** What a release build stamps in, so that nodes and clients see v1.37.2 rather than v0.0.0. */
@@ -80,14 +72,14 @@ function formatSeconds(ms: number): string {
  * while CI builds in the background) waits for it and then finds the binary built instead of
  * building it again.
  */
-async function goBuild(name: string, pkg: string, output: string, report: Reporter, cwd = buildModule): Promise<number> {
+async function goBuild(name: string, pkg: string, output: string, report: Reporter, cwd: string): Promise<number> {
   const partial = `${output}.partial`;
   const lock = join(dirname(output), '.build.lock');
   const go = ['nice', '-n', '19', 'ionice', '-c3', 'go', 'build', '-trimpath', '-ldflags', ['-s', '-w', ...versionFlags()].join(' '), '-o', partial, pkg];
   // Under the lock: nothing to do when the binary is there; else build beside it and move it in place.
   const args = ['-x', lock, 'sh', '-c', 'test -e "$0" && exit 0; out=$0 part=$1; shift; rm -f "$part"; "$@" && mv "$part" "$out"', output, partial, ...go];
   const started = Date.now();
-  const child = spawn('flock', args, { cwd, env: { ...process.env, CGO_ENABLED: '0' }, stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('flock', args, { cwd, env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: [process.env.GOFLAGS, '-mod=mod'].filter(Boolean).join(' ') }, stdio: ['ignore', 'ignore', 'pipe'] });
   let errors = '';
   child.stderr.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
@@ -101,14 +93,55 @@ async function goBuild(name: string, pkg: string, output: string, report: Report
   return Date.now() - started;
 }
 
-/** The hash of a program's source: its main.go, and its go.mod and go.sum when it is a module of its own. */
-function sourceHash(program: ImageProgram): string {
-  const hash = createHash('sha256');
-  for (const file of ['main.go', 'go.mod', 'go.sum']) {
-    const path = join(buildModule, 'images', program, file);
-    if (existsSync(path)) hash.update(readFileSync(path));
-  }
-  return hash.digest('hex').slice(0, 12);
+/** Writes a module's go.mod into the cache (whole, or not at all); returns its folder. */
+function writeModule(name: string, goMod: string): string {
+  const dir = join(modulesDir, name);
+  mkdirSync(dir, { recursive: true });
+  const path = join(dir, 'go.mod');
+  if (existsSync(path) && readFileSync(path, 'utf8') === goMod) return dir;
+  writeFileSync(`${path}.partial`, goMod);
+  renameSync(`${path}.partial`, path);
+  return dir;
+}
+
+/**
+ * The cluster's module: k8s.io/kubernetes and etcd, with the staging modules
+ * k8s.io/kubernetes requires (at v0.0.0 from its own tree) required and
+ * replaced at their published release. Its replace lines are read from
+ * k8s.io/kubernetes' go.mod as the Go module proxy serves it.
+ */
+function clusterModule(): string {
+  const download = spawnSync('go', ['mod', 'download', '-json', `k8s.io/kubernetes@v${KUBERNETES_VERSION}`], { encoding: 'utf8', env: { ...process.env, GOFLAGS: '-mod=mod' } });
+  const info = download.status === 0 ? (JSON.parse(download.stdout) as { GoMod?: string }) : {};
+  if (!info.GoMod) throw new Error(`go mod download k8s.io/kubernetes@v${KUBERNETES_VERSION} failed: ${(download.stderr || download.stdout).trim().slice(-2000)}`);
+  const upstream = readFileSync(info.GoMod, 'utf8');
+  const release = `v0.${KUBERNETES_VERSION.split('.').slice(1).join('.')}`;
+  const staged = [...upstream.matchAll(/^\s*(k8s\.io\/[\w.-]+) => \.\/staging\/src\/\1\s*$/gm)].map((m) => m[1]!);
+  const required = new Set([...upstream.matchAll(/^\s*(k8s\.io\/[\w.-]+) v0\.0\.0\b/gm)].map((m) => m[1]!));
+  if (staged.length === 0) throw new Error(`no staging replace lines in ${info.GoMod}: the build does not know this go.mod's shape`);
+  return writeModule(
+    'cluster',
+    [
+      `module zdm-lab/kube-build`,
+      ``,
+      `go ${GO_VERSION}`,
+      ``,
+      `require (`,
+      `\tgo.etcd.io/etcd/server/v3 v${ETCD_VERSION}`,
+      `\tk8s.io/kubernetes v${KUBERNETES_VERSION}`,
+      ...staged.filter((m) => required.has(m)).map((m) => `\t${m} ${release}`),
+      `)`,
+      ``,
+      `replace (`,
+      ...staged.map((m) => `\t${m} => ${m} ${release}`),
+      `)`,
+      ``,
+    ].join('\n'),
+  );
+}
+
+function corednsModule(): string {
+  return writeModule('coredns', `module zdm-lab/kube-coredns\n\ngo ${GO_VERSION}\n\nrequire github.com/coredns/coredns v${COREDNS_VERSION}\n`);
 }
 
 /**
@@ -119,29 +152,27 @@ export async function ensureBinaries(report: Reporter): Promise<Binaries> {
   mkdirSync(binDir, { recursive: true });
   const cluster = {} as Record<ClusterBinary, string>;
   let built = 0;
+  let module: string | undefined;
   for (const [name, pkg] of Object.entries(clusterBinaries) as [ClusterBinary, string][]) {
     const path = join(binDir, name);
     cluster[name] = path;
     if (existsSync(path)) continue;
     requireTool('go');
     if (built === 0) report(`building the cluster's binaries into ${binDir}: the first build takes 20 minutes or more on 2 cores`);
+    module ??= clusterModule();
     report(`building ${name} v${name === 'etcd' ? ETCD_VERSION : KUBERNETES_VERSION} from ${pkg}`);
-    const ms = await goBuild(name, pkg, path, report);
+    const ms = await goBuild(name, pkg, path, report, module);
     built++;
     report(`built ${name} in ${formatSeconds(ms)}`);
   }
-  const images = {} as Record<ImageProgram, string>;
-  for (const program of imagePrograms) {
-    const path = join(binDir, `${program}-${sourceHash(program)}`);
-    images[program] = path;
-    if (existsSync(path)) continue;
+  const coredns = join(binDir, `coredns-${COREDNS_VERSION}`);
+  if (!existsSync(coredns)) {
     requireTool('go');
-    const { cwd, pkg } = programSource(program);
-    if (program === 'coredns') report('building CoreDNS (the cluster DNS) from github.com/coredns/coredns: a few minutes on 2 cores');
-    const ms = await goBuild(program, pkg, path, report, cwd);
+    report(`building CoreDNS v${COREDNS_VERSION} (the cluster DNS) from github.com/coredns/coredns: a few minutes on 2 cores`);
+    const ms = await goBuild('coredns', 'github.com/coredns/coredns', coredns, report, corednsModule());
     built++;
-    report(`built ${program} in ${formatSeconds(ms)}`);
+    report(`built coredns in ${formatSeconds(ms)}`);
   }
   if (built === 0) report(`all cluster binaries found in ${binDir}`);
-  return { cluster, images };
+  return { cluster, coredns };
 }

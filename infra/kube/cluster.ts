@@ -23,7 +23,7 @@ import { request } from 'node:https';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { stringify } from 'yaml';
-import { envsDir } from '../paths.js';
+import { envsDir, projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { ensureBinaries, type Binaries } from './build.js';
 import { CLUSTER_DOMAIN, DNS_SERVICE_IP, startDns } from './dns.js';
@@ -397,9 +397,14 @@ export interface UpResult {
   seconds: number;
 }
 
+/** Debian's static busybox (busybox-static), which runs the scripts of the pause and probe images. */
+const BUSYBOX = '/bin/busybox';
+const imageScripts = join(projectRoot, 'infra', 'kube', 'images');
+
 /** The images `up` imports: the pod sandbox, the cluster DNS and the probe used by tests. */
 function clusterImages(binaries: Binaries): LocalImage[] {
-  return [localImage('pause', binaries.images.pause), localImage('coredns', binaries.images.coredns), localImage('probe', binaries.images.probe)];
+  const script = (name: string) => localImage(name, [{ path: '/busybox', source: BUSYBOX }, { path: `/${name}`, source: join(imageScripts, name) }]);
+  return [script('pause'), localImage('coredns', [{ path: '/coredns', source: binaries.coredns }]), script('probe')];
 }
 
 function checkHost(): void {
@@ -411,6 +416,7 @@ function checkHost(): void {
     [join(CNI_BIN, 'bridge'), 'apt-get install containernetworking-plugins'],
     ['/usr/sbin/nft', 'apt-get install nftables'],
     ['/usr/bin/openssl', 'apt-get install openssl'],
+    [BUSYBOX, 'apt-get install busybox-static'],
   ]) {
     if (!existsSync(tool)) missing.push(`${tool} (${install})`);
   }

@@ -1,5 +1,5 @@
 /**
- * The local cluster's DNS: CoreDNS (built here, build/images/coredns) in
+ * The local cluster's DNS: CoreDNS (built here, build.ts) in
  * kube-system behind the Service `kube-dns` at a fixed address of the
  * Service range, which the kubelet gives every pod as its resolver
  * (clusterDNS). It answers for the cluster's domain only, from the API

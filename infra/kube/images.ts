@@ -1,9 +1,10 @@
 /**
  * The local cluster's images. No registry can be reached here, so each
- * image is one static binary in an otherwise empty root file system, written
+ * image is a few files in an otherwise empty root file system (a static
+ * binary, or a script and the static busybox that runs it), written
  * as a `docker save` archive (manifest.json, the image config, one layer)
  * and imported into the cluster's containerd under the k8s.io namespace,
- * where the kubelet finds it. Tags carry the binary's content hash, so an
+ * where the kubelet finds it. Tags carry the files' content hash, so an
  * image changes name when its program does and is never looked for in a
  * registry (pods use imagePullPolicy Never or IfNotPresent).
  */
@@ -13,18 +14,25 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { pack } from 'tar-stream';
 
-/** An image to import: its reference and the one binary it runs as its entrypoint. */
+/** A file of an image: where it is in the image, and the host file it is copied from. */
+export interface ImageFile {
+  path: string;
+  source: string;
+}
+
+/** An image to import: its reference, its files, and the one it runs as its entrypoint. */
 export interface LocalImage {
   reference: string;
-  binary: string;
-  /** The binary's path inside the image, e.g. /pause. */
+  files: ImageFile[];
+  /** The entrypoint's path inside the image: /NAME, e.g. /pause. */
   entrypoint: string;
 }
 
-/** The reference of a one-binary image, tagged with the binary's content hash. */
-export function localImage(name: string, binary: string): LocalImage {
-  const hash = createHash('sha256').update(readFileSync(binary)).digest('hex').slice(0, 12);
-  return { reference: `zdm-lab.local/${name}:${hash}`, binary, entrypoint: `/${name}` };
+/** The image NAME made of `files` (one of them /NAME, its entrypoint), tagged with their content hash. */
+export function localImage(name: string, files: ImageFile[]): LocalImage {
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(file.path).update(readFileSync(file.source));
+  return { reference: `zdm-lab.local/${name}:${hash.digest('hex').slice(0, 12)}`, files, entrypoint: `/${name}` };
 }
 
 function sha256(data: Buffer | string): string {
@@ -50,7 +58,7 @@ async function tarOf(files: { name: string; mode: number; data: Buffer }[]): Pro
 
 /** A `docker save` archive of the image (uncompressed, one layer). */
 export async function imageArchive(image: LocalImage): Promise<Buffer> {
-  const layer = await tarOf([{ name: image.entrypoint.slice(1), mode: 0o755, data: readFileSync(image.binary) }]);
+  const layer = await tarOf(image.files.map((f) => ({ name: f.path.slice(1), mode: 0o755, data: readFileSync(f.source) })));
   const diffId = `sha256:${sha256(layer)}`;
   const config = JSON.stringify({
     architecture: 'amd64',
@@ -58,7 +66,7 @@ export async function imageArchive(image: LocalImage): Promise<Buffer> {
     created: new Date(0).toISOString(),
     config: { Entrypoint: [image.entrypoint], WorkingDir: '/' },
     rootfs: { type: 'layers', diff_ids: [diffId] },
-    history: [{ created: new Date(0).toISOString(), created_by: `zdm-lab: ${basename(image.binary)}` }],
+    history: [{ created: new Date(0).toISOString(), created_by: `zdm-lab: ${image.files.map((f) => basename(f.source)).join(', ')}` }],
   });
   const configName = `${sha256(config)}.json`;
   const layerName = `${sha256(layer)}/layer.tar`;

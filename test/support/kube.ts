@@ -21,6 +21,7 @@ export function kubeHostProblem(): string | undefined {
     ['/usr/bin/containerd', 'apt-get install containerd'],
     ['/usr/sbin/runc', 'apt-get install runc'],
     ['/usr/lib/cni/bridge', 'apt-get install containernetworking-plugins'],
+    ['/bin/busybox', 'apt-get install busybox-static'],
     ['/usr/sbin/nft', 'apt-get install nftables'],
   ]) {
     if (!existsSync(path)) return `${path} is missing (${install})`;
