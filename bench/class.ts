@@ -115,19 +115,12 @@ function usageOf(env: Environment): Usage {
 }
 
 /**
- * CPU seconds an environment used between two looks: each process's growth,
- * a process born since counted whole. A process that ended in between is
- * counted through its parent's reaped children's time, so short-lived
- * commands (checks, curl) are in; a little of what ran before the window may
- * be too.
+ * CPU seconds an environment used between two looks, by part (as usageOf
+ * names them): each process's growth, a process born since counted whole. A
+ * process that ended in between is counted through its parent's reaped
+ * children's time, so short-lived commands (checks, curl) are in; a little
+ * of what ran before the window may be too.
  */
-function cpuSecondsBetween(before: Usage, after: Usage): number {
-  let ticks = 0;
-  for (const [key, t] of after.ticks) ticks += t - (before.ticks.get(key) ?? 0);
-  return ticks / CLOCK_TICKS;
-}
-
-/** CPU seconds by part (as usageOf names them) between two looks, counted as cpuSecondsBetween counts them. */
 function cpuSecondsByPart(before: Usage, after: Usage): Map<string, number> {
   const parts = new Map<string, number>();
   for (const [key, t] of after.ticks) {
@@ -135,6 +128,10 @@ function cpuSecondsByPart(before: Usage, after: Usage): Map<string, number> {
     parts.set(part, (parts.get(part) ?? 0) + (t - (before.ticks.get(key) ?? 0)) / CLOCK_TICKS);
   }
   return parts;
+}
+
+function cpuSecondsBetween(before: Usage, after: Usage): number {
+  return [...cpuSecondsByPart(before, after).values()].reduce((s, x) => s + x, 0);
 }
 
 /** The host's busy and total CPU time so far (/proc/stat), in ticks. */

@@ -19,6 +19,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { formatDuration } from '../migrate/progress.js';
 import { cacheDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
@@ -61,11 +62,6 @@ function versionFlags(): string[] {
   ]);
 }
 
-function formatSeconds(ms: number): string {
-  const s = Math.round(ms / 1000);
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
 /**
  * `go build` of one package into `output` (written whole or not at all), reporting every 30 s.
  * One builder at a time: the build holds the cache's lock (flock(1)), so a second caller (a test
@@ -84,7 +80,7 @@ async function goBuild(name: string, pkg: string, output: string, report: Report
   child.stderr.on('data', (chunk: Buffer) => {
     errors += chunk.toString();
   });
-  const ticker = setInterval(() => report(`still building ${name}, or waiting for another build of it (${formatSeconds(Date.now() - started)})`), 30_000);
+  const ticker = setInterval(() => report(`still building ${name}, or waiting for another build of it (${formatDuration(Date.now() - started)})`), 30_000);
   const code = await new Promise<number | null>((done) => child.on('close', done));
   clearInterval(ticker);
   if (code !== 0) {
@@ -163,7 +159,7 @@ export async function ensureBinaries(report: Reporter): Promise<Binaries> {
     report(`building ${name} v${name === 'etcd' ? ETCD_VERSION : KUBERNETES_VERSION} from ${pkg}`);
     const ms = await goBuild(name, pkg, path, report, module);
     built++;
-    report(`built ${name} in ${formatSeconds(ms)}`);
+    report(`built ${name} in ${formatDuration(ms)}`);
   }
   const coredns = join(binDir, `coredns-${COREDNS_VERSION}`);
   if (!existsSync(coredns)) {
@@ -171,7 +167,7 @@ export async function ensureBinaries(report: Reporter): Promise<Binaries> {
     report(`building CoreDNS v${COREDNS_VERSION} (the cluster DNS) from github.com/coredns/coredns: a few minutes on 2 cores`);
     const ms = await goBuild('coredns', 'github.com/coredns/coredns', coredns, report, corednsModule());
     built++;
-    report(`built coredns in ${formatSeconds(ms)}`);
+    report(`built coredns in ${formatDuration(ms)}`);
   }
   if (built === 0) report(`all cluster binaries found in ${binDir}`);
   return { cluster, coredns };

@@ -27,6 +27,7 @@ import { envsDir, projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { ensureBinaries, type Binaries } from './build.js';
 import { CLUSTER_DOMAIN, DNS_SERVICE_IP, startDns } from './dns.js';
+import { isRunning } from '../../common/processes.js';
 import * as host from './host.js';
 import { importImages, localImage, type LocalImage } from './images.js';
 import { makePki, pkiAt, type Identity, type Pki } from './pki.js';
@@ -95,6 +96,11 @@ interface ClusterRecord {
   /** Which of HOST_DIRS were there before `up`; `down` removes the others once it has emptied them. */
   hostDirsBefore: string[];
   images: Record<string, string>;
+}
+
+/** The recorded daemon still runs as that binary (its pid not reused by another program). */
+function stillOurs(p: ClusterRecord['processes'][number]): boolean {
+  return isRunning(p.pid) && host.commandLine(p.pid)[0] === p.binary;
 }
 
 function readRecord(): ClusterRecord | undefined {
@@ -333,7 +339,7 @@ async function waitFor(what: string, name: Daemon, pid: number, check: () => Pro
   const started = Date.now();
   let lastReport = started;
   while (Date.now() - started < timeoutMs) {
-    if (!host.alive(pid)) throw new Error(`${name} exited while waiting for ${what}; ${join(paths.logs, `${name}.log`)} ends:\n${logTail(name)}`);
+    if (!isRunning(pid)) throw new Error(`${name} exited while waiting for ${what}; ${join(paths.logs, `${name}.log`)} ends:\n${logTail(name)}`);
     if (await check()) return;
     if (Date.now() - lastReport >= 5000) {
       report(`waiting for ${what} (${Math.round((Date.now() - started) / 1000)}s)`);
@@ -501,7 +507,7 @@ export async function up(report: Reporter): Promise<UpResult> {
       kubelet,
       async () => {
         for (const p of record.processes) {
-          if (!host.alive(p.pid)) throw new Error(`${p.name} exited; ${join(paths.logs, `${p.name}.log`)} ends:\n${logTail(p.name)}`);
+          if (!isRunning(p.pid)) throw new Error(`${p.name} exited; ${join(paths.logs, `${p.name}.log`)} ends:\n${logTail(p.name)}`);
         }
         const conditions = await nodeConditions();
         const ready = conditions?.find((c) => c.type === 'Ready');
@@ -562,7 +568,7 @@ function shimSocketsOf(pids: number[]): string[] {
 export async function down(report: Reporter): Promise<string[]> {
   const started = Date.now();
   const record = readRecord();
-  const byName = (name: Daemon) => (record?.processes ?? []).filter((p) => p.name === name && host.alive(p.pid) && host.commandLine(p.pid)[0] === p.binary);
+  const byName = (name: Daemon) => (record?.processes ?? []).filter((p) => p.name === name && stillOurs(p));
 
   // The node agents first, so that nothing restarts the pods being removed.
   for (const name of ['kubelet', 'kube-proxy', 'kube-scheduler', 'kube-controller-manager'] as const) {
@@ -610,7 +616,7 @@ export async function down(report: Reporter): Promise<string[]> {
     }
   }
 
-  const stillRunning = [...(record?.processes ?? []).filter((p) => host.alive(p.pid) && host.commandLine(p.pid)[0] === p.binary).map((p) => `${p.name} (pid ${p.pid})`),
+  const stillRunning = [...(record?.processes ?? []).filter(stillOurs).map((p) => `${p.name} (pid ${p.pid})`),
     ...host.processesMentioning(stateDir).map((pid) => `pid ${pid}: ${host.commandLine(pid).join(' ').slice(0, 120)}`)];
   problems.push(...stillRunning.map((p) => `process ${p}`));
   if (mountsLeft.length === 0 && stillRunning.length === 0) rmSync(stateDir, { recursive: true, force: true });
@@ -638,8 +644,8 @@ export interface ClusterStatus {
 export async function clusterStatus(): Promise<ClusterStatus> {
   const record = readRecord();
   const processes = record?.processes ?? [];
-  const running = processes.filter((p) => host.alive(p.pid) && host.commandLine(p.pid)[0] === p.binary).map((p) => `${p.name} (pid ${p.pid})`);
-  const stopped = processes.filter((p) => !(host.alive(p.pid) && host.commandLine(p.pid)[0] === p.binary)).map((p) => p.name);
+  const running = processes.filter(stillOurs).map((p) => `${p.name} (pid ${p.pid})`);
+  const stopped = processes.filter((p) => !stillOurs(p)).map((p) => p.name);
   const apiReady = record !== undefined && existsSync(paths.pki) && (await apiGet('/readyz'))?.status === 200;
   const nodeReady = apiReady && isReady(await nodeConditions());
   return { stateDir, running, stopped, expected: 7, apiReady, nodeReady, kubeconfig: record ? adminKubeconfig : undefined, images: record?.images ?? {} };

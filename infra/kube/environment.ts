@@ -110,7 +110,8 @@ export function environmentObjects(env: number, options: EnvironmentOptions & { 
   if (cpus !== undefined) Object.assign(hard, { 'requests.cpu': millicores(cpus), 'limits.cpu': millicores(cpus) });
   const quota: V1ResourceQuota = { apiVersion: 'v1', kind: 'ResourceQuota', metadata: { name: 'budget', namespace, labels }, spec: { hard } };
 
-  const share = (total: number, unit: (n: number) => string) => unit(total / parts);
+  // What a container that declares no resources gets (its limit and its request): an even share of the budget.
+  const perPart = { memory: mebibytes(memoryBytes / parts), ...(cpus === undefined ? {} : { cpu: millicores(cpus / parts) }) };
   const limitRange: V1LimitRange = {
     apiVersion: 'v1',
     kind: 'LimitRange',
@@ -120,8 +121,8 @@ export function environmentObjects(env: number, options: EnvironmentOptions & { 
         {
           type: 'Container',
           max: { memory: mebibytes(memoryBytes), ...(cpus === undefined ? {} : { cpu: millicores(cpus) }) },
-          _default: { memory: share(memoryBytes, mebibytes), ...(cpus === undefined ? {} : { cpu: share(cpus, millicores) }) },
-          defaultRequest: { memory: share(memoryBytes, mebibytes), ...(cpus === undefined ? {} : { cpu: share(cpus, millicores) }) },
+          _default: perPart,
+          defaultRequest: perPart,
         },
       ],
     },

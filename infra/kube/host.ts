@@ -12,6 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isRunning, signal, waitUntil } from '../../common/processes.js';
 
 export function run(command: string, args: string[], what?: string): string {
   const result = spawnSync(command, args, { encoding: 'utf8' });
@@ -111,7 +112,7 @@ export async function removeCgroupRoot(root: string): Promise<string[]> {
   for (let attempt = 0; attempt < 50; attempt++) {
     const pids = cgroupProcesses(root);
     if (pids.length === 0) break;
-    for (const pid of pids) signal(pid, 'SIGKILL');
+    signal(pids, 'SIGKILL');
     await sleep(100);
   }
   const left: string[] = [];
@@ -133,23 +134,6 @@ export function cgroupRootExists(root: string): string[] {
 
 // ---- processes ----
 
-export function signal(pid: number, name: NodeJS.Signals): void {
-  try {
-    process.kill(pid, name);
-  } catch {
-    // already gone
-  }
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !existsSync(`/proc/${pid}/stat`) || !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
-}
-
 export function commandLine(pid: number): string[] {
   try {
     return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
@@ -166,14 +150,13 @@ export function processesMentioning(text: string): number[] {
     .filter((pid) => pid !== process.pid && commandLine(pid).some((arg) => arg.includes(text)));
 }
 
-/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone. */
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone (or 5 s after the SIGKILL). */
 export async function stopProcess(pid: number, graceMs: number): Promise<void> {
-  signal(pid, 'SIGTERM');
-  const deadline = Date.now() + graceMs;
-  while (alive(pid) && Date.now() < deadline) await sleep(100);
-  if (!alive(pid)) return;
-  signal(pid, 'SIGKILL');
-  for (let i = 0; i < 50 && alive(pid); i++) await sleep(100);
+  const gone = () => !isRunning(pid);
+  signal([pid], 'SIGTERM');
+  if (await waitUntil(gone, graceMs, 100)) return;
+  signal([pid], 'SIGKILL');
+  await waitUntil(gone, 5000, 100);
 }
 
 // ---- mounts ----

@@ -5,10 +5,10 @@
  * Ready; a pod from an image built here runs; a command runs in it through
  * the API server's exec stream; the pod reaches the API server through the
  * `kubernetes` Service; it resolves Services and a headless Service's pod
- * through the cluster DNS; a namespace with a NetworkPolicy is accepted; and
- * `down`, even after containerd and the kubelet were killed with pods
- * running, leaves nothing behind: no process, no mount under the state
- * folder, no bridge, no cgroup, no packet filter chain.
+ * through the cluster DNS; and `down`, even after containerd and the kubelet
+ * were killed with pods running, leaves nothing behind: no process, no mount
+ * under the state folder, no bridge, no cgroup, no packet filter chain.
+ * Namespaces with their policies are kube-environments' test.
  *
  * Needs root, containerd, runc, the CNI plugins and Go (the first build
  * takes tens of minutes on 2 cores). Outside CI a missing part skips the
@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig, NetworkingV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { API_SERVICE_IP, clusterStatus, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
 import { DNS_SERVICE_IP } from '../../infra/kube/dns.js';
 import { commandLine, processesMentioning } from '../../infra/kube/host.js';
@@ -28,7 +28,6 @@ import { assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem
 import { required } from '../support/requirement.js';
 
 const NAMESPACE = 'kube-cluster-test';
-const ISOLATED = 'kube-cluster-isolated';
 
 const problem = required('local Kubernetes cluster', hostProblem());
 
@@ -120,26 +119,6 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
       named = await execIn(config, NAMESPACE, 'probe-dns', ['/probe', 'resolve', 'probe-0.probes']);
     }
     assert.equal(named.stdout.trim(), podIp, `probe-0.probes (through the namespace's search path) resolves to the pod: ${JSON.stringify(named.status)}`);
-  });
-
-  test('a namespace with a NetworkPolicy admitting only itself is accepted', async () => {
-    const networking = config.makeApiClient(NetworkingV1Api);
-    await core.createNamespace({ body: { metadata: { name: ISOLATED, labels: { 'zdm-lab/environment': 'isolated' } } } });
-    await networking.createNamespacedNetworkPolicy({
-      namespace: ISOLATED,
-      body: {
-        metadata: { name: 'same-namespace-only' },
-        spec: {
-          podSelector: {},
-          policyTypes: ['Ingress'],
-          ingress: [{ _from: [{ podSelector: {} }] }],
-        },
-      },
-    });
-    const stored = await networking.readNamespacedNetworkPolicy({ name: 'same-namespace-only', namespace: ISOLATED });
-    assert.deepEqual(stored.spec?.policyTypes, ['Ingress']);
-    assert.equal(stored.spec?.ingress?.length, 1);
-    // The bridge plugin does not enforce NetworkPolicy: the API accepts it, no packet is filtered.
   });
 
   test('containerd and the kubelet are killed while a pod runs: its shim outlives them', async () => {
