@@ -191,6 +191,49 @@ describe('the writer loop', () => {
     assert.doesNotMatch(log, /lena|update/, 'updates that succeed are not recorded: the record holds the writes of the proof');
   });
 
+  test('a write the API drops without an answer, or sent while the API is away, fails as "no answer" (000), and the loop writes on when it is back', async () => {
+    // An API of its own: the second write's connection is dropped unanswered; then it stops listening for a while.
+    let posts = 0;
+    const seen: string[] = [];
+    const flaky = createServer((req, res) => {
+      if (req.url === '/health') {
+        res.end('{"mode":"ORIGIN","connected":true}');
+        return;
+      }
+      seen.push(`${req.method} ${req.url}`);
+      if (req.method === 'POST' && ++posts === 2) {
+        req.socket.destroy();
+        return;
+      }
+      res.end('{}');
+    });
+    await new Promise<void>((ok) => flaky.listen(0, '127.0.0.1', () => ok()));
+    const port = (flaky.address() as AddressInfo).port;
+    const own = mkdtempSync(join(tmpdir(), 'zdm-writer-flaky-'));
+    const loop = startWriter(['phase9'], `http://127.0.0.1:${port}`, own);
+    try {
+      await eventually('four writes were made', async () => posts >= 4, 15_000);
+      await new Promise<void>((ok) => flaky.close(() => ok()));
+      flaky.closeAllConnections();
+      await eventually('a write found no API', async () => readFileSync(join(own, 'writer.log'), 'utf8').split('\n').filter((l) => / 000$/.test(l)).length >= 2, 15_000);
+      const answeredBefore = posts;
+      await new Promise<void>((ok) => flaky.listen(port, '127.0.0.1', () => ok()));
+      await eventually('the loop writes again', async () => posts >= answeredBefore + 3, 15_000);
+      process.kill(-loop.child.pid!, 'SIGINT');
+      assert.equal(await loop.exited, 0);
+      const log = readFileSync(join(own, 'writer.log'), 'utf8').trim().split('\n');
+      assert.deepEqual(log.slice(0, 3), ['phase9-1 200', 'phase9-2 000', 'phase9-3 200']);
+      assert.match(loop.out, /^\d\d:\d\d:\d\d write phase9-2 FAILED: no answer from the API$/m);
+      assert.ok(log.at(-1)!.endsWith(' 200'), `the loop wrote on once the API was back: ${log.slice(-3).join(', ')}`);
+      const names = seen.filter((r) => r.startsWith('POST')).map((r) => r.slice('POST /status/eva/'.length));
+      assert.equal(new Set(names).size, names.length, 'no write was sent twice');
+    } finally {
+      if (loop.child.exitCode === null) process.kill(-loop.child.pid!, 'SIGKILL');
+      flaky.close();
+      rmSync(own, { recursive: true, force: true });
+    }
+  });
+
   test('a mode it does not know, or two phases, are refused with a sentence', () => {
     for (const [args, message] of [
       [['phase5', '--mode', 'ASTRA'], /--mode takes ORIGIN, ZDM_PROXY or TARGET, not "ASTRA"/],
