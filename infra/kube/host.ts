@@ -121,7 +121,8 @@ export async function removeCgroupRoot(root: string): Promise<string[]> {
       try {
         rmdirSync(dir);
       } catch (error) {
-        left.push(`${dir} (${(error as Error).message})`);
+        // A container's runtime may remove its own group while this walks the tree: gone is what was wanted.
+        if ((error as NodeJS.ErrnoException).code !== 'ENOENT') left.push(`${dir} (${(error as Error).message})`);
       }
     }
   }
