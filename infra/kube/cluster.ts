@@ -29,7 +29,7 @@ import { ensureBinaries, type Binaries } from './build.js';
 import { CLUSTER_DOMAIN, DNS_SERVICE_IP, startDns } from './dns.js';
 import { isRunning } from '../../common/processes.js';
 import * as host from './host.js';
-import { importImages, localImage, type LocalImage } from './images.js';
+import { importDockerImages, importImages, localImage, type LocalImage } from './images.js';
 import { makePki, pkiAt, type Identity, type Pki } from './pki.js';
 
 export const NODE_NAME = 'zdm-lab-node';
@@ -471,6 +471,9 @@ export async function up(report: Reporter): Promise<UpResult> {
   writeRecord(record);
   try {
     host.createBridge(BRIDGE, `${GATEWAY}/24`);
+    // The host reaches Services through the bridge, from the gateway's address (whatever its default route), so that
+    // clients on the host (the lab's, tests) reach a Service's pods as one more address of the pod network. It goes with the bridge.
+    host.run('ip', ['route', 'replace', SERVICE_CIDR, 'dev', BRIDGE, 'src', GATEWAY]);
     host.createCgroupRoot(CGROUP_ROOT);
     report('making certificates');
     const pki = makePki(paths.pki, `https://${GATEWAY}:${API_PORT}`, [GATEWAY, API_SERVICE_IP, '127.0.0.1'], identities);
@@ -532,6 +535,16 @@ export async function up(report: Reporter): Promise<UpResult> {
     await down(report);
     throw error;
   }
+}
+
+/**
+ * Copies images the Docker daemon holds (the lab's Cassandra and zdm-proxy
+ * images) into the running cluster's containerd, those it does not hold yet;
+ * the references it imported.
+ */
+export async function importFromDocker(references: string[]): Promise<string[]> {
+  if (!containerdAnswers()) throw new Error(`the cluster's containerd does not answer at ${paths.socket}: is the cluster up?`);
+  return importDockerImages(paths.socket, references);
 }
 
 // ---- down ----

@@ -8,7 +8,7 @@
  * image changes name when its program does and is never looked for in a
  * registry (pods use imagePullPolicy Never or IfNotPresent).
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -92,6 +92,38 @@ export async function importImages(socket: string, images: LocalImage[], archive
     const result = ctr('images', 'import', '--platform', 'linux/amd64', path);
     if (result.status !== 0) throw new Error(`ctr images import ${path} failed: ${(result.stderr || result.stdout).trim()}`);
     imported.push(image.reference);
+  }
+  return imported;
+}
+
+/**
+ * Copies images from the Docker daemon into containerd at `socket` (the
+ * lab's Cassandra and zdm-proxy images, which infra/images/build.ts builds
+ * with Docker): `docker save` streamed into `ctr images import`, for the
+ * references containerd does not hold yet. containerd names an image of
+ * Docker's short form (`repo/name:tag`) `docker.io/repo/name:tag`, as the
+ * kubelet looks it up. Returns the references it imported.
+ */
+export async function importDockerImages(socket: string, references: string[]): Promise<string[]> {
+  const ctrArgs = ['--address', socket, '--namespace', 'k8s.io'];
+  const listed = spawnSync('ctr', [...ctrArgs, 'images', 'list', '--quiet'], { encoding: 'utf8' });
+  if (listed.status !== 0) throw new Error(`ctr images list failed: ${listed.stderr.trim() || listed.error}`);
+  const present = new Set(listed.stdout.split('\n'));
+  const imported: string[] = [];
+  for (const reference of references) {
+    if (present.has(reference) || present.has(`docker.io/${reference}`)) continue;
+    const save = spawn('docker', ['save', reference], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const load = spawn('ctr', [...ctrArgs, 'images', 'import', '--platform', 'linux/amd64', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    save.stdout.pipe(load.stdin);
+    let errors = '';
+    for (const child of [save, load]) child.stderr?.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+    const exit = (child: ChildProcess) => new Promise<number | string>((resolve) => {
+      child.on('error', (error) => resolve(error.message));
+      child.on('close', (code) => resolve(code ?? 'killed'));
+    });
+    const [saved, loaded] = await Promise.all([exit(save), exit(load)]);
+    if (saved !== 0 || loaded !== 0) throw new Error(`docker save ${reference} | ctr images import failed (docker save: ${saved}, ctr: ${loaded}): ${errors.trim().slice(-500)}`);
+    imported.push(reference);
   }
   return imported;
 }
