@@ -88,9 +88,15 @@ export function createCgroupRoot(root: string): void {
   }
 }
 
+/** A group and every group under it, deepest first. Groups the runtime removes meanwhile are left out. */
 function cgroupTree(dir: string): string[] {
-  if (!existsSync(dir)) return [];
-  const children = readdirSync(dir).filter((name) => statSync(join(dir, name)).isDirectory());
+  let children: string[];
+  try {
+    children = readdirSync(dir).filter((name) => statSync(join(dir, name), { throwIfNoEntry: false })?.isDirectory());
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
   return [...children.flatMap((name) => cgroupTree(join(dir, name))), dir];
 }
 
@@ -99,9 +105,14 @@ export function cgroupProcesses(root: string): number[] {
   const pids = new Set<number>();
   for (const mount of cgroupMounts()) {
     for (const dir of cgroupTree(join(mount, root))) {
-      const procs = join(dir, 'cgroup.procs');
-      if (!existsSync(procs)) continue;
-      for (const line of readFileSync(procs, 'utf8').split('\n')) if (line) pids.add(Number(line));
+      let listed: string;
+      try {
+        listed = readFileSync(join(dir, 'cgroup.procs'), 'utf8');
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        throw error;
+      }
+      for (const line of listed.split('\n')) if (line) pids.add(Number(line));
     }
   }
   return [...pids];
