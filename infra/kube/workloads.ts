@@ -1,0 +1,613 @@
+/**
+ * What environment K runs on Kubernetes, in its namespace (environment.ts):
+ * Origin and Target, and the three ZDM proxies, written with server-side
+ * apply from the same sources the other backends start from.
+ *
+ * - Each Cassandra cluster is a one-replica StatefulSet (`origin`,
+ *   `target`) with a PersistentVolumeClaim for its data, the lab's
+ *   cassandra.yaml (the Docker backend's generator, cluster name origin or
+ *   target) in a ConfigMap, and a headless Service, so that its pod is
+ *   `origin-0.origin` in the cluster's DNS. The container starts the image's
+ *   own entrypoint as Cassandra's user (uid 999; as non-root it skips its
+ *   chown step), with the small profile's heap and start-up settings. A
+ *   script of ours around it gives the node the environment's login from the
+ *   Secret `cassandra-credentials` the first time it starts on empty data
+ *   (Origin: Cassandra's superuser gets the generated password; Target: its
+ *   own role, and the default superuser a random password), as the lab's
+ *   host-side clients do on the other backends (cql/client.ts
+ *   loginOrAdopt), and leaves a cqlsh credentials file in the container's
+ *   HOME, so that `cqlsh` in the pod logs in as the environment. The node is
+ *   ready once that login has worked and it answers on the CQL port.
+ * - The proxies are one StatefulSet `zdm-proxy` of three. Each pod's
+ *   ZDM_PROXY_TOPOLOGY_INDEX is its ordinal (the pod-index label, through
+ *   the downward API). zdm-proxy takes only IP addresses in
+ *   ZDM_PROXY_TOPOLOGY_ADDRESSES, and a pod's address changes when it is
+ *   replaced, so each proxy pod has a Service of its own (`zdm-proxy-0`…),
+ *   whose ClusterIP stays for the environment's life: those three addresses
+ *   are the topology, and what clients connect to. The learner's two YAML
+ *   files are carried verbatim in the ConfigMap `zdm-proxy`, beside the
+ *   ZDM_* variables they become (proxy.ts proxyEnvironment, with Origin's
+ *   and Target's addresses replaced by their pods' DNS names, as the Docker
+ *   backend replaces them by container names), which the pods read.
+ *   Readiness: GET /health/readiness on 14001.
+ * - A rolling update goes as the lab's does on the other backends (and the
+ *   official automation): one proxy at a time, highest ordinal first, each
+ *   replaced, waited for until ready, then a pause (ZDM_LAB_PROXY_PAUSE,
+ *   10 s by default) before the next. A hash of the ZDM_* variables is an
+ *   annotation of the pod template, so a changed configuration is a new
+ *   revision of the StatefulSet; its RollingUpdate partition holds every pod
+ *   at the old one, and the lab lowers it one ordinal at a time. (The
+ *   controller alone would replace the next pod as soon as one is ready:
+ *   StatefulSet's minReadySeconds did not pace its rolling update here.)
+ *
+ * Every pod meets Pod Security `restricted`: non-root, no privilege
+ * escalation, no capability, the runtime's seccomp profile, volumes only
+ * from claims, ConfigMaps and Secrets. Each container states its memory and
+ * CPU, within the namespace's quota.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1ConfigMap, type V1Container, type V1PodSecurityContext, type V1Secret, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
+import type { CassandraArtifact } from '../artifacts/cassandra.js';
+import { containerCassandraYaml } from '../backends/docker.js';
+import { defaultPauseMs } from '../commands/proxy.js';
+import { HEAP, javaArgs } from '../config/cassandra.js';
+import { CLUSTER_FILE, CORE_FILE, ensureProxyConfig, proxyEnvironment, readProxyConfig } from '../config/proxy.js';
+import { credentialsOf } from '../credentials.js';
+import type { Reporter } from '../progress.js';
+import { CQL_PORT, PROXY_COUNT, PROXY_METRICS_PORT, topology, type ClusterName, type NodeSpec, type Topology } from '../topology.js';
+import { apiMessage, FIELD_MANAGER, LABELS, namespaceOf } from './environment.js';
+
+export const PROXY_NAME = 'zdm-proxy';
+export const CREDENTIALS_SECRET = 'cassandra-credentials';
+/** Where a node's data lives in its container, and the claim template's name (`data-origin-0`). */
+const DATA_DIR = '/var/lib/cassandra';
+const DATA_CLAIM = 'data';
+const DATA_SIZE = '1Gi';
+/** Cassandra's user in the lab's image, as in the official one. */
+const CASSANDRA_UID = 999;
+/** The proxy needs no account of its own: nobody. */
+const PROXY_UID = 65534;
+/** HOME in a node's container: where its start script leaves cqlsh's credentials file. */
+const NODE_HOME = '/tmp/zdm-lab-home';
+const READY_FILE = '/tmp/zdm-lab-ready';
+
+/**
+ * What each container may use. A node's memory is its heap (256 MiB at
+ * most) and what the JVM keeps beside it; a proxy is one Go process. The
+ * five together stay inside the course's budget (course.json: 1.3 GiB and 2
+ * CPUs for the namespace's quota), leaving the rest for the sample API and
+ * the workstation.
+ */
+export const RESOURCES = {
+  node: { requests: { memory: '384Mi', cpu: '200m' }, limits: { memory: '448Mi', cpu: '750m' } },
+  proxy: { requests: { memory: '48Mi', cpu: '50m' }, limits: { memory: '96Mi', cpu: '100m' } },
+} as const;
+
+export interface WorkloadImages {
+  cassandra: string;
+  proxy: string;
+}
+
+export interface WorkloadOptions {
+  images: WorkloadImages;
+  /** The StorageClass of the nodes' claims: the cluster's own, or storage.ts's on the local cluster. */
+  storageClass: string;
+}
+
+const restrictedPod = (uid: number): V1PodSecurityContext => ({
+  runAsNonRoot: true,
+  runAsUser: uid,
+  runAsGroup: uid,
+  fsGroup: uid,
+  seccompProfile: { type: 'RuntimeDefault' },
+});
+const restrictedContainer = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+
+function hashOf(data: Record<string, string>): string {
+  const hash = createHash('sha256');
+  for (const key of Object.keys(data).sort()) hash.update(key).update('\0').update(data[key]).update('\0');
+  return hash.digest('hex').slice(0, 16);
+}
+
+const labelsOf = (env: number, component: string) => ({ [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab', 'app.kubernetes.io/name': component });
+
+/** A node's DNS name in its namespace, through its headless Service: `origin-0.origin`. */
+export function nodeHost(name: ClusterName): string {
+  return `${name}-0.${name}`;
+}
+
+/** The claim a node's StatefulSet makes for its pod (`data-origin-0`): for clusters whose volumes are made by hand. */
+export function nodeClaims(env: number): { namespace: string; name: string; size: string }[] {
+  return (['origin', 'target'] as const).map((name) => ({ namespace: namespaceOf(env), name: `${DATA_CLAIM}-${name}-0`, size: DATA_SIZE }));
+}
+
+/**
+ * The JVM settings a node gets beyond the image's options file: the small
+ * profile's starting heap and the fast single-node start, as javaArgs gives
+ * them to the embedded nodes.
+ */
+function nodeJvmExtras(node: NodeSpec): string {
+  const unused: CassandraArtifact = { version: '', libDir: '', classpath: '', jammJar: '' };
+  return javaArgs({ ...node, dir: DATA_DIR }, unused, 'small')
+    .filter((arg) => /^-Xms|^-Dcassandra\.(skip_wait_for_gossip_to_settle|ring_delay_ms|superuser_setup_delay_ms|available_processors)=/.test(arg))
+    .join(' ');
+}
+
+/**
+ * The node container's command: the image's entrypoint with the lab's
+ * cassandra.yaml (copied, since the entrypoint writes the pod's address into
+ * it), and beside it the one-time login step. The passwords reach cqlsh in
+ * files of mode 0600 (cqlsh's own rule), never on a command line.
+ */
+const START_SCRIPT = `#!/bin/bash
+# Starts Cassandra through the image's entrypoint with the lab's cassandra.yaml,
+# and gives the node this environment's login (CQL_USERNAME, CQL_PASSWORD from
+# the Secret) the first time it starts on empty data.
+set -u
+umask 077
+mkdir -p "$HOME/.cassandra"
+printf '[plain_text_auth]\\nusername = %s\\npassword = %s\\n' "$CQL_USERNAME" "$CQL_PASSWORD" > "$HOME/.cassandra/credentials"
+printf '[plain_text_auth]\\nusername = cassandra\\npassword = cassandra\\n' > "$HOME/.cassandra/default-credentials"
+if [ "$CQL_USERNAME" = cassandra ]; then
+  printf "CONSISTENCY ALL;\\nALTER ROLE cassandra WITH PASSWORD = '%s';\\n" "$CQL_PASSWORD" > "$HOME/.cassandra/adopt.cql"
+else
+  printf "CONSISTENCY ALL;\\nCREATE ROLE IF NOT EXISTS %s WITH PASSWORD = '%s' AND SUPERUSER = true AND LOGIN = true;\\nALTER ROLE cassandra WITH PASSWORD = '%s';\\n" \\
+    "$CQL_USERNAME" "$CQL_PASSWORD" "$(head -c 18 /dev/urandom | base64 | tr -d '/+=')" > "$HOME/.cassandra/adopt.cql"
+fi
+umask 022
+rm -f ${READY_FILE}
+cp /zdm-lab/cassandra.yaml "$CASSANDRA_CONF/cassandra.yaml"
+docker-entrypoint.sh cassandra -f &
+node=$!
+trap 'kill -TERM "$node"' TERM INT
+
+logins() {
+  until (exec 3<>/dev/tcp/127.0.0.1/${CQL_PORT}) 2>/dev/null; do
+    kill -0 "$node" 2>/dev/null || return
+    sleep 1
+  done
+  while kill -0 "$node" 2>/dev/null; do
+    if cqlsh -e 'SELECT cluster_name FROM system.local' >/dev/null 2>&1; then
+      touch ${READY_FILE}
+      echo "zdm-lab: the node takes the environment's login ($CQL_USERNAME)"
+      return
+    fi
+    if cqlsh --credentials "$HOME/.cassandra/default-credentials" -f "$HOME/.cassandra/adopt.cql" >/dev/null 2>&1; then
+      echo "zdm-lab: the node was given the environment's login ($CQL_USERNAME) in place of the default one"
+    fi
+    sleep 2
+  done
+}
+logins &
+
+code=0
+# A signal ends the first wait early; the container ends with the node.
+while kill -0 "$node" 2>/dev/null; do
+  wait "$node"
+  code=$?
+done
+exit "$code"
+`;
+
+function credentialsSecret(env: number): V1Secret {
+  const origin = credentialsOf(env, 'origin');
+  const target = credentialsOf(env, 'target');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: { name: CREDENTIALS_SECRET, namespace: namespaceOf(env), labels: labelsOf(env, 'cassandra') },
+    type: 'Opaque',
+    stringData: {
+      'origin-username': origin.username,
+      'origin-password': origin.password,
+      'target-username': target.username,
+      'target-password': target.password,
+    },
+  };
+}
+
+/** The ConfigMap, headless Service and StatefulSet of one Cassandra cluster. */
+export function nodeObjects(node: NodeSpec, options: WorkloadOptions): KubernetesObject[] {
+  const namespace = namespaceOf(node.env);
+  const name = node.name;
+  const labels = { ...labelsOf(node.env, 'cassandra'), 'zdmlab.io/cluster': name };
+  const selector = { 'app.kubernetes.io/name': 'cassandra', 'zdmlab.io/cluster': name };
+  const data = { 'cassandra.yaml': containerCassandraYaml({ ...node, dir: DATA_DIR }), 'start.sh': START_SCRIPT };
+  const configMap: V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${name}-config`, namespace, labels }, data };
+  const service: V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace, labels },
+    spec: {
+      clusterIP: 'None',
+      // The name resolves while the node starts, for whoever waits on it.
+      publishNotReadyAddresses: true,
+      selector,
+      ports: [{ name: 'cql', port: CQL_PORT, targetPort: CQL_PORT }],
+    },
+  };
+  const secretKey = (key: string) => ({ valueFrom: { secretKeyRef: { name: CREDENTIALS_SECRET, key: `${name}-${key}` } } });
+  const container: V1Container = {
+    name: 'cassandra',
+    image: options.images.cassandra,
+    imagePullPolicy: 'IfNotPresent',
+    command: ['/bin/bash', '/zdm-lab/start.sh'],
+    env: [
+      { name: 'MAX_HEAP_SIZE', value: HEAP },
+      { name: 'JVM_EXTRA_OPTS', value: nodeJvmExtras(node) },
+      { name: 'MALLOC_ARENA_MAX', value: '2' },
+      { name: 'HOME', value: NODE_HOME },
+      { name: 'CQL_USERNAME', ...secretKey('username') },
+      { name: 'CQL_PASSWORD', ...secretKey('password') },
+    ],
+    ports: [
+      { name: 'cql', containerPort: CQL_PORT },
+      { name: 'storage', containerPort: 7000 },
+    ],
+    // Ready: the environment's login has worked once, and the CQL port answers.
+    readinessProbe: { exec: { command: ['/bin/bash', '-c', `test -e ${READY_FILE} && (exec 3<>/dev/tcp/127.0.0.1/${CQL_PORT})`] }, periodSeconds: 3, timeoutSeconds: 3 },
+    resources: RESOURCES.node,
+    securityContext: restrictedContainer,
+    volumeMounts: [
+      { name: DATA_CLAIM, mountPath: DATA_DIR },
+      { name: 'config', mountPath: '/zdm-lab', readOnly: true },
+    ],
+  };
+  const statefulSet: V1StatefulSet = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name, namespace, labels },
+    spec: {
+      serviceName: name,
+      replicas: 1,
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels, annotations: { 'zdmlab.io/config': hashOf(data) } },
+        spec: {
+          securityContext: restrictedPod(CASSANDRA_UID),
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 30,
+          containers: [container],
+          volumes: [{ name: 'config', configMap: { name: `${name}-config` } }],
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          metadata: { name: DATA_CLAIM, labels },
+          spec: { accessModes: ['ReadWriteOnce'], storageClassName: options.storageClass, resources: { requests: { storage: DATA_SIZE } } },
+        },
+      ],
+    },
+  };
+  return [configMap, service, statefulSet];
+}
+
+/** The Services that give each proxy pod a lasting address: `zdm-proxy-0`, `zdm-proxy-1`, `zdm-proxy-2`. */
+export function proxyServices(env: number): V1Service[] {
+  const namespace = namespaceOf(env);
+  return Array.from({ length: PROXY_COUNT }, (_, i) => ({
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: `${PROXY_NAME}-${i}`, namespace, labels: labelsOf(env, PROXY_NAME) },
+    spec: {
+      selector: { 'statefulset.kubernetes.io/pod-name': `${PROXY_NAME}-${i}` },
+      ports: [
+        { name: 'cql', port: CQL_PORT, targetPort: CQL_PORT },
+        { name: 'metrics', port: PROXY_METRICS_PORT, targetPort: PROXY_METRICS_PORT },
+      ],
+    },
+  }));
+}
+
+/**
+ * The protocol version the proxies' control connections to Origin and
+ * Target start at, instead of zdm-proxy's DSE v2. Cassandra answers a
+ * version it does not speak with an error and closes the connection; the
+ * proxy steps down a version only when it reads that error first, and under
+ * its pod's CPU limit it often saw the close first and gave up its start
+ * (one proxy stayed unready for 3 minutes). Version 4 is what the lab's
+ * clients speak, and every Cassandra from 3.0 on speaks it.
+ */
+const CONTROL_PROTOCOL = '4';
+
+/**
+ * The ZDM_* variables every proxy pod gets from the learner's files: the
+ * proxy listens on all of its pod's addresses, the topology is the proxies'
+ * Service addresses, and contact points that are the nodes' addresses in the
+ * lab's topology become the nodes' DNS names. The topology index is each
+ * pod's own (its ordinal), so it is not among them.
+ */
+export function proxyVariables(topo: Topology, addresses: string[]): Record<string, string> {
+  const config = readProxyConfig(topo);
+  const names = new Map([topo.origin, topo.target].map((node) => [node.address, nodeHost(node.name)]));
+  const inCluster = (points: string) =>
+    points
+      .split(',')
+      .map((p) => p.trim())
+      .map((p) => names.get(p) ?? p)
+      .join(',');
+  const env = proxyEnvironment(topo, topo.proxies[0], config);
+  delete (env as Partial<typeof env>).ZDM_PROXY_TOPOLOGY_INDEX;
+  return {
+    ...env,
+    ZDM_PROXY_LISTEN_ADDRESS: '0.0.0.0',
+    ZDM_METRICS_ADDRESS: '0.0.0.0',
+    ZDM_PROXY_TOPOLOGY_ADDRESSES: addresses.join(','),
+    ZDM_CONTROL_CONN_MAX_PROTOCOL_VERSION: CONTROL_PROTOCOL,
+    ZDM_ORIGIN_CONTACT_POINTS: inCluster(env.ZDM_ORIGIN_CONTACT_POINTS),
+    ZDM_TARGET_CONTACT_POINTS: inCluster(env.ZDM_TARGET_CONTACT_POINTS),
+  };
+}
+
+/** The ConfigMap (the learner's files and their ZDM_* variables), headless Service and StatefulSet of the proxies. */
+export function proxyObjects(topo: Topology, addresses: string[], options: WorkloadOptions & { partition: number }): KubernetesObject[] {
+  const env = topo.env;
+  const namespace = namespaceOf(env);
+  const labels = labelsOf(env, PROXY_NAME);
+  const selector = { 'app.kubernetes.io/name': PROXY_NAME };
+  const variables = proxyVariables(topo, addresses);
+  const files = Object.fromEntries([CORE_FILE, CLUSTER_FILE].map((file) => [file, readFileSync(join(topo.proxyConfigDir, file), 'utf8')]));
+  const configMap: V1ConfigMap = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: PROXY_NAME, namespace, labels }, data: { ...files, ...variables } };
+  const headless: V1Service = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: PROXY_NAME, namespace, labels },
+    spec: { clusterIP: 'None', selector, ports: [{ name: 'cql', port: CQL_PORT, targetPort: CQL_PORT }] },
+  };
+  const container: V1Container = {
+    name: 'zdm-proxy',
+    image: options.images.proxy,
+    imagePullPolicy: 'IfNotPresent',
+    env: [
+      ...Object.keys(variables)
+        .sort()
+        .map((name) => ({ name, valueFrom: { configMapKeyRef: { name: PROXY_NAME, key: name } } })),
+      { name: 'ZDM_PROXY_TOPOLOGY_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
+    ],
+    ports: [
+      { name: 'cql', containerPort: CQL_PORT },
+      { name: 'metrics', containerPort: PROXY_METRICS_PORT },
+    ],
+    readinessProbe: { httpGet: { path: '/health/readiness', port: PROXY_METRICS_PORT }, periodSeconds: 2, timeoutSeconds: 2 },
+    resources: RESOURCES.proxy,
+    securityContext: { ...restrictedContainer, readOnlyRootFilesystem: true },
+  };
+  const statefulSet: V1StatefulSet = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: PROXY_NAME, namespace, labels },
+    spec: {
+      serviceName: PROXY_NAME,
+      replicas: PROXY_COUNT,
+      // All three start at once; an update still replaces one at a time.
+      podManagementPolicy: 'Parallel',
+      // Pods with an ordinal from the partition up run the template's revision; rollingUpdateProxies lowers it one by one.
+      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: options.partition } },
+      selector: { matchLabels: selector },
+      template: {
+        metadata: { labels: { ...labels, ...selector }, annotations: { 'zdmlab.io/proxy-config': hashOf(variables) } },
+        spec: {
+          securityContext: restrictedPod(PROXY_UID),
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 5,
+          containers: [container],
+        },
+      },
+    },
+  };
+  return [configMap, headless, statefulSet];
+}
+
+async function apply(config: KubeConfig, objects: KubernetesObject[], what: string): Promise<KubernetesObject[]> {
+  const client = KubernetesObjectApi.makeApiClient(config);
+  const applied: KubernetesObject[] = [];
+  for (const object of objects) {
+    try {
+      applied.push(await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    } catch (error) {
+      throw new Error(`could not apply ${object.kind} ${object.metadata?.name} of ${what}: ${apiMessage(error)}`);
+    }
+  }
+  return applied;
+}
+
+/** Why a StatefulSet's pods are not ready: each pod's phase and its container's waiting or last state. */
+async function podTroubles(core: CoreV1Api, namespace: string, selector: string): Promise<string> {
+  const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
+  if (pods.length === 0) return 'no pod yet';
+  return pods
+    .map((pod) => {
+      const status = pod.status?.containerStatuses?.[0];
+      const waiting = status?.state?.waiting;
+      const terminated = status?.lastState?.terminated;
+      const scheduled = pod.status?.conditions?.find((c) => c.type === 'PodScheduled' && c.status === 'False');
+      return `${pod.metadata?.name}: ${pod.status?.phase}${status?.ready ? ' ready' : ''}${waiting ? ` (${waiting.reason}: ${waiting.message ?? ''})` : ''}${terminated ? ` (last exit ${terminated.exitCode}: ${terminated.reason})` : ''}${scheduled ? ` (${scheduled.message})` : ''}${status?.restartCount ? `, ${status.restartCount} restarts` : ''}`;
+    })
+    .join('; ');
+}
+
+/** Waits until `done` holds for the StatefulSet; its seconds. */
+async function waitForStatefulSet(config: KubeConfig, namespace: string, name: string, what: string, done: (set: V1StatefulSet) => boolean, report: Reporter, timeoutMs: number): Promise<number> {
+  const apps = config.makeApiClient(AppsV1Api);
+  const core = config.makeApiClient(CoreV1Api);
+  const started = Date.now();
+  let lastReport = started;
+  for (;;) {
+    const set = await apps.readNamespacedStatefulSet({ name, namespace });
+    const observed = (set.status?.observedGeneration ?? 0) >= (set.metadata?.generation ?? 1);
+    if (observed && done(set)) return (Date.now() - started) / 1000;
+    const selector = Object.entries(set.spec?.selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    if (Date.now() - started > timeoutMs) throw new Error(`${what} not within ${timeoutMs / 1000}s: ${await podTroubles(core, namespace, selector)}`);
+    if (Date.now() - lastReport >= 10_000) {
+      report(`waiting for ${what} (${Math.round((Date.now() - started) / 1000)}s): ${await podTroubles(core, namespace, selector)}`);
+      lastReport = Date.now();
+    }
+    await sleep(500);
+  }
+}
+
+const allReady = (set: V1StatefulSet) => (set.status?.readyReplicas ?? 0) === set.spec?.replicas && (set.status?.updatedReplicas ?? 0) === set.spec?.replicas;
+
+/**
+ * Starts Origin and Target in environment K's namespace (or brings them
+ * back to shape) and waits until both are ready: the environment's login
+ * works on each. The seconds each took, from this call.
+ */
+export async function deployNodes(config: KubeConfig, env: number, options: WorkloadOptions, report: Reporter, timeoutMs = 300_000): Promise<Record<ClusterName, number>> {
+  const topo = topology(env);
+  const namespace = namespaceOf(env);
+  await apply(config, [credentialsSecret(env), ...nodeObjects(topo.origin, options), ...nodeObjects(topo.target, options)], `environment ${env}'s nodes`);
+  const started = Date.now();
+  const seconds = {} as Record<ClusterName, number>;
+  await Promise.all(
+    (['origin', 'target'] as const).map(async (name) => {
+      await waitForStatefulSet(config, namespace, name, `${name} to be ready`, allReady, report, timeoutMs);
+      seconds[name] = (Date.now() - started) / 1000;
+      report(`${name}: ready in ${seconds[name].toFixed(1)}s (${nodeHost(name)} in namespace ${namespace})`);
+    }),
+  );
+  return seconds;
+}
+
+/** The proxies' lasting addresses, creating their Services when missing. */
+export async function proxyAddresses(config: KubeConfig, env: number): Promise<string[]> {
+  const applied = (await apply(config, proxyServices(env), `environment ${env}'s proxies`)) as V1Service[];
+  return applied.map((service) => {
+    const ip = service.spec?.clusterIP;
+    if (!ip || ip === 'None') throw new Error(`Service ${service.metadata?.name} has no cluster address`);
+    return ip;
+  });
+}
+
+export interface ProxyDeployment {
+  addresses: string[];
+  seconds: number;
+  /** The proxy pods a rolling update replaced, in order, and the seconds each took to be ready. */
+  replaced: { name: string; seconds: number }[];
+}
+
+async function applyProxies(config: KubeConfig, env: number, options: WorkloadOptions, partition: number): Promise<{ addresses: string[]; set: V1StatefulSet }> {
+  const topo = topology(env);
+  ensureProxyConfig(topo);
+  const addresses = await proxyAddresses(config, env);
+  const [, , set] = (await apply(config, proxyObjects(topo, addresses, { ...options, partition }), `environment ${env}'s proxies`)) as [V1ConfigMap, V1Service, V1StatefulSet];
+  return { addresses, set };
+}
+
+/**
+ * Starts the three proxies (or brings them back to shape) from the
+ * learner's two YAML files and waits until all three are ready and in
+ * their Services.
+ */
+export async function deployProxies(config: KubeConfig, env: number, options: WorkloadOptions, report: Reporter, timeoutMs = 180_000): Promise<ProxyDeployment> {
+  const started = Date.now();
+  const { addresses } = await applyProxies(config, env, options, 0);
+  await waitForStatefulSet(config, namespaceOf(env), PROXY_NAME, 'the proxies to be ready', allReady, report, timeoutMs);
+  await waitForServices(config, namespaceOf(env), 30_000);
+  const seconds = (Date.now() - started) / 1000;
+  report(`proxies ready in ${seconds.toFixed(1)}s at ${addresses.join(', ')} (port ${CQL_PORT}; health on ${PROXY_METRICS_PORT})`);
+  return { addresses, seconds, replaced: [] };
+}
+
+/**
+ * Whether the proxy pod is a ready endpoint of its own Service: only then do
+ * clients reach it at the Service's address (kube-proxy follows the
+ * EndpointSlices, a moment later still).
+ */
+async function inService(discovery: DiscoveryV1Api, namespace: string, pod: string): Promise<boolean> {
+  const slices = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${pod}` });
+  return slices.items.some((slice) => slice.endpoints.some((e) => e.targetRef?.name === pod && e.conditions?.ready === true));
+}
+
+async function waitForServices(config: KubeConfig, namespace: string, timeoutMs: number): Promise<void> {
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  const started = Date.now();
+  for (;;) {
+    const missing: string[] = [];
+    for (let i = 0; i < PROXY_COUNT; i++) if (!(await inService(discovery, namespace, `${PROXY_NAME}-${i}`))) missing.push(`${PROXY_NAME}-${i}`);
+    if (missing.length === 0) return;
+    if (Date.now() - started > timeoutMs) throw new Error(`${missing.join(', ')} ready but not in their Services after ${timeoutMs / 1000}s`);
+    await sleep(250);
+  }
+}
+
+/** Waits until the proxy pod of `ordinal` runs `revision`, is ready and is in its Service; its seconds. */
+async function waitForProxy(core: CoreV1Api, discovery: DiscoveryV1Api, namespace: string, ordinal: number, revision: string, report: Reporter, timeoutMs: number): Promise<number> {
+  const name = `${PROXY_NAME}-${ordinal}`;
+  const started = Date.now();
+  let lastReport = started;
+  for (;;) {
+    const pod = await core.readNamespacedPod({ name, namespace }).catch(() => undefined);
+    const ready = pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+    if (pod && !pod.metadata?.deletionTimestamp && pod.metadata?.labels?.['controller-revision-hash'] === revision && ready && (await inService(discovery, namespace, name))) {
+      return (Date.now() - started) / 1000;
+    }
+    if (Date.now() - started > timeoutMs) throw new Error(`${name} is not ready with the new configuration after ${timeoutMs / 1000}s: ${await podTroubles(core, namespace, `statefulset.kubernetes.io/pod-name=${name}`)}`);
+    if (Date.now() - lastReport >= 10_000) {
+      report(`waiting for ${name} (${Math.round((Date.now() - started) / 1000)}s): ${await podTroubles(core, namespace, `statefulset.kubernetes.io/pod-name=${name}`)}`);
+      lastReport = Date.now();
+    }
+    await sleep(250);
+  }
+}
+
+async function setPartition(config: KubeConfig, env: number, partition: number): Promise<void> {
+  const patch = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: PROXY_NAME, namespace: namespaceOf(env) }, spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } } } };
+  await KubernetesObjectApi.makeApiClient(config).patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
+}
+
+/**
+ * `proxy rolling-update`: applies the learner's YAML files as they are now
+ * and replaces each proxy that does not run them yet, one at a time from
+ * the highest ordinal: the pod is replaced, waited for until ready, then
+ * the pause before the next. Proxies already on this configuration are
+ * left alone (a rolling update stopped half-way goes on from where it was).
+ */
+export async function rollingUpdateProxies(config: KubeConfig, env: number, options: WorkloadOptions & { pauseMs?: number }, report: Reporter, timeoutMs = 120_000): Promise<ProxyDeployment> {
+  const started = Date.now();
+  const pauseMs = options.pauseMs ?? defaultPauseMs();
+  const namespace = namespaceOf(env);
+  const apps = config.makeApiClient(AppsV1Api);
+  const core = config.makeApiClient(CoreV1Api);
+  const discovery = config.makeApiClient(DiscoveryV1Api);
+  // Every pod held at the revision it runs, while the new one is written.
+  const { addresses, set: applied } = await applyProxies(config, env, options, PROXY_COUNT);
+  let set = applied;
+  while ((set.status?.observedGeneration ?? 0) < (set.metadata?.generation ?? 1)) {
+    await sleep(100);
+    set = await apps.readNamespacedStatefulSet({ name: PROXY_NAME, namespace });
+  }
+  const revision = set.status?.updateRevision;
+  if (!revision) throw new Error(`StatefulSet ${namespace}/${PROXY_NAME} reports no update revision`);
+  const pods = (await core.listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/name=${PROXY_NAME}` })).items;
+  const behind = Array.from({ length: PROXY_COUNT }, (_, i) => PROXY_COUNT - 1 - i).filter(
+    (ordinal) => pods.find((p) => p.metadata?.name === `${PROXY_NAME}-${ordinal}`)?.metadata?.labels?.['controller-revision-hash'] !== revision,
+  );
+  if (behind.length === 0) {
+    await setPartition(config, env, 0);
+    report('the proxies already run this configuration: nothing to replace');
+    return { addresses, seconds: (Date.now() - started) / 1000, replaced: [] };
+  }
+  report(`rolling update of ${behind.map((o) => `${PROXY_NAME}-${o}`).join(', ')}: one at a time, each ready and then ${pauseMs / 1000}s before the next`);
+  const replaced: ProxyDeployment['replaced'] = [];
+  for (const [i, ordinal] of behind.entries()) {
+    const name = `${PROXY_NAME}-${ordinal}`;
+    await setPartition(config, env, ordinal);
+    const seconds = await waitForProxy(core, discovery, namespace, ordinal, revision, report, timeoutMs);
+    replaced.push({ name, seconds });
+    report(`${name}: replaced and ready in ${seconds.toFixed(1)}s`);
+    if (i < behind.length - 1 && pauseMs > 0) {
+      report(`pausing ${pauseMs / 1000}s so clients reconnect before the next proxy goes down`);
+      await sleep(pauseMs);
+    }
+  }
+  await setPartition(config, env, 0);
+  const seconds = (Date.now() - started) / 1000;
+  report(`rolling update complete in ${seconds.toFixed(1)}s: every proxy runs the new configuration`);
+  return { addresses, seconds, replaced };
+}
