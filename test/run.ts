@@ -66,15 +66,19 @@ mkdirSync(results, { recursive: true });
  */
 const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|requirement)\.js/.test(readFileSync(join(root, file), 'utf8'));
 /**
- * The local Kubernetes cluster's suites start no Cassandra: they run in the second lane, after its
- * other files (a run of their own, since Node's runner orders a lane's files by path), because
- * their first run waits for the cluster's binaries, which CI builds in the background (.ci/run)
- * while the other suites run.
+ * The local Kubernetes cluster's suites run last in their lane (a run of their own, since Node's
+ * runner orders a lane's files by path), because their first run waits for the cluster's binaries,
+ * which CI builds in the background (.ci/run) while the other suites run. Those that start no
+ * Cassandra run in the second lane; one that starts nodes in the cluster's pods (it uses the test
+ * support for the lab's environments or Docker) runs after the first lane's files, one at a time like them,
+ * and once the second lane's cluster is down.
  */
 const needsKubernetes = (file: string) => /\/kube-[^/]*\.test\.ts$/.test(file);
+const startsNodes = (file: string) => /support\/(lab|docker|sample-api)\.js/.test(readFileSync(join(root, file), 'utf8'));
 const infrastructure = files.filter((file) => needsInfrastructure(file) && !needsKubernetes(file));
 const light = files.filter((file) => !needsInfrastructure(file) && !needsKubernetes(file));
-const kubernetes = files.filter(needsKubernetes);
+const kubernetes = files.filter((file) => needsKubernetes(file) && !startsNodes(file));
+const kubernetesNodes = files.filter((file) => needsKubernetes(file) && startsNodes(file));
 const lightLog = join(results, 'light-lane.log');
 
 function lane(laneFiles: string[], timingsFile: string, output: 'inherit' | string): Promise<number> {
@@ -99,20 +103,31 @@ function lane(laneFiles: string[], timingsFile: string, output: 'inherit' | stri
 }
 
 const others = light.length + kubernetes.length;
-if (others > 0 && infrastructure.length > 0) console.log(`${infrastructure.length} files on real infrastructure, one at a time; ${others} others beside them (their output follows)\n`);
+const heavy = infrastructure.length + kubernetesNodes.length;
+if (others > 0 && heavy > 0) console.log(`${heavy} files on real infrastructure, one at a time; ${others} others beside them (their output follows)\n`);
 const lightTimings = `${timings}.light`;
 const kubernetesTimings = `${timings}.kubernetes`;
-const held = infrastructure.length > 0 ? lightLog : 'inherit';
+const kubernetesNodesTimings = `${timings}.kubernetes-nodes`;
+const held = heavy > 0 ? lightLog : 'inherit';
 rmSync(lightLog, { force: true });
+// The local cluster is one per host: the suite that starts nodes in it waits for the others' cluster to be down.
+let kubernetesDone = () => {};
+const otherClusterDown = new Promise<void>((resolve) => (kubernetesDone = resolve));
 const [heavyStatus, lightStatus] = await Promise.all([
-  lane(infrastructure, timings, 'inherit'),
+  (async () => {
+    const first = await lane(infrastructure, timings, 'inherit');
+    await otherClusterDown;
+    return (await lane(kubernetesNodes, kubernetesNodesTimings, 'inherit')) || first;
+  })(),
   (async () => {
     const first = await lane(light, lightTimings, held);
-    return (await lane(kubernetes, kubernetesTimings, held)) || first;
+    const status = (await lane(kubernetes, kubernetesTimings, held)) || first;
+    kubernetesDone();
+    return status;
   })(),
 ]);
-if (infrastructure.length > 0 && others > 0) process.stdout.write(`\n== the other ${others} files\n${readFileSync(lightLog, 'utf8')}`);
-for (const file of [lightTimings, kubernetesTimings]) {
+if (heavy > 0 && others > 0) process.stdout.write(`\n== the other ${others} files\n${readFileSync(lightLog, 'utf8')}`);
+for (const file of [kubernetesNodesTimings, lightTimings, kubernetesTimings]) {
   if (existsSync(file)) appendFileSync(timings, readFileSync(file, 'utf8'));
   rmSync(file, { force: true });
 }
