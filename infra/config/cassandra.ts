@@ -253,6 +253,12 @@ export function javaArgs(node: NodeSpec, artifact: CassandraArtifact, profile: N
     '-Dcassandra.ring_delay_ms=100',
     '-Dcassandra.superuser_setup_delay_ms=0',
     '-Dcassandra.approximate_time_precision_ms=10',
+    // Passwords the lab sets are hashed with 2^4 bcrypt rounds instead of 2^10: every login costs the
+    // node a bcrypt check (each cqlsh, each proxy connection to each cluster), ~64 times cheaper so.
+    // The lab's passwords are long and random, and its nodes listen on the environment's own addresses.
+    // A proxy gives up a connection's background reads on Target when its login takes over 4 s
+    // (async_handshake_timeout_ms), as it could on a busy host right after Target restarts.
+    '-Dcassandra.auth_bcrypt_gensalt_log2_rounds=4',
     '-Dcassandra.available_processors=2',
     '-Dcassandra-foreground=yes',
     // Tags the process so `infra status` can tell this node from a reused pid.
