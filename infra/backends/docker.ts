@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type Docker from 'dockerode';
 import { pack } from 'tar-stream';
-import { cassandraYaml, HEAP } from '../config/cassandra.js';
+import { cassandraYaml, FAST_START, HEAP } from '../config/cassandra.js';
 import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { labImageNames, NODE_IMAGE_USER, scopeName } from '../../common/docker-scope.js';
@@ -47,14 +47,6 @@ export function dockerImages(): DockerImages {
 
 /** The proxy needs no privilege (its ports are above 1024, it writes no file): it runs as nobody, whatever the image's own user. */
 const PROXY_USER = '65534:65534';
-
-/** The start-up settings the embedded backend passes as -D flags, for the image's cassandra-env.sh. */
-const FAST_START = [
-  '-Dcassandra.skip_wait_for_gossip_to_settle=0',
-  '-Dcassandra.ring_delay_ms=100',
-  '-Dcassandra.superuser_setup_delay_ms=0',
-  '-Dcassandra.available_processors=2',
-].join(' ');
 
 export function networkName(env: number): string {
   return scopeName(env);
@@ -197,7 +189,7 @@ export class DockerBackend implements Backend {
         Image: image,
         Hostname: node.name,
         Labels: labLabels(env, node.name),
-        Env: [`MAX_HEAP_SIZE=${HEAP}`, 'HEAP_NEWSIZE=64M', `JVM_EXTRA_OPTS=${FAST_START}`],
+        Env: [`MAX_HEAP_SIZE=${HEAP}`, 'HEAP_NEWSIZE=64M', `JVM_EXTRA_OPTS=${FAST_START.join(' ')}`],
         ExposedPorts: ports.ExposedPorts,
         HostConfig: {
           NetworkMode: network,

@@ -231,12 +231,28 @@ export function nodeEnvironment(profile: NodeProfile = nodeProfile()): Record<st
   return profile === 'small' ? { MALLOC_ARENA_MAX: '2' } : {};
 }
 
+/**
+ * The start-up settings of a lab node, whatever runs it: a single node
+ * starts without waiting for gossip or ring delay, sets up its superuser at
+ * once, and sizes its pools for two cores. The Docker and Kubernetes nodes
+ * get them through the image's JVM_EXTRA_OPTS.
+ */
+export const FAST_START = [
+  '-Dcassandra.skip_wait_for_gossip_to_settle=0',
+  '-Dcassandra.ring_delay_ms=100',
+  '-Dcassandra.superuser_setup_delay_ms=0',
+  '-Dcassandra.available_processors=2',
+];
+
+/** The small profile's starting heap: a heap committed at once is a heap resident at once. */
+export const SMALL_START_HEAP = '64M';
+
 export function javaArgs(node: NodeSpec, artifact: CassandraArtifact, profile: NodeProfile = nodeProfile()): string[] {
   const paths = nodePaths(node);
   const heap = heapOf(profile);
   return [
     // The small profile starts with a small heap that grows as needed: a heap committed at once is a heap resident at once.
-    profile === 'small' && !process.env.ZDM_LAB_CASSANDRA_HEAP ? '-Xms64M' : `-Xms${heap}`,
+    profile === 'small' && !process.env.ZDM_LAB_CASSANDRA_HEAP ? `-Xms${SMALL_START_HEAP}` : `-Xms${heap}`,
     `-Xmx${heap}`,
     ...(profile === 'small' ? SMALL_JVM : PREVIOUS_JVM),
     '-ea',
@@ -249,9 +265,7 @@ export function javaArgs(node: NodeSpec, artifact: CassandraArtifact, profile: N
     `-Dcassandra.logdir=${paths.logs}`,
     `-Dcassandra.storagedir=${paths.data}`,
     // No JMX port: nothing of the lab uses JMX, and a local JMX port has no password and sits on 127.0.0.1, which every account shares.
-    '-Dcassandra.skip_wait_for_gossip_to_settle=0',
-    '-Dcassandra.ring_delay_ms=100',
-    '-Dcassandra.superuser_setup_delay_ms=0',
+    ...FAST_START,
     '-Dcassandra.approximate_time_precision_ms=10',
     // Passwords the lab sets are hashed with 2^4 bcrypt rounds instead of 2^10: every login costs the
     // node a bcrypt check (each cqlsh, each proxy connection to each cluster), ~64 times cheaper so.
@@ -259,7 +273,6 @@ export function javaArgs(node: NodeSpec, artifact: CassandraArtifact, profile: N
     // A proxy gives up a connection's background reads on Target when its login takes over 4 s
     // (async_handshake_timeout_ms), as it could on a busy host right after Target restarts.
     '-Dcassandra.auth_bcrypt_gensalt_log2_rounds=4',
-    '-Dcassandra.available_processors=2',
     '-Dcassandra-foreground=yes',
     // Tags the process so `infra status` can tell this node from a reused pid.
     `-Dzdm.lab.component=${node.dir}`,

@@ -17,7 +17,7 @@ import { CQLSH_VERSION, cqlshPath, ensureCqlsh } from '../artifacts/cqlsh.js';
 import { ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
 import { containerCassandraYaml } from '../backends/docker.js';
 import { isNotFound } from '../backends/docker-daemon.js';
-import { javaArgs } from '../config/cassandra.js';
+import { FAST_START, javaArgs } from '../config/cassandra.js';
 import { cacheDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { topology } from '../topology.js';
@@ -115,13 +115,13 @@ async function baseImage(docker: Docker, report: Reporter): Promise<string> {
 
 /** The distribution's JVM options, one per line, without what the image's start script sets itself. */
 function jvmOptionsFile(artifact: CassandraArtifact): string {
-  const perNode = /^(-Xm[sx]|-javaagent|-Dcassandra\.(config|logdir|storagedir|jmx|skip_wait|ring_delay|superuser_setup|available_processors)|-Dlogback|-Dzdm\.|-Dcassandra-foreground|-cp$)/;
+  const perNode = /^(-Xm[sx]|-javaagent|-Dcassandra\.(config|logdir|storagedir|jmx)|-Dlogback|-Dzdm\.|-Dcassandra-foreground|-cp$)/;
   const args = javaArgs({ ...topology(1).origin, dir: '/unused' }, artifact, 'small');
   const lines: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === '-cp') break;
-    if (perNode.test(arg)) continue;
+    if (perNode.test(arg) || FAST_START.includes(arg)) continue;
     if (arg === '--add-exports' || arg === '--add-opens') lines.push(`${arg}=${args[++i]}`);
     else lines.push(arg);
   }
