@@ -16,9 +16,9 @@
  * forwarding off; a Service whose endpoint is the host itself, as the
  * `kubernetes` Service's is, needs no forwarding.
  */
-import { AppsV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject } from '@kubernetes/client-node';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { AppsV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Reporter } from '../progress.js';
+import { applyObjects, waitForCluster } from './environment.js';
 
 export const DNS_SERVICE_IP = '10.213.128.10';
 export const CLUSTER_DOMAIN = 'cluster.local';
@@ -118,22 +118,19 @@ export function dnsObjects(image: string, address: string): KubernetesObject[] {
 export async function startDns(kubeconfig: string, image: string, address: string, report: Reporter, timeoutMs = 120_000): Promise<void> {
   const config = new KubeConfig();
   config.loadFromFile(kubeconfig);
-  const client = KubernetesObjectApi.makeApiClient(config);
-  for (const object of dnsObjects(image, address)) await client.patch(object, undefined, undefined, 'zdm-lab', true, PatchStrategy.ServerSideApply);
+  await applyObjects(config, dnsObjects(image, address), 'the cluster DNS');
   const apps = config.makeApiClient(AppsV1Api);
-  const started = Date.now();
-  let lastReport = started;
-  for (;;) {
-    const deployment = await apps.readNamespacedDeployment({ name: NAME, namespace: NAMESPACE });
-    if ((deployment.status?.readyReplicas ?? 0) >= 1) break;
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`the cluster DNS (deployment ${NAMESPACE}/${NAME}) is not ready after ${timeoutMs / 1000}s: ${JSON.stringify(deployment.status?.conditions ?? [])}`);
-    }
-    if (Date.now() - lastReport >= 5000) {
-      report(`waiting for the cluster DNS to be ready (${Math.round((Date.now() - started) / 1000)}s)`);
-      lastReport = Date.now();
-    }
-    await sleep(250);
-  }
-  report(`cluster DNS ready at ${DNS_SERVICE_IP} in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+  let conditions = '';
+  const seconds = await waitForCluster(
+    `the cluster DNS (deployment ${NAMESPACE}/${NAME}) to be ready`,
+    async () => {
+      const deployment = await apps.readNamespacedDeployment({ name: NAME, namespace: NAMESPACE });
+      conditions = JSON.stringify(deployment.status?.conditions ?? []);
+      return (deployment.status?.readyReplicas ?? 0) >= 1;
+    },
+    report,
+    timeoutMs,
+    { why: async () => conditions },
+  );
+  report(`cluster DNS ready at ${DNS_SERVICE_IP} in ${seconds.toFixed(1)}s`);
 }

@@ -202,6 +202,45 @@ export function apiMessage(error: unknown): string {
   return (error as Error).message.split('\n')[0];
 }
 
+/**
+ * Writes `objects` with server-side apply as the lab's field manager, in
+ * order (so that creating them again brings them back to shape); what the
+ * API server returned. A refusal names the object, `what` it belongs to and
+ * the API server's words.
+ */
+export async function applyObjects<T extends KubernetesObject>(config: KubeConfig, objects: T[], what: string): Promise<T[]> {
+  const client = KubernetesObjectApi.makeApiClient(config);
+  const applied: T[] = [];
+  for (const object of objects) {
+    try {
+      applied.push(await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
+    } catch (error) {
+      throw new Error(`could not apply ${object.kind} ${object.metadata?.name} of ${what}: ${apiMessage(error)}`);
+    }
+  }
+  return applied;
+}
+
+/**
+ * Asks `done` every `stepMs` until it holds; every 5 s it reports what it
+ * waits for, with `why` (asked only then, since it may cost API calls), and
+ * after `timeoutMs` it fails with the same. The seconds it took.
+ */
+export async function waitForCluster(what: string, done: () => Promise<boolean>, report: Reporter, timeoutMs: number, options: { stepMs?: number; why?: () => Promise<string> } = {}): Promise<number> {
+  const started = Date.now();
+  let lastReport = started;
+  const why = async () => (options.why ? `: ${await options.why()}` : '');
+  for (;;) {
+    if (await done()) return (Date.now() - started) / 1000;
+    if (Date.now() - started > timeoutMs) throw new Error(`${what}: not within ${timeoutMs / 1000}s${await why()}`);
+    if (Date.now() - lastReport >= 5000) {
+      report(`waiting for ${what} (${Math.round((Date.now() - started) / 1000)}s)${await why()}`);
+      lastReport = Date.now();
+    }
+    await sleep(options.stepMs ?? 250);
+  }
+}
+
 /** The API server's addresses (as /32s) and ports, from the `kubernetes` Service's EndpointSlices. */
 async function apiServerEndpoints(config: KubeConfig): Promise<ApiServerEndpoints> {
   const slices = await config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=kubernetes' });
@@ -227,29 +266,21 @@ export async function createEnvironment(config: KubeConfig, env: number, options
   const core = config.makeApiClient(CoreV1Api);
   const objects = environmentObjects(env, { ...options, apiServer: options.apiServer ?? (await apiServerEndpoints(config)) });
   const namespace = namespaceOf(env);
-  const client = KubernetesObjectApi.makeApiClient(config);
-  for (const object of objects) {
-    try {
-      await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-    } catch (error) {
-      throw new Error(`could not apply ${object.kind} ${object.metadata?.name} of environment ${env}: ${apiMessage(error)}`);
-    }
-  }
-  let lastReport = Date.now();
-  for (;;) {
-    const ns = await core.readNamespace({ name: namespace });
-    const quota = await core.readNamespacedResourceQuota({ name: 'budget', namespace });
-    const counted = quota.status?.hard !== undefined && Object.keys(quota.spec?.hard ?? {}).every((k) => quota.status?.hard?.[k] !== undefined);
-    if (ns.status?.phase === 'Active' && counted) break;
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`environment ${env} (namespace ${namespace}) is not ready after ${timeoutMs / 1000}s: namespace ${ns.status?.phase}, quota ${counted ? 'counted' : 'not counted yet (is the controller manager running?)'}`);
-    }
-    if (Date.now() - lastReport >= 5000) {
-      report(`waiting for namespace ${namespace} to be ready (${Math.round((Date.now() - started) / 1000)}s)`);
-      lastReport = Date.now();
-    }
-    await sleep(200);
-  }
+  await applyObjects(config, objects, `environment ${env}`);
+  let state = '';
+  await waitForCluster(
+    `namespace ${namespace} of environment ${env} to be ready`,
+    async () => {
+      const ns = await core.readNamespace({ name: namespace });
+      const quota = await core.readNamespacedResourceQuota({ name: 'budget', namespace });
+      const counted = quota.status?.hard !== undefined && Object.keys(quota.spec?.hard ?? {}).every((k) => quota.status?.hard?.[k] !== undefined);
+      state = `namespace ${ns.status?.phase}, quota ${counted ? 'counted' : 'not counted yet (is the controller manager running?)'}`;
+      return ns.status?.phase === 'Active' && counted;
+    },
+    report,
+    timeoutMs,
+    { stepMs: 200, why: async () => state },
+  );
   const seconds = (Date.now() - started) / 1000;
   report(`environment ${env}: namespace ${namespace} ready in ${seconds.toFixed(1)}s`);
   return { namespace, seconds };
@@ -273,25 +304,25 @@ export async function destroyEnvironment(config: KubeConfig, env: number, report
     }
     throw error;
   }
-  let lastReport = Date.now();
-  for (;;) {
-    let ns: V1Namespace;
-    try {
-      ns = await core.readNamespace({ name: namespace });
-    } catch (error) {
-      if (apiStatus(error) === 404) break;
-      throw error;
-    }
-    const waitingOn = (ns.status?.conditions ?? []).filter((c) => c.status === 'True').map((c) => `${c.type}: ${c.message}`);
-    if (Date.now() - started > timeoutMs) {
-      throw new Error(`namespace ${namespace} is still there ${timeoutMs / 1000}s after its deletion (${ns.status?.phase}${waitingOn.length ? `; ${waitingOn.join('; ')}` : ''})`);
-    }
-    if (Date.now() - lastReport >= 5000) {
-      report(`waiting for namespace ${namespace} to be removed (${Math.round((Date.now() - started) / 1000)}s${waitingOn.length ? `; ${waitingOn.join('; ')}` : ''})`);
-      lastReport = Date.now();
-    }
-    await sleep(250);
-  }
+  let state = '';
+  await waitForCluster(
+    `namespace ${namespace} to be removed`,
+    async () => {
+      let ns: V1Namespace;
+      try {
+        ns = await core.readNamespace({ name: namespace });
+      } catch (error) {
+        if (apiStatus(error) === 404) return true;
+        throw error;
+      }
+      const waitingOn = (ns.status?.conditions ?? []).filter((c) => c.status === 'True').map((c) => `${c.type}: ${c.message}`);
+      state = [ns.status?.phase, ...waitingOn].join('; ');
+      return false;
+    },
+    report,
+    timeoutMs,
+    { why: async () => state },
+  );
   const seconds = (Date.now() - started) / 1000;
   report(`environment ${env}: namespace ${namespace} removed in ${seconds.toFixed(1)}s`);
   return seconds;

@@ -11,9 +11,9 @@
  */
 import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { CoreV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1PersistentVolume } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type KubernetesObject, type V1PersistentVolume } from '@kubernetes/client-node';
 import { NODE_NAME, stateDir } from './cluster.js';
-import { apiMessage, FIELD_MANAGER, LABELS } from './environment.js';
+import { applyObjects, LABELS } from './environment.js';
 
 export const LOCAL_STORAGE_CLASS = 'zdm-lab-local';
 const volumesDir = join(stateDir, 'volumes');
@@ -60,15 +60,8 @@ export function localVolumeObjects(claims: Claim[]): KubernetesObject[] {
 
 /** Makes the StorageClass and a local volume (its folder, empty) for each claim that has none yet. */
 export async function provideLocalVolumes(config: KubeConfig, claims: Claim[]): Promise<void> {
-  const client = KubernetesObjectApi.makeApiClient(config);
   for (const claim of claims) mkdirSync(join(volumesDir, volumeName(claim)), { recursive: true, mode: 0o700 });
-  for (const object of localVolumeObjects(claims)) {
-    try {
-      await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
-    } catch (error) {
-      throw new Error(`could not apply ${object.kind} ${object.metadata?.name}: ${apiMessage(error)}`);
-    }
-  }
+  await applyObjects(config, localVolumeObjects(claims), 'the local volumes');
 }
 
 /** Deletes the local volumes made for a namespace's claims, and their folders (once its pods are gone). */

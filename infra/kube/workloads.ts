@@ -50,15 +50,14 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1ConfigMap, type V1Container, type V1PodSecurityContext, type V1Secret, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
-import type { CassandraArtifact } from '../artifacts/cassandra.js';
 import { containerCassandraYaml } from '../backends/docker.js';
 import { defaultPauseMs } from '../commands/proxy.js';
-import { HEAP, javaArgs } from '../config/cassandra.js';
+import { FAST_START, HEAP, SMALL_START_HEAP } from '../config/cassandra.js';
 import { CLUSTER_FILE, CORE_FILE, ensureProxyConfig, proxyEnvironment, readProxyConfig } from '../config/proxy.js';
 import { credentialsOf } from '../credentials.js';
 import type { Reporter } from '../progress.js';
 import { CQL_PORT, PROXY_COUNT, PROXY_METRICS_PORT, topology, type ClusterName, type NodeSpec, type Topology } from '../topology.js';
-import { apiMessage, FIELD_MANAGER, LABELS, namespaceOf } from './environment.js';
+import { applyObjects, FIELD_MANAGER, LABELS, namespaceOf, waitForCluster } from './environment.js';
 
 export const PROXY_NAME = 'zdm-proxy';
 export const CREDENTIALS_SECRET = 'cassandra-credentials';
@@ -124,17 +123,8 @@ export function nodeClaims(env: number): { namespace: string; name: string; size
   return (['origin', 'target'] as const).map((name) => ({ namespace: namespaceOf(env), name: `${DATA_CLAIM}-${name}-0`, size: DATA_SIZE }));
 }
 
-/**
- * The JVM settings a node gets beyond the image's options file: the small
- * profile's starting heap and the fast single-node start, as javaArgs gives
- * them to the embedded nodes.
- */
-function nodeJvmExtras(node: NodeSpec): string {
-  const unused: CassandraArtifact = { version: '', libDir: '', classpath: '', jammJar: '' };
-  return javaArgs({ ...node, dir: DATA_DIR }, unused, 'small')
-    .filter((arg) => /^-Xms|^-Dcassandra\.(skip_wait_for_gossip_to_settle|ring_delay_ms|superuser_setup_delay_ms|available_processors)=/.test(arg))
-    .join(' ');
-}
+/** The JVM settings a node gets beyond the image's options file: the small profile's starting heap and the fast single-node start. */
+const NODE_JVM_EXTRAS = [`-Xms${SMALL_START_HEAP}`, ...FAST_START].join(' ');
 
 /**
  * The node container's command: the image's entrypoint with the lab's
@@ -237,8 +227,7 @@ export function nodeObjects(node: NodeSpec, options: WorkloadOptions): Kubernete
     command: ['/bin/bash', '/zdm-lab/start.sh'],
     env: [
       { name: 'MAX_HEAP_SIZE', value: HEAP },
-      { name: 'JVM_EXTRA_OPTS', value: nodeJvmExtras(node) },
-      { name: 'MALLOC_ARENA_MAX', value: '2' },
+      { name: 'JVM_EXTRA_OPTS', value: NODE_JVM_EXTRAS },
       { name: 'HOME', value: NODE_HOME },
       { name: 'CQL_USERNAME', ...secretKey('username') },
       { name: 'CQL_PASSWORD', ...secretKey('password') },
@@ -403,19 +392,6 @@ export function proxyObjects(topo: Topology, addresses: string[], options: Workl
   return [configMap, headless, statefulSet];
 }
 
-async function apply(config: KubeConfig, objects: KubernetesObject[], what: string): Promise<KubernetesObject[]> {
-  const client = KubernetesObjectApi.makeApiClient(config);
-  const applied: KubernetesObject[] = [];
-  for (const object of objects) {
-    try {
-      applied.push(await client.patch(object, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply));
-    } catch (error) {
-      throw new Error(`could not apply ${object.kind} ${object.metadata?.name} of ${what}: ${apiMessage(error)}`);
-    }
-  }
-  return applied;
-}
-
 /** Why a StatefulSet's pods are not ready: each pod's phase and its container's waiting or last state. */
 async function podTroubles(core: CoreV1Api, namespace: string, selector: string): Promise<string> {
   const pods = (await core.listNamespacedPod({ namespace, labelSelector: selector })).items;
@@ -435,20 +411,19 @@ async function podTroubles(core: CoreV1Api, namespace: string, selector: string)
 async function waitForStatefulSet(config: KubeConfig, namespace: string, name: string, what: string, done: (set: V1StatefulSet) => boolean, report: Reporter, timeoutMs: number): Promise<number> {
   const apps = config.makeApiClient(AppsV1Api);
   const core = config.makeApiClient(CoreV1Api);
-  const started = Date.now();
-  let lastReport = started;
-  for (;;) {
-    const set = await apps.readNamespacedStatefulSet({ name, namespace });
-    const observed = (set.status?.observedGeneration ?? 0) >= (set.metadata?.generation ?? 1);
-    if (observed && done(set)) return (Date.now() - started) / 1000;
-    const selector = Object.entries(set.spec?.selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
-    if (Date.now() - started > timeoutMs) throw new Error(`${what} not within ${timeoutMs / 1000}s: ${await podTroubles(core, namespace, selector)}`);
-    if (Date.now() - lastReport >= 10_000) {
-      report(`waiting for ${what} (${Math.round((Date.now() - started) / 1000)}s): ${await podTroubles(core, namespace, selector)}`);
-      lastReport = Date.now();
-    }
-    await sleep(500);
-  }
+  let selector = '';
+  return waitForCluster(
+    what,
+    async () => {
+      const set = await apps.readNamespacedStatefulSet({ name, namespace });
+      selector = Object.entries(set.spec?.selector.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+      const observed = (set.status?.observedGeneration ?? 0) >= (set.metadata?.generation ?? 1);
+      return observed && done(set);
+    },
+    report,
+    timeoutMs,
+    { stepMs: 500, why: () => podTroubles(core, namespace, selector) },
+  );
 }
 
 const allReady = (set: V1StatefulSet) => (set.status?.readyReplicas ?? 0) === set.spec?.replicas && (set.status?.updatedReplicas ?? 0) === set.spec?.replicas;
@@ -461,7 +436,7 @@ const allReady = (set: V1StatefulSet) => (set.status?.readyReplicas ?? 0) === se
 export async function deployNodes(config: KubeConfig, env: number, options: WorkloadOptions, report: Reporter, timeoutMs = 300_000): Promise<Record<ClusterName, number>> {
   const topo = topology(env);
   const namespace = namespaceOf(env);
-  await apply(config, [credentialsSecret(env), ...nodeObjects(topo.origin, options), ...nodeObjects(topo.target, options)], `environment ${env}'s nodes`);
+  await applyObjects(config, [credentialsSecret(env), ...nodeObjects(topo.origin, options), ...nodeObjects(topo.target, options)], `environment ${env}'s nodes`);
   const started = Date.now();
   const seconds = {} as Record<ClusterName, number>;
   await Promise.all(
@@ -476,7 +451,7 @@ export async function deployNodes(config: KubeConfig, env: number, options: Work
 
 /** The proxies' lasting addresses, creating their Services when missing. */
 export async function proxyAddresses(config: KubeConfig, env: number): Promise<string[]> {
-  const applied = (await apply(config, proxyServices(env), `environment ${env}'s proxies`)) as V1Service[];
+  const applied = await applyObjects(config, proxyServices(env), `environment ${env}'s proxies`);
   return applied.map((service) => {
     const ip = service.spec?.clusterIP;
     if (!ip || ip === 'None') throw new Error(`Service ${service.metadata?.name} has no cluster address`);
@@ -495,7 +470,7 @@ async function applyProxies(config: KubeConfig, env: number, options: WorkloadOp
   const topo = topology(env);
   ensureProxyConfig(topo);
   const addresses = await proxyAddresses(config, env);
-  const [, , set] = (await apply(config, proxyObjects(topo, addresses, { ...options, partition }), `environment ${env}'s proxies`)) as [V1ConfigMap, V1Service, V1StatefulSet];
+  const [, , set] = (await applyObjects(config, proxyObjects(topo, addresses, { ...options, partition }), `environment ${env}'s proxies`)) as [V1ConfigMap, V1Service, V1StatefulSet];
   return { addresses, set };
 }
 
@@ -508,7 +483,7 @@ export async function deployProxies(config: KubeConfig, env: number, options: Wo
   const started = Date.now();
   const { addresses } = await applyProxies(config, env, options, 0);
   await waitForStatefulSet(config, namespaceOf(env), PROXY_NAME, 'the proxies to be ready', allReady, report, timeoutMs);
-  await waitForServices(config, namespaceOf(env), 30_000);
+  await waitForServices(config, namespaceOf(env), report, 30_000);
   const seconds = (Date.now() - started) / 1000;
   report(`proxies ready in ${seconds.toFixed(1)}s at ${addresses.join(', ')} (port ${CQL_PORT}; health on ${PROXY_METRICS_PORT})`);
   return { addresses, seconds, replaced: [] };
@@ -524,36 +499,36 @@ async function inService(discovery: DiscoveryV1Api, namespace: string, pod: stri
   return slices.items.some((slice) => slice.endpoints.some((e) => e.targetRef?.name === pod && e.conditions?.ready === true));
 }
 
-async function waitForServices(config: KubeConfig, namespace: string, timeoutMs: number): Promise<void> {
+async function waitForServices(config: KubeConfig, namespace: string, report: Reporter, timeoutMs: number): Promise<void> {
   const discovery = config.makeApiClient(DiscoveryV1Api);
-  const started = Date.now();
-  for (;;) {
-    const missing: string[] = [];
-    for (let i = 0; i < PROXY_COUNT; i++) if (!(await inService(discovery, namespace, `${PROXY_NAME}-${i}`))) missing.push(`${PROXY_NAME}-${i}`);
-    if (missing.length === 0) return;
-    if (Date.now() - started > timeoutMs) throw new Error(`${missing.join(', ')} ready but not in their Services after ${timeoutMs / 1000}s`);
-    await sleep(250);
-  }
+  const missing: string[] = [];
+  await waitForCluster(
+    'the ready proxies to be in their Services',
+    async () => {
+      missing.length = 0;
+      for (let i = 0; i < PROXY_COUNT; i++) if (!(await inService(discovery, namespace, `${PROXY_NAME}-${i}`))) missing.push(`${PROXY_NAME}-${i}`);
+      return missing.length === 0;
+    },
+    report,
+    timeoutMs,
+    { why: async () => `${missing.join(', ')} not in their Services yet` },
+  );
 }
 
 /** Waits until the proxy pod of `ordinal` runs `revision`, is ready and is in its Service; its seconds. */
 async function waitForProxy(core: CoreV1Api, discovery: DiscoveryV1Api, namespace: string, ordinal: number, revision: string, report: Reporter, timeoutMs: number): Promise<number> {
   const name = `${PROXY_NAME}-${ordinal}`;
-  const started = Date.now();
-  let lastReport = started;
-  for (;;) {
-    const pod = await core.readNamespacedPod({ name, namespace }).catch(() => undefined);
-    const ready = pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-    if (pod && !pod.metadata?.deletionTimestamp && pod.metadata?.labels?.['controller-revision-hash'] === revision && ready && (await inService(discovery, namespace, name))) {
-      return (Date.now() - started) / 1000;
-    }
-    if (Date.now() - started > timeoutMs) throw new Error(`${name} is not ready with the new configuration after ${timeoutMs / 1000}s: ${await podTroubles(core, namespace, `statefulset.kubernetes.io/pod-name=${name}`)}`);
-    if (Date.now() - lastReport >= 10_000) {
-      report(`waiting for ${name} (${Math.round((Date.now() - started) / 1000)}s): ${await podTroubles(core, namespace, `statefulset.kubernetes.io/pod-name=${name}`)}`);
-      lastReport = Date.now();
-    }
-    await sleep(250);
-  }
+  return waitForCluster(
+    `${name} to be ready with the new configuration`,
+    async () => {
+      const pod = await core.readNamespacedPod({ name, namespace }).catch(() => undefined);
+      const ready = pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+      return pod !== undefined && !pod.metadata?.deletionTimestamp && pod.metadata?.labels?.['controller-revision-hash'] === revision && ready === true && (await inService(discovery, namespace, name));
+    },
+    report,
+    timeoutMs,
+    { why: () => podTroubles(core, namespace, `statefulset.kubernetes.io/pod-name=${name}`) },
+  );
 }
 
 async function setPartition(config: KubeConfig, env: number, partition: number): Promise<void> {
