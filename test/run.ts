@@ -64,7 +64,8 @@ mkdirSync(results, { recursive: true });
  * interleave. Node's runner takes each lane's files in the order of their
  * paths, so the first lane starts with the whole-course suites (test/e2e).
  */
-const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|requirement)\.js/.test(readFileSync(join(root, file), 'utf8'));
+const sources = new Map(files.map((file) => [file, readFileSync(join(root, file), 'utf8')]));
+const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|requirement)\.js/.test(sources.get(file)!);
 /**
  * The local Kubernetes cluster's suites run last in their lane (a run of their own, since Node's
  * runner orders a lane's files by path), because their first run waits for the cluster's binaries,
@@ -74,7 +75,7 @@ const needsInfrastructure = (file: string) => /support\/(lab|docker|sample-api|r
  * and once the second lane's cluster is down.
  */
 const needsKubernetes = (file: string) => /\/kube-[^/]*\.test\.ts$/.test(file);
-const startsNodes = (file: string) => /support\/(lab|docker|sample-api)\.js/.test(readFileSync(join(root, file), 'utf8'));
+const startsNodes = (file: string) => /support\/(lab|docker|sample-api)\.js/.test(sources.get(file)!);
 const infrastructure = files.filter((file) => needsInfrastructure(file) && !needsKubernetes(file));
 const light = files.filter((file) => !needsInfrastructure(file) && !needsKubernetes(file));
 const kubernetes = files.filter((file) => needsKubernetes(file) && !startsNodes(file));
