@@ -10,7 +10,8 @@
  * Everything it serves listens on loopback or on the pod bridge's gateway
  * address (the API server and kubelet listen there, so that pods reach the
  * API server through the `kubernetes` Service). Pods get no route off the
- * host: no masquerading, no forwarding.
+ * host: no masquerading, and the host forwards only from the pod bridge
+ * back onto it (a pod reaching a Service of other pods; host.ts).
  *
  * All of it lives in one state folder (ZDM_LAB_KUBE_HOME, by default
  * `.lab-envs/kube`), and `down` removes every trace of it from the host:
@@ -474,6 +475,8 @@ export async function up(report: Reporter): Promise<UpResult> {
     // The host reaches Services through the bridge, from the gateway's address (whatever its default route), so that
     // clients on the host (the lab's, tests) reach a Service's pods as one more address of the pod network. It goes with the bridge.
     host.run('ip', ['route', 'replace', SERVICE_CIDR, 'dev', BRIDGE, 'src', GATEWAY]);
+    // A pod reaches a Service whose endpoints are pods through the host, on the bridge only (host.ts).
+    host.forwardWithinBridge(BRIDGE);
     host.createCgroupRoot(CGROUP_ROOT);
     report('making certificates');
     const pki = makePki(paths.pki, `https://${GATEWAY}:${API_PORT}`, [GATEWAY, API_SERVICE_IP, '127.0.0.1'], identities);
@@ -603,6 +606,7 @@ export async function down(report: Reporter): Promise<string[]> {
   problems.push(...mountsLeft.map((m) => `mount ${m}`));
   problems.push(...cgroupsLeft.map((c) => `cgroup ${c}`));
   if (host.bridgeExists(BRIDGE)) host.deleteBridge(BRIDGE);
+  if (!host.removeForwardTable()) problems.push(`nft table ${host.FORWARD_TABLE}`);
   const tablesBefore = new Set(record?.nftTablesBefore ?? host.nftTables());
   problems.push(...host.removeKubeRules(host.nftTables().filter((t) => !tablesBefore.has(t) && /^(ip|ip6) (filter|nat|mangle)$/.test(t))));
   if (record && host.readSysctl('net.ipv4.ip_forward') !== record.ipForwardBefore) host.writeSysctl('net.ipv4.ip_forward', record.ipForwardBefore);
@@ -673,6 +677,7 @@ export function leftovers(): string[] {
   found.push(...host.cgroupProcesses(CGROUP_ROOT).map((pid) => `pod process ${pid}`));
   found.push(...host.cgroupRootExists(CGROUP_ROOT).map((dir) => `cgroup ${dir}`));
   if (host.bridgeExists(BRIDGE)) found.push(`bridge ${BRIDGE}`);
+  if (host.forwardTableExists()) found.push(`nft table ${host.FORWARD_TABLE}`);
   found.push(...host.kubeChains());
   if (existsSync(CONTAINER_LOG_LINKS)) {
     for (const name of readdirSync(CONTAINER_LOG_LINKS)) {

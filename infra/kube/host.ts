@@ -2,7 +2,8 @@
  * What the local cluster changes on the host, and how each change is undone:
  * the pod bridge, the control-group folders the kubelet runs pods under,
  * mounts under the cluster's state folder, the daemons it started, packet
- * filter chains and tables the Kubernetes components add, and the one
+ * filter chains and tables the Kubernetes components add, the bridge's own
+ * forwarding and the table that keeps it on the bridge, and the one
  * sysctl the bridge plugin may switch on. Every function here acts only on
  * what carries the cluster's own names (its bridge, its cgroup root, its
  * state folder, the KUBE-* chains, kube-proxy's nft tables), never on the
@@ -53,6 +54,44 @@ export function bridgePorts(name: string): string[] {
 /** Routes on the host that lie within `cidr` (a sign that someone else uses those addresses). */
 export function routesWithin(cidr: string): string[] {
   return run('ip', ['-4', '-o', 'route', 'show', 'table', 'all', 'root', cidr]).split('\n').filter(Boolean);
+}
+
+// ---- forwarding within the bridge ----
+
+/**
+ * The nft table that keeps what the host forwards for the pods on the pod
+ * bridge: a packet that came in on it may leave only by it, and no packet
+ * is forwarded onto it from elsewhere.
+ */
+export const FORWARD_TABLE = 'inet zdm-lab-kube';
+
+/**
+ * Lets the host forward between pods on the bridge and nowhere else. A pod
+ * that reaches a Service whose endpoint is another pod sends to the gateway;
+ * after kube-proxy's DNAT the host sends the packet back out on the bridge,
+ * which is forwarding. IPv4 decides forwarding by the interface a packet came
+ * in on, so it is switched on for the bridge only (the host's
+ * net.ipv4.ip_forward stays as it is), and the cluster's own table drops
+ * anything that would cross from or to another interface. Both go with the
+ * bridge and the table.
+ */
+export function forwardWithinBridge(bridge: string): void {
+  const [family, name] = FORWARD_TABLE.split(' ');
+  run('nft', ['add', 'table', family, name]);
+  run('nft', ['add', 'chain', family, name, 'forward', '{ type filter hook forward priority filter ; policy accept ; }']);
+  run('nft', ['add', 'rule', family, name, 'forward', 'iifname', bridge, 'oifname', '!=', bridge, 'counter', 'drop']);
+  run('nft', ['add', 'rule', family, name, 'forward', 'oifname', bridge, 'iifname', '!=', bridge, 'counter', 'drop']);
+  writeSysctl(`net.ipv4.conf.${bridge}.forwarding`, '1');
+}
+
+/** Removes the table of forwardWithinBridge; false when it could not be removed. */
+export function removeForwardTable(): boolean {
+  if (!tryRun('nft', ['list', 'table', ...FORWARD_TABLE.split(' ')]).ok) return true;
+  return tryRun('nft', ['delete', 'table', ...FORWARD_TABLE.split(' ')]).ok;
+}
+
+export function forwardTableExists(): boolean {
+  return tryRun('nft', ['list', 'table', ...FORWARD_TABLE.split(' ')]).ok;
 }
 
 // ---- sysctl ----

@@ -5,7 +5,9 @@
  * Ready; a pod from an image built here runs; a command runs in it through
  * the API server's exec stream; the pod reaches the API server through the
  * `kubernetes` Service; it resolves Services and a headless Service's pod
- * through the cluster DNS; and `down`, even after containerd and the kubelet
+ * through the cluster DNS; it reaches a Service whose endpoint is another
+ * pod, and nothing beyond the pod bridge even on a host that forwards
+ * elsewhere; and `down`, even after containerd and the kubelet
  * were killed with pods running, leaves nothing behind: no process, no mount
  * under the state folder, no bridge, no cgroup, no packet filter chain.
  * Namespaces with their policies are kube-environments' test.
@@ -15,7 +17,8 @@
  * suite with the reason; under CI=true it fails it.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,6 +31,9 @@ import { assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem
 import { required } from '../support/requirement.js';
 
 const NAMESPACE = 'kube-cluster-test';
+/** A network namespace beyond the pod bridge, and the host's end of its link. */
+const OUTSIDE_NS = 'zdm-lab-kube-outside';
+const OUTSIDE_LINK = 'zdmkubeout0';
 
 const problem = required('local Kubernetes cluster', hostProblem());
 
@@ -119,6 +125,59 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
       named = await execIn(config, NAMESPACE, 'probe-dns', ['/probe', 'resolve', 'probe-0.probes']);
     }
     assert.equal(named.stdout.trim(), podIp, `probe-0.probes (through the namespace's search path) resolves to the pod: ${JSON.stringify(named.status)}`);
+  });
+
+  test('a pod reaches a Service of other pods through the host, and nothing off the pod bridge even when the host forwards elsewhere', async () => {
+    await core.createNamespacedPod({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'probe-web', labels: { app: 'probe-web' } },
+        spec: { containers: [{ name: 'probe', image: probeImage, imagePullPolicy: 'Never', command: ['/busybox', 'httpd', '-f', '-p', '8080', '-h', '/'] }], terminationGracePeriodSeconds: 1, automountServiceAccountToken: false },
+      },
+    });
+    const web = await core.createNamespacedService({ namespace: NAMESPACE, body: { metadata: { name: 'probe-web' }, spec: { selector: { app: 'probe-web' }, ports: [{ port: 80, targetPort: 8080 }] } } });
+    await waitForPodRunning(core, 'probe-web', NAMESPACE, 120_000);
+    const address = `${web.spec?.clusterIP}:80`;
+    // kube-proxy follows the Service's endpoints a moment after the pod runs.
+    let reached = { stdout: '', status: {} as object };
+    for (let i = 0; i < 20 && reached.stdout.trim() !== `connected to ${address}`; i++) {
+      if (i > 0) await sleep(500);
+      reached = await execIn(config, NAMESPACE, 'probe', ['/probe', 'connect', address]);
+    }
+    assert.equal(reached.stdout.trim(), `connected to ${address}`, `the probe pod reaches probe-web's Service: ${JSON.stringify(reached.status)}`);
+
+    // A network beyond the bridge, on a host that forwards to and from it (as one with Docker's defaults does).
+    const run = (args: string[]) => execFileSync(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] });
+    run(['ip', 'netns', 'add', OUTSIDE_NS]);
+    try {
+      run(['ip', 'link', 'add', OUTSIDE_LINK, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUTSIDE_NS]);
+      run(['ip', 'addr', 'add', '10.214.0.1/24', 'dev', OUTSIDE_LINK]);
+      run(['ip', 'link', 'set', OUTSIDE_LINK, 'up']);
+      writeFileSync(`/proc/sys/net/ipv4/conf/${OUTSIDE_LINK}/forwarding`, '1');
+      run(['ip', 'netns', 'exec', OUTSIDE_NS, 'ip', 'addr', 'add', '10.214.0.2/24', 'dev', 'eth0']);
+      run(['ip', 'netns', 'exec', OUTSIDE_NS, 'ip', 'link', 'set', 'eth0', 'up']);
+      run(['ip', 'netns', 'exec', OUTSIDE_NS, 'ip', 'link', 'set', 'lo', 'up']);
+      run(['ip', 'netns', 'exec', OUTSIDE_NS, 'ip', 'route', 'add', 'default', 'via', '10.214.0.1']);
+      // A listener that takes connections and closes them (python's http.server would first look its own name up in DNS).
+      const accept = 'import socket\ns = socket.create_server(("10.214.0.2", 8080))\nwhile True: s.accept()[0].close()';
+      const listener = spawn('ip', ['netns', 'exec', OUTSIDE_NS, 'python3', '-c', accept], { stdio: 'ignore' });
+      try {
+        // The host itself reaches the listener: it is there and answers.
+        let hostReached = false;
+        for (let i = 0; i < 50 && !hostReached; i++) {
+          if (i > 0) await sleep(100);
+          hostReached = spawnSync('/bin/busybox', ['sh', '-c', 'echo | /bin/busybox timeout 5 /bin/busybox nc -w 5 10.214.0.2 8080']).status === 0;
+        }
+        assert.ok(hostReached, 'the host reaches the listener beyond the bridge');
+        const beyond = await execIn(config, NAMESPACE, 'probe', ['/probe', 'connect', '10.214.0.2:8080']);
+        assert.notEqual(beyond.status.status, 'Success', `a pod reached 10.214.0.2:8080 off the pod bridge: ${beyond.stdout}`);
+      } finally {
+        listener.kill();
+      }
+    } finally {
+      spawnSync('ip', ['netns', 'delete', OUTSIDE_NS]);
+      spawnSync('ip', ['link', 'delete', OUTSIDE_LINK]);
+    }
   });
 
   test('containerd and the kubelet are killed while a pod runs: its shim outlives them', async () => {
