@@ -41,7 +41,8 @@ function sharedFile(env: number): string {
   return join(envDir(env), 'cassandra-credentials');
 }
 
-function iniText(c: Credentials): string {
+/** A login as its file holds it, in the format cqlsh reads. */
+export function credentialsText(c: Credentials): string {
   return `[PlainTextAuthProvider]\nusername = ${c.username}\npassword = ${c.password}\n`;
 }
 
@@ -92,7 +93,7 @@ export function credentialsOf(env: number, cluster: ClusterName): Credentials {
   }
   const fresh: Credentials = { username: USERNAMES[cluster], password: randomBytes(18).toString('base64url') };
   const temporary = `${path}.${process.pid}.new`;
-  writeFileSync(temporary, iniText(fresh), { mode: 0o600, flag: 'wx' });
+  writeFileSync(temporary, credentialsText(fresh), { mode: 0o600, flag: 'wx' });
   try {
     // link() fails when another process got there first; then its login is the one.
     linkSync(temporary, path);

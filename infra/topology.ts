@@ -3,7 +3,9 @@
  * address plan. Environment k owns the loopback block 127.0.k.0/24 and every
  * component has a fixed address in it, whatever the backend, so the sample
  * API, the migrator, the checks and the learner's shell reach the same
- * addresses on the embedded and the Docker backend. Everything else asks:
+ * addresses on the embedded and the Docker backend. On Kubernetes the same
+ * components have names in the environment's namespace instead (the
+ * `cluster` plan). Everything else asks:
  * TypeScript through `topology(k)`, the course's scripts through
  * `zdm-lab env --shell` (`addressVariables`).
  */
@@ -22,6 +24,36 @@ export const ENV_MAX = 254;
 export const DATACENTER = 'datacenter1';
 
 export type ClusterName = 'origin' | 'target';
+
+/**
+ * How the environment's clients name its components. `loopback`: the host's
+ * block 127.0.k.0/24, which the embedded and Docker backends bind. `cluster`:
+ * the names a pod of environment K's Kubernetes namespace resolves (its
+ * workstation): `origin-0.origin` through Origin's headless Service,
+ * `zdm-proxy-0` through each proxy's own Service. The sample API and
+ * Prometheus keep their loopback addresses in both: the course starts them
+ * in the learner's terminals, which on Kubernetes run in the workstation
+ * pod, whose loopback is its own.
+ */
+export type AddressPlan = 'loopback' | 'cluster';
+export const ADDRESS_PLANS: readonly AddressPlan[] = ['loopback', 'cluster'];
+
+/** In-cluster names: a Cassandra cluster's one pod, through its headless Service. */
+export function clusterNodeName(name: ClusterName): string {
+  return `${name}-0.${name}`;
+}
+/** In-cluster names: proxy i (1-based as the learner names them) is the Service of pod ordinal i - 1. */
+export function clusterProxyName(index: number): string {
+  return `zdm-proxy-${index - 1}`;
+}
+
+/** The address plan ZDM_LAB_ADDRESSES names (the workstation image sets `cluster`), else loopback. */
+export function addressPlanFromEnvironment(env: NodeJS.ProcessEnv = process.env): AddressPlan {
+  const named = env.ZDM_LAB_ADDRESSES;
+  if (named === undefined || named === '') return 'loopback';
+  if ((ADDRESS_PLANS as readonly string[]).includes(named)) return named as AddressPlan;
+  throw new Error(`ZDM_LAB_ADDRESSES must be one of ${ADDRESS_PLANS.join(', ')}, got "${named}"`);
+}
 
 export interface NodeSpec {
   kind: 'cassandra';
@@ -74,15 +106,16 @@ export function validateEnv(env: number): number {
   return env;
 }
 
-export function topology(env: number): Topology {
+export function topology(env: number, plan: AddressPlan = 'loopback'): Topology {
   validateEnv(env);
   const dir = envDir(env);
+  const inCluster = plan === 'cluster';
   const node = (name: ClusterName, host: number): NodeSpec => ({
     kind: 'cassandra',
     env,
     name,
     clusterName: name,
-    address: envAddress(env, host),
+    address: inCluster ? clusterNodeName(name) : envAddress(env, host),
     port: CQL_PORT,
     dir: join(dir, name),
   });
@@ -91,7 +124,7 @@ export function topology(env: number): Topology {
     env,
     name: `proxy-${i + 1}`,
     index: i + 1,
-    address: envAddress(env, 11 + i),
+    address: inCluster ? clusterProxyName(i + 1) : envAddress(env, 11 + i),
     port: CQL_PORT,
     metricsPort: PROXY_METRICS_PORT,
     dir: join(dir, `proxy-${i + 1}`),

@@ -34,6 +34,13 @@ export interface Backend {
   startNode(node: NodeSpec, report: Reporter): Promise<void>;
   startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void>;
   stop(component: ComponentSpec): Promise<void>;
+  /**
+   * A rolling update's step for one proxy: replaced by one on `env`, the
+   * others untouched. Without it, the proxy is stopped and started again;
+   * a backend whose `stop` cannot stop one proxy alone (kubernetes: the three
+   * are one StatefulSet) gives it.
+   */
+  restartProxy?(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void>;
   status(component: ComponentSpec): Promise<ComponentStatus>;
   /** Path of a file holding the component's log (its last lines, at least), or undefined if it has none yet; for error messages. */
   logFile(component: ComponentSpec): string | undefined;

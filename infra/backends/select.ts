@@ -1,10 +1,12 @@
 /**
- * Picks the backend for a command: `--backend local|docker` names it, and is
+ * Picks the backend for a command: `--backend local|docker|kubernetes` names it, and is
  * remembered for the environment, so the course's commands (which never name
  * one) keep using the backend the environment was brought up with. Without a
  * name: $ZDM_LAB_BACKEND, then the remembered one, then Docker when a daemon
  * answers and no local artifacts are configured (no cached Cassandra jars, no
  * ZDM_PROXY_BIN), else the embedded backend. An unknown name is refused.
+ * The workstation pod of an environment on Kubernetes sets
+ * ZDM_LAB_BACKEND=kubernetes.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,9 +15,10 @@ import type { Topology } from '../topology.js';
 import type { Backend } from './backend.js';
 import { DockerBackend } from './docker.js';
 import { daemonProblem, dockerClient } from './docker-daemon.js';
+import { KubernetesBackend } from './kubernetes.js';
 import { LocalBackend } from './local.js';
 
-export const BACKENDS = ['local', 'docker'] as const;
+export const BACKENDS = ['local', 'docker', 'kubernetes'] as const;
 export type BackendName = (typeof BACKENDS)[number];
 
 function checkName(name: string, from: string): BackendName {
@@ -24,6 +27,7 @@ function checkName(name: string, from: string): BackendName {
 }
 
 function create(name: BackendName): Backend {
+  if (name === 'kubernetes') return new KubernetesBackend();
   return name === 'docker' ? new DockerBackend() : new LocalBackend();
 }
 

@@ -4,11 +4,12 @@
  * environment's own Cassandra logins, Origin's and Target's (infra/credentials.ts). `--shell` prints
  * `NAME='value'` lines for the course's scripts to `eval` (`--export`: as
  * exports, which the lab's terminals read at start); without it, a table for
- * a person. Kept apart from the main command line so that a
+ * a person. In a pod of the kubernetes backend (ZDM_LAB_ADDRESSES=cluster)
+ * the addresses are the names the environment's namespace resolves. Kept apart from the main command line so that a
  * script pays for loading the topology only, not for every backend.
  */
 import { credentialVariables } from '../credentials.js';
-import { addressVariables, topology } from '../topology.js';
+import { addressPlanFromEnvironment, addressVariables, topology } from '../topology.js';
 import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 function main(argv: string[]): number {
@@ -17,7 +18,7 @@ function main(argv: string[]): number {
     console.log('usage: zdm-lab env [--env K] [--shell [--export]]   the environment\'s addresses and Cassandra logins (--shell: as NAME=\'value\' lines to eval)');
     return values.help ? 0 : 2;
   }
-  const topo = topology(Number(values.env ?? process.env.LAB_ENV ?? 1));
+  const topo = topology(Number(values.env ?? process.env.LAB_ENV ?? 1), addressPlanFromEnvironment());
   const vars = { ...addressVariables(topo), ...credentialVariables(topo.env) };
   const prefix = values.export ? 'export ' : '';
   const width = Math.max(...Object.keys(vars).map((k) => k.length));

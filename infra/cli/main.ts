@@ -18,7 +18,7 @@ import { monitoringDown, monitoringStatus, monitoringUp } from '../monitoring/pr
 import { consoleReporter } from '../progress.js';
 import { restoreState, saveState } from '../commands/state.js';
 import { labOfTerminal, restoreThroughLab } from './lab-restore.js';
-import { topology } from '../topology.js';
+import { addressPlanFromEnvironment, topology } from '../topology.js';
 import { parseCommandLine, runCommand } from '../../common/cli.js';
 
 const USAGE = `usage: zdm-lab <command> [options]
@@ -49,7 +49,7 @@ the lab server's own commands (course check|play, env list|create|reset|destroy)
 
 options:
   --env K          environment number (default: $LAB_ENV or 1); it owns 127.0.K.0/24
-  --backend NAME   local or docker, remembered for the environment (default: the
+  --backend NAME   local, docker or kubernetes, remembered for the environment (default: the
                    remembered one, else docker when a Docker daemon answers and no
                    local artifacts are cached, else local)`;
 
@@ -79,7 +79,7 @@ async function main(argv: string[]): Promise<number> {
     const code = await restoreThroughLab(env, lab, (line) => console.log(line));
     if (code !== undefined) return code;
   }
-  const topo = topology(env);
+  const topo = topology(env, addressPlanFromEnvironment());
   const ctx: LabContext = {
     topo,
     backend: await chooseBackend(values.backend, topo),

@@ -84,10 +84,17 @@ export async function proxyRollingUpdate(ctx: LabContext, options: { pauseMs?: n
   await requireNodesUp(ctx, config);
   print(`rolling update to ${describe(config)}, one proxy at a time`);
   for (const [i, proxy] of topo.proxies.entries()) {
-    print(`${proxy.name}: stopping`);
-    await backend.stop(proxy);
-    print(`${proxy.name}: starting with the new configuration`);
-    const ms = await startOne(ctx, proxy, config);
+    let ms: number;
+    if (backend.restartProxy) {
+      print(`${proxy.name}: replacing it with one on the new configuration`);
+      await backend.restartProxy(proxy, proxyEnvironment(topo, proxy, config), ctx.report);
+      ms = await waitForProxy(proxy, backend, ctx.report);
+    } else {
+      print(`${proxy.name}: stopping`);
+      await backend.stop(proxy);
+      print(`${proxy.name}: starting with the new configuration`);
+      ms = await startOne(ctx, proxy, config);
+    }
     print(`${proxy.name}: ready (${(ms / 1000).toFixed(1)}s)`);
     if (i < topo.proxies.length - 1 && pauseMs > 0) {
       print(`pausing ${pauseMs / 1000}s so clients reconnect before the next proxy goes down`);

@@ -1,14 +1,14 @@
 #!/bin/bash
 # The root file system shared by the lab's locally built images, from Debian's
-# own packages: Debian 12 (minbase) with a Java 17 runtime for Cassandra and
-# Python 3 for cqlsh. Used where no registry image can be pulled; the result is
+# own packages: Debian 12 (minbase) with a Java 17 runtime for Cassandra,
+# Python 3 for cqlsh, and curl for the learner's workstation. Used where no registry image can be pulled; the result is
 # tarred and handed to `docker import` by infra/images/build.ts.
 #
 #   base-rootfs.sh TARGET_DIR [MIRROR]
 set -euo pipefail
 target="$1"
 mirror="${2:-http://deb.debian.org/debian}"
-packages=openjdk-17-jre-headless,python3,ca-certificates
+packages=openjdk-17-jre-headless,python3,ca-certificates,curl
 
 command -v debootstrap >/dev/null || { echo "debootstrap is not installed: apt-get install debootstrap" >&2; exit 1; }
 rm -rf "$target"

@@ -18,7 +18,7 @@ import { ZDM_PROXY_VERSION } from '../artifacts/zdm-proxy.js';
 import { containerCassandraYaml } from '../backends/docker.js';
 import { isNotFound } from '../backends/docker-daemon.js';
 import { FAST_START, javaArgs } from '../config/cassandra.js';
-import { cacheDir } from '../paths.js';
+import { cacheDir, projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { topology } from '../topology.js';
 
@@ -26,6 +26,8 @@ export interface LabImages {
   cassandra: string;
   /** Missing when no zdm-proxy binary was given. */
   proxy?: string;
+  /** The kubernetes backend's workstation and sample API; built only when asked for. */
+  workstation?: string;
 }
 
 const recipes = new URL('.', import.meta.url).pathname;
@@ -135,7 +137,10 @@ function buildContext(dir: string, files: Record<string, string>, links: Record<
     mkdirSync(join(dir, name, '..'), { recursive: true });
     writeFileSync(join(dir, name), content, { mode: 0o755 });
   }
-  for (const [name, target] of Object.entries(links)) symlinkSync(target, join(dir, name));
+  for (const [name, target] of Object.entries(links)) {
+    mkdirSync(join(dir, name, '..'), { recursive: true });
+    symlinkSync(target, join(dir, name));
+  }
   for (const [name, source] of Object.entries(copies)) copyFileSync(source, join(dir, name));
 }
 
@@ -147,11 +152,16 @@ async function buildImage(docker: Docker, tag: string, base: string, context: st
   await followBuild(docker, stream, `build ${tag}`, report);
 }
 
-async function cassandraImage(docker: Docker, base: string, report: Reporter): Promise<string> {
-  const artifact = await ensureCassandra(report);
+/** cqlsh's Python packages (the cached virtualenv's site-packages), which the images run with Debian's python3. */
+async function cqlshSitePackages(report: Reporter): Promise<string> {
   await ensureCqlsh(report);
   const venvLib = join(cqlshPath(), '..', '..', 'lib');
-  const sitePackages = join(venvLib, readdirSync(venvLib).find((d) => d.startsWith('python3'))!, 'site-packages');
+  return join(venvLib, readdirSync(venvLib).find((d) => d.startsWith('python3'))!, 'site-packages');
+}
+
+async function cassandraImage(docker: Docker, base: string, report: Reporter): Promise<string> {
+  const artifact = await ensureCassandra(report);
+  const sitePackages = await cqlshSitePackages(report);
   const recipe = join(recipes, 'cassandra');
   const files: Record<string, string> = {
     'conf/cassandra.yaml': containerCassandraYaml({ ...topology(1).origin, dir: '/var/lib/cassandra' }),
@@ -181,13 +191,58 @@ async function proxyImage(docker: Docker, base: string, binary: string, report: 
   return tag;
 }
 
+/** The project's folders a workstation runs from: the command line, the course and its scripts, the sample API. */
+const WORKSTATION_FOLDERS = ['bin', 'common', 'infra', 'lab', 'sample-api', 'steps'];
+const WORKSTATION_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
+/** Packages only the project's development needs (type checks, browser tests): left out of the image. */
+const DEVELOPMENT_PACKAGES = ['typescript', 'playwright-core', '@types'];
+
+/** Every file under `dir` (relative paths, sorted), for the image's tag. */
+function filesUnder(dir: string, prefix = ''): string[] {
+  return readdirSync(join(dir, prefix), { withFileTypes: true })
+    .flatMap((entry) => {
+      const path = join(prefix, entry.name);
+      return entry.isDirectory() ? filesUnder(dir, path) : entry.isFile() ? [path] : [];
+    })
+    .sort();
+}
+
+/**
+ * The workstation image of the kubernetes backend (infra/images/workstation):
+ * the learner's shell with cqlsh, curl, tsx and `zdm-lab`, which runs the
+ * course's commands and the sample API. It
+ * carries this machine's Node.js and the project's installed packages
+ * (node_modules, native ones included: the base is the same Debian 12),
+ * tagged by the lock file, the runtime and every file of the project it holds.
+ */
+async function workstationImage(docker: Docker, base: string, report: Reporter): Promise<string> {
+  const sitePackages = await cqlshSitePackages(report);
+  const dockerfile = readFileSync(join(recipes, 'workstation', 'Dockerfile'), 'utf8');
+  const cqlsh = readFileSync(join(recipes, 'cassandra', 'cqlsh'), 'utf8');
+  const profile = readFileSync(join(recipes, 'workstation', 'profile.sh'), 'utf8');
+  const modules = join(projectRoot, 'node_modules');
+  if (!existsSync(modules)) throw new Error(`the workstation image carries the project's packages, and ${modules} does not exist: run npm ci first`);
+  const sources = WORKSTATION_FOLDERS.flatMap((folder) => filesUnder(join(projectRoot, folder)).map((file) => join(folder, file))).concat(WORKSTATION_FILES);
+  const tag = `zdm-lab-local/workstation:${hashOf([base, dockerfile, cqlsh, profile, fileHash(process.execPath), ...sources.flatMap((file) => [file, fileHash(join(projectRoot, file))])])}`;
+  if (await imageExists(docker, tag)) return tag;
+  const context = join(workDir(), 'workstation-context');
+  const links: Record<string, string> = { 'cqlsh-packages': sitePackages };
+  for (const name of [...WORKSTATION_FOLDERS, ...WORKSTATION_FILES]) links[`zdm-lab/${name}`] = join(projectRoot, name);
+  for (const name of readdirSync(modules).filter((n) => !DEVELOPMENT_PACKAGES.includes(n) && n !== '.bin')) links[`zdm-lab/node_modules/${name}`] = join(modules, name);
+  buildContext(context, { Dockerfile: dockerfile, cqlsh, 'profile.sh': profile }, links, { node: process.execPath });
+  await buildImage(docker, tag, base, context, report);
+  rmSync(context, { recursive: true, force: true });
+  return tag;
+}
+
 /**
  * The lab's local images, built when missing: Cassandra (from the cached
  * jars) always, zdm-proxy when a binary is given.
  */
-export async function ensureLabImages(docker: Docker, report: Reporter, options: { proxyBinary?: string } = {}): Promise<LabImages> {
+export async function ensureLabImages(docker: Docker, report: Reporter, options: { proxyBinary?: string; workstation?: boolean } = {}): Promise<LabImages> {
   const base = await baseImage(docker, report);
   const cassandra = await cassandraImage(docker, base, report);
   const proxy = options.proxyBinary ? await proxyImage(docker, base, options.proxyBinary, report) : undefined;
-  return { cassandra, proxy };
+  const workstation = options.workstation ? await workstationImage(docker, base, report) : undefined;
+  return { cassandra, proxy, workstation };
 }

@@ -67,12 +67,12 @@ export function namespaceOf(env: number): string {
 }
 
 /**
- * The parts one environment runs (its Cassandra nodes and proxies, the
- * sample API, the workstation): the share a container without its own
- * resources gets is the budget over their number.
+ * The parts one environment runs (its Cassandra nodes and proxies, and the
+ * workstation, where the sample API runs too): the share a container
+ * without its own resources gets is the budget over their number.
  */
 function partsPerEnvironment(): number {
-  return components(topology(1)).length + 2;
+  return components(topology(1)).length + 1;
 }
 
 function checkBudget(budget: EnvironmentBudget): void {

@@ -1,7 +1,10 @@
 /**
  * What environment K runs on Kubernetes, in its namespace (environment.ts):
- * Origin and Target, and the three ZDM proxies, written with server-side
- * apply from the same sources the other backends start from.
+ * the objects of Origin and Target and of the three ZDM proxies, written
+ * with server-side apply from the same sources the other backends start
+ * from. The lab writes them with the environment (provision.ts), the
+ * StatefulSets at zero; the learner's `zdm-lab` starts, stops and
+ * reconfigures them (infra/backends/kubernetes.ts).
  *
  * - Each Cassandra cluster is a one-replica StatefulSet (`origin`,
  *   `target`) with a PersistentVolumeClaim for its data, the lab's
@@ -24,21 +27,20 @@
  *   ZDM_PROXY_TOPOLOGY_ADDRESSES, and a pod's address changes when it is
  *   replaced, so each proxy pod has a Service of its own (`zdm-proxy-0`…),
  *   whose ClusterIP stays for the environment's life: those three addresses
- *   are the topology, and what clients connect to. The learner's two YAML
- *   files are carried verbatim in the ConfigMap `zdm-proxy`, beside the
- *   ZDM_* variables they become (proxy.ts proxyEnvironment, with Origin's
- *   and Target's addresses replaced by their pods' DNS names, as the Docker
- *   backend replaces them by container names), which the pods read.
- *   Readiness: GET /health/readiness on 14001.
- * - A rolling update goes as the lab's does on the other backends (and the
- *   official automation): one proxy at a time, highest ordinal first, each
- *   replaced, waited for until ready, then a pause (ZDM_LAB_PROXY_PAUSE,
- *   10 s by default) before the next. A hash of the ZDM_* variables is an
- *   annotation of the pod template, so a changed configuration is a new
- *   revision of the StatefulSet; its RollingUpdate partition holds every pod
- *   at the old one, and the lab lowers it one ordinal at a time. (The
- *   controller alone would replace the next pod as soon as one is ready:
- *   StatefulSet's minReadySeconds did not pace its rolling update here.)
+ *   are the topology, and what clients connect to. The ZDM_* variables the
+ *   learner's two YAML files become (proxy.ts proxyEnvironment, with
+ *   Origin's and Target's addresses replaced by their pods' DNS names, as
+ *   the Docker backend replaces them by container names) are in the pod
+ *   template itself, and with the two files in the ConfigMap `zdm-proxy`
+ *   for whoever reads the environment. Readiness: GET /health/readiness on
+ *   14001.
+ * - A changed configuration is a new revision of the StatefulSet (the
+ *   variables are in its template), which replaces no pod by itself
+ *   (updateStrategy OnDelete): a rolling update goes as the lab's does on
+ *   the other backends (and the official automation), one proxy at a time,
+ *   each pod deleted, its replacement waited for until ready, then a pause
+ *   before the next. (The controller's own RollingUpdate replaces the next
+ *   pod as soon as one is ready: minReadySeconds did not pace it here.)
  *
  * Every pod meets Pod Security `restricted`: non-root, no privilege
  * escalation, no capability, the runtime's seccomp profile, volumes only
@@ -48,16 +50,14 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { AppsV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1ConfigMap, type V1Container, type V1PodSecurityContext, type V1Secret, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, KubeConfig, type KubernetesObject, type V1ConfigMap, type V1Container, type V1PodSecurityContext, type V1Secret, type V1Service, type V1StatefulSet } from '@kubernetes/client-node';
 import { containerCassandraYaml } from '../backends/docker.js';
-import { defaultPauseMs } from '../commands/proxy.js';
 import { FAST_START, HEAP, SMALL_START_HEAP } from '../config/cassandra.js';
-import { CLUSTER_FILE, CORE_FILE, ensureProxyConfig, proxyEnvironment, readProxyConfig } from '../config/proxy.js';
-import { credentialsOf } from '../credentials.js';
+import { CLUSTER_FILE, CORE_FILE, proxyEnvironment, readProxyConfig } from '../config/proxy.js';
+import { credentialsOf, credentialsText } from '../credentials.js';
 import type { Reporter } from '../progress.js';
-import { CQL_PORT, PROXY_COUNT, PROXY_METRICS_PORT, topology, type ClusterName, type NodeSpec, type Topology } from '../topology.js';
-import { applyObjects, FIELD_MANAGER, LABELS, namespaceOf, waitForCluster } from './environment.js';
+import { clusterNodeName, clusterProxyName, CQL_PORT, PROXY_COUNT, PROXY_METRICS_PORT, type NodeSpec, type Topology } from '../topology.js';
+import { apiMessage, applyObjects, LABELS, namespaceOf, waitForCluster } from './environment.js';
 
 export const PROXY_NAME = 'zdm-proxy';
 export const CREDENTIALS_SECRET = 'cassandra-credentials';
@@ -75,19 +75,24 @@ const READY_FILE = '/tmp/zdm-lab-ready';
 
 /**
  * What each container may use. A node's memory is its heap (256 MiB at
- * most) and what the JVM keeps beside it; a proxy is one Go process. The
- * five together stay inside the course's budget (course.json: 1.3 GiB and 2
- * CPUs for the namespace's quota), leaving the rest for the sample API and
- * the workstation.
+ * most) and what the JVM keeps beside it (268–294 MiB working set once
+ * started); a proxy is one Go process; the workstation is the learner's
+ * shells and what the course starts in them: the sample API (one Node.js
+ * process), the writer loop, cqlsh, `zdm-lab`. The six limits add up to the
+ * course's budget (course.json: 1331Mi and 2 CPUs, the namespace's quota),
+ * so that the environment always fits its quota whole.
  */
 export const RESOURCES = {
-  node: { requests: { memory: '384Mi', cpu: '200m' }, limits: { memory: '448Mi', cpu: '750m' } },
-  proxy: { requests: { memory: '48Mi', cpu: '50m' }, limits: { memory: '96Mi', cpu: '100m' } },
+  node: { requests: { memory: '320Mi', cpu: '150m' }, limits: { memory: '416Mi', cpu: '600m' } },
+  proxy: { requests: { memory: '32Mi', cpu: '25m' }, limits: { memory: '56Mi', cpu: '100m' } },
+  workstation: { requests: { memory: '192Mi', cpu: '100m' }, limits: { memory: '331Mi', cpu: '500m' } },
 } as const;
 
 export interface WorkloadImages {
   cassandra: string;
   proxy: string;
+  /** The workstation and sample API (infra/images/workstation). */
+  workstation?: string;
 }
 
 export interface WorkloadOptions {
@@ -96,27 +101,25 @@ export interface WorkloadOptions {
   storageClass: string;
 }
 
-const restrictedPod = (uid: number): V1PodSecurityContext => ({
+export const restrictedPod = (uid: number): V1PodSecurityContext => ({
   runAsNonRoot: true,
   runAsUser: uid,
   runAsGroup: uid,
   fsGroup: uid,
   seccompProfile: { type: 'RuntimeDefault' },
 });
-const restrictedContainer = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
+export const restrictedContainer = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
-function hashOf(data: Record<string, string>): string {
+export function hashOf(data: Record<string, string>): string {
   const hash = createHash('sha256');
   for (const key of Object.keys(data).sort()) hash.update(key).update('\0').update(data[key]).update('\0');
   return hash.digest('hex').slice(0, 16);
 }
 
-const labelsOf = (env: number, component: string) => ({ [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab', 'app.kubernetes.io/name': component });
+export const labelsOf = (env: number, component: string) => ({ [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab', 'app.kubernetes.io/name': component });
 
 /** A node's DNS name in its namespace, through its headless Service: `origin-0.origin`. */
-export function nodeHost(name: ClusterName): string {
-  return `${name}-0.${name}`;
-}
+export const nodeHost = clusterNodeName;
 
 /** The claim a node's StatefulSet makes for its pod (`data-origin-0`): for clusters whose volumes are made by hand. */
 export function nodeClaims(env: number): { namespace: string; name: string; size: string }[] {
@@ -182,7 +185,7 @@ done
 exit "$code"
 `;
 
-function credentialsSecret(env: number): V1Secret {
+export function credentialsSecret(env: number): V1Secret {
   const origin = credentialsOf(env, 'origin');
   const target = credentialsOf(env, 'target');
   return {
@@ -195,12 +198,15 @@ function credentialsSecret(env: number): V1Secret {
       'origin-password': origin.password,
       'target-username': target.username,
       'target-password': target.password,
+      // The files every client of the lab reads (credentials.ts), for the workstation.
+      'origin-credentials': credentialsText(origin),
+      'target-credentials': credentialsText(target),
     },
   };
 }
 
 /** The ConfigMap, headless Service and StatefulSet of one Cassandra cluster. */
-export function nodeObjects(node: NodeSpec, options: WorkloadOptions): KubernetesObject[] {
+export function nodeObjects(node: NodeSpec, options: WorkloadOptions & { replicas?: number }): KubernetesObject[] {
   const namespace = namespaceOf(node.env);
   const name = node.name;
   const labels = { ...labelsOf(node.env, 'cassandra'), 'zdmlab.io/cluster': name };
@@ -251,7 +257,7 @@ export function nodeObjects(node: NodeSpec, options: WorkloadOptions): Kubernete
     metadata: { name, namespace, labels },
     spec: {
       serviceName: name,
-      replicas: 1,
+      replicas: options.replicas ?? 1,
       selector: { matchLabels: selector },
       template: {
         metadata: { labels, annotations: { 'zdmlab.io/config': hashOf(data) } },
@@ -281,7 +287,7 @@ export function proxyServices(env: number): V1Service[] {
   return Array.from({ length: PROXY_COUNT }, (_, i) => ({
     apiVersion: 'v1',
     kind: 'Service',
-    metadata: { name: `${PROXY_NAME}-${i}`, namespace, labels: labelsOf(env, PROXY_NAME) },
+    metadata: { name: clusterProxyName(i + 1), namespace, labels: labelsOf(env, PROXY_NAME) },
     spec: {
       selector: { 'statefulset.kubernetes.io/pod-name': `${PROXY_NAME}-${i}` },
       ports: [
@@ -333,7 +339,7 @@ export function proxyVariables(topo: Topology, addresses: string[]): Record<stri
 }
 
 /** The ConfigMap (the learner's files and their ZDM_* variables), headless Service and StatefulSet of the proxies. */
-export function proxyObjects(topo: Topology, addresses: string[], options: WorkloadOptions & { partition: number }): KubernetesObject[] {
+export function proxyObjects(topo: Topology, addresses: string[], options: { images: Pick<WorkloadImages, 'proxy'>; replicas: number }): KubernetesObject[] {
   const env = topo.env;
   const namespace = namespaceOf(env);
   const labels = labelsOf(env, PROXY_NAME);
@@ -351,10 +357,11 @@ export function proxyObjects(topo: Topology, addresses: string[], options: Workl
     name: 'zdm-proxy',
     image: options.images.proxy,
     imagePullPolicy: 'IfNotPresent',
+    // The values themselves, not references to the ConfigMap: the template, and so each revision, holds its configuration.
     env: [
       ...Object.keys(variables)
         .sort()
-        .map((name) => ({ name, valueFrom: { configMapKeyRef: { name: PROXY_NAME, key: name } } })),
+        .map((name) => ({ name, value: variables[name] })),
       { name: 'ZDM_PROXY_TOPOLOGY_INDEX', valueFrom: { fieldRef: { fieldPath: "metadata.labels['apps.kubernetes.io/pod-index']" } } },
     ],
     ports: [
@@ -371,11 +378,10 @@ export function proxyObjects(topo: Topology, addresses: string[], options: Workl
     metadata: { name: PROXY_NAME, namespace, labels },
     spec: {
       serviceName: PROXY_NAME,
-      replicas: PROXY_COUNT,
-      // All three start at once; an update still replaces one at a time.
+      replicas: options.replicas,
+      // All three start at once; a changed template replaces no pod by itself: the lab replaces one at a time (rollingUpdateProxies, the backend's restartProxy).
       podManagementPolicy: 'Parallel',
-      // Pods with an ordinal from the partition up run the template's revision; rollingUpdateProxies lowers it one by one.
-      updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition: options.partition } },
+      updateStrategy: { type: 'OnDelete' },
       selector: { matchLabels: selector },
       template: {
         metadata: { labels: { ...labels, ...selector }, annotations: { 'zdmlab.io/proxy-config': hashOf(variables) } },
@@ -408,7 +414,7 @@ async function podTroubles(core: CoreV1Api, namespace: string, selector: string)
 }
 
 /** Waits until `done` holds for the StatefulSet; its seconds. */
-async function waitForStatefulSet(config: KubeConfig, namespace: string, name: string, what: string, done: (set: V1StatefulSet) => boolean, report: Reporter, timeoutMs: number): Promise<number> {
+export async function waitForStatefulSet(config: KubeConfig, namespace: string, name: string, what: string, done: (set: V1StatefulSet) => boolean, report: Reporter, timeoutMs: number): Promise<number> {
   const apps = config.makeApiClient(AppsV1Api);
   const core = config.makeApiClient(CoreV1Api);
   let selector = '';
@@ -426,163 +432,55 @@ async function waitForStatefulSet(config: KubeConfig, namespace: string, name: s
   );
 }
 
-const allReady = (set: V1StatefulSet) => (set.status?.readyReplicas ?? 0) === set.spec?.replicas && (set.status?.updatedReplicas ?? 0) === set.spec?.replicas;
+export const allReady = (set: V1StatefulSet) => (set.status?.readyReplicas ?? 0) === set.spec?.replicas && (set.status?.updatedReplicas ?? 0) === set.spec?.replicas;
 
-/**
- * Starts Origin and Target in environment K's namespace (or brings them
- * back to shape) and waits until both are ready: the environment's login
- * works on each. The seconds each took, from this call.
- */
-export async function deployNodes(config: KubeConfig, env: number, options: WorkloadOptions, report: Reporter, timeoutMs = 300_000): Promise<Record<ClusterName, number>> {
-  const topo = topology(env);
-  const namespace = namespaceOf(env);
-  await applyObjects(config, [credentialsSecret(env), ...nodeObjects(topo.origin, options), ...nodeObjects(topo.target, options)], `environment ${env}'s nodes`);
-  const started = Date.now();
-  const seconds = {} as Record<ClusterName, number>;
-  await Promise.all(
-    (['origin', 'target'] as const).map(async (name) => {
-      await waitForStatefulSet(config, namespace, name, `${name} to be ready`, allReady, report, timeoutMs);
-      seconds[name] = (Date.now() - started) / 1000;
-      report(`${name}: ready in ${seconds[name].toFixed(1)}s (${nodeHost(name)} in namespace ${namespace})`);
-    }),
-  );
-  return seconds;
+/** The proxies' lasting addresses, creating their Services when missing (the lab's part). */
+export async function proxyAddresses(config: KubeConfig, env: number): Promise<string[]> {
+  return clusterAddresses(await applyObjects(config, proxyServices(env), `environment ${env}'s proxies`));
 }
 
-/** The proxies' lasting addresses, creating their Services when missing. */
-export async function proxyAddresses(config: KubeConfig, env: number): Promise<string[]> {
-  const applied = await applyObjects(config, proxyServices(env), `environment ${env}'s proxies`);
-  return applied.map((service) => {
+/** The proxies' lasting addresses, from their Services as the lab made them (what a learner's ServiceAccount may read). */
+export async function readProxyAddresses(config: KubeConfig, env: number): Promise<string[]> {
+  const core = config.makeApiClient(CoreV1Api);
+  const namespace = namespaceOf(env);
+  const services = await Promise.all(
+    proxyServices(env).map(async (service) => {
+      try {
+        return await core.readNamespacedService({ name: service.metadata!.name!, namespace });
+      } catch (error) {
+        throw new Error(`Service ${namespace}/${service.metadata?.name}: ${apiMessage(error)}; the lab makes it with the environment`);
+      }
+    }),
+  );
+  return clusterAddresses(services);
+}
+
+function clusterAddresses(services: V1Service[]): string[] {
+  return services.map((service) => {
     const ip = service.spec?.clusterIP;
     if (!ip || ip === 'None') throw new Error(`Service ${service.metadata?.name} has no cluster address`);
     return ip;
   });
 }
 
-export interface ProxyDeployment {
-  addresses: string[];
-  seconds: number;
-  /** The proxy pods a rolling update replaced, in order, and the seconds each took to be ready. */
-  replaced: { name: string; seconds: number }[];
-}
-
-async function applyProxies(config: KubeConfig, env: number, options: WorkloadOptions, partition: number): Promise<{ addresses: string[]; set: V1StatefulSet }> {
-  const topo = topology(env);
-  ensureProxyConfig(topo);
-  const addresses = await proxyAddresses(config, env);
-  const [, , set] = (await applyObjects(config, proxyObjects(topo, addresses, { ...options, partition }), `environment ${env}'s proxies`)) as [V1ConfigMap, V1Service, V1StatefulSet];
-  return { addresses, set };
-}
-
 /**
- * Starts the three proxies (or brings them back to shape) from the
- * learner's two YAML files and waits until all three are ready and in
- * their Services.
+ * The revision of the proxies' StatefulSet that has its template as it is
+ * now, once the controller has seen the template.
  */
-export async function deployProxies(config: KubeConfig, env: number, options: WorkloadOptions, report: Reporter, timeoutMs = 180_000): Promise<ProxyDeployment> {
-  const started = Date.now();
-  const { addresses } = await applyProxies(config, env, options, 0);
-  await waitForStatefulSet(config, namespaceOf(env), PROXY_NAME, 'the proxies to be ready', allReady, report, timeoutMs);
-  await waitForServices(config, namespaceOf(env), report, 30_000);
-  const seconds = (Date.now() - started) / 1000;
-  report(`proxies ready in ${seconds.toFixed(1)}s at ${addresses.join(', ')} (port ${CQL_PORT}; health on ${PROXY_METRICS_PORT})`);
-  return { addresses, seconds, replaced: [] };
-}
-
-/**
- * Whether the proxy pod is a ready endpoint of its own Service: only then do
- * clients reach it at the Service's address (kube-proxy follows the
- * EndpointSlices, a moment later still).
- */
-async function inService(discovery: DiscoveryV1Api, namespace: string, pod: string): Promise<boolean> {
-  const slices = await discovery.listNamespacedEndpointSlice({ namespace, labelSelector: `kubernetes.io/service-name=${pod}` });
-  return slices.items.some((slice) => slice.endpoints.some((e) => e.targetRef?.name === pod && e.conditions?.ready === true));
-}
-
-async function waitForServices(config: KubeConfig, namespace: string, report: Reporter, timeoutMs: number): Promise<void> {
-  const discovery = config.makeApiClient(DiscoveryV1Api);
-  const missing: string[] = [];
-  await waitForCluster(
-    'the ready proxies to be in their Services',
-    async () => {
-      missing.length = 0;
-      for (let i = 0; i < PROXY_COUNT; i++) if (!(await inService(discovery, namespace, `${PROXY_NAME}-${i}`))) missing.push(`${PROXY_NAME}-${i}`);
-      return missing.length === 0;
-    },
-    report,
-    timeoutMs,
-    { why: async () => `${missing.join(', ')} not in their Services yet` },
-  );
-}
-
-/** Waits until the proxy pod of `ordinal` runs `revision`, is ready and is in its Service; its seconds. */
-async function waitForProxy(core: CoreV1Api, discovery: DiscoveryV1Api, namespace: string, ordinal: number, revision: string, report: Reporter, timeoutMs: number): Promise<number> {
-  const name = `${PROXY_NAME}-${ordinal}`;
-  return waitForCluster(
-    `${name} to be ready with the new configuration`,
-    async () => {
-      const pod = await core.readNamespacedPod({ name, namespace }).catch(() => undefined);
-      const ready = pod?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
-      return pod !== undefined && !pod.metadata?.deletionTimestamp && pod.metadata?.labels?.['controller-revision-hash'] === revision && ready === true && (await inService(discovery, namespace, name));
-    },
-    report,
-    timeoutMs,
-    { why: () => podTroubles(core, namespace, `statefulset.kubernetes.io/pod-name=${name}`) },
-  );
-}
-
-async function setPartition(config: KubeConfig, env: number, partition: number): Promise<void> {
-  const patch = { apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: PROXY_NAME, namespace: namespaceOf(env) }, spec: { updateStrategy: { type: 'RollingUpdate', rollingUpdate: { partition } } } };
-  await KubernetesObjectApi.makeApiClient(config).patch(patch, undefined, undefined, FIELD_MANAGER, undefined, PatchStrategy.MergePatch);
-}
-
-/**
- * `proxy rolling-update`: applies the learner's YAML files as they are now
- * and replaces each proxy that does not run them yet, one at a time from
- * the highest ordinal: the pod is replaced, waited for until ready, then
- * the pause before the next. Proxies already on this configuration are
- * left alone (a rolling update stopped half-way goes on from where it was).
- */
-export async function rollingUpdateProxies(config: KubeConfig, env: number, options: WorkloadOptions & { pauseMs?: number }, report: Reporter, timeoutMs = 120_000): Promise<ProxyDeployment> {
-  const started = Date.now();
-  const pauseMs = options.pauseMs ?? defaultPauseMs();
-  const namespace = namespaceOf(env);
+export async function proxyRevision(config: KubeConfig, env: number): Promise<string> {
   const apps = config.makeApiClient(AppsV1Api);
-  const core = config.makeApiClient(CoreV1Api);
-  const discovery = config.makeApiClient(DiscoveryV1Api);
-  // Every pod held at the revision it runs, while the new one is written.
-  const { addresses, set: applied } = await applyProxies(config, env, options, PROXY_COUNT);
-  let set = applied;
-  while ((set.status?.observedGeneration ?? 0) < (set.metadata?.generation ?? 1)) {
-    await sleep(100);
-    set = await apps.readNamespacedStatefulSet({ name: PROXY_NAME, namespace });
-  }
-  const revision = set.status?.updateRevision;
-  if (!revision) throw new Error(`StatefulSet ${namespace}/${PROXY_NAME} reports no update revision`);
-  const pods = (await core.listNamespacedPod({ namespace, labelSelector: `app.kubernetes.io/name=${PROXY_NAME}` })).items;
-  const behind = Array.from({ length: PROXY_COUNT }, (_, i) => PROXY_COUNT - 1 - i).filter(
-    (ordinal) => pods.find((p) => p.metadata?.name === `${PROXY_NAME}-${ordinal}`)?.metadata?.labels?.['controller-revision-hash'] !== revision,
+  const namespace = namespaceOf(env);
+  let revision: string | undefined;
+  await waitForCluster(
+    'the proxies\' new revision',
+    async () => {
+      const set = await apps.readNamespacedStatefulSet({ name: PROXY_NAME, namespace });
+      revision = (set.status?.observedGeneration ?? 0) >= (set.metadata?.generation ?? 1) ? set.status?.updateRevision : undefined;
+      return revision !== undefined;
+    },
+    () => {},
+    30_000,
+    { stepMs: 100 },
   );
-  if (behind.length === 0) {
-    await setPartition(config, env, 0);
-    report('the proxies already run this configuration: nothing to replace');
-    return { addresses, seconds: (Date.now() - started) / 1000, replaced: [] };
-  }
-  report(`rolling update of ${behind.map((o) => `${PROXY_NAME}-${o}`).join(', ')}: one at a time, each ready and then ${pauseMs / 1000}s before the next`);
-  const replaced: ProxyDeployment['replaced'] = [];
-  for (const [i, ordinal] of behind.entries()) {
-    const name = `${PROXY_NAME}-${ordinal}`;
-    await setPartition(config, env, ordinal);
-    const seconds = await waitForProxy(core, discovery, namespace, ordinal, revision, report, timeoutMs);
-    replaced.push({ name, seconds });
-    report(`${name}: replaced and ready in ${seconds.toFixed(1)}s`);
-    if (i < behind.length - 1 && pauseMs > 0) {
-      report(`pausing ${pauseMs / 1000}s so clients reconnect before the next proxy goes down`);
-      await sleep(pauseMs);
-    }
-  }
-  await setPartition(config, env, 0);
-  const seconds = (Date.now() - started) / 1000;
-  report(`rolling update complete in ${seconds.toFixed(1)}s: every proxy runs the new configuration`);
-  return { addresses, seconds, replaced };
+  return revision!;
 }

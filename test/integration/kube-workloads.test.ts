@@ -1,44 +1,56 @@
 /**
- * Environment 41's Cassandra clusters and ZDM proxies on the local
- * Kubernetes cluster, as a learner meets them: the lab's Cassandra and
- * zdm-proxy images (built with Docker, as the Docker backend's suites build
- * them) are imported into the cluster's containerd; Origin and Target run as
- * StatefulSets on local volumes in the environment's namespace (Pod Security
- * `restricted` enforced) and answer cqlsh in their pods with their cluster
- * names and the environment's generated login, not the default one; the
- * three proxies come up ready, and a write through them lands on Origin and
- * Target; a rolling update of the proxies to another read mode, while a
- * writer keeps writing through them, replaces one proxy at a time (never
- * fewer than two ready) and ends with no failed write and none missing on
- * either cluster; `down` leaves nothing on the host.
+ * Environment 41 on the local Kubernetes cluster, as its learner meets it:
+ * the lab makes the environment (its namespace, Pod Security `restricted`
+ * enforced, and every workload: Origin, Target and the proxies not started,
+ * the workstation running) from the lab's Cassandra, zdm-proxy and
+ * workstation images, built with Docker as the Docker backend's suites
+ * build them and imported into the cluster's containerd. Then everything
+ * happens in terminals of the lab whose shells run in the workstation pod,
+ * through the API server's exec stream, with nothing of them on this host:
+ * the shell finds the environment by its names; `zdm-lab infra up` starts
+ * Origin and Target, which answer with their cluster names and the
+ * environment's login only, on bound volumes; `zdm-lab proxy deploy` starts
+ * the three proxies, and a write through them lands on both clusters; the
+ * sample API, started in a terminal as the course starts it, writes through
+ * the proxies; `zdm-lab migrate` and `validate` bring Origin's older rows
+ * to Target; `zdm-lab proxy rolling-update` to another read mode, while a
+ * writer keeps writing through the proxies, replaces one proxy at a time
+ * (never fewer than two ready) with no failed write and none missing; and
+ * `down` leaves nothing on the host.
  *
  * Not shown here: that another environment cannot reach these pods
  * (NetworkPolicy is accepted but not enforced by the local cluster's bridge
- * plugin, infra/kube/README.md). The writer runs on the cluster's host and
- * reaches the proxies at their Services' addresses, as a client outside
- * the cluster's pod network would through its own route.
+ * plugin, infra/kube/README.md). The test's own writer runs on the
+ * cluster's host and reaches the proxies at their Services' addresses, as a
+ * client outside the cluster's pod network would through its own route.
  *
  * Needs what kube-cluster.test.ts needs, and a Docker daemon with the lab's
  * images (test/support/docker.ts starts dockerd and builds them if needed).
  */
 import assert from 'node:assert/strict';
-import { rmSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import stripAnsi from 'strip-ansi';
+import { dockerClient } from '../../infra/backends/docker-daemon.js';
 import { defaultPauseMs } from '../../infra/commands/proxy.js';
-import { setProxyConfigValue } from '../../infra/config/proxy.js';
 import { credentialsOf } from '../../infra/credentials.js';
+import { ensureLabImages } from '../../infra/images/build.js';
 import { apiGet, importFromDocker, NODE_NAME } from '../../infra/kube/cluster.js';
-import { createEnvironment, namespaceOf, type EnvironmentBudget } from '../../infra/kube/environment.js';
-import { LOCAL_STORAGE_CLASS, provideLocalVolumes } from '../../infra/kube/storage.js';
-import { deployNodes, deployProxies, nodeClaims, PROXY_NAME, rollingUpdateProxies, type WorkloadOptions } from '../../infra/kube/workloads.js';
+import { namespaceOf, type EnvironmentBudget } from '../../infra/kube/environment.js';
+import { provisionEnvironment } from '../../infra/kube/provision.js';
+import { LOCAL_STORAGE_CLASS } from '../../infra/kube/storage.js';
+import { PROXY_NAME, readProxyAddresses } from '../../infra/kube/workloads.js';
+import { WORKSTATION_CONTAINER, WORKSTATION_POD } from '../../infra/kube/workstation.js';
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
 import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
 import { loadCourse } from '../../lab/course/load.js';
+import { Packet } from '../../lab/terminals/protocol.js';
+import { READY_MARKER, TerminalSession, type Viewer } from '../../lab/terminals/session.js';
 import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
 import { recordFinding } from '../support/findings.js';
 import { assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem } from '../support/kube.js';
@@ -101,7 +113,7 @@ async function connectedClient(addresses: string[]): Promise<cassandra.Client> {
   }
 }
 
-/** Each pod's working-set memory in MiB, from the kubelet's summary, once it has a figure for each of the five (a new pod's comes after a few seconds). */
+/** Each pod's working-set memory in MiB, from the kubelet's summary, once it has a figure for each of the six (a new pod's comes after a few seconds). */
 async function podMemory(): Promise<Record<string, number>> {
   let memory: Record<string, number> = {};
   for (let attempt = 0; attempt < 40; attempt++) {
@@ -111,61 +123,147 @@ async function podMemory(): Promise<Record<string, number>> {
     memory = Object.fromEntries(
       summary.pods.filter((p) => p.podRef.namespace === NAMESPACE).map((p) => [p.podRef.name, Math.round((p.memory?.workingSetBytes ?? 0) / 1024 ** 2)]),
     );
-    if (Object.keys(memory).length === 5 && Object.values(memory).every((mib) => mib > 0)) break;
+    if (Object.keys(memory).length === 6 && Object.values(memory).every((mib) => mib > 0)) break;
     await sleep(500);
   }
   return Object.fromEntries(Object.entries(memory).sort());
+}
+
+/** What a terminal has printed so far, as text, and a wait for a pattern in it (with the last lines on a timeout). */
+function watch(terminal: TerminalSession): { text: () => string; waitFor: (pattern: RegExp, timeoutMs: number) => Promise<void> } {
+  let output = '';
+  const viewer: Viewer = {
+    seq: 0,
+    role: 'audience',
+    send: (frame) => {
+      if (frame.startsWith(Packet.OUTPUT)) output += frame.slice(frame.indexOf(':') + 1);
+    },
+  };
+  terminal.attach(viewer, undefined, 0);
+  const text = () => stripAnsi(output);
+  return {
+    text,
+    async waitFor(pattern, timeoutMs) {
+      const deadline = Date.now() + timeoutMs;
+      while (!pattern.test(text())) {
+        if (Date.now() > deadline) assert.fail(`the terminal did not show ${pattern} within ${timeoutMs / 1000}s; it ends:\n${text().slice(-1500)}`);
+        await sleep(200);
+      }
+    },
+  };
+}
+
+/** The processes whose parent is `pid`. */
+function childrenOf(pid: number): number[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .filter((name) => {
+      try {
+        return readFileSync(`/proc/${name}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(pid);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
 }
 
 const kubeProblem = required('local Kubernetes cluster', kubeHostProblem());
 // A Docker daemon and the lab's images (built when missing), only where the cluster can run.
 const lab: { setup?: DockerSetup; skip?: string } = kubeProblem === undefined ? await dockerLabWithProxy() : { skip: kubeProblem };
 
-describe('environment 41\'s Origin, Target and proxies on a real Kubernetes cluster', { skip: lab.skip, timeout: 30 * 60_000 }, () => {
+/** A terminal of the lab whose shell runs in environment 41's workstation pod. */
+function workstationTerminal(kubeconfig: string): TerminalSession {
+  return new TerminalSession({
+    cwd: '/',
+    env: { PATH: process.env.PATH!, KUBECONFIG: kubeconfig, TERM: 'xterm-256color' },
+    shell: 'bash',
+    launcher: {
+      command: process.execPath,
+      args: ['--import', join(projectRoot, 'node_modules/tsx/dist/loader.mjs'), join(projectRoot, 'infra/kube/exec-shell.ts'), '--announce', READY_MARKER, NAMESPACE, WORKSTATION_POD, WORKSTATION_CONTAINER],
+    },
+  });
+}
+
+describe('environment 41 on a real Kubernetes cluster, driven from its workstation pod', { skip: lab.skip, timeout: 30 * 60_000 }, () => {
   let docker: DockerSetup | undefined;
   let admin: KubeConfig;
   let core: CoreV1Api;
-  let options: WorkloadOptions;
-  let addresses: string[] = [];
+  let kubeconfig = '';
+  let shell: TerminalSession | undefined;
+  let screen: ReturnType<typeof watch>;
   let torn = false;
   const hostDirsBefore = hostDirsNow();
   const figures: string[] = [];
+
+  /** Types a command in the workstation's terminal and waits until it has ended with exit code 0; the seconds it took. */
+  async function run(command: string, timeoutMs: number): Promise<number> {
+    const started = Date.now();
+    const mark = `done-${Math.random().toString(36).slice(2, 8)}`;
+    shell!.write(`${command}; echo "${mark.slice(0, 4)}""${mark.slice(4)} $?"\r`);
+    await screen.waitFor(new RegExp(`${mark} \\d+`), timeoutMs);
+    const code = new RegExp(`${mark} (\\d+)`).exec(screen.text())![1];
+    assert.equal(code, '0', `\`${command}\` in the workstation exited ${code}:\n${screen.text().slice(-3000)}`);
+    return (Date.now() - started) / 1000;
+  }
 
   before(async () => {
     docker = lab.setup!;
     const { cassandra: cassandraImage, proxy } = docker.images;
     assert.ok(proxy);
-    options = { images: { cassandra: cassandraImage, proxy }, storageClass: LOCAL_STORAGE_CLASS };
+    const { workstation } = await ensureLabImages(dockerClient(), report, { workstation: true });
+    assert.ok(workstation);
     const up = await kubeCli('up');
     assert.equal(up.code, 0, '`infra/kube/cli.ts up` failed (its output is above)');
+    kubeconfig = up.stdout.trim().split('\n').at(-1)!;
     admin = new KubeConfig();
-    admin.loadFromFile(up.stdout.trim().split('\n').at(-1)!);
+    admin.loadFromFile(kubeconfig);
     core = admin.makeApiClient(CoreV1Api);
-    const started = Date.now();
-    const imported = await importFromDocker([cassandraImage, proxy]);
-    figures.push(`images imported in ${((Date.now() - started) / 1000).toFixed(1)} s (${imported.length} of 2)`);
+    const importStarted = Date.now();
+    const imported = await importFromDocker([cassandraImage, proxy, workstation]);
+    figures.push(`images imported in ${((Date.now() - importStarted) / 1000).toFixed(1)} s (${imported.length} of 3)`);
     report(figures.at(-1)!);
-    // The learner's proxy files start from the lab's defaults, as on a new environment.
+    // The lab's copy of the proxy files starts from the defaults, as for a new environment.
     rmSync(topology(ENV).proxyConfigDir, { recursive: true, force: true });
-    await createEnvironment(admin, ENV, { budget: courseBudget() }, report);
-    await provideLocalVolumes(admin, nodeClaims(ENV));
+    const seconds = await provisionEnvironment(admin, ENV, { budget: courseBudget(), images: { cassandra: cassandraImage, proxy, workstation }, storageClass: LOCAL_STORAGE_CLASS }, report);
+    figures.push(`environment made in ${seconds.toFixed(1)} s`);
+    shell = workstationTerminal(kubeconfig);
+    screen = watch(shell);
   });
 
   after(async () => {
+    await shell?.close();
     if (!torn) await kubeCli('down');
     await docker?.stop();
   });
 
-  test('Origin and Target start in the namespace and answer cqlsh with their cluster names, with the environment\'s login only', async () => {
-    const seconds = await deployNodes(admin, ENV, options, report);
-    figures.push(`Origin ready in ${seconds.origin.toFixed(1)} s, Target in ${seconds.target.toFixed(1)} s`);
+  test('a terminal is a shell in the workstation pod, with nothing of it on this host, and finds the environment by its names', async () => {
+    // Only the exec client runs on this host, in the terminal's pty: no shell of the learner's.
+    const onHost = readFileSync(`/proc/${shell!.pid}/cmdline`, 'utf8').split('\0');
+    assert.ok(onHost.some((arg) => arg.endsWith('exec-shell.ts')), `the terminal's process on the host: ${onHost.join(' ')}`);
+    assert.deepEqual(childrenOf(shell!.pid), [], 'the exec client starts nothing on the host');
+    // The login shell has the environment's variables, as a lab terminal on a host has them.
+    await run('echo "I am $(id -un) on $(hostname)"; echo "origin=$ORIGIN_HOST proxies=$PROXY_HOSTS api=$API_URL"', 60_000);
+    assert.match(screen.text(), /I am learner on workstation-0/);
+    assert.match(screen.text(), /origin=origin-0\.origin proxies=zdm-proxy-0 zdm-proxy-1 zdm-proxy-2 api=http:\/\/127\.0\.41\.20:8000/);
+    // The new size reaches the pod through the stream a moment after the lab's pty has it.
+    shell!.resize(101, 33);
+    for (let i = 0; i < 10 && !/size=33 101/.test(screen.text()); i++) {
+      if (i > 0) await sleep(300);
+      await run('echo "size=$(stty size)"', 15_000);
+    }
+    assert.match(screen.text(), /size=33 101/, 'the pod\'s terminal follows the size of the lab\'s');
+  });
+
+  test('zdm-lab infra up starts Origin and Target, which answer with their cluster names and the environment\'s login only, on bound volumes', async () => {
+    const seconds = await run('zdm-lab infra up', 300_000);
+    figures.push(`zdm-lab infra up in ${seconds.toFixed(1)} s`);
+    await run('zdm-lab cqlsh origin -e "SELECT cluster_name FROM system.local" && zdm-lab cqlsh target -e "SELECT cluster_name FROM system.local"', 60_000);
+    assert.match(screen.text(), /^\s*origin\s*$[\s\S]*^\s*target\s*$/m, 'zdm-lab cqlsh reaches each cluster');
     for (const name of ['origin', 'target'] as const) {
       const pod = `${name}-0`;
-      const said = await cqlshIn(admin, pod, 'SELECT cluster_name FROM system.local');
-      assert.ok(said.ok, `cqlsh in ${pod}:\n${said.out}`);
-      assert.match(said.out, new RegExp(`^\\s*${name}\\s*$`, 'm'), `${pod} says its cluster is ${name}`);
       const own = await cqlshIn(admin, pod, 'SELECT cluster_name FROM system.local', credentialsOf(ENV, name));
-      assert.ok(own.ok, `the environment's ${name} login works`);
+      assert.ok(own.ok, `the environment's ${name} login works:\n${own.out}`);
+      assert.match(own.out, new RegExp(`^\\s*${name}\\s*$`, 'm'), `${pod} says its cluster is ${name}`);
       const byDefault = await cqlshIn(admin, pod, 'SELECT cluster_name FROM system.local', { username: 'cassandra', password: 'cassandra' });
       assert.equal(byDefault.ok, false, `Cassandra's default login no longer opens ${name}`);
       const claim = await core.readNamespacedPersistentVolumeClaim({ name: `data-${pod}`, namespace: NAMESPACE });
@@ -173,25 +271,17 @@ describe('environment 41\'s Origin, Target and proxies on a real Kubernetes clus
     }
   });
 
-  test('the three proxies come up ready, and a write through them lands on Origin and Target', async () => {
-    const deployed = await deployProxies(admin, ENV, options, report);
-    addresses = deployed.addresses;
-    figures.push(`proxies ready in ${deployed.seconds.toFixed(1)} s`);
+  test('zdm-lab proxy deploy starts three ready proxies, and a write through them lands on Origin and Target', async () => {
+    const seconds = await run('zdm-lab proxy deploy', 180_000);
+    figures.push(`zdm-lab proxy deploy in ${seconds.toFixed(1)} s`);
     for (let i = 0; i < 3; i++) {
       const log = await core.readNamespacedPodLog({ name: `${PROXY_NAME}-${i}`, namespace: NAMESPACE });
       assert.match(log, /Proxy connected and ready to accept queries/, `${PROXY_NAME}-${i}'s log`);
       assert.match(log, /Parsed configuration: .*ReadMode\W+PRIMARY_ONLY/, `${PROXY_NAME}-${i} runs in read mode PRIMARY_ONLY`);
     }
-    const client = await connectedClient(addresses);
-    try {
-      const peers = client.hosts.keys().map((key) => key.split(':')[0]).sort();
-      assert.deepEqual(peers, [...addresses].sort(), 'the driver finds the three proxies at their Services\' addresses');
-      await client.execute("CREATE KEYSPACE IF NOT EXISTS zdmlab_kube WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}");
-      await client.execute('CREATE TABLE IF NOT EXISTS zdmlab_kube.writes (id int PRIMARY KEY, at timestamp)');
-      await client.execute('INSERT INTO zdmlab_kube.writes (id, at) VALUES (?, ?)', [0, new Date()]);
-    } finally {
-      await client.shutdown();
-    }
+    await run('zdm-lab proxy status', 30_000);
+    assert.match(screen.text(), /proxy-1\s+zdm-proxy-0:9042\s+up[\s\S]*proxy-3\s+zdm-proxy-2:9042\s+up/, 'proxy status shows the three proxies up at their names');
+    await run(`zdm-lab cqlsh proxy -e "CREATE KEYSPACE IF NOT EXISTS zdmlab_kube WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}; CREATE TABLE IF NOT EXISTS zdmlab_kube.writes (id int PRIMARY KEY, at timestamp); INSERT INTO zdmlab_kube.writes (id, at) VALUES (0, toTimestamp(now()))"`, 60_000);
     for (const pod of ['origin-0', 'target-0']) {
       const row = await cqlshIn(admin, pod, 'SELECT id FROM zdmlab_kube.writes WHERE id = 0');
       assert.ok(row.ok, row.out);
@@ -199,8 +289,37 @@ describe('environment 41\'s Origin, Target and proxies on a real Kubernetes clus
     }
   });
 
-  test('a rolling update of the proxies while a writer writes through them replaces one at a time, with no failed write and none missing', async () => {
+  test('the sample API, started in a terminal as the course starts it, writes through the proxies to both clusters', async () => {
+    await run('zdm-lab cqlsh target -f "$LAB_COURSE_DIR/../infra/schema/zdmapp.cql"', 60_000);
+    const api = workstationTerminal(kubeconfig);
+    const apiScreen = watch(api);
+    try {
+      api.write('printf \'%s\\n\' ZDM_PROXY "username=$TARGET_USERNAME" "password=$TARGET_PASSWORD" > "$LAB_ENV_DIR/client-connection-mode"\r');
+      api.write('CLIENT_CONNECTION_MODE_FILE="$LAB_ENV_DIR/client-connection-mode" tsx "$LAB_COURSE_DIR/../sample-api/server.ts"\r');
+      await apiScreen.waitFor(/sample-api: connected to ZDM_PROXY/, 90_000);
+      await run('curl -sf -X POST "$API_URL/status/eva/through-kube" && echo', 30_000);
+    } finally {
+      await api.close();
+    }
+    for (const pod of ['origin-0', 'target-0']) {
+      const rows = await cqlshIn(admin, pod, "SELECT status FROM zdmapp.user_status WHERE user = 'eva'");
+      assert.ok(rows.ok, rows.out);
+      assert.match(rows.out, /through-kube/, `the API's write is on ${pod}`);
+    }
+  });
+
+  test('zdm-lab migrate and validate, as step 7 runs them, bring Origin\'s rows written before the proxies to Target', async () => {
+    const before = await cqlshIn(admin, 'target-0', "SELECT count(*) FROM zdmapp.user_status WHERE user = 'marco'");
+    assert.equal(countOf(before.out), 0, 'the seed row written on Origin alone is not on Target yet');
+    const seconds = await run('zdm-lab migrate --keyspace zdmapp && zdm-lab validate --keyspace zdmapp', 180_000);
+    figures.push(`migrate and validate in ${seconds.toFixed(1)} s`);
+    const after = await cqlshIn(admin, 'target-0', "SELECT count(*) FROM zdmapp.user_status WHERE user = 'marco'");
+    assert.equal(countOf(after.out), 1, 'the seed row is on Target');
+  });
+
+  test('zdm-lab proxy rolling-update while a writer writes through the proxies replaces one at a time, with no failed write and none missing', async () => {
     const apps = admin.makeApiClient(AppsV1Api);
+    const addresses = await readProxyAddresses(admin, ENV);
     const podsBefore = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/name=${PROXY_NAME}` })).items.map((p) => p.metadata!.uid!);
     const client = await connectedClient(addresses);
     let writing = true;
@@ -226,15 +345,12 @@ describe('environment 41\'s Origin, Target and proxies on a real Kubernetes clus
         await sleep(250);
       }
     })();
+    const pause = defaultPauseMs();
     let seconds: number;
-    let each = '';
     try {
       await sleep(2000);
-      setProxyConfigValue(topology(ENV), 'read_mode', 'DUAL_ASYNC_ON_SECONDARY');
-      const update = await rollingUpdateProxies(admin, ENV, options, report);
-      assert.deepEqual(update.replaced.map((r) => r.name), [2, 1, 0].map((i) => `${PROXY_NAME}-${i}`), 'the proxies are replaced from the highest ordinal down');
-      seconds = update.seconds;
-      each = update.replaced.map((r) => `${r.seconds.toFixed(1)}`).join(', ');
+      await run('zdm-lab proxy config set read_mode=DUAL_ASYNC_ON_SECONDARY', 30_000);
+      seconds = await run(`ZDM_LAB_PROXY_PAUSE=${pause / 1000} zdm-lab proxy rolling-update`, 180_000);
       await sleep(2000);
     } finally {
       writing = false;
@@ -244,15 +360,14 @@ describe('environment 41\'s Origin, Target and proxies on a real Kubernetes clus
       await client.shutdown();
     }
     const written = next - 1 - failures.length;
-    figures.push(`rolling update in ${seconds.toFixed(1)} s (each proxy ready in ${each} s, ${defaultPauseMs() / 1000} s pauses) with ${written} writes and ${failures.length} failed`);
+    figures.push(`rolling update in ${seconds.toFixed(1)} s (${pause / 1000} s pauses) with ${written} writes and ${failures.length} failed`);
     assert.deepEqual(failures, [], 'no write failed during the rolling update');
     assert.ok(written > 50, `the writer kept writing (${written} writes)`);
     assert.ok(fewestReady >= 2, `never fewer than two proxies ready (fewest: ${fewestReady})`);
     const podsAfter = (await core.listNamespacedPod({ namespace: NAMESPACE, labelSelector: `app.kubernetes.io/name=${PROXY_NAME}` })).items;
     assert.equal(podsAfter.length, 3);
     assert.ok(podsAfter.every((p) => !podsBefore.includes(p.metadata!.uid!)), 'each proxy pod was replaced');
-    // One at a time: each new pod was created only after the one before it had been ready for the pause.
-    const pause = defaultPauseMs();
+    // One at a time, in the learner's order (proxy 1, 2, 3): each new pod created only after the one before it had been ready for the pause.
     const times = podsAfter
       .map((p) => ({
         name: p.metadata!.name!,
@@ -260,6 +375,7 @@ describe('environment 41\'s Origin, Target and proxies on a real Kubernetes clus
         ready: Date.parse(String(p.status?.conditions?.find((c) => c.type === 'Ready')?.lastTransitionTime)),
       }))
       .sort((a, b) => a.created - b.created);
+    assert.deepEqual(times.map((t) => t.name), [0, 1, 2].map((i) => `${PROXY_NAME}-${i}`), 'the proxies are replaced in the order the learner numbers them');
     for (let i = 1; i < times.length; i++) {
       const gap = times[i].created - times[i - 1].ready;
       assert.ok(gap >= pause - 1000, `${times[i].name} was created ${gap / 1000}s after ${times[i - 1].name} was ready (the pause is ${pause / 1000}s)`);
@@ -279,6 +395,8 @@ describe('environment 41\'s Origin, Target and proxies on a real Kubernetes clus
   });
 
   test('down leaves nothing of the cluster on the host', async () => {
+    await shell?.close();
+    shell = undefined;
     const result = await kubeCli('down');
     torn = true;
     assert.equal(result.code, 0, '`infra/kube/cli.ts down` reported leftovers (its output is above)');
