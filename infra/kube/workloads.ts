@@ -80,12 +80,16 @@ const READY_FILE = '/tmp/zdm-lab-ready';
  * shells and what the course starts in them: the sample API (one Node.js
  * process), the writer loop, cqlsh, `zdm-lab`. The six limits add up to the
  * course's budget (course.json: 1331Mi and 2 CPUs, the namespace's quota),
- * so that the environment always fits its quota whole.
+ * so that the environment always fits its quota whole. The requests, what
+ * the scheduler sets aside, are about what each part was measured to use
+ * while the course's writer loop runs (bench:class: a node 0.045 cores, a
+ * proxy 0.009, the sample API and the shells 0.053; memory from the
+ * kube-workloads test's working sets).
  */
 export const RESOURCES = {
-  node: { requests: { memory: '320Mi', cpu: '150m' }, limits: { memory: '416Mi', cpu: '600m' } },
-  proxy: { requests: { memory: '32Mi', cpu: '25m' }, limits: { memory: '56Mi', cpu: '100m' } },
-  workstation: { requests: { memory: '192Mi', cpu: '100m' }, limits: { memory: '331Mi', cpu: '500m' } },
+  node: { requests: { memory: '320Mi', cpu: '60m' }, limits: { memory: '416Mi', cpu: '600m' } },
+  proxy: { requests: { memory: '32Mi', cpu: '10m' }, limits: { memory: '56Mi', cpu: '100m' } },
+  workstation: { requests: { memory: '192Mi', cpu: '60m' }, limits: { memory: '331Mi', cpu: '500m' } },
 } as const;
 
 export interface WorkloadImages {
