@@ -15,8 +15,9 @@
  * the proxies; `zdm-lab migrate` and `validate` bring Origin's older rows
  * to Target; `zdm-lab proxy rolling-update` to another read mode, while a
  * writer keeps writing through the proxies, replaces one proxy at a time
- * (never fewer than two ready) with no failed write and none missing; and
- * `down` leaves nothing on the host.
+ * (never fewer than two ready) with no failed write and none missing;
+ * another learner's `zdm-lab`, in environment 42's workstation, is refused
+ * environment 41 by the API server; and `down` leaves nothing on the host.
  *
  * Not shown here: that another environment cannot reach these pods
  * (NetworkPolicy is accepted but not enforced by the local cluster's bridge
@@ -58,6 +59,8 @@ import { required } from '../support/requirement.js';
 
 const ENV = 41;
 const NAMESPACE = namespaceOf(ENV);
+/** Another learner's environment beside it, whose workstation must not act on 41. */
+const OTHER_ENV = 42;
 const report = consoleReporter('  workloads: ');
 
 function courseBudget(): EnvironmentBudget {
@@ -167,19 +170,28 @@ function childrenOf(pid: number): number[] {
     .map(Number);
 }
 
+/** Types a command in a terminal and waits until it has ended; its exit code. */
+async function exitCode(terminal: TerminalSession, screen: ReturnType<typeof watch>, command: string, timeoutMs: number): Promise<number> {
+  const mark = `done-${Math.random().toString(36).slice(2, 8)}`;
+  // The mark is typed in two quoted halves, so that only the command's end prints it whole.
+  terminal.write(`${command}; echo "${mark.slice(0, 4)}""${mark.slice(4)} $?"\r`);
+  await screen.waitFor(new RegExp(`${mark} \\d+`), timeoutMs);
+  return Number(new RegExp(`${mark} (\\d+)`).exec(screen.text())![1]);
+}
+
 const kubeProblem = required('local Kubernetes cluster', kubeHostProblem());
 // A Docker daemon and the lab's images (built when missing), only where the cluster can run.
 const lab: { setup?: DockerSetup; skip?: string } = kubeProblem === undefined ? await dockerLabWithProxy() : { skip: kubeProblem };
 
 /** A terminal of the lab whose shell runs in environment 41's workstation pod. */
-function workstationTerminal(kubeconfig: string): TerminalSession {
+function workstationTerminal(kubeconfig: string, namespace = NAMESPACE): TerminalSession {
   return new TerminalSession({
     cwd: '/',
     env: { PATH: process.env.PATH!, KUBECONFIG: kubeconfig, TERM: 'xterm-256color' },
     shell: 'bash',
     launcher: {
       command: process.execPath,
-      args: ['--import', join(projectRoot, 'node_modules/tsx/dist/loader.mjs'), join(projectRoot, 'infra/kube/exec-shell.ts'), '--announce', READY_MARKER, NAMESPACE, WORKSTATION_POD, WORKSTATION_CONTAINER],
+      args: ['--import', join(projectRoot, 'node_modules/tsx/dist/loader.mjs'), join(projectRoot, 'infra/kube/exec-shell.ts'), '--announce', READY_MARKER, namespace, WORKSTATION_POD, WORKSTATION_CONTAINER],
     },
   });
 }
@@ -198,11 +210,8 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   /** Types a command in the workstation's terminal and waits until it has ended with exit code 0; the seconds it took. */
   async function run(command: string, timeoutMs: number): Promise<number> {
     const started = Date.now();
-    const mark = `done-${Math.random().toString(36).slice(2, 8)}`;
-    shell!.write(`${command}; echo "${mark.slice(0, 4)}""${mark.slice(4)} $?"\r`);
-    await screen.waitFor(new RegExp(`${mark} \\d+`), timeoutMs);
-    const code = new RegExp(`${mark} (\\d+)`).exec(screen.text())![1];
-    assert.equal(code, '0', `\`${command}\` in the workstation exited ${code}:\n${screen.text().slice(-3000)}`);
+    const code = await exitCode(shell!, screen, command, timeoutMs);
+    assert.equal(code, 0, `\`${command}\` in the workstation exited ${code}:\n${screen.text().slice(-3000)}`);
     return (Date.now() - started) / 1000;
   }
 
@@ -226,6 +235,8 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     rmSync(topology(ENV).proxyConfigDir, { recursive: true, force: true });
     const seconds = await provisionEnvironment(admin, ENV, { budget: courseBudget(), images: { cassandra: cassandraImage, proxy, workstation }, storageClass: LOCAL_STORAGE_CLASS }, report);
     figures.push(`environment made in ${seconds.toFixed(1)} s`);
+    rmSync(topology(OTHER_ENV).proxyConfigDir, { recursive: true, force: true });
+    await provisionEnvironment(admin, OTHER_ENV, { budget: courseBudget(), images: { cassandra: cassandraImage, proxy, workstation }, storageClass: LOCAL_STORAGE_CLASS }, report);
     shell = workstationTerminal(kubeconfig);
     screen = watch(shell);
   });
@@ -392,6 +403,24 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     const memory = await podMemory();
     figures.push(`memory (working set, MiB): ${Object.entries(memory).map(([pod, mib]) => `${pod} ${mib}`).join(', ')}`);
     report(figures.at(-1)!);
+  });
+
+  test('another learner\'s zdm-lab, in environment 42\'s workstation, is refused environment 41', async () => {
+    const other = workstationTerminal(kubeconfig, namespaceOf(OTHER_ENV));
+    const otherScreen = watch(other);
+    try {
+      const podsBefore = (await core.listNamespacedPod({ namespace: NAMESPACE })).items.map((p) => p.metadata!.uid!).sort();
+      const status = await exitCode(other, otherScreen, 'zdm-lab infra status --env 41', 60_000);
+      assert.notEqual(status, 0, 'infra status of environment 41 fails from environment 42');
+      const stop = await exitCode(other, otherScreen, 'zdm-lab infra down --env 41', 60_000);
+      assert.notEqual(stop, 0, 'infra down of environment 41 fails from environment 42');
+      assert.match(otherScreen.text(), /forbidden[\s\S]*zdmlab-env-41/i, `the API server refuses it, and says where:\n${otherScreen.text().slice(-1500)}`);
+      const podsAfter = (await core.listNamespacedPod({ namespace: NAMESPACE })).items.map((p) => p.metadata!.uid!).sort();
+      assert.deepEqual(podsAfter, podsBefore, 'environment 41\'s pods are as they were');
+      assert.equal(await exitCode(other, otherScreen, 'zdm-lab infra status', 60_000), 0, 'its own environment, 42, it may read');
+    } finally {
+      await other.close();
+    }
   });
 
   test('down leaves nothing of the cluster on the host', async () => {
