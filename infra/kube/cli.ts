@@ -1,24 +1,117 @@
 /**
- * The local Kubernetes cluster's command line (run as root):
+ * The Kubernetes command line: the local cluster (run as root), and
+ * learners' environments on any cluster.
  *
  *   tsx infra/kube/cli.ts build    build the cluster's binaries into the cache (once per version)
  *   tsx infra/kube/cli.ts up       build what is missing, start the cluster, wait for its node to be Ready
  *   tsx infra/kube/cli.ts down     stop the cluster and remove every trace of it (the cache stays)
  *   tsx infra/kube/cli.ts status   what runs, whether the API server and node are ready
  *
+ *   tsx infra/kube/cli.ts env create K…   make environments K… whole (provision.ts), waiting for each workstation
+ *   tsx infra/kube/cli.ts env destroy K…  remove them, and everything in them
+ *   tsx infra/kube/cli.ts env shell K     a login shell in K's workstation, as its learner has it
+ *
  * `up` prints the administrator's kubeconfig path on standard output (its
  * last line); progress goes to standard error. `down` exits 1 when it could
  * not remove everything, listing what is left.
+ *
+ * The `env` commands act on the cluster of KUBECONFIG (or ~/.kube/config, or
+ * the cluster the command runs in); with `--local`, on the local cluster,
+ * whose images they build with Docker and import (infra/images), and whose
+ * volumes they make. Elsewhere the images are named by
+ * ZDM_LAB_CASSANDRA_IMAGE (Origin and Target; default cassandra:5.0),
+ * ZDM_LAB_PROXY_IMAGE (default datastax/zdm-proxy:2.4.2) and
+ * ZDM_LAB_WORKSTATION_IMAGE (the lab's own, infra/images/workstation, pushed
+ * where the cluster pulls from; required), and the nodes' volumes come from
+ * ZDM_LAB_STORAGE_CLASS or the cluster's default StorageClass.
  */
-import { consoleReporter } from '../progress.js';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { KubeConfig } from '@kubernetes/client-node';
+import { labImageNames } from '../../common/docker-scope.js';
+import { findZdmProxy } from '../artifacts/zdm-proxy.js';
+import { dockerClient } from '../backends/docker-daemon.js';
+import { ensureLabImages } from '../images/build.js';
+import { projectRoot } from '../paths.js';
+import { consoleReporter, type Reporter } from '../progress.js';
+import { validateEnv } from '../topology.js';
 import { binDir, ensureBinaries } from './build.js';
-import { clusterStatus, down, leftovers, up } from './cluster.js';
+import { adminKubeconfig, clusterStatus, down, importFromDocker, leftovers, up } from './cluster.js';
+import { namespaceOf } from './environment.js';
+import { provisionEnvironment, removeEnvironment, type ProvisionOptions } from './provision.js';
+import { LOCAL_STORAGE_CLASS } from './storage.js';
+import { WORKSTATION_CONTAINER, WORKSTATION_POD } from './workstation.js';
+import { loadCourse } from '../../lab/course/load.js';
 
-const usage = 'usage: tsx infra/kube/cli.ts build | up | down | status';
+const usage = `usage: tsx infra/kube/cli.ts build | up | down | status
+       tsx infra/kube/cli.ts env create|destroy K… [--local] | env shell K [--local]`;
 
-async function main(command: string | undefined): Promise<number> {
+function environments(args: string[]): number[] {
+  const numbers = args.filter((a) => a !== '--local');
+  if (numbers.length === 0) throw new Error(`name the environments, by number\n${usage}`);
+  return numbers.map((a) => validateEnv(Number(a)));
+}
+
+function clusterConfig(local: boolean): KubeConfig {
+  const config = new KubeConfig();
+  if (local) config.loadFromFile(adminKubeconfig);
+  else config.loadFromDefault();
+  return config;
+}
+
+/** What `env create` makes an environment from: the course's budget, the images and the StorageClass. */
+async function provisionOptions(local: boolean, report: Reporter): Promise<ProvisionOptions> {
+  const { course, problems } = loadCourse(join(projectRoot, 'steps'));
+  if (!course) throw new Error(`the course does not load: ${problems.map((p) => p.message ?? String(p)).join('; ')}`);
+  const budget = { memoryBytes: course.environments.memoryBytes, cpus: course.environments.cpus };
+  if (local) {
+    const proxyBinary = findZdmProxy()?.path;
+    if (!proxyBinary) throw new Error('no zdm-proxy binary in the cache: run bin/zdm-lab setup first');
+    const built = await ensureLabImages(dockerClient(), report, { proxyBinary, workstation: true });
+    const images = { cassandra: built.cassandra, proxy: built.proxy!, workstation: built.workstation! };
+    const imported = await importFromDocker(Object.values(images));
+    report(`images in the local cluster: ${Object.values(images).join(', ')}${imported.length ? ` (imported ${imported.length})` : ''}`);
+    return { budget, images, storageClass: LOCAL_STORAGE_CLASS };
+  }
+  const workstation = process.env.ZDM_LAB_WORKSTATION_IMAGE;
+  if (!workstation) throw new Error('ZDM_LAB_WORKSTATION_IMAGE is not set: build the workstation image (infra/images/workstation, infra/images/build.ts), push it where the cluster pulls from, and name it there');
+  const names = labImageNames();
+  return { budget, images: { cassandra: names.origin, proxy: names.proxy, workstation }, storageClass: process.env.ZDM_LAB_STORAGE_CLASS || undefined };
+}
+
+async function environmentCommand(action: string | undefined, args: string[], report: Reporter): Promise<number> {
+  const local = args.includes('--local');
+  switch (action) {
+    case 'create': {
+      const envs = environments(args);
+      const config = clusterConfig(local);
+      const options = await provisionOptions(local, report);
+      for (const env of envs) await provisionEnvironment(config, env, options, report);
+      return 0;
+    }
+    case 'destroy': {
+      const envs = environments(args);
+      const config = clusterConfig(local);
+      for (const env of envs) await removeEnvironment(config, env, { storageClass: local ? LOCAL_STORAGE_CLASS : undefined }, report);
+      return 0;
+    }
+    case 'shell': {
+      const [env] = environments(args);
+      const kubeconfig = local ? { KUBECONFIG: adminKubeconfig } : {};
+      const child = spawn(process.execPath, ['--import', join(projectRoot, 'node_modules/tsx/dist/loader.mjs'), join(projectRoot, 'infra/kube/exec-shell.ts'), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER], { stdio: 'inherit', env: { ...process.env, ...kubeconfig } });
+      return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+    }
+    default:
+      process.stderr.write(`${usage}\n`);
+      return 2;
+  }
+}
+
+async function main([command, ...args]: string[]): Promise<number> {
   const report = consoleReporter('kube: ');
   switch (command) {
+    case 'env':
+      return environmentCommand(args[0], args.slice(1), report);
     case 'build': {
       const started = Date.now();
       await ensureBinaries(report);
@@ -47,7 +140,7 @@ async function main(command: string | undefined): Promise<number> {
   }
 }
 
-main(process.argv[2]).then(
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error: Error) => {
     process.stderr.write(`kube: ${error.message}\n`);

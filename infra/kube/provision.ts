@@ -20,8 +20,8 @@ import { deployWorkstation } from './workstation.js';
 
 export interface ProvisionOptions extends EnvironmentOptions {
   images: Required<WorkloadImages>;
-  /** The nodes' StorageClass: the cluster's own, or LOCAL_STORAGE_CLASS on the lab's local cluster (its volumes are made here). */
-  storageClass: string;
+  /** The nodes' StorageClass: LOCAL_STORAGE_CLASS on the lab's local cluster (its volumes are made here), another by name, or (none) the cluster's default. */
+  storageClass?: string;
 }
 
 /** Makes environment K (or brings it back to shape) and waits until its workstation runs; the seconds it took. */
@@ -41,7 +41,7 @@ export async function provisionEnvironment(config: KubeConfig, env: number, opti
 }
 
 /** Removes environment K: its namespace with everything in it, and the local volumes made for it. */
-export async function removeEnvironment(config: KubeConfig, env: number, options: { storageClass: string }, report: Reporter): Promise<number> {
+export async function removeEnvironment(config: KubeConfig, env: number, options: { storageClass?: string }, report: Reporter): Promise<number> {
   const seconds = await destroyEnvironment(config, env, report);
   if (options.storageClass === LOCAL_STORAGE_CLASS) await releaseLocalVolumes(config, namespaceOf(env));
   return seconds;

@@ -101,8 +101,8 @@ export interface WorkloadImages {
 
 export interface WorkloadOptions {
   images: WorkloadImages;
-  /** The StorageClass of the nodes' claims: the cluster's own, or storage.ts's on the local cluster. */
-  storageClass: string;
+  /** The StorageClass of the nodes' claims: storage.ts's on the local cluster, another by name, or (none) the cluster's default one. */
+  storageClass?: string;
 }
 
 export const restrictedPod = (uid: number): V1PodSecurityContext => ({
@@ -277,7 +277,7 @@ export function nodeObjects(node: NodeSpec, options: WorkloadOptions & { replica
       volumeClaimTemplates: [
         {
           metadata: { name: DATA_CLAIM, labels },
-          spec: { accessModes: ['ReadWriteOnce'], storageClassName: options.storageClass, resources: { requests: { storage: DATA_SIZE } } },
+          spec: { accessModes: ['ReadWriteOnce'], ...(options.storageClass ? { storageClassName: options.storageClass } : {}), resources: { requests: { storage: DATA_SIZE } } },
         },
       ],
     },

@@ -1,8 +1,9 @@
 /**
  * Environment 41 on the local Kubernetes cluster, as its learner meets it:
- * the lab makes the environment (its namespace, Pod Security `restricted`
+ * an instructor makes environments 41 and 42 with `infra/kube/cli.ts env
+ * create 41 42 --local` (each its namespace, Pod Security `restricted`
  * enforced, and every workload: Origin, Target and the proxies not started,
- * the workstation running) from the lab's Cassandra, zdm-proxy and
+ * the workstation running), from the lab's Cassandra, zdm-proxy and
  * workstation images, built with Docker as the Docker backend's suites
  * build them and imported into the cluster's containerd. Then everything
  * happens in terminals of the lab whose shells run in the workstation pod,
@@ -36,20 +37,15 @@ import { after, before, describe, test } from 'node:test';
 import cassandra from 'cassandra-driver';
 import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import stripAnsi from 'strip-ansi';
-import { dockerClient } from '../../infra/backends/docker-daemon.js';
 import { defaultPauseMs } from '../../infra/commands/proxy.js';
 import { credentialsOf } from '../../infra/credentials.js';
-import { ensureLabImages } from '../../infra/images/build.js';
-import { apiGet, importFromDocker, NODE_NAME } from '../../infra/kube/cluster.js';
-import { namespaceOf, type EnvironmentBudget } from '../../infra/kube/environment.js';
-import { provisionEnvironment } from '../../infra/kube/provision.js';
-import { LOCAL_STORAGE_CLASS } from '../../infra/kube/storage.js';
+import { apiGet, NODE_NAME } from '../../infra/kube/cluster.js';
+import { namespaceOf } from '../../infra/kube/environment.js';
 import { PROXY_NAME, readProxyAddresses } from '../../infra/kube/workloads.js';
 import { WORKSTATION_CONTAINER, WORKSTATION_POD } from '../../infra/kube/workstation.js';
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
 import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
-import { loadCourse } from '../../lab/course/load.js';
 import { Packet } from '../../lab/terminals/protocol.js';
 import { READY_MARKER, TerminalSession, type Viewer } from '../../lab/terminals/session.js';
 import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
@@ -62,12 +58,6 @@ const NAMESPACE = namespaceOf(ENV);
 /** Another learner's environment beside it, whose workstation must not act on 41. */
 const OTHER_ENV = 42;
 const report = consoleReporter('  workloads: ');
-
-function courseBudget(): EnvironmentBudget {
-  const { course, problems } = loadCourse(join(projectRoot, 'steps'));
-  assert.ok(course, `the course does not load: ${JSON.stringify(problems)}`);
-  return { memoryBytes: course.environments.memoryBytes, cpus: course.environments.cpus };
-}
 
 /** cqlsh in a node's pod, as the environment's login (its credentials file in the container), or with the login given. */
 async function cqlshIn(admin: KubeConfig, pod: string, statement: string, login?: { username: string; password: string }): Promise<{ ok: boolean; out: string }> {
@@ -217,26 +207,19 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
 
   before(async () => {
     docker = lab.setup!;
-    const { cassandra: cassandraImage, proxy } = docker.images;
-    assert.ok(proxy);
-    const { workstation } = await ensureLabImages(dockerClient(), report, { workstation: true });
-    assert.ok(workstation);
     const up = await kubeCli('up');
     assert.equal(up.code, 0, '`infra/kube/cli.ts up` failed (its output is above)');
     kubeconfig = up.stdout.trim().split('\n').at(-1)!;
     admin = new KubeConfig();
     admin.loadFromFile(kubeconfig);
     core = admin.makeApiClient(CoreV1Api);
-    const importStarted = Date.now();
-    const imported = await importFromDocker([cassandraImage, proxy, workstation]);
-    figures.push(`images imported in ${((Date.now() - importStarted) / 1000).toFixed(1)} s (${imported.length} of 3)`);
+    // The lab's copies of the proxy files start from the defaults, as for new environments.
+    for (const env of [ENV, OTHER_ENV]) rmSync(topology(env).proxyConfigDir, { recursive: true, force: true });
+    // As an instructor makes them: the lab's images (built with Docker when missing) into the cluster, then the two environments.
+    const created = await kubeCli(`env create ${ENV} ${OTHER_ENV} --local`);
+    assert.equal(created.code, 0, '`infra/kube/cli.ts env create` failed (its output is above)');
+    figures.push(`env create ${ENV} ${OTHER_ENV} --local in ${created.seconds.toFixed(1)} s (images imported, two environments made)`);
     report(figures.at(-1)!);
-    // The lab's copy of the proxy files starts from the defaults, as for a new environment.
-    rmSync(topology(ENV).proxyConfigDir, { recursive: true, force: true });
-    const seconds = await provisionEnvironment(admin, ENV, { budget: courseBudget(), images: { cassandra: cassandraImage, proxy, workstation }, storageClass: LOCAL_STORAGE_CLASS }, report);
-    figures.push(`environment made in ${seconds.toFixed(1)} s`);
-    rmSync(topology(OTHER_ENV).proxyConfigDir, { recursive: true, force: true });
-    await provisionEnvironment(admin, OTHER_ENV, { budget: courseBudget(), images: { cassandra: cassandraImage, proxy, workstation }, storageClass: LOCAL_STORAGE_CLASS }, report);
     shell = workstationTerminal(kubeconfig);
     screen = watch(shell);
   });

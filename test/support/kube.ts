@@ -29,10 +29,10 @@ export function kubeHostProblem(): string | undefined {
   return undefined;
 }
 
-/** Runs the cluster's command line, its progress passed through to stderr; resolves with the exit code, stdout and time. */
+/** Runs the cluster's command line (`command` is its words, by spaces), its progress passed through to stderr; resolves with the exit code, stdout and time. */
 export function kubeCli(command: string): Promise<{ code: number; stdout: string; seconds: number }> {
   const started = Date.now();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'infra', 'kube', 'cli.ts'), command], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(projectRoot, 'infra', 'kube', 'cli.ts'), ...command.split(' ')], { cwd: projectRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => process.stderr.write(`  ${chunk.toString().trimEnd().split('\n').join('\n  ')}\n`));
