@@ -114,7 +114,12 @@ export class KubernetesBackend implements Backend {
    */
   private async applyProxyConfig(env: number): Promise<string> {
     const namespace = namespaceOf(env);
-    const set = await this.config.makeApiClient(AppsV1Api).readNamespacedStatefulSet({ name: PROXY_NAME, namespace });
+    const set = await this.config
+      .makeApiClient(AppsV1Api)
+      .readNamespacedStatefulSet({ name: PROXY_NAME, namespace })
+      .catch((error: unknown) => {
+        throw new Error(`StatefulSet ${namespace}/${PROXY_NAME}: ${apiMessage(error)}`);
+      });
     const image = set.spec?.template.spec?.containers[0]?.image;
     if (!image) throw new Error(`StatefulSet ${namespace}/${PROXY_NAME} names no image`);
     const topo = topology(env, 'cluster');

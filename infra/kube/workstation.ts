@@ -35,8 +35,6 @@ export const WORKSTATION_CONTAINER = 'shell';
 /** The image's ordinary user, learner. */
 const LEARNER_UID = 1000;
 const LAB_ROOT = '/opt/zdm-lab';
-/** Where the image keeps the environment's folders (its LAB_ENV_HOME). */
-const LAB_ENV_HOME = '/home/learner/.zdm-lab';
 const CREDENTIALS_DIR = '/zdm-lab/credentials';
 /** The learner's working folder (a terminal's LAB_ENV_DIR): where the course keeps the API's connection file and the writer's log. */
 const WORK_DIR = '/home/learner/work';
@@ -46,40 +44,14 @@ export interface WorkstationOptions {
   image: string;
 }
 
-function statefulSet(env: number, name: string, pod: { container: V1Container; serviceAccount?: boolean; volumes?: V1Volume[] }): V1StatefulSet {
-  const labels = labelsOf(env, name);
-  const selector = { 'app.kubernetes.io/name': name };
-  return {
-    apiVersion: 'apps/v1',
-    kind: 'StatefulSet',
-    metadata: { name, namespace: namespaceOf(env), labels },
-    spec: {
-      serviceName: name,
-      replicas: 1,
-      selector: { matchLabels: selector },
-      template: {
-        metadata: { labels },
-        spec: {
-          securityContext: restrictedPod(LEARNER_UID),
-          ...(pod.serviceAccount ? { serviceAccountName: SERVICE_ACCOUNT, automountServiceAccountToken: true } : { automountServiceAccountToken: false }),
-          enableServiceLinks: false,
-          terminationGracePeriodSeconds: 5,
-          containers: [pod.container],
-          volumes: pod.volumes,
-        },
-      },
-    },
-  };
-}
-
 /**
  * The workstation's command: the environment's login files into the lab's
- * folder in the learner's home (mode 0600, as credentials.ts writes them:
+ * folder in the learner's home (the image's LAB_ENV_HOME; mode 0600, as credentials.ts writes them:
  * a Secret's mounted files are links, which the lab's clients refuse), then
  * it waits until stopped; the terminals are other processes, exec'ed in.
  */
 const WORKSTATION_START = `set -eu
-dir="${LAB_ENV_HOME}/env-$LAB_ENV"
+dir="$LAB_ENV_HOME/env-$LAB_ENV"
 mkdir -p "$dir" "$LAB_ENV_DIR"
 umask 077
 for cluster in origin target; do cat "${CREDENTIALS_DIR}/$cluster-credentials" > "$dir/$cluster-credentials"; done
@@ -110,7 +82,31 @@ export function workstationObjects(env: number, options: WorkstationOptions): Ku
     volumeMounts: [{ name: 'credentials', mountPath: CREDENTIALS_DIR, readOnly: true }],
   };
   const volumes: V1Volume[] = [{ name: 'credentials', secret: { secretName: CREDENTIALS_SECRET, items: ['origin', 'target'].map((c) => ({ key: `${c}-credentials`, path: `${c}-credentials` })) } }];
-  return [statefulSet(env, WORKSTATION_NAME, { container, serviceAccount: true, volumes })];
+  const labels = labelsOf(env, WORKSTATION_NAME);
+  const set: V1StatefulSet = {
+    apiVersion: 'apps/v1',
+    kind: 'StatefulSet',
+    metadata: { name: WORKSTATION_NAME, namespace: namespaceOf(env), labels },
+    spec: {
+      serviceName: WORKSTATION_NAME,
+      replicas: 1,
+      selector: { matchLabels: { 'app.kubernetes.io/name': WORKSTATION_NAME } },
+      template: {
+        metadata: { labels },
+        spec: {
+          securityContext: restrictedPod(LEARNER_UID),
+          // The ServiceAccount's token is what the workstation's zdm-lab acts with.
+          serviceAccountName: SERVICE_ACCOUNT,
+          automountServiceAccountToken: true,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: 5,
+          containers: [container],
+          volumes,
+        },
+      },
+    },
+  };
+  return [set];
 }
 
 /** Starts environment K's workstation (or brings it back to shape) and waits until it runs; the seconds it took. */
