@@ -7,7 +7,8 @@
  *   tsx infra/kube/cli.ts down     stop the cluster and remove every trace of it (the cache stays)
  *   tsx infra/kube/cli.ts status   what runs, whether the API server and node are ready
  *
- *   tsx infra/kube/cli.ts env create K…   make environments K… whole (provision.ts), waiting for each workstation
+ *   tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C
+ *                                        make environments K… whole (provision.ts), waiting for each workstation
  *   tsx infra/kube/cli.ts env destroy K…  remove them, and everything in them
  *   tsx infra/kube/cli.ts env shell K     a login shell in K's workstation, as its learner has it
  *
@@ -23,9 +24,13 @@
  * ZDM_LAB_PROXY_IMAGE (default datastax/zdm-proxy:2.4.2) and
  * ZDM_LAB_WORKSTATION_IMAGE (the lab's own, infra/images/workstation, pushed
  * where the cluster pulls from; required), and the nodes' volumes come from
- * ZDM_LAB_STORAGE_CLASS or the cluster's default StorageClass.
+ * ZDM_LAB_STORAGE_CLASS or the cluster's default StorageClass. Each
+ * environment's budget (its namespace's quota) is the course's
+ * per-environment figures (course.json `environments`: memoryGiB 1.3 and
+ * cpus 2 for the ZDM course), given as --memory-gib and --cpus.
  */
 import { spawn } from 'node:child_process';
+import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { labImageNames } from '../../common/docker-scope.js';
@@ -37,19 +42,28 @@ import { consoleReporter, type Reporter } from '../progress.js';
 import { validateEnv } from '../topology.js';
 import { binDir, ensureBinaries } from './build.js';
 import { adminKubeconfig, clusterStatus, down, importFromDocker, leftovers, up } from './cluster.js';
-import { namespaceOf } from './environment.js';
+import { namespaceOf, type EnvironmentBudget } from './environment.js';
 import { provisionEnvironment, removeEnvironment, type ProvisionOptions } from './provision.js';
 import { LOCAL_STORAGE_CLASS } from './storage.js';
 import { WORKSTATION_CONTAINER, WORKSTATION_POD } from './workstation.js';
-import { loadCourse } from '../../lab/course/load.js';
 
 const usage = `usage: tsx infra/kube/cli.ts build | up | down | status
-       tsx infra/kube/cli.ts env create|destroy K… [--local] | env shell K [--local]`;
+       tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C [--local]
+       tsx infra/kube/cli.ts env destroy K… [--local] | env shell K [--local]`;
 
 function environments(args: string[]): number[] {
-  const numbers = args.filter((a) => a !== '--local');
-  if (numbers.length === 0) throw new Error(`name the environments, by number\n${usage}`);
-  return numbers.map((a) => validateEnv(Number(a)));
+  if (args.length === 0) throw new Error(`name the environments, by number\n${usage}`);
+  return args.map((a) => validateEnv(Number(a)));
+}
+
+/** An environment's budget from --memory-gib and --cpus, both needed. */
+function budgetOf(values: { 'memory-gib'?: string; cpus?: string }): EnvironmentBudget {
+  const memory = Number(values['memory-gib']);
+  const cpus = Number(values.cpus);
+  if (!(memory > 0) || !(cpus > 0)) {
+    throw new Error(`give each environment's budget, the course's course.json "environments" figures: --memory-gib G --cpus C (1.3 and 2 for the ZDM course); got --memory-gib ${values['memory-gib'] ?? '(none)'} --cpus ${values.cpus ?? '(none)'}`);
+  }
+  return { memoryBytes: Math.round(memory * 1024 ** 3), cpus };
 }
 
 function clusterConfig(local: boolean): KubeConfig {
@@ -60,10 +74,7 @@ function clusterConfig(local: boolean): KubeConfig {
 }
 
 /** What `env create` makes an environment from: the course's budget, the images and the StorageClass. */
-async function provisionOptions(local: boolean, report: Reporter): Promise<ProvisionOptions> {
-  const { course, problems } = loadCourse(join(projectRoot, 'steps'));
-  if (!course) throw new Error(`the course does not load: ${problems.map((p) => p.message ?? String(p)).join('; ')}`);
-  const budget = { memoryBytes: course.environments.memoryBytes, cpus: course.environments.cpus };
+async function provisionOptions(local: boolean, budget: EnvironmentBudget, report: Reporter): Promise<ProvisionOptions> {
   if (local) {
     const proxyBinary = findZdmProxy()?.path;
     if (!proxyBinary) throw new Error('no zdm-proxy binary in the cache: run bin/zdm-lab setup first');
@@ -79,13 +90,15 @@ async function provisionOptions(local: boolean, report: Reporter): Promise<Provi
   return { budget, images: { cassandra: names.origin, proxy: names.proxy, workstation }, storageClass: process.env.ZDM_LAB_STORAGE_CLASS || undefined };
 }
 
-async function environmentCommand(action: string | undefined, args: string[], report: Reporter): Promise<number> {
-  const local = args.includes('--local');
+async function environmentCommand(action: string | undefined, argv: string[], report: Reporter): Promise<number> {
+  const { values, positionals: args } = parseArgs({ args: argv, allowPositionals: true, options: { local: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' } } });
+  const local = values.local === true;
   switch (action) {
     case 'create': {
       const envs = environments(args);
+      const budget = budgetOf(values);
       const config = clusterConfig(local);
-      const options = await provisionOptions(local, report);
+      const options = await provisionOptions(local, budget, report);
       for (const env of envs) await provisionEnvironment(config, env, options, report);
       return 0;
     }

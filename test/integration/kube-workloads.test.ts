@@ -46,6 +46,7 @@ import { WORKSTATION_CONTAINER, WORKSTATION_POD } from '../../infra/kube/worksta
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
 import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
+import { loadCourse } from '../../lab/course/load.js';
 import { Packet } from '../../lab/terminals/protocol.js';
 import { READY_MARKER, TerminalSession, type Viewer } from '../../lab/terminals/session.js';
 import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
@@ -216,7 +217,9 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     // The lab's copies of the proxy files start from the defaults, as for new environments.
     for (const env of [ENV, OTHER_ENV]) rmSync(topology(env).proxyConfigDir, { recursive: true, force: true });
     // As an instructor makes them: the lab's images (built with Docker when missing) into the cluster, then the two environments.
-    const created = await kubeCli(`env create ${ENV} ${OTHER_ENV} --local`);
+    const { course } = loadCourse(join(projectRoot, 'steps'));
+    assert.ok(course, 'the course loads');
+    const created = await kubeCli(`env create ${ENV} ${OTHER_ENV} --local --memory-gib ${course.environments.memoryBytes / 1024 ** 3} --cpus ${course.environments.cpus}`);
     assert.equal(created.code, 0, '`infra/kube/cli.ts env create` failed (its output is above)');
     figures.push(`env create ${ENV} ${OTHER_ENV} --local in ${created.seconds.toFixed(1)} s (images imported, two environments made)`);
     report(figures.at(-1)!);
