@@ -28,7 +28,7 @@ import { writeEffectiveConfig } from '../config/effective.js';
 import { credentialsFile, credentialsOf, loginCluster } from '../credentials.js';
 import type { Reporter } from '../progress.js';
 import { clusterProxyName, PROXY_COUNT, topology, type ComponentSpec, type NodeSpec, type ProxySpec, type Topology } from '../topology.js';
-import { apiMessage, applyObjects, FIELD_MANAGER, namespaceOf, waitForCluster } from '../kube/environment.js';
+import { apiMessage, apiStatus, applyObjects, FIELD_MANAGER, namespaceOf, waitForCluster } from '../kube/environment.js';
 import { PROXY_NAME, proxyObjects, proxyRevision, readProxyAddresses } from '../kube/workloads.js';
 import type { Backend, ComponentStatus, ExecCommand } from './backend.js';
 
@@ -128,41 +128,34 @@ export class KubernetesBackend implements Backend {
     return proxyRevision(this.config, env);
   }
 
-  /** Replaces the proxy's pod when it runs another revision than the template's. */
-  private async replaceIfBehind(proxy: ProxySpec, revision: string): Promise<void> {
-    const pod = await this.readPod(proxy);
-    if (pod && pod.metadata?.labels?.['controller-revision-hash'] !== revision && !pod.metadata?.deletionTimestamp) await this.deletePod(proxy);
-  }
-
   private async deletePod(component: ComponentSpec): Promise<void> {
     try {
       await this.core.deleteNamespacedPod({ name: podOf(component), namespace: namespaceOf(component.env) });
     } catch (error) {
-      if ((error as { code?: number }).code !== 404) throw new Error(`pod ${namespaceOf(component.env)}/${podOf(component)}: ${apiMessage(error)}`);
+      if (apiStatus(error) !== 404) throw new Error(`pod ${namespaceOf(component.env)}/${podOf(component)}: ${apiMessage(error)}`);
     }
   }
 
-  async startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
+  /** The proxy on the learner's configuration as it is now: its pod is replaced when it runs another revision (start) or in any case (restart). */
+  private async runProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter, replace: 'if behind' | 'always'): Promise<void> {
     const revision = await this.applyProxyConfig(proxy.env);
-    await this.replaceIfBehind(proxy, revision);
-    await this.waitForPod(proxy, revision, report);
-    this.remember(proxy, env);
+    const before = await this.readPod(proxy);
+    const replaced = before !== undefined && !before.metadata?.deletionTimestamp && (replace === 'always' || before.metadata?.labels?.['controller-revision-hash'] !== revision);
+    if (replaced) await this.deletePod(proxy);
+    // Until the old pod is gone, its readiness would answer for the new one.
+    await this.waitForPod(proxy, revision, report, replaced ? before.metadata?.uid : undefined);
+    mkdirSync(proxy.dir, { recursive: true });
+    // What the proxy was started with, where `proxy status` reads it on every backend.
+    writeEffectiveConfig(proxy, env);
+  }
+
+  startProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
+    return this.runProxy(proxy, env, report, 'if behind');
   }
 
   /** One proxy onto the learner's configuration as it is now, the other two untouched: its pod is replaced. */
-  async restartProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
-    const revision = await this.applyProxyConfig(proxy.env);
-    const before = await this.readPod(proxy);
-    if (before && !before.metadata?.deletionTimestamp) await this.deletePod(proxy);
-    // Until the old pod is gone, its readiness would answer for the new one.
-    await this.waitForPod(proxy, revision, report, before?.metadata?.uid);
-    this.remember(proxy, env);
-  }
-
-  /** What the proxy was started with, where `proxy status` reads it on every backend. */
-  private remember(proxy: ProxySpec, env: Record<string, string>): void {
-    mkdirSync(proxy.dir, { recursive: true });
-    writeEffectiveConfig(proxy, env);
+  restartProxy(proxy: ProxySpec, env: Record<string, string>, report: Reporter): Promise<void> {
+    return this.runProxy(proxy, env, report, 'always');
   }
 
   async stop(component: ComponentSpec): Promise<void> {
@@ -174,7 +167,7 @@ export class KubernetesBackend implements Backend {
     try {
       return await this.core.readNamespacedPod({ name: podOf(component), namespace: namespaceOf(component.env) });
     } catch (error) {
-      if ((error as { code?: number }).code === 404) return undefined;
+      if (apiStatus(error) === 404) return undefined;
       throw new Error(`pod ${namespaceOf(component.env)}/${podOf(component)}: ${apiMessage(error)}`);
     }
   }

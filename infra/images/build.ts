@@ -10,7 +10,7 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import type Docker from 'dockerode';
 import { ensureCassandra, type CassandraArtifact } from '../artifacts/cassandra.js';
 import { CQLSH_VERSION, cqlshPath, ensureCqlsh } from '../artifacts/cqlsh.js';
@@ -198,12 +198,10 @@ const WORKSTATION_FILES = ['package.json', 'package-lock.json', 'tsconfig.json']
 const DEVELOPMENT_PACKAGES = ['typescript', 'playwright-core', '@types'];
 
 /** Every file under `dir` (relative paths, sorted), for the image's tag. */
-function filesUnder(dir: string, prefix = ''): string[] {
-  return readdirSync(join(dir, prefix), { withFileTypes: true })
-    .flatMap((entry) => {
-      const path = join(prefix, entry.name);
-      return entry.isDirectory() ? filesUnder(dir, path) : entry.isFile() ? [path] : [];
-    })
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(dir, join(entry.parentPath, entry.name)))
     .sort();
 }
 

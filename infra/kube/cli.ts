@@ -31,21 +31,19 @@
  */
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
-import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { labImageNames } from '../../common/docker-scope.js';
 import { findZdmProxy } from '../artifacts/zdm-proxy.js';
 import { dockerClient } from '../backends/docker-daemon.js';
 import { ensureLabImages } from '../images/build.js';
-import { projectRoot } from '../paths.js';
 import { consoleReporter, type Reporter } from '../progress.js';
 import { validateEnv } from '../topology.js';
 import { binDir, ensureBinaries } from './build.js';
 import { adminKubeconfig, clusterStatus, down, importFromDocker, leftovers, up } from './cluster.js';
-import { namespaceOf, type EnvironmentBudget } from './environment.js';
+import type { EnvironmentBudget } from './environment.js';
 import { provisionEnvironment, removeEnvironment, type ProvisionOptions } from './provision.js';
 import { LOCAL_STORAGE_CLASS } from './storage.js';
-import { WORKSTATION_CONTAINER, WORKSTATION_POD } from './workstation.js';
+import { workstationShell } from './workstation.js';
 
 const usage = `usage: tsx infra/kube/cli.ts build | up | down | status
        tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C [--local]
@@ -111,7 +109,8 @@ async function environmentCommand(action: string | undefined, argv: string[], re
     case 'shell': {
       const [env] = environments(args);
       const kubeconfig = local ? { KUBECONFIG: adminKubeconfig } : {};
-      const child = spawn(process.execPath, ['--import', join(projectRoot, 'node_modules/tsx/dist/loader.mjs'), join(projectRoot, 'infra/kube/exec-shell.ts'), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER], { stdio: 'inherit', env: { ...process.env, ...kubeconfig } });
+      const shell = workstationShell(env);
+      const child = spawn(shell.command, shell.args, { stdio: 'inherit', env: { ...process.env, ...kubeconfig } });
       return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
     }
     default:

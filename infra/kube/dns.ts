@@ -5,16 +5,13 @@
  * (clusterDNS). It answers for the cluster's domain only, from the API
  * server (the `kubernetes` plugin: Services, headless Services' pods by
  * their host names, pod addresses); anything else is refused, since pods
- * have no route off the host and nothing is forwarded.
+ * have no route off the host.
  *
  * CoreDNS runs in the node's network, bound to the pod bridge's gateway
  * address only, on an unprivileged port as an unprivileged user; the
- * Service maps port 53 to it. In the node's network because a Service
- * whose endpoints are pods needs the host to forward (the packet comes in
- * from the bridge, is sent to another pod after kube-proxy's DNAT, and its
- * answer must come back through the host), and the local cluster leaves
- * forwarding off; a Service whose endpoint is the host itself, as the
- * `kubernetes` Service's is, needs no forwarding.
+ * Service maps port 53 to it. The cluster DNS is then a Service whose
+ * endpoint is the host, as the `kubernetes` Service's is, and answers
+ * whatever the host forwards (host.ts: only within the pod bridge).
  */
 import { AppsV1Api, KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import type { Reporter } from '../progress.js';

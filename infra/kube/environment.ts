@@ -183,7 +183,8 @@ export function environmentObjects(env: number, options: EnvironmentOptions & { 
   return [ns, quota, limitRange, denyAll, allow, account, role, binding];
 }
 
-function apiStatus(error: unknown): number | undefined {
+/** The HTTP status of a refusal of the API server's, if it is one. */
+export function apiStatus(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
 }
 

@@ -64,6 +64,7 @@ export function routesWithin(cidr: string): string[] {
  * is forwarded onto it from elsewhere.
  */
 export const FORWARD_TABLE = 'inet zdm-lab-kube';
+const [FORWARD_FAMILY, FORWARD_NAME] = FORWARD_TABLE.split(' ');
 
 /**
  * Lets the host forward between pods on the bridge and nowhere else. A pod
@@ -76,22 +77,21 @@ export const FORWARD_TABLE = 'inet zdm-lab-kube';
  * bridge and the table.
  */
 export function forwardWithinBridge(bridge: string): void {
-  const [family, name] = FORWARD_TABLE.split(' ');
-  run('nft', ['add', 'table', family, name]);
-  run('nft', ['add', 'chain', family, name, 'forward', '{ type filter hook forward priority filter ; policy accept ; }']);
-  run('nft', ['add', 'rule', family, name, 'forward', 'iifname', bridge, 'oifname', '!=', bridge, 'counter', 'drop']);
-  run('nft', ['add', 'rule', family, name, 'forward', 'oifname', bridge, 'iifname', '!=', bridge, 'counter', 'drop']);
+  const table = [FORWARD_FAMILY, FORWARD_NAME];
+  run('nft', ['add', 'table', ...table]);
+  run('nft', ['add', 'chain', ...table, 'forward', '{ type filter hook forward priority filter ; policy accept ; }']);
+  run('nft', ['add', 'rule', ...table, 'forward', 'iifname', bridge, 'oifname', '!=', bridge, 'counter', 'drop']);
+  run('nft', ['add', 'rule', ...table, 'forward', 'oifname', bridge, 'iifname', '!=', bridge, 'counter', 'drop']);
   writeSysctl(`net.ipv4.conf.${bridge}.forwarding`, '1');
 }
 
 /** Removes the table of forwardWithinBridge; false when it could not be removed. */
 export function removeForwardTable(): boolean {
-  if (!tryRun('nft', ['list', 'table', ...FORWARD_TABLE.split(' ')]).ok) return true;
-  return tryRun('nft', ['delete', 'table', ...FORWARD_TABLE.split(' ')]).ok;
+  return !forwardTableExists() || tryRun('nft', ['delete', 'table', FORWARD_FAMILY, FORWARD_NAME]).ok;
 }
 
 export function forwardTableExists(): boolean {
-  return tryRun('nft', ['list', 'table', ...FORWARD_TABLE.split(' ')]).ok;
+  return tryRun('nft', ['list', 'table', FORWARD_FAMILY, FORWARD_NAME]).ok;
 }
 
 // ---- sysctl ----

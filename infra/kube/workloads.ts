@@ -114,7 +114,7 @@ export const restrictedPod = (uid: number): V1PodSecurityContext => ({
 });
 export const restrictedContainer = { allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } };
 
-export function hashOf(data: Record<string, string>): string {
+function hashOf(data: Record<string, string>): string {
   const hash = createHash('sha256');
   for (const key of Object.keys(data).sort()) hash.update(key).update('\0').update(data[key]).update('\0');
   return hash.digest('hex').slice(0, 16);
@@ -122,8 +122,6 @@ export function hashOf(data: Record<string, string>): string {
 
 export const labelsOf = (env: number, component: string) => ({ [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab', 'app.kubernetes.io/name': component });
 
-/** A node's DNS name in its namespace, through its headless Service: `origin-0.origin`. */
-export const nodeHost = clusterNodeName;
 
 /** The claim a node's StatefulSet makes for its pod (`data-origin-0`): for clusters whose volumes are made by hand. */
 export function nodeClaims(env: number): { namespace: string; name: string; size: string }[] {
@@ -322,7 +320,7 @@ const CONTROL_PROTOCOL = '4';
  */
 export function proxyVariables(topo: Topology, addresses: string[]): Record<string, string> {
   const config = readProxyConfig(topo);
-  const names = new Map([topo.origin, topo.target].map((node) => [node.address, nodeHost(node.name)]));
+  const names = new Map([topo.origin, topo.target].map((node) => [node.address, clusterNodeName(node.name)]));
   const inCluster = (points: string) =>
     points
       .split(',')
@@ -388,7 +386,7 @@ export function proxyObjects(topo: Topology, addresses: string[], options: { ima
       updateStrategy: { type: 'OnDelete' },
       selector: { matchLabels: selector },
       template: {
-        metadata: { labels: { ...labels, ...selector }, annotations: { 'zdmlab.io/proxy-config': hashOf(variables) } },
+        metadata: { labels: { ...labels, ...selector } },
         spec: {
           securityContext: restrictedPod(PROXY_UID),
           automountServiceAccountToken: false,

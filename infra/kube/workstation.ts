@@ -23,10 +23,12 @@
  * It meets Pod Security `restricted`, like every pod of the environment.
  */
 import type { KubeConfig, KubernetesObject, V1Container, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
+import { join } from 'node:path';
+import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { topology } from '../topology.js';
 import { applyObjects, namespaceOf, SERVICE_ACCOUNT } from './environment.js';
-import { allReady, CREDENTIALS_SECRET, credentialsSecret, labelsOf, RESOURCES, restrictedContainer, restrictedPod, waitForStatefulSet } from './workloads.js';
+import { allReady, CREDENTIALS_SECRET, labelsOf, RESOURCES, restrictedContainer, restrictedPod, waitForStatefulSet } from './workloads.js';
 
 export const WORKSTATION_NAME = 'workstation';
 /** The workstation's one pod, which terminals exec into. */
@@ -38,6 +40,18 @@ const LAB_ROOT = '/opt/zdm-lab';
 const CREDENTIALS_DIR = '/zdm-lab/credentials';
 /** The learner's working folder (a terminal's LAB_ENV_DIR): where the course keeps the API's connection file and the writer's log. */
 const WORK_DIR = '/home/learner/work';
+
+/**
+ * The command line of a terminal in environment K's workstation: exec-shell.ts
+ * under this Node.js, for a pty of the lab's (with `announce`, the lab's
+ * ready marker) or a person's. KUBECONFIG (or the lab's own ServiceAccount)
+ * names the cluster.
+ */
+export function workstationShell(env: number, announce?: string): { command: string; args: string[] } {
+  const loader = join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
+  const script = join(projectRoot, 'infra', 'kube', 'exec-shell.ts');
+  return { command: process.execPath, args: ['--import', loader, script, ...(announce === undefined ? [] : ['--announce', announce]), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER] };
+}
 
 export interface WorkstationOptions {
   /** The workstation image (infra/images/workstation). */
@@ -109,10 +123,14 @@ export function workstationObjects(env: number, options: WorkstationOptions): Ku
   return [set];
 }
 
-/** Starts environment K's workstation (or brings it back to shape) and waits until it runs; the seconds it took. */
+/**
+ * Starts environment K's workstation (or brings it back to shape) and waits
+ * until it runs; the seconds it took. It reads the environment's Secret
+ * (workloads.ts credentialsSecret), which must be there first.
+ */
 export async function deployWorkstation(config: KubeConfig, env: number, options: WorkstationOptions, report: Reporter, timeoutMs = 180_000): Promise<number> {
   const started = Date.now();
-  await applyObjects(config, [credentialsSecret(env), ...workstationObjects(env, options)], `environment ${env}'s workstation`);
+  await applyObjects(config, workstationObjects(env, options), `environment ${env}'s workstation`);
   await waitForStatefulSet(config, namespaceOf(env), WORKSTATION_NAME, 'the workstation to be ready', allReady, report, timeoutMs);
   const seconds = (Date.now() - started) / 1000;
   report(`the workstation (${WORKSTATION_POD}) ready in ${seconds.toFixed(1)}s`);

@@ -42,7 +42,7 @@ import { credentialsOf } from '../../infra/credentials.js';
 import { apiGet, NODE_NAME } from '../../infra/kube/cluster.js';
 import { namespaceOf } from '../../infra/kube/environment.js';
 import { PROXY_NAME, readProxyAddresses } from '../../infra/kube/workloads.js';
-import { WORKSTATION_CONTAINER, WORKSTATION_POD } from '../../infra/kube/workstation.js';
+import { workstationShell } from '../../infra/kube/workstation.js';
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
 import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
@@ -174,16 +174,13 @@ const kubeProblem = required('local Kubernetes cluster', kubeHostProblem());
 // A Docker daemon and the lab's images (built when missing), only where the cluster can run.
 const lab: { setup?: DockerSetup; skip?: string } = kubeProblem === undefined ? await dockerLabWithProxy() : { skip: kubeProblem };
 
-/** A terminal of the lab whose shell runs in environment 41's workstation pod. */
-function workstationTerminal(kubeconfig: string, namespace = NAMESPACE): TerminalSession {
+/** A terminal of the lab whose shell runs in environment K's workstation pod. */
+function workstationTerminal(kubeconfig: string, env = ENV): TerminalSession {
   return new TerminalSession({
     cwd: '/',
     env: { PATH: process.env.PATH!, KUBECONFIG: kubeconfig, TERM: 'xterm-256color' },
     shell: 'bash',
-    launcher: {
-      command: process.execPath,
-      args: ['--import', join(projectRoot, 'node_modules/tsx/dist/loader.mjs'), join(projectRoot, 'infra/kube/exec-shell.ts'), '--announce', READY_MARKER, namespace, WORKSTATION_POD, WORKSTATION_CONTAINER],
-    },
+    launcher: workstationShell(env, READY_MARKER),
   });
 }
 
@@ -392,7 +389,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   });
 
   test('another learner\'s zdm-lab, in environment 42\'s workstation, is refused environment 41', async () => {
-    const other = workstationTerminal(kubeconfig, namespaceOf(OTHER_ENV));
+    const other = workstationTerminal(kubeconfig, OTHER_ENV);
     const otherScreen = watch(other);
     try {
       const podsBefore = (await core.listNamespacedPod({ namespace: NAMESPACE })).items.map((p) => p.metadata!.uid!).sort();
