@@ -88,17 +88,27 @@ export function dockerLab(): Promise<DockerSetup | string> {
       }
       started = result;
     }
+    /** Idempotent; a daemon already gone is said so, not thrown: the suite's results are its tests'. */
     const stop = async () => {
       if (!started) return;
-      process.kill(started.pid, 'SIGTERM');
-      for (let i = 0; i < 100; i++) {
+      const { pid } = started;
+      started = undefined;
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        log(`dockerd (pid ${pid}) had already exited; its log is in ${tmpdir()}/zdm-lab-dockerd-*.log`);
+        return;
+      }
+      // Up to 30 s: the next suite must not find this daemon still answering, or its pid file still held.
+      for (let i = 0; i < 300; i++) {
         try {
-          process.kill(started.pid, 0);
+          process.kill(pid, 0);
         } catch {
           return;
         }
         await sleep(100);
       }
+      log(`dockerd (pid ${pid}) still runs 30 s after SIGTERM`);
     };
     let images: LabImages;
     try {
