@@ -8,7 +8,8 @@
  *   npm test -- unit         only the files under test/unit
  *   npm test -- infra        only files whose path contains "infra"
  *
- * At the end it prints the five slowest files with their wall times and the
+ * At the end it prints the five slowest files and the eight slowest tests
+ * with their wall times, every failure with the first lines of its error, and the
  * one-line findings the suites recorded (test/support/findings.ts).
  *
  * The suites play the course many times, each play with several rolling
@@ -134,18 +135,33 @@ for (const file of [kubernetesNodesTimings, lightTimings, kubernetesTimings]) {
 }
 const status = heavyStatus || lightStatus;
 
-const slowest = existsSync(timings)
+const records = existsSync(timings)
   ? readFileSync(timings, 'utf8')
-      .trim()
       .split('\n')
       .filter(Boolean)
-      .map((line) => line.split('\t') as [string, string])
-      .sort((a, b) => Number(b[0]) - Number(a[0]))
-      .slice(0, 5)
+      .map((line) => line.split('\t'))
   : [];
-if (slowest.length > 0) {
+const byTime = (kind: string) =>
+  records
+    .filter((r) => r[0] === kind)
+    .sort((a, b) => Number(b[1]) - Number(a[1]))
+    .slice(0, kind === 'file' ? 5 : 8);
+const seconds = (ms: string) => `${(Number(ms) / 1000).toFixed(1).padStart(7)} s`;
+const slowestFiles = byTime('file');
+if (slowestFiles.length > 0) {
   console.log('\nslowest test files:');
-  for (const [ms, file] of slowest) console.log(`  ${(Number(ms) / 1000).toFixed(1).padStart(7)} s  ${relative(root, file)}`);
+  for (const [, ms, file] of slowestFiles) console.log(`  ${seconds(ms)}  ${relative(root, file)}`);
+}
+const slowestTests = byTime('test');
+if (slowestTests.length > 0) {
+  console.log('\nslowest tests:');
+  for (const [, ms, file, name] of slowestTests) console.log(`  ${seconds(ms)}  ${relative(root, file)}: ${name}`);
+}
+// Last but the findings, where the tail of a long log shows them: what failed, and why.
+const failed = records.filter((r) => r[0] === 'fail');
+if (failed.length > 0) {
+  console.log(`\nfailed (${failed.length}):`);
+  for (const [, file, name, why] of failed) console.log(`  ✖ ${relative(root, file)}: ${name}\n      ${why}`);
 }
 const findings = existsSync(findingsDir) ? readdirSync(findingsDir).sort() : [];
 if (findings.length > 0) console.log('');
