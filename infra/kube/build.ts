@@ -23,6 +23,7 @@ import { formatDuration } from '../migrate/progress.js';
 import { cacheDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
+import { COREDNS_PLUGINS } from './dns.js';
 
 export const KUBERNETES_VERSION = '1.37.2';
 /** The etcd release k8s.io/kubernetes v1.37.2 itself requires. */
@@ -136,8 +137,41 @@ function clusterModule(): string {
   );
 }
 
+/**
+ * CoreDNS's module, with a main of its own in it: CoreDNS's documented way to
+ * choose plugins at build time (import them, set the directives, run
+ * coremain) instead of every plugin of its plugin.cfg. It links only the
+ * plugins the cluster's Corefile uses (dns.ts).
+ */
 function corednsModule(): string {
-  return writeModule('coredns', `module zdm-lab/kube-coredns\n\ngo ${GO_VERSION}\n\nrequire github.com/coredns/coredns v${COREDNS_VERSION}\n`);
+  const dir = writeModule('coredns', `module zdm-lab/kube-coredns\n\ngo ${GO_VERSION}\n\nrequire github.com/coredns/coredns v${COREDNS_VERSION}\n`);
+  const main = [
+    `// The local cluster's DNS: CoreDNS with the plugins its Corefile uses (written by infra/kube/build.ts).`,
+    `package main`,
+    ``,
+    `import (`,
+    `\t"github.com/coredns/coredns/core/dnsserver"`,
+    `\t"github.com/coredns/coredns/coremain"`,
+    ...COREDNS_PLUGINS.map((plugin) => `\t_ "github.com/coredns/coredns/plugin/${plugin}"`),
+    `)`,
+    ``,
+    `func init() {`,
+    `\tif err := dnsserver.SetDirectives([]string{${COREDNS_PLUGINS.map((p) => `"${p}"`).join(', ')}}); err != nil {`,
+    `\t\tpanic(err)`,
+    `\t}`,
+    `}`,
+    ``,
+    `func main() {`,
+    `\tcoremain.Run()`,
+    `}`,
+    ``,
+  ].join('\n');
+  const path = join(dir, 'main.go');
+  if (!existsSync(path) || readFileSync(path, 'utf8') !== main) {
+    writeFileSync(`${path}.partial`, main);
+    renameSync(`${path}.partial`, path);
+  }
+  return dir;
 }
 
 /**
@@ -161,11 +195,12 @@ export async function ensureBinaries(report: Reporter): Promise<Binaries> {
     built++;
     report(`built ${name} in ${formatDuration(ms)}`);
   }
-  const coredns = join(binDir, `coredns-${COREDNS_VERSION}`);
+  // Named by its plugins too: another set is another binary.
+  const coredns = join(binDir, `coredns-${COREDNS_VERSION}-${COREDNS_PLUGINS.join('-')}`);
   if (!existsSync(coredns)) {
     requireTool('go');
-    report(`building CoreDNS v${COREDNS_VERSION} (the cluster DNS) from github.com/coredns/coredns: a few minutes on 2 cores`);
-    const ms = await goBuild('coredns', 'github.com/coredns/coredns', coredns, report, corednsModule());
+    report(`building CoreDNS v${COREDNS_VERSION} (the cluster DNS) from github.com/coredns/coredns with the plugins ${COREDNS_PLUGINS.join(', ')}`);
+    const ms = await goBuild('coredns', '.', coredns, report, corednsModule());
     built++;
     report(`built coredns in ${formatDuration(ms)}`);
   }

@@ -25,8 +25,15 @@ const PORT = 1053;
 const READY_PORT = 8181;
 const labels = { 'k8s-app': 'kube-dns' };
 
+/**
+ * The plugins the Corefile below uses, in CoreDNS's execution order (its
+ * plugin.cfg): the build links these and no others (build.ts), since the
+ * cloud back ends of a full CoreDNS are most of its build time.
+ */
+export const COREDNS_PLUGINS = ['bind', 'ready', 'errors', 'kubernetes'] as const;
+
 /** The server block: the cluster's domain and reverse zones on `address` only. */
-const corefile = (address: string) => `.:${PORT} {
+export const corefile = (address: string) => `.:${PORT} {
     bind ${address}
     errors
     ready ${address}:${READY_PORT}
