@@ -10,7 +10,15 @@
  *   tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C
  *                                        make environments K… whole (provision.ts), waiting for each workstation
  *   tsx infra/kube/cli.ts env destroy K…  remove them, and everything in them
- *   tsx infra/kube/cli.ts env shell K     a login shell in K's workstation, as its learner has it
+ *   tsx infra/kube/cli.ts env shell K [--announce TEXT]
+ *                                        a login shell in K's workstation, as its learner has it
+ *                                        (TEXT printed once it is open: exec-shell.ts)
+ *   tsx infra/kube/cli.ts env exec K -- COMMAND [ARGS…]
+ *                                        COMMAND in K's workstation as its terminals run it (a login
+ *                                        shell's variables, the learner's working folder); no TTY
+ *                                        unless standard input is one; its exit code
+ *
+ * bin/zdm-lab runs these as `zdm-lab kube …`.
  *
  * `up` prints the administrator's kubeconfig path on standard output (its
  * last line); progress goes to standard error. `down` exits 1 when it could
@@ -43,11 +51,11 @@ import { adminKubeconfig, clusterStatus, down, importFromDocker, leftovers, up }
 import type { EnvironmentBudget } from './environment.js';
 import { provisionEnvironment, removeEnvironment, type ProvisionOptions } from './provision.js';
 import { LOCAL_STORAGE_CLASS } from './storage.js';
-import { workstationShell } from './workstation.js';
+import { workstationCommand, workstationShell } from './workstation.js';
 
 const usage = `usage: tsx infra/kube/cli.ts build | up | down | status
        tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C [--local]
-       tsx infra/kube/cli.ts env destroy K… [--local] | env shell K [--local]`;
+       tsx infra/kube/cli.ts env destroy K… [--local] | env shell K [--local] [--announce TEXT] | env exec K [--local] -- COMMAND [ARGS…]`;
 
 function environments(args: string[]): number[] {
   if (args.length === 0) throw new Error(`name the environments, by number\n${usage}`);
@@ -88,8 +96,22 @@ async function provisionOptions(local: boolean, budget: EnvironmentBudget, repor
   return { budget, images: { cassandra: names.origin, proxy: names.proxy, workstation }, storageClass: process.env.ZDM_LAB_STORAGE_CLASS || undefined };
 }
 
+/** Runs `line` with this process's standard streams; its exit code. */
+function attached(line: { command: string; args: string[] }, local: boolean): Promise<number> {
+  const kubeconfig = local ? { KUBECONFIG: adminKubeconfig } : {};
+  const child = spawn(line.command, line.args, { stdio: 'inherit', env: { ...process.env, ...kubeconfig } });
+  return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+}
+
 async function environmentCommand(action: string | undefined, argv: string[], report: Reporter): Promise<number> {
-  const { values, positionals: args } = parseArgs({ args: argv, allowPositionals: true, options: { local: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' } } });
+  // What follows `--` is the command `env exec` runs, its options included.
+  const split = argv.indexOf('--');
+  const command = split < 0 ? [] : argv.slice(split + 1);
+  const { values, positionals: args } = parseArgs({
+    args: split < 0 ? argv : argv.slice(0, split),
+    allowPositionals: true,
+    options: { local: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' }, announce: { type: 'string' } },
+  });
   const local = values.local === true;
   switch (action) {
     case 'create': {
@@ -108,10 +130,12 @@ async function environmentCommand(action: string | undefined, argv: string[], re
     }
     case 'shell': {
       const [env] = environments(args);
-      const kubeconfig = local ? { KUBECONFIG: adminKubeconfig } : {};
-      const shell = workstationShell(env);
-      const child = spawn(shell.command, shell.args, { stdio: 'inherit', env: { ...process.env, ...kubeconfig } });
-      return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
+      return attached(workstationShell(env, values.announce), local);
+    }
+    case 'exec': {
+      const [env] = environments(args);
+      if (command.length === 0) throw new Error(`name the command after --\n${usage}`);
+      return attached(workstationCommand(env, command), local);
     }
     default:
       process.stderr.write(`${usage}\n`);

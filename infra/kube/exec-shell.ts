@@ -1,22 +1,30 @@
 /**
- * A terminal in a pod: what a lab terminal of the kubernetes backend runs
- * on the lab's side. The learner's shell runs in the environment's
- * workstation pod, reached through the API server's exec stream with a TTY;
- * on the lab's host there is only this client, in the terminal's pty
- * (lab/terminals/session.ts `launcher`), passing keys in and output out.
- * The pty's size follows along: the official client sends the stream's
- * resize messages whenever the pty's size changes (SIGWINCH).
+ * A shell or a command in a pod, reached through the API server's exec
+ * stream: what a lab terminal of the kubernetes backend runs on the lab's
+ * side, and what runs the course's commands (setup, checks, resets) there.
+ * The learner's shell runs in the environment's workstation pod; on the
+ * lab's host there is only this client.
  *
  *   exec-shell.ts [--announce TEXT] NAMESPACE POD CONTAINER [COMMAND [ARGS…]]
  *
- * --announce prints TEXT once the stream is open (the lab's terminals hold
- * what is typed until their shell announces itself: lab/terminals/session.ts
- * READY_MARKER), so that nothing typed earlier is echoed by the local pty
- * before it is raw.
+ * In a terminal (standard input is a TTY, lab/terminals/session.ts
+ * `launcher`) the stream has a TTY: keys go in and output comes out raw, and
+ * the pty's size follows along (the official client sends the stream's
+ * resize messages whenever the pty's size changes, SIGWINCH). --announce
+ * prints TEXT once the stream is open (the lab's terminals hold what is
+ * typed until their shell announces itself: READY_MARKER there), so that
+ * nothing typed earlier is echoed by the local pty before it is raw.
+ *
+ * Otherwise (a command the lab runs, its output read from pipes) there is no
+ * TTY: the remote command's standard output and error come out on this
+ * process's, and it reads no input. Ending this process closes the stream;
+ * the API server then leaves the remote command to run to its end, so the
+ * lab's time limits on such a command stop waiting, not the command.
+ *
  * The cluster is the one of KUBECONFIG, or the cluster the lab runs in
  * (its ServiceAccount). Without a command: an interactive login bash. The
- * exit code is the remote command's; a connection that fails says why on
- * the terminal and exits 1.
+ * exit code is the remote command's; a connection that fails says why and
+ * exits 1.
  */
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { apiMessage } from './environment.js';
@@ -40,16 +48,29 @@ async function main(argv: string[]): Promise<number> {
   const [namespace, pod, container, ...command] = argv;
   const config = new KubeConfig();
   config.loadFromDefault();
-  if (process.stdin.isTTY) process.stdin.setRawMode(true);
+  const tty = process.stdin.isTTY === true;
+  if (tty) process.stdin.setRawMode(true);
   let status: V1Status | undefined;
   try {
-    const socket = await new Exec(config).exec(namespace, pod, container, command.length > 0 ? command : ['/bin/bash', '-l'], process.stdout, null, process.stdin, true, (s) => {
-      status = s;
-    });
+    const socket = await new Exec(config).exec(
+      namespace,
+      pod,
+      container,
+      command.length > 0 ? command : ['/bin/bash', '-l'],
+      process.stdout,
+      tty ? null : process.stderr,
+      tty ? process.stdin : null,
+      tty,
+      (s) => {
+        status = s;
+      },
+    );
     if (announce !== undefined) process.stdout.write(announce);
     await new Promise<void>((resolve) => socket.on('close', () => resolve()));
   } catch (error) {
-    process.stdout.write(`\r\nno shell in ${namespace}/${pod}: ${apiMessage(error)}\r\n`);
+    const message = `no ${command.length > 0 ? 'command' : 'shell'} in ${namespace}/${pod}: ${apiMessage(error)}`;
+    if (tty) process.stdout.write(`\r\n${message}\r\n`);
+    else process.stderr.write(`${message}\n`);
     return 1;
   }
   return exitCodeOf(status);
@@ -58,7 +79,8 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (error) => {
-    process.stdout.write(`\r\n${(error as Error).message}\r\n`);
+    if (process.stdin.isTTY) process.stdout.write(`\r\n${(error as Error).message}\r\n`);
+    else process.stderr.write(`${(error as Error).message}\n`);
     process.exit(1);
   },
 );

@@ -8,8 +8,13 @@
  * and `proxy deploy` start them from the workstation, whose ServiceAccount
  * may scale and configure them but not create anything
  * (infra/backends/kubernetes.ts). The workstation itself runs at once.
+ *
+ * Made again (a lab that starts again makes its environments again), an
+ * environment is brought back to shape, but a StatefulSet of Origin, Target
+ * or the proxies that is there already is left as the learner's commands
+ * made it: running or not, with the learner's proxy configuration.
  */
-import type { KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, type KubeConfig, type KubernetesObject } from '@kubernetes/client-node';
 import { ensureProxyConfig } from '../config/proxy.js';
 import type { Reporter } from '../progress.js';
 import { topology } from '../topology.js';
@@ -31,9 +36,12 @@ export async function provisionEnvironment(config: KubeConfig, env: number, opti
   if (options.storageClass === LOCAL_STORAGE_CLASS) await provideLocalVolumes(config, nodeClaims(env));
   const topo = topology(env);
   const workloads = { images: options.images, storageClass: options.storageClass, replicas: 0 };
-  await applyObjects(config, [credentialsSecret(env), ...nodeObjects(topo.origin, workloads), ...nodeObjects(topo.target, workloads)], `environment ${env}'s nodes`);
+  const sets = await config.makeApiClient(AppsV1Api).listNamespacedStatefulSet({ namespace: namespaceOf(env) });
+  const existing = new Set(sets.items.map((set) => set.metadata?.name));
+  const absent = (object: KubernetesObject) => object.kind !== 'StatefulSet' || !existing.has(object.metadata?.name);
+  await applyObjects(config, [credentialsSecret(env), ...nodeObjects(topo.origin, workloads), ...nodeObjects(topo.target, workloads)].filter(absent), `environment ${env}'s nodes`);
   ensureProxyConfig(topo);
-  await applyObjects(config, proxyObjects(topo, await proxyAddresses(config, env), { images: options.images, replicas: 0 }), `environment ${env}'s proxies`);
+  await applyObjects(config, proxyObjects(topo, await proxyAddresses(config, env), { images: options.images, replicas: 0 }).filter(absent), `environment ${env}'s proxies`);
   await deployWorkstation(config, env, { image: options.images.workstation }, report);
   const seconds = (Date.now() - started) / 1000;
   report(`environment ${env} is ready for its learner in ${seconds.toFixed(1)}s (namespace ${namespaceOf(env)}; Origin, Target and the proxies not started)`);

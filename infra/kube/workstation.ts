@@ -53,6 +53,17 @@ export function workstationShell(env: number, announce?: string): { command: str
   return { command: process.execPath, args: ['--import', loader, script, ...(announce === undefined ? [] : ['--announce', announce]), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER] };
 }
 
+/**
+ * The command line that runs `command` in environment K's workstation as its
+ * learner's terminals would: a login bash (the profile's variables: the
+ * environment's addresses and logins), in the learner's working folder,
+ * with no TTY unless the caller's standard input is one (exec-shell.ts).
+ */
+export function workstationCommand(env: number, command: string[]): { command: string; args: string[] } {
+  const shell = workstationShell(env);
+  return { command: shell.command, args: [...shell.args, '/bin/bash', '-lc', 'cd "$LAB_ENV_DIR" && exec "$@"', 'zdm-lab-exec', ...command] };
+}
+
 export interface WorkstationOptions {
   /** The workstation image (infra/images/workstation). */
   image: string;

@@ -6,13 +6,21 @@
  *
  *   npm start -- [--course DIR] [--host 127.0.0.1] [--port 4000] [--data DIR] [--env K|none]
  *                [--memory-per-env GIB] [--cpus-per-env N] [--no-isolation] [--no-setup]
- *                [--tls-cert FILE --tls-key FILE]
+ *                [--tls-cert FILE --tls-key FILE] [--kubernetes cluster|local]
  *
  * Run as root, the lab isolates every environment (its own account, memory
  * and CPU budget, packet filter rules: environments/isolation.ts). Run as an
  * ordinary user it cannot, and hosts one environment, as a learner on their
  * own machine needs; `--no-isolation` hosts several anyway (trusted
  * learners only). The banner says which of the two it is.
+ *
+ * With --kubernetes every environment runs on a Kubernetes cluster instead:
+ * its namespace, with the course's per-environment budget as its quota, is
+ * made when its learner is added, and its terminals and the course's
+ * commands run in its workstation pod (environments/workstation.ts, through
+ * `zdm-lab kube env …`). `cluster` is the cluster of KUBECONFIG, or the one
+ * the lab runs in; `local` is this machine's local cluster (`zdm-lab kube
+ * up`, as root), whose images the lab builds and imports.
  *
  * The lab hands out shells: on an address beyond loopback it says so, and
  * without TLS it says that the tokens travel in clear text.
@@ -24,6 +32,8 @@ import { GIB } from '../instructor/capacity.js';
 import { startLab } from '../server/app.js';
 import { isolationProblem } from '../environments/isolation.js';
 import { CourseError, formatProblem } from '../course/schema.js';
+import { loadCourse } from '../course/load.js';
+import { kubernetesWorkstations, type WorkstationCommands } from '../environments/workstation.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +48,7 @@ const { values } = parseArgs({
     'no-setup': { type: 'boolean', default: false },
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
+    kubernetes: { type: 'string' },
   },
 });
 
@@ -82,8 +93,26 @@ if (cpus !== undefined && !(cpus > 0)) {
   process.exit(2);
 }
 
-const cannotIsolate = isolationProblem([resolve(values.course), fileURLToPath(new URL('../../bin/zdm-lab', import.meta.url))]);
-const isolate = !values['no-isolation'] && cannotIsolate === undefined;
+const zdmLab = fileURLToPath(new URL('../../bin/zdm-lab', import.meta.url));
+let workstations: WorkstationCommands | undefined;
+if (values.kubernetes !== undefined) {
+  if (values.kubernetes !== 'cluster' && values.kubernetes !== 'local') {
+    console.error(`--kubernetes must be "cluster" (the cluster of KUBECONFIG, or the one the lab runs in) or "local" (this machine's, zdm-lab kube up), not ${JSON.stringify(values.kubernetes)}`);
+    process.exit(2);
+  }
+  // Each namespace's quota is the course's per-environment budget (a course that does not load is reported by startLab below).
+  const declared = loadCourse(values.course).course?.environments;
+  const cpuBudget = cpus ?? declared?.cpus;
+  if (declared && cpuBudget === undefined) {
+    console.error('--kubernetes gives each environment a CPU quota: the course declares no "cpus" per environment, so give --cpus-per-env');
+    process.exit(2);
+  }
+  if (declared) workstations = kubernetesWorkstations(zdmLab, { local: values.kubernetes === 'local', memoryGiB: perEnv ?? declared.memoryBytes / GIB, cpus: cpuBudget! });
+}
+
+const cannotIsolate = isolationProblem([resolve(values.course), zdmLab]);
+// Nothing of a learner runs here when environments run on a cluster.
+const isolate = !workstations && !values['no-isolation'] && cannotIsolate === undefined;
 // The Docker backend's commands need the daemon, whose socket is root on the host: isolated accounts reach it through the lab's gateway, scoped each to its own.
 const dockerGateway = isolate && process.env.ZDM_LAB_BACKEND === 'docker';
 
@@ -101,13 +130,15 @@ try {
     isolate,
     dockerGateway,
     singleLearner: !values['no-isolation'],
+    workstations,
     onPrepareOutput: (text) => process.stdout.write(text),
   });
   for (const p of lab.problems) console.warn(formatProblem(p));
   console.log(`ZDM Lab: ${lab.course.title} (${lab.course.pages.length} pages)`);
   const cpuBudget = cpus ?? lab.course.environments.cpus;
   const budget = `${(perEnv ?? lab.course.environments.memoryBytes / GIB).toFixed(1)} GiB of memory and ${cpuBudget === undefined ? 'a fair share of the CPUs' : `${cpuBudget} CPU(s)`}`;
-  if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab${dockerGateway ? ', and Docker only through this lab, for its own containers' : ''}.`);
+  if (workstations) console.log(`Environments run on ${values.kubernetes === 'local' ? "this machine's local Kubernetes cluster" : 'a Kubernetes cluster (KUBECONFIG, or the one this lab runs in)'}: environment K is namespace zdmlab-env-K within ${budget}, and its terminals are shells in its workstation pod.`);
+  else if (isolate) console.log(`Environments are isolated: environment K runs as account zdmlab-K, within ${budget}, and reaches only its own 127.0.K.0/24 and this lab${dockerGateway ? ', and Docker only through this lab, for its own containers' : ''}.`);
   else if (values['no-isolation']) console.log(`Environments are NOT isolated (--no-isolation): every learner's shell runs as ${process.env.USER ?? `uid ${process.getuid?.()}`} and can reach every other environment. Host trusted learners only.`);
   else console.log(`Environments are not isolated (${cannotIsolate}): this lab hosts one environment. ${process.getuid?.() === 0 ? 'Fix that' : 'Start it as root'} to host a class, or start it with --no-isolation for trusted learners.`);
   if (env !== null) console.log(`Open this URL in your browser (it carries environment ${env}'s access token):\n\n    ${lab.openUrl}\n`);

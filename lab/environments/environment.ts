@@ -19,8 +19,9 @@ import type { CheckResult, Hand, PageStats, Progress, ProgressStore } from '../p
 import { READY_MARKER, TerminalSession } from '../terminals/session.js';
 import { Recorder, type RecordingInfo } from '../terminals/recording.js';
 import type { Sandbox } from './isolation.js';
+import type { Workstation } from './workstation.js';
 import type { StateShelf } from './states.js';
-import { runShell, type ShellResult } from './shell.js';
+import { runShell, type ShellResult, type Wrap } from './shell.js';
 
 const SETUP_TIMEOUT_MS = 30 * 60 * 1000;
 
@@ -62,6 +63,8 @@ export interface EnvironmentOptions {
   runSetup?: boolean;
   /** Isolation: the environment's account, budget and rules (isolation.ts); without it everything runs as the server's user. */
   sandbox?: Sandbox;
+  /** The learner's terminals and the course's commands run in this workstation, off the lab's host (workstation.ts); not with a sandbox. */
+  workstation?: Workstation;
   /** Where each terminal's output is recorded (asciicast, one file per terminal; the server's own folder, out of the learner's reach). */
   recordingDir?: string;
   /**
@@ -108,6 +111,10 @@ export class Environment {
   readonly vars: Record<string, string>;
   /** The account, budget and rules of an isolated environment. */
   readonly sandbox: Sandbox | undefined;
+  /** Where the terminals and the course's commands run when not on the lab's host. */
+  readonly workstation: Workstation | undefined;
+  /** The workstation was made (or brought back to shape) since this lab started. */
+  private workstationMade = false;
   readonly course: Course;
   private readonly store: ProgressStore;
   private readonly sessions = new Map<string, TerminalSession>();
@@ -131,6 +138,8 @@ export class Environment {
     this.store = opts.store;
     this.workDir = resolve(opts.envRoot, String(opts.id));
     this.sandbox = opts.sandbox;
+    this.workstation = opts.workstation;
+    if (this.sandbox && this.workstation) throw new Error(`environment ${opts.id}: a workstation is isolated by where it runs; it takes no sandbox`);
     this.recordingDir = opts.recordingDir;
     this.shellAccess = opts.shellAccess;
     if (this.recordingDir) mkdirSync(this.recordingDir, { recursive: true, mode: 0o700 });
@@ -337,7 +346,7 @@ export class Environment {
         env: { ...this.vars, ...this.shellVariables(), LAB_TERMINAL: id },
         shell: 'bash',
         args,
-        launcher: this.sandbox ? this.sandbox.wrap('bash', args) : undefined,
+        launcher: this.workstation ? this.workstation.terminal() : this.sandbox ? this.sandbox.wrap('bash', args) : undefined,
         recorder: this.recorder(id),
       });
       this.sessions.set(id, session);
@@ -501,6 +510,7 @@ export class Environment {
   async saveState(page: string, shelf: StateShelf, signal?: AbortSignal): Promise<void> {
     const states = this.course.states;
     if (!states) throw new Error('this course declares no "states"');
+    if (this.workstation) throw new Error(`environment ${this.id} runs in a workstation, whose files the lab does not hold: saved states are not kept for it; play the course to the page instead`);
     const out = join(this.workDir, STATE_OUT);
     const made = await this.shell(`rm -rf ${shellQuote(out)} && mkdir -m 700 ${shellQuote(out)}`, { timeoutMs: 30_000 });
     if (!made.ok) throw new Error(`no folder for the state: ${lastLine(made.output)}`);
@@ -526,6 +536,7 @@ export class Environment {
   restoreTo(page: string, shelf: StateShelf): Promise<ResetResult> {
     if (this.closed) return Promise.reject(new Error(`environment ${this.id} is closed`));
     if (this.resetting) return Promise.reject(new Error(`environment ${this.id} is being reset`));
+    if (this.workstation) return Promise.reject(new Error(`environment ${this.id} runs in a workstation, whose files the lab does not hold: it cannot be restored from a saved state; play the course to the page instead`));
     const restoring = this.doRestore(page, shelf).finally(() => (this.resetting = undefined));
     this.resetting = restoring;
     return restoring;
@@ -571,6 +582,13 @@ export class Environment {
     await this.closeTerminals();
     let result = { ok: true, output: '' };
     if (this.course.teardown) result = await this.shell(this.course.teardown, { timeoutMs: RESET_TIMEOUT_MS });
+    if (this.workstation) {
+      try {
+        await this.workstation.destroy();
+      } catch (err) {
+        result = { ok: false, output: `${result.output}${(err as Error).message}\n` };
+      }
+    }
     this.store.clear(this.id, this.course.dir);
     // The sandbox ends every process of the account first, so no learner's process can swap a folder for a link meanwhile.
     if (this.sandbox) await this.sandbox.close();
@@ -609,7 +627,11 @@ export class Environment {
    * folder a learner's process may be changing.
    */
   private async emptyWorkDir(): Promise<void> {
-    if (this.sandbox) {
+    if (this.workstation) {
+      // The learner's folder is the workstation's; the lab's own folder keeps only setup.log.
+      const result = await this.shell('find "$LAB_ENV_DIR" -mindepth 1 -delete', { timeoutMs: 60_000 });
+      if (!result.ok) console.error(`environment ${this.id}: emptying the workstation's folder left something: ${result.output.trim()}`);
+    } else if (this.sandbox) {
       const result = await this.shell(`find ${shellQuote(this.workDir)} -mindepth 1 -delete`, { timeoutMs: 60_000, cwd: '/' });
       if (!result.ok) console.error(`environment ${this.id}: emptying ${this.workDir} left something: ${result.output.trim()}`);
       return;
@@ -617,10 +639,16 @@ export class Environment {
     for (const name of readdirSync(this.workDir)) rmSync(join(this.workDir, name), { recursive: true, force: true });
   }
 
-  /** A course command in this environment: its folder, its variables, its account when isolated. */
-  /** One of the course's commands for this environment, as the environment's own account when it is isolated (never as the lab's user). */
+  /**
+   * One of the course's commands for this environment: as the environment's
+   * own account when it is isolated (never as the lab's user), in its
+   * workstation when it has one (there with the workstation's variables and
+   * folder, and the per-call ones of `opts.env`).
+   */
   shell(command: string, opts: { timeoutMs: number; cwd?: string; keepBackground?: boolean; signal?: AbortSignal; onOutput?: (text: string) => void; env?: Record<string, string> }): Promise<ShellResult> {
-    return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: { ...this.vars, ...opts.env }, wrap: this.sandbox ? (c, a) => this.sandbox!.wrap(c, a) : undefined });
+    const { workstation, sandbox } = this;
+    const wrap: Wrap | undefined = workstation ? (c, a) => workstation.wrap(c, a, opts.env) : sandbox ? (c, a) => sandbox.wrap(c, a) : undefined;
+    return runShell(command, { ...opts, cwd: opts.cwd ?? this.shellDir, env: { ...this.vars, ...opts.env }, wrap });
   }
 
   /**
@@ -667,6 +695,20 @@ export class Environment {
     // The learner's page: the setup brings the environment to what that page expects (a restart of the lab resumes there).
     const page = this.progress().current ?? '';
     this.note = '';
+    if (this.workstation && !this.workstationMade) {
+      try {
+        await this.workstation.create((t) => log.write(t));
+        this.workstationMade = true;
+      } catch (err) {
+        log.end();
+        if (this.sleepState === 'waking') this.sleepState = 'awake';
+        if (signal.aborted) return;
+        this.note = `Setup failed: ${lastLine((err as Error).message)}`;
+        this.setupState = 'failed';
+        console.error(`environment ${this.id}: setup failed: ${(err as Error).message}`);
+        return;
+      }
+    }
     const result = await this.shell(command, {
       timeoutMs: SETUP_TIMEOUT_MS,
       keepBackground: true,

@@ -40,6 +40,7 @@ import type { ProgressStore } from '../progress/store.js';
 import { hashToken, type Hand } from '../progress/store.js';
 import { newSalt, shellTokenFor, tokenFor, type Principal } from '../server/access.js';
 import { Sandbox } from '../environments/isolation.js';
+import { Workstation, type WorkstationCommands } from '../environments/workstation.js';
 import { DockerCgroupParent, isCgroupV2 } from '../environments/cgroups.js';
 import { AddressGuard } from '../environments/address-guard.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
@@ -72,6 +73,12 @@ export interface ClassroomOptions {
   };
   /** Not isolated and not told it may host several learners anyway: one environment only. */
   singleLearner?: boolean;
+  /**
+   * Every environment runs in a workstation of its own off this host (a pod on a Kubernetes
+   * cluster: environments/workstation.ts), made when its learner is added: no account or
+   * budget here, and no check of this host's memory, since the cluster's quotas hold them.
+   */
+  workstations?: WorkstationCommands;
   /** How often lifetimes and idle times are looked at (default 15 s). */
   lifecycleCheckMs?: number;
   /** How often the host's and the environments' CPU use is read for the capacity figures (default 15 s). */
@@ -385,7 +392,7 @@ export class Classroom {
     this.seatsShort = null;
     for (let have = seats.length; have < want; have++) {
       try {
-        ensureRoom(this.capacity());
+        if (!this.opts.workstations) ensureRoom(this.capacity());
         const env = this.freeNumber();
         this.add(env, SEAT_NAME, { salt: newSalt() }, Date.now(), true);
       } catch (err) {
@@ -484,7 +491,7 @@ export class Classroom {
       const seat = this.takeSeat(request.name);
       if (seat) return seat;
     }
-    if (!request.skipCapacityCheck) ensureRoom(this.capacity());
+    if (!request.skipCapacityCheck && !this.opts.workstations) ensureRoom(this.capacity());
     const learner = this.add(env, name, request.token === undefined ? { salt: newSalt() } : { salt: null, token: request.token }, Date.now());
     return { env, name, token: learner.token!, warm: false };
   }
@@ -780,7 +787,8 @@ export class Classroom {
   private add(env: number, name: string, credential: { salt: string | null; token?: string }, createdAt: number, reserved = false): Learner {
     const { course, store, envRoot, pathPrefix, runSetup, isolation } = this.opts;
     const token = credential.token ?? tokenFor(this.opts.tokenKey, credential.salt!);
-    const sandbox = isolation ? this.sandbox(env, isolation) : undefined;
+    const sandbox = isolation && !this.opts.workstations ? this.sandbox(env, isolation) : undefined;
+    const workstation = this.opts.workstations ? new Workstation(env, this.opts.workstations) : undefined;
     let environment: Environment;
     try {
       // the recordings are the server's: out of every learner's reach, even their own environment's
@@ -789,7 +797,7 @@ export class Classroom {
       chmodSync(recordings, 0o700);
       const { labUrl } = this.opts;
       const shellAccess = labUrl ? { url: labUrl, token: shellTokenFor(this.opts.tokenKey, env) } : undefined;
-      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox, recordingDir: join(recordings, String(env)), shellAccess });
+      environment = new Environment({ id: env, course, store, envRoot, pathPrefix, runSetup, sandbox, workstation, recordingDir: join(recordings, String(env)), shellAccess });
     } catch (err) {
       throw new ClassroomError(`environment ${env} could not be isolated: ${(err as Error).message}`, 500);
     }

@@ -35,6 +35,7 @@ import { setupTerminalSocket } from './terminals.js';
 import { Broadcast } from './broadcast.js';
 import { answerErrors, refuseForeignPaths } from './errors.js';
 import { securityHeaders } from './headers.js';
+import type { WorkstationCommands } from '../environments/workstation.js';
 
 export interface LabOptions {
   courseDir: string;
@@ -66,6 +67,8 @@ export interface LabOptions {
   dockerGateway?: boolean;
   /** Where the course's prepare command's output goes as it runs (default: nowhere). */
   onPrepareOutput?: (text: string) => void;
+  /** Every environment runs in a workstation of its own off this host, through these commands (environments/workstation.ts); then nothing is isolated here, as nothing of a learner runs here. */
+  workstations?: WorkstationCommands;
   /** How often environments' lifetimes and idle times are looked at (tests; default 15 s). */
   lifecycleCheckMs?: number;
   /** How often CPU use is read for the console's capacity figures (default 15 s; tests read it more often). */
@@ -133,8 +136,9 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     tokenKey,
     // what the terminals dial: the loopback address when the lab listens on every address
     labUrl: () => (listening ? `${opts.tls ? 'https' : 'http'}://${host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host}:${port}` : ''),
-    isolation: opts.isolate ? { labPorts: () => [listening ? port : 0, gateway?.listeningPort ?? 0], cpusPerEnvironment: opts.cpusPerEnvironment, docker: gateway } : undefined,
-    singleLearner: !opts.isolate && opts.singleLearner,
+    workstations: opts.workstations,
+    isolation: opts.isolate && !opts.workstations ? { labPorts: () => [listening ? port : 0, gateway?.listeningPort ?? 0], cpusPerEnvironment: opts.cpusPerEnvironment, docker: gateway } : undefined,
+    singleLearner: !opts.isolate && !opts.workstations && opts.singleLearner,
     lifecycleCheckMs: opts.lifecycleCheckMs,
     loadSampleMs: opts.loadSampleMs,
   });

@@ -30,7 +30,8 @@
  * images (test/support/docker.ts starts dockerd and builds them if needed).
  */
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
@@ -47,10 +48,13 @@ import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
 import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
 import { loadCourse } from '../../lab/course/load.js';
+import { kubernetesWorkstations } from '../../lab/environments/workstation.js';
+import { startLab } from '../../lab/server/app.js';
 import { Packet } from '../../lab/terminals/protocol.js';
 import { READY_MARKER, TerminalSession, type Viewer } from '../../lab/terminals/session.js';
 import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
 import { recordFinding } from '../support/findings.js';
+import { connectTerminal, labFetch } from '../e2e/lab-harness.js';
 import { assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem } from '../support/kube.js';
 import { required } from '../support/requirement.js';
 
@@ -231,12 +235,13 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   });
 
   test('a terminal is a shell in the workstation pod, with nothing of it on this host, and finds the environment by its names', async () => {
-    // Only the exec client runs on this host, in the terminal's pty: no shell of the learner's.
+    // The login shell has the environment's variables, as a lab terminal on a host has them.
+    await run('echo "I am $(id -un) on $(hostname)"; echo "origin=$ORIGIN_HOST proxies=$PROXY_HOSTS api=$API_URL"', 60_000);
+    // Only the exec client runs on this host, in the terminal's pty: no shell of the learner's. (Read once the
+    // shell answered: until the pty's child has exec'd the client, its command line is this test's.)
     const onHost = readFileSync(`/proc/${shell!.pid}/cmdline`, 'utf8').split('\0');
     assert.ok(onHost.some((arg) => arg.endsWith('exec-shell.ts')), `the terminal's process on the host: ${onHost.join(' ')}`);
     assert.deepEqual(childrenOf(shell!.pid), [], 'the exec client starts nothing on the host');
-    // The login shell has the environment's variables, as a lab terminal on a host has them.
-    await run('echo "I am $(id -un) on $(hostname)"; echo "origin=$ORIGIN_HOST proxies=$PROXY_HOSTS api=$API_URL"', 60_000);
     assert.match(screen.text(), /I am learner on workstation-0/);
     assert.match(screen.text(), /origin=origin-0\.origin proxies=zdm-proxy-0 zdm-proxy-1 zdm-proxy-2 api=http:\/\/127\.0\.41\.20:8000/);
     // The new size reaches the pod through the stream a moment after the lab's pty has it.
@@ -403,6 +408,47 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       assert.equal(await exitCode(other, otherScreen, 'zdm-lab infra status', 60_000), 0, 'its own environment, 42, it may read');
     } finally {
       await other.close();
+    }
+  });
+
+  test('a lab server with --kubernetes local hosts environment 41 in its workstation: the course\'s setup runs there and brings it back to step 1, the intro\'s Check passes there, and a terminal of the learner\'s page is a shell there', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'kube-lab-'));
+    const { course } = loadCourse(join(projectRoot, 'steps'));
+    const workstations = kubernetesWorkstations(join(projectRoot, 'bin', 'zdm-lab'), { local: true, memoryGiB: course!.environments.memoryBytes / 1024 ** 3, cpus: course!.environments.cpus! });
+    const server = await startLab({ courseDir: join(projectRoot, 'steps'), port: 0, dataDir, environmentId: null, workstations });
+    let terminal: Awaited<ReturnType<typeof connectTerminal>> | undefined;
+    try {
+      const started = Date.now();
+      const learner = server.classroom.create({ env: ENV, name: 'Kim' });
+      const env = server.environments.get(ENV)!;
+      assert.equal(env.sandbox, undefined, 'nothing of the learner runs on the lab\'s host, so nothing is isolated there');
+      const setup = await env.setupDone();
+      const log = readFileSync(join(env.workDir, 'setup.log'), 'utf8');
+      assert.equal(setup, 'done', `the setup failed:\n${log.slice(-3000)}`);
+      // The earlier tests left the proxies running and keyspaces of theirs: the course's setup undid them, in the workstation.
+      assert.match(env.setupNote, /^Ready for Step 1 \(undone: .*proxies running/, log.slice(-2000));
+      assert.match(log, /environment 41 is ready for its learner/, 'the workstation was made again first, and kept');
+      figures.push(`lab server: environment ${ENV} made again and set up to step 1 from its workstation in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      report(figures.at(-1)!);
+      const running = await core.listNamespacedPod({ namespace: NAMESPACE });
+      assert.ok(running.items.some((p) => p.metadata?.name === 'origin-0'), 'Origin runs again after the setup');
+      assert.ok(!running.items.some((p) => p.metadata?.name?.startsWith(`${PROXY_NAME}-`) && !p.metadata.deletionTimestamp), 'no proxy runs in the step-1 state');
+
+      const check = await labFetch(server, `/api/env/${ENV}/check`, { method: 'POST', body: { page: 'intro' }, token: learner.token });
+      assert.equal(check.status, 200);
+      assert.equal(check.body.ok, true, check.body.output);
+      assert.match(check.body.output, /Origin \(origin-0\.origin\) and Target \(target-0\.target\) are up/);
+
+      terminal = await connectTerminal(server, { env: ENV, token: learner.token, terminal: 'host' });
+      terminal.send({ type: Packet.INPUT, args: { data: 'echo "on $(hostname) as $(id -un), environment $LAB_ENV"\r' } });
+      await terminal.waitFor(/on workstation-0 as learner, environment 41/, 60_000);
+      const session = env.terminal('host');
+      const onHost = readFileSync(`/proc/${session.pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(onHost.some((arg) => arg.endsWith('infra/kube/cli.ts')) && onHost.includes('shell'), `the lab's side of the terminal is the exec client: ${onHost.join(' ')}`);
+    } finally {
+      await terminal?.close();
+      await server.close();
+      rmSync(dataDir, { recursive: true, force: true });
     }
   });
 
