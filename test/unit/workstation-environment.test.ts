@@ -1,0 +1,104 @@
+/**
+ * An environment whose learner's processes run in a workstation off the
+ * lab's host (lab/environments/workstation.ts), with the workstation played
+ * here by a folder and commands the test names, as an operator names
+ * `zdm-lab kube env …` (kube-workloads.test.ts runs the real ones, on a real
+ * cluster): the workstation is made before the course's setup runs, once
+ * per start of the lab; the setup, checks and resets run through `exec`,
+ * there, with the lab's per-call variables (LAB_PAGE), and a reset empties
+ * the learner's folder there; a workstation that
+ * cannot be made fails the setup with the reason; saved states are refused
+ * with the reason; and destroying the environment destroys its workstation.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { loadCourse } from '../../lab/course/load.js';
+import { Environment } from '../../lab/environments/environment.js';
+import { Workstation, type WorkstationCommands } from '../../lab/environments/workstation.js';
+import { ProgressStore } from '../../lab/progress/store.js';
+import { READY_MARKER } from '../../lab/terminals/session.js';
+
+const root = mkdtempSync(join(tmpdir(), 'workstation-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+/** A course whose setup and check say where they ran. */
+function course(name: string) {
+  const dir = join(root, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(
+    join(dir, 'course.json'),
+    JSON.stringify({
+      title: 'Workstation fixture',
+      terminals: [{ id: 'shell', name: 'shell' }],
+      setup: 'echo "setup at page [$LAB_PAGE] in $PWD, workstation=$WORKSTATION"',
+      pages: [{ id: 'intro', file: 'intro.md', title: 'Intro', check: 'test "$WORKSTATION" = yes && echo "checked in $PWD"' }],
+      states: { save: 'true', restore: 'true' },
+    }),
+  );
+  writeFileSync(join(dir, 'intro.md'), '# Intro\n');
+  const { course: loaded, problems } = loadCourse(dir);
+  assert.deepEqual(problems, []);
+  return loaded!;
+}
+
+/** Commands that keep environment K's "workstation" in <root>/<name>/ws-K, and log what they did. */
+function commands(name: string, create = 'mkdir -p "$0/ws-{env}" && echo "made {env}" >> "$0/log"'): WorkstationCommands {
+  const dir = join(root, name);
+  return {
+    create: ['bash', '-c', create, dir],
+    destroy: ['bash', '-c', 'rm -rf "$0/ws-{env}" && echo "destroyed {env}" >> "$0/log"', dir],
+    shell: ['bash', '-c', 'printf %s "$1"; cd "$0/ws-{env}" && exec env -i PATH="$PATH" LAB_ENV_DIR="$PWD" WORKSTATION=yes bash --norc -i', dir, '{ready}'],
+    exec: ['bash', '-c', 'cd "$0/ws-{env}" && exec env -i PATH="$PATH" LAB_ENV_DIR="$PWD" WORKSTATION=yes "$@"', dir],
+  };
+}
+
+const log = (name: string) => (existsSync(join(root, name, 'log')) ? readFileSync(join(root, name, 'log'), 'utf8') : '');
+
+describe('an environment in a workstation off the lab\'s host', () => {
+  test('the command lines: {env} and {ready} filled in, the command and its variables after exec\'s', () => {
+    const workstation = new Workstation(7, commands('lines'));
+    assert.deepEqual(workstation.terminal().args.slice(-1), [READY_MARKER]);
+    const line = workstation.wrap('bash', ['-c', 'true'], { LAB_PAGE: 'step2' });
+    assert.equal(line.command, 'bash');
+    assert.deepEqual(line.args.slice(2), [join(root, 'lines'), 'env', 'LAB_PAGE=step2', 'bash', '-c', 'true']);
+    assert.match(line.args[1]!, /ws-7/);
+  });
+
+  test('the workstation is made before the setup, which runs there with LAB_PAGE; checks and resets run there; it is made once per start', async () => {
+    const env = new Environment({ id: 5, course: course('made'), store: new ProgressStore(':memory:'), envRoot: join(root, 'made', 'envs'), workstation: new Workstation(5, commands('made')) });
+    try {
+      assert.equal(await env.setupDone(), 'done', readFileSync(join(env.workDir, 'setup.log'), 'utf8'));
+      assert.equal(env.setupNote, `setup at page [] in ${join(root, 'made', 'ws-5')}, workstation=yes`);
+      const check = await env.check('intro');
+      assert.equal(check.ok, true, check.output);
+      assert.match(check.output, /checked in .*ws-5$/m);
+      assert.equal((await env.shell('touch left-by-the-learner', { timeoutMs: 10_000 })).ok, true);
+      await env.reset();
+      assert.equal(await env.setupDone(), 'done');
+      assert.equal(existsSync(join(root, 'made', 'ws-5', 'left-by-the-learner')), false, 'the reset emptied the learner\'s folder in the workstation');
+      assert.equal(log('made'), 'made 5\n', 'made once, not again for the setup after the reset');
+      await assert.rejects(env.saveState('intro', undefined as never), /runs in a workstation, whose files the lab does not hold/);
+      await env.destroy();
+      assert.equal(log('made'), 'made 5\ndestroyed 5\n');
+      assert.equal(existsSync(join(root, 'made', 'ws-5')), false);
+    } finally {
+      await env.close();
+    }
+  });
+
+  test('a workstation that cannot be made fails the setup, which says why; nothing of the course ran', async () => {
+    const failing = commands('refused', 'echo "quota exceeded for namespace zdmlab-env-{env}" >&2; exit 3');
+    const env = new Environment({ id: 6, course: course('refused'), store: new ProgressStore(':memory:'), envRoot: join(root, 'refused', 'envs'), workstation: new Workstation(6, failing) });
+    try {
+      assert.equal(await env.setupDone(), 'failed');
+      assert.equal(env.setupNote, 'Setup failed: quota exceeded for namespace zdmlab-env-6');
+      assert.match(readFileSync(join(env.workDir, 'setup.log'), 'utf8'), /quota exceeded/);
+      assert.doesNotMatch(readFileSync(join(env.workDir, 'setup.log'), 'utf8'), /setup at page/);
+    } finally {
+      await env.close();
+    }
+  });
+});
