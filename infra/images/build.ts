@@ -7,7 +7,7 @@
  * image's, cqlsh, and the zdm-proxy binary. Each image is tagged with a hash
  * of everything that went into it, so a re-run finds it and builds nothing.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -208,10 +208,11 @@ function filesUnder(dir: string): string[] {
 /**
  * The workstation image of the kubernetes backend (infra/images/workstation):
  * the learner's shell with cqlsh, curl, tsx and `zdm-lab`, which runs the
- * course's commands and the sample API. It
- * carries this machine's Node.js and the project's installed packages
+ * course's commands, the sample API and Prometheus (`zdm-lab monitoring
+ * up`). It carries this machine's Node.js and Prometheus (Debian's, which
+ * needs only the C library) and the project's installed packages
  * (node_modules, native ones included: the base is the same Debian 12),
- * tagged by the lock file, the runtime and every file of the project it holds.
+ * tagged by the lock file, the two binaries and every file of the project it holds.
  */
 async function workstationImage(docker: Docker, base: string, report: Reporter): Promise<string> {
   const sitePackages = await cqlshSitePackages(report);
@@ -220,14 +221,16 @@ async function workstationImage(docker: Docker, base: string, report: Reporter):
   const profile = readFileSync(join(recipes, 'workstation', 'profile.sh'), 'utf8');
   const modules = join(projectRoot, 'node_modules');
   if (!existsSync(modules)) throw new Error(`the workstation image carries the project's packages, and ${modules} does not exist: run npm ci first`);
+  const prometheus = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).stdout.trim();
+  if (!prometheus) throw new Error('the workstation image carries this machine\'s Prometheus, and prometheus is not installed: apt-get install prometheus');
   const sources = WORKSTATION_FOLDERS.flatMap((folder) => filesUnder(join(projectRoot, folder)).map((file) => join(folder, file))).concat(WORKSTATION_FILES);
-  const tag = `zdm-lab-local/workstation:${hashOf([base, dockerfile, cqlsh, profile, fileHash(process.execPath), ...sources.flatMap((file) => [file, fileHash(join(projectRoot, file))])])}`;
+  const tag = `zdm-lab-local/workstation:${hashOf([base, dockerfile, cqlsh, profile, fileHash(process.execPath), fileHash(prometheus), ...sources.flatMap((file) => [file, fileHash(join(projectRoot, file))])])}`;
   if (await imageExists(docker, tag)) return tag;
   const context = join(workDir(), 'workstation-context');
   const links: Record<string, string> = { 'cqlsh-packages': sitePackages };
   for (const name of [...WORKSTATION_FOLDERS, ...WORKSTATION_FILES]) links[`zdm-lab/${name}`] = join(projectRoot, name);
   for (const name of readdirSync(modules).filter((n) => !DEVELOPMENT_PACKAGES.includes(n) && n !== '.bin')) links[`zdm-lab/node_modules/${name}`] = join(modules, name);
-  buildContext(context, { Dockerfile: dockerfile, cqlsh, 'profile.sh': profile }, links, { node: process.execPath });
+  buildContext(context, { Dockerfile: dockerfile, cqlsh, 'profile.sh': profile }, links, { node: process.execPath, prometheus });
   await buildImage(docker, tag, base, context, report);
   rmSync(context, { recursive: true, force: true });
   return tag;

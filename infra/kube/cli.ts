@@ -14,9 +14,9 @@
  *                                        a login shell in K's workstation, as its learner has it
  *                                        (TEXT printed once it is open: exec-shell.ts)
  *   tsx infra/kube/cli.ts env exec K -- COMMAND [ARGS…]
- *                                        COMMAND in K's workstation as its terminals run it (a login
- *                                        shell's variables, the learner's working folder); no TTY
- *                                        unless standard input is one; its exit code
+ *                                        COMMAND in K's workstation, in the learner's working folder
+ *                                        with the workstation's variables; no TTY unless standard
+ *                                        input is one; its exit code
  *
  * bin/zdm-lab runs these as `zdm-lab kube …`.
  *

@@ -54,10 +54,11 @@ export function workstationShell(env: number, announce?: string): { command: str
 }
 
 /**
- * The command line that runs `command` in environment K's workstation as its
- * learner's terminals would: a login bash (the profile's variables: the
- * environment's addresses and logins), in the learner's working folder,
- * with no TTY unless the caller's standard input is one (exec-shell.ts).
+ * The command line that runs `command` in environment K's workstation: a
+ * bash in the learner's working folder, with the workstation's variables
+ * (LAB_ENV, LAB_ENV_DIR, LAB_COURSE_DIR; the course's scripts read the
+ * addresses and logins themselves, steps/scripts/lab.sh), with no TTY unless
+ * the caller's standard input is one (exec-shell.ts).
  */
 export function workstationCommand(env: number, command: string[]): { command: string; args: string[] } {
   const shell = workstationShell(env);
