@@ -1,24 +1,29 @@
 /**
  * Environment 41 on the local Kubernetes cluster, as its learner meets it:
- * an instructor makes environments 41 and 42 with `infra/kube/cli.ts env
- * create 41 42 --local` (each its namespace, Pod Security `restricted`
+ * an instructor makes environments 41 and 42 with `zdm-lab kube env create
+ * 41 42 --local` (each its namespace, Pod Security `restricted`
  * enforced, and every workload: Origin, Target and the proxies not started,
  * the workstation running), from the lab's Cassandra, zdm-proxy and
  * workstation images, built with Docker as the Docker backend's suites
  * build them and imported into the cluster's containerd. Then everything
  * happens in terminals of the lab whose shells run in the workstation pod,
  * through the API server's exec stream, with nothing of them on this host:
- * the shell finds the environment by its names; `zdm-lab infra up` starts
- * Origin and Target, which answer with their cluster names and the
- * environment's login only, on bound volumes; `zdm-lab proxy deploy` starts
- * the three proxies, and a write through them lands on both clusters; the
- * sample API, started in a terminal as the course starts it, writes through
- * the proxies; `zdm-lab migrate` and `validate` bring Origin's older rows
- * to Target; `zdm-lab proxy rolling-update` to another read mode, while a
- * writer keeps writing through the proxies, replaces one proxy at a time
- * (never fewer than two ready) with no failed write and none missing;
- * another learner's `zdm-lab`, in environment 42's workstation, is refused
- * environment 41 by the API server; and `down` leaves nothing on the host.
+ * the shell finds the environment by its names. A lab server started with
+ * `--kubernetes local` then hosts environment 41: it makes the environment
+ * again, runs the course's setup in the workstation, which starts Origin and
+ * Target (they answer with their cluster names and the environment's login
+ * only, on bound volumes) and seeds Origin, passes the intro's Check there
+ * and opens the learner's terminal there; and the course's steps 1 to 7 are
+ * played through it as a learner plays them (the sample API, the writer
+ * loop, `zdm-lab proxy deploy`, the API through the proxies, `migrate` and
+ * `validate`), every Check passing and no request of the writer loop
+ * failing. The three proxies the course deployed are ready at their names,
+ * and a write through them lands on both clusters; `zdm-lab proxy
+ * rolling-update` to another read mode, while a writer of the test's keeps
+ * writing through the proxies, replaces one proxy at a time (never fewer
+ * than two ready) with no failed write and none missing; another learner's
+ * `zdm-lab`, in environment 42's workstation, is refused environment 41 by
+ * the API server; and `down` leaves nothing on the host.
  *
  * Not shown here: that another environment cannot reach these pods
  * (NetworkPolicy is accepted but not enforced by the local cluster's bridge
@@ -49,7 +54,8 @@ import { consoleReporter } from '../../infra/progress.js';
 import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { kubernetesWorkstations } from '../../lab/environments/workstation.js';
-import { startLab } from '../../lab/server/app.js';
+import { startLab, type LabServer } from '../../lab/server/app.js';
+import { playCourse } from '../../lab/autopilot/play.js';
 import { Packet } from '../../lab/terminals/protocol.js';
 import { READY_MARKER, TerminalSession, type Viewer } from '../../lab/terminals/session.js';
 import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
@@ -152,17 +158,22 @@ function watch(terminal: TerminalSession): { text: () => string; waitFor: (patte
 }
 
 /** The processes whose parent is `pid`. */
-function childrenOf(pid: number): number[] {
+/**
+ * The command lines of `pid`'s children, but the compiler service tsx's loader keeps beside a
+ * TypeScript process (esbuild --service), which is the client's own and runs nothing of a learner's.
+ */
+function childrenOf(pid: number): string[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
-    .filter((name) => {
+    .flatMap((name) => {
       try {
-        return readFileSync(`/proc/${name}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] === String(pid);
+        if (readFileSync(`/proc/${name}/stat`, 'utf8').replace(/^.*\) /, '').split(' ')[1] !== String(pid)) return [];
+        return [readFileSync(`/proc/${name}/cmdline`, 'utf8').split('\0').join(' ').trim()];
       } catch {
-        return false;
+        return [];
       }
     })
-    .map(Number);
+    .filter((command) => !/\besbuild\b.* --service=/.test(command));
 }
 
 /** Types a command in a terminal and waits until it has ended; its exit code. */
@@ -196,6 +207,10 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   let shell: TerminalSession | undefined;
   let screen: ReturnType<typeof watch>;
   let torn = false;
+  /** The lab server that hosts environment 41 in its workstation (the last tests), its folder and the learner's token. */
+  let server: LabServer | undefined;
+  let labData: string | undefined;
+  let learnerToken = '';
   const hostDirsBefore = hostDirsNow();
   const figures: string[] = [];
 
@@ -229,6 +244,8 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   });
 
   after(async () => {
+    await server?.close();
+    if (labData) rmSync(labData, { recursive: true, force: true });
     await shell?.close();
     if (!torn) await kubeCli('down');
     await docker?.stop();
@@ -253,11 +270,23 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     assert.match(screen.text(), /size=33 101/, 'the pod\'s terminal follows the size of the lab\'s');
   });
 
-  test('zdm-lab infra up starts Origin and Target, which answer with their cluster names and the environment\'s login only, on bound volumes', async () => {
-    const seconds = await run('zdm-lab infra up', 300_000);
-    figures.push(`zdm-lab infra up in ${seconds.toFixed(1)} s`);
-    await run('zdm-lab cqlsh origin -e "SELECT cluster_name FROM system.local" && zdm-lab cqlsh target -e "SELECT cluster_name FROM system.local"', 60_000);
-    assert.match(screen.text(), /^\s*origin\s*$[\s\S]*^\s*target\s*$/m, 'zdm-lab cqlsh reaches each cluster');
+  test('a lab server with --kubernetes local hosts environment 41 in its workstation: the course\'s setup runs there and starts Origin and Target (their cluster names, the environment\'s login only, bound volumes), the intro\'s Check passes there, and a terminal of the learner\'s page is a shell there', async () => {
+    labData = mkdtempSync(join(tmpdir(), 'kube-lab-'));
+    const { course } = loadCourse(join(projectRoot, 'steps'));
+    const workstations = kubernetesWorkstations(join(projectRoot, 'bin', 'zdm-lab'), { local: true, memoryGiB: course!.environments.memoryBytes / 1024 ** 3, cpus: course!.environments.cpus! });
+    server = await startLab({ courseDir: join(projectRoot, 'steps'), port: 0, dataDir: labData, environmentId: null, workstations });
+    const started = Date.now();
+    learnerToken = server.classroom.create({ env: ENV, name: 'Kim' }).token;
+    const env = server.environments.get(ENV)!;
+    assert.equal(env.sandbox, undefined, 'nothing of the learner runs on the lab\'s host, so nothing is isolated there');
+    const setup = await env.setupDone();
+    const log = readFileSync(join(env.workDir, 'setup.log'), 'utf8');
+    assert.equal(setup, 'done', `the setup failed:\n${log.slice(-3000)}`);
+    // A new environment's first seeding is nothing undone.
+    assert.equal(env.setupNote, 'Ready for Step 1', log.slice(-2000));
+    assert.match(log, /environment 41 is ready for its learner/, 'the workstation was made again first, and kept');
+    figures.push(`lab server: environment ${ENV} made again and set up to step 1 from its workstation (Origin and Target started, Origin seeded) in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    report(figures.at(-1)!);
     for (const name of ['origin', 'target'] as const) {
       const pod = `${name}-0`;
       const own = await cqlshIn(admin, pod, 'SELECT cluster_name FROM system.local', credentialsOf(ENV, name));
@@ -268,11 +297,51 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       const claim = await core.readNamespacedPersistentVolumeClaim({ name: `data-${pod}`, namespace: NAMESPACE });
       assert.equal(claim.status?.phase, 'Bound', `${name}'s data is on its volume`);
     }
+    const running = await core.listNamespacedPod({ namespace: NAMESPACE });
+    assert.ok(!running.items.some((p) => p.metadata?.name?.startsWith(`${PROXY_NAME}-`)), 'no proxy runs in the step-1 state');
+
+    const check = await labFetch(server, `/api/env/${ENV}/check`, { method: 'POST', body: { page: 'intro' }, token: learnerToken });
+    assert.equal(check.status, 200);
+    assert.equal(check.body.ok, true, check.body.output);
+    assert.match(check.body.output, /Origin \(origin-0\.origin\) and Target \(target-0\.target\) are up/);
+
+    const terminal = await connectTerminal(server, { env: ENV, token: learnerToken, terminal: 'host' });
+    try {
+      terminal.send({ type: Packet.INPUT, args: { data: 'echo "on $(hostname) as $(id -un), environment $LAB_ENV"\r' } });
+      await terminal.waitFor(/on workstation-0 as learner, environment 41/, 60_000);
+      const onHost = readFileSync(`/proc/${env.terminal('host').pid}/cmdline`, 'utf8').split('\0');
+      assert.ok(onHost.some((arg) => arg.endsWith('infra/kube/cli.ts')) && onHost.includes('shell'), `the lab's side of the terminal is the exec client: ${onHost.join(' ')}`);
+    } finally {
+      await terminal.close();
+    }
   });
 
-  test('zdm-lab proxy deploy starts three ready proxies, and a write through them lands on Origin and Target', async () => {
-    const seconds = await run('zdm-lab proxy deploy', 180_000);
-    figures.push(`zdm-lab proxy deploy in ${seconds.toFixed(1)} s`);
+  test('the course\'s steps 1 to 7, played through the lab in the workstation: every block and Check as a learner has them (the API through the proxies, migrate and validate), and the writer loop has no failed request', async () => {
+    assert.ok(server, 'the lab server of the test before runs');
+    const env = server.environments.get(ENV)!;
+    const started = Date.now();
+    const play = await playCourse(env, { to: 'step8', onProgress: (line) => report(line) });
+    const seconds = (Date.now() - started) / 1000;
+    const pages = play.pages.map((p) => p.id);
+    assert.deepEqual(pages, ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6', 'step7']);
+    for (const page of play.pages) assert.equal(page.check?.ok, true, `${page.id}'s Check: ${page.check?.output}`);
+    assert.match(play.pages.find((p) => p.id === 'step7')!.check!.output, /^✔/m);
+    // The writer loop's own record, in the workstation: one line per request, its phase, number and HTTP status.
+    const record = await env.shell('cat "$LAB_ENV_DIR/writer.log"', { timeoutMs: 60_000 });
+    assert.ok(record.ok, record.output);
+    const writes = record.output.split('\n').filter((l) => /^\w+-\d+ /.test(l));
+    const failed = writes.filter((l) => !/ 200$/.test(l));
+    assert.deepEqual(failed, [], 'no request of the writer loop failed');
+    const phases = [...new Set(writes.map((l) => l.split('-')[0]))];
+    assert.deepEqual(phases, ['phase0', 'phase1', 'phase2'], 'the loop wrote straight to Origin, then through the proxies (phases 1 and 2)');
+    figures.push(`course steps 1–7 played through the lab in the workstation in ${seconds.toFixed(0)} s, every Check passed; the writer loop: ${writes.length} writes (${phases.join(', ')}), 0 failed`);
+    report(figures.at(-1)!);
+    const memory = await podMemory();
+    figures.push(`memory after step 7 (working set, MiB): ${Object.entries(memory).map(([pod, mib]) => `${pod} ${mib}`).join(', ')}`);
+    report(figures.at(-1)!);
+  });
+
+  test('the three proxies step 3 deployed are ready at their names, in read mode PRIMARY_ONLY, and a write through them lands on Origin and Target', async () => {
     for (let i = 0; i < 3; i++) {
       const log = await core.readNamespacedPodLog({ name: `${PROXY_NAME}-${i}`, namespace: NAMESPACE });
       assert.match(log, /Proxy connected and ready to accept queries/, `${PROXY_NAME}-${i}'s log`);
@@ -288,32 +357,12 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     }
   });
 
-  test('the sample API, started in a terminal as the course starts it, writes through the proxies to both clusters', async () => {
-    await run('zdm-lab cqlsh target -f "$LAB_COURSE_DIR/../infra/schema/zdmapp.cql"', 60_000);
-    const api = workstationTerminal(kubeconfig);
-    const apiScreen = watch(api);
-    try {
-      api.write('printf \'%s\\n\' ZDM_PROXY "username=$TARGET_USERNAME" "password=$TARGET_PASSWORD" > "$LAB_ENV_DIR/client-connection-mode"\r');
-      api.write('CLIENT_CONNECTION_MODE_FILE="$LAB_ENV_DIR/client-connection-mode" tsx "$LAB_COURSE_DIR/../sample-api/server.ts"\r');
-      await apiScreen.waitFor(/sample-api: connected to ZDM_PROXY/, 90_000);
-      await run('curl -sf -X POST "$API_URL/status/eva/through-kube" && echo', 30_000);
-    } finally {
-      await api.close();
-    }
-    for (const pod of ['origin-0', 'target-0']) {
-      const rows = await cqlshIn(admin, pod, "SELECT status FROM zdmapp.user_status WHERE user = 'eva'");
-      assert.ok(rows.ok, rows.out);
-      assert.match(rows.out, /through-kube/, `the API's write is on ${pod}`);
-    }
-  });
-
-  test('zdm-lab migrate and validate, as step 7 runs them, bring Origin\'s rows written before the proxies to Target', async () => {
-    const before = await cqlshIn(admin, 'target-0', "SELECT count(*) FROM zdmapp.user_status WHERE user = 'marco'");
-    assert.equal(countOf(before.out), 0, 'the seed row written on Origin alone is not on Target yet');
-    const seconds = await run('zdm-lab migrate --keyspace zdmapp && zdm-lab validate --keyspace zdmapp', 180_000);
-    figures.push(`migrate and validate in ${seconds.toFixed(1)} s`);
-    const after = await cqlshIn(admin, 'target-0', "SELECT count(*) FROM zdmapp.user_status WHERE user = 'marco'");
-    assert.equal(countOf(after.out), 1, 'the seed row is on Target');
+  test('zdm-lab monitoring up, typed in the workstation as step 5 offers it, runs Prometheus there, which scrapes the three proxies by their names', async () => {
+    await run('zdm-lab monitoring up', 90_000);
+    // Every target up within 30 s (it scrapes every 2 s); a subshell, so that its exit ends it and not the terminal.
+    const targets = 'curl -s "$PROMETHEUS_URL/api/v1/targets?state=active"';
+    await run(`( for i in $(seq 30); do [ "$(${targets} | grep -o '"health":"up"' | wc -l)" -ge 3 ] && exit 0; sleep 1; done; exit 1 ) && { ${targets} | grep -o 'zdm-proxy-[0-9]:14001' | sort -u | tr '\\n' ' '; echo; }`, 60_000);
+    assert.match(screen.text(), /zdm-proxy-0:14001 zdm-proxy-1:14001 zdm-proxy-2:14001/, 'Prometheus scrapes the proxies at their Service names');
   });
 
   test('zdm-lab proxy rolling-update while a writer writes through the proxies replaces one at a time, with no failed write and none missing', async () => {
@@ -389,7 +438,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       assert.equal(countOf(count.out), written + 1, `every write is on ${pod}`);
     }
     const memory = await podMemory();
-    figures.push(`memory (working set, MiB): ${Object.entries(memory).map(([pod, mib]) => `${pod} ${mib}`).join(', ')}`);
+    figures.push(`memory with Prometheus, after the rolling update (working set, MiB): ${Object.entries(memory).map(([pod, mib]) => `${pod} ${mib}`).join(', ')}`);
     report(figures.at(-1)!);
   });
 
@@ -411,48 +460,9 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     }
   });
 
-  test('a lab server with --kubernetes local hosts environment 41 in its workstation: the course\'s setup runs there and brings it back to step 1, the intro\'s Check passes there, and a terminal of the learner\'s page is a shell there', async () => {
-    const dataDir = mkdtempSync(join(tmpdir(), 'kube-lab-'));
-    const { course } = loadCourse(join(projectRoot, 'steps'));
-    const workstations = kubernetesWorkstations(join(projectRoot, 'bin', 'zdm-lab'), { local: true, memoryGiB: course!.environments.memoryBytes / 1024 ** 3, cpus: course!.environments.cpus! });
-    const server = await startLab({ courseDir: join(projectRoot, 'steps'), port: 0, dataDir, environmentId: null, workstations });
-    let terminal: Awaited<ReturnType<typeof connectTerminal>> | undefined;
-    try {
-      const started = Date.now();
-      const learner = server.classroom.create({ env: ENV, name: 'Kim' });
-      const env = server.environments.get(ENV)!;
-      assert.equal(env.sandbox, undefined, 'nothing of the learner runs on the lab\'s host, so nothing is isolated there');
-      const setup = await env.setupDone();
-      const log = readFileSync(join(env.workDir, 'setup.log'), 'utf8');
-      assert.equal(setup, 'done', `the setup failed:\n${log.slice(-3000)}`);
-      // The earlier tests left the proxies running and keyspaces of theirs: the course's setup undid them, in the workstation.
-      assert.match(env.setupNote, /^Ready for Step 1 \(undone: .*proxies running/, log.slice(-2000));
-      assert.match(log, /environment 41 is ready for its learner/, 'the workstation was made again first, and kept');
-      figures.push(`lab server: environment ${ENV} made again and set up to step 1 from its workstation in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-      report(figures.at(-1)!);
-      const running = await core.listNamespacedPod({ namespace: NAMESPACE });
-      assert.ok(running.items.some((p) => p.metadata?.name === 'origin-0'), 'Origin runs again after the setup');
-      assert.ok(!running.items.some((p) => p.metadata?.name?.startsWith(`${PROXY_NAME}-`) && !p.metadata.deletionTimestamp), 'no proxy runs in the step-1 state');
-
-      const check = await labFetch(server, `/api/env/${ENV}/check`, { method: 'POST', body: { page: 'intro' }, token: learner.token });
-      assert.equal(check.status, 200);
-      assert.equal(check.body.ok, true, check.body.output);
-      assert.match(check.body.output, /Origin \(origin-0\.origin\) and Target \(target-0\.target\) are up/);
-
-      terminal = await connectTerminal(server, { env: ENV, token: learner.token, terminal: 'host' });
-      terminal.send({ type: Packet.INPUT, args: { data: 'echo "on $(hostname) as $(id -un), environment $LAB_ENV"\r' } });
-      await terminal.waitFor(/on workstation-0 as learner, environment 41/, 60_000);
-      const session = env.terminal('host');
-      const onHost = readFileSync(`/proc/${session.pid}/cmdline`, 'utf8').split('\0');
-      assert.ok(onHost.some((arg) => arg.endsWith('infra/kube/cli.ts')) && onHost.includes('shell'), `the lab's side of the terminal is the exec client: ${onHost.join(' ')}`);
-    } finally {
-      await terminal?.close();
-      await server.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    }
-  });
-
   test('down leaves nothing of the cluster on the host', async () => {
+    await server?.close();
+    server = undefined;
     await shell?.close();
     shell = undefined;
     const result = await kubeCli('down');
