@@ -628,7 +628,7 @@ export class Environment {
    */
   private async emptyWorkDir(): Promise<void> {
     if (this.workstation) {
-      // The learner's folder is the workstation's; the lab's own folder keeps only setup.log.
+      // The learner's folder is the workstation's; the lab's own folder here (setup.log) is emptied below.
       const result = await this.shell('find "$LAB_ENV_DIR" -mindepth 1 -delete', { timeoutMs: 60_000 });
       if (!result.ok) console.error(`environment ${this.id}: emptying the workstation's folder left something: ${result.output.trim()}`);
     } else if (this.sandbox) {
