@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { LabContext } from '../../infra/commands/environment.js';
 import { credentialVariables } from '../../infra/credentials.js';
+import { addressVariables, topology } from '../../infra/topology.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { renderPage } from '../../lab/course/render.js';
 import type { Block, Course } from '../../lab/course/schema.js';
@@ -107,7 +108,8 @@ describe('the course checks on a real environment', { timeout: 1_200_000 }, () =
       LAB_ENV: String(ENV),
       LAB_ENV_DIR: envDir,
       LAB_COURSE_DIR: join(root, 'steps'),
-      // what the lab's terminals export at start (zdm-lab env --shell --export)
+      // what the lab's terminals export at start (zdm-lab env --shell --export): the addresses and the logins
+      ...addressVariables(topology(ENV)),
       ...credentialVariables(ENV),
     };
     ctx = await stepOneEnvironment(ENV);
