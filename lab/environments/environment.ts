@@ -582,13 +582,8 @@ export class Environment {
     await this.closeTerminals();
     let result = { ok: true, output: '' };
     if (this.course.teardown) result = await this.shell(this.course.teardown, { timeoutMs: RESET_TIMEOUT_MS });
-    if (this.workstation) {
-      try {
-        await this.workstation.destroy();
-      } catch (err) {
-        result = { ok: false, output: `${result.output}${(err as Error).message}\n` };
-      }
-    }
+    const destroyed = await this.workstation?.destroy();
+    if (destroyed && !destroyed.ok) result = { ok: false, output: `${result.output}the workstation's removal failed:\n${destroyed.output}` };
     this.store.clear(this.id, this.course.dir);
     // The sandbox ends every process of the account first, so no learner's process can swap a folder for a link meanwhile.
     if (this.sandbox) await this.sandbox.close();
@@ -695,21 +690,18 @@ export class Environment {
     // The learner's page: the setup brings the environment to what that page expects (a restart of the lab resumes there).
     const page = this.progress().current ?? '';
     this.note = '';
+    // Its workstation first, once per start of the lab; the course's setup runs there.
+    let result: ShellResult | undefined;
     if (this.workstation && !this.workstationMade) {
-      try {
-        await this.workstation.create((t) => log.write(t));
-        this.workstationMade = true;
-      } catch (err) {
-        log.end();
-        if (this.sleepState === 'waking') this.sleepState = 'awake';
-        if (signal.aborted) return;
-        this.note = `Setup failed: ${lastLine((err as Error).message)}`;
-        this.setupState = 'failed';
-        console.error(`environment ${this.id}: setup failed: ${(err as Error).message}`);
-        return;
+      const made = await this.workstation.create({ signal, onOutput: (t) => log.write(t) });
+      this.workstationMade = made.ok;
+      if (!made.ok) {
+        const why = `Setup failed: ${lastLine(made.output)}`;
+        log.write(`${why}\n`);
+        result = { ...made, output: `${made.output}\n${why}` };
       }
     }
-    const result = await this.shell(command, {
+    result ??= await this.shell(command, {
       timeoutMs: SETUP_TIMEOUT_MS,
       keepBackground: true,
       signal,

@@ -22,12 +22,22 @@ export interface ShellResult {
 /** Turns a command line into the one that runs it (an isolated environment's: as its account, in its budget). */
 export type Wrap = (command: string, args: string[]) => { command: string; args: string[] };
 
-export function runShell(
-  command: string,
-  opts: { cwd: string; env: Record<string, string>; timeoutMs: number; onOutput?: (text: string) => void; keepBackground?: boolean; signal?: AbortSignal; wrap?: Wrap },
-): Promise<ShellResult> {
+export interface RunOptions {
+  cwd?: string;
+  env?: Record<string, string>;
+  timeoutMs: number;
+  onOutput?: (text: string) => void;
+  keepBackground?: boolean;
+  signal?: AbortSignal;
+}
+
+export function runShell(command: string, opts: RunOptions & { cwd: string; env: Record<string, string>; wrap?: Wrap }): Promise<ShellResult> {
+  return runCommand(opts.wrap ? opts.wrap('bash', ['-c', command]) : { command: 'bash', args: ['-c', command] }, opts);
+}
+
+/** A command line (no shell of its own), run as runShell runs a command: its own process group, a time limit, the output kept. */
+export function runCommand(line: { command: string; args: string[] }, opts: RunOptions): Promise<ShellResult> {
   return new Promise((resolve) => {
-    const line = opts.wrap ? opts.wrap('bash', ['-c', command]) : { command: 'bash', args: ['-c', command] };
     const child = spawn(line.command, line.args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let timedOut = false;
@@ -55,7 +65,7 @@ export function runShell(
     child.on('error', (err) => {
       clearTimeout(timer);
       opts.signal?.removeEventListener('abort', onAbort);
-      resolve({ ok: false, exitCode: null, timedOut, output: `could not run bash: ${err.message}` });
+      resolve({ ok: false, exitCode: null, timedOut, output: `could not run ${line.command}: ${err.message}` });
     });
     // A daemon started by setup keeps the pipes open: then the exit of bash itself ends the wait.
     child.on('exit', (code) => {

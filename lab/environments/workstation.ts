@@ -12,8 +12,8 @@
  * `{ready}` for the text a lab terminal's shell prints once it is ready
  * (terminals/session.ts READY_MARKER).
  */
-import { spawn } from 'node:child_process';
 import { READY_MARKER } from '../terminals/session.js';
+import { runCommand, type ShellResult } from './shell.js';
 
 export interface WorkstationCommands {
   /** Makes environment {env}'s workstation, or brings it back to shape (a restart of the lab runs it again). */
@@ -26,8 +26,6 @@ export interface WorkstationCommands {
   exec: string[];
 }
 
-/** The output a create or destroy keeps, at most: the message shown when it fails. */
-const OUTPUT_LIMIT = 16 * 1024;
 const COMMAND_TIMEOUT_MS = 15 * 60_000;
 
 export class Workstation {
@@ -58,37 +56,12 @@ export class Workstation {
   }
 
   /** Makes the workstation (or brings it back to shape); `onOutput` sees its progress as it comes. */
-  create(onOutput?: (text: string) => void): Promise<void> {
-    return this.run('create', this.commands.create, onOutput);
+  create(opts: { onOutput?: (text: string) => void; signal?: AbortSignal } = {}): Promise<ShellResult> {
+    return runCommand(this.line(this.commands.create), { ...opts, timeoutMs: COMMAND_TIMEOUT_MS });
   }
 
-  destroy(onOutput?: (text: string) => void): Promise<void> {
-    return this.run('destroy', this.commands.destroy, onOutput);
-  }
-
-  private run(what: string, template: string[], onOutput?: (text: string) => void): Promise<void> {
-    const { command, args } = this.line(template);
-    return new Promise((resolve, reject) => {
-      const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-      let output = '';
-      const collect = (chunk: Buffer) => {
-        const text = chunk.toString('utf8');
-        onOutput?.(text);
-        output = (output + text).slice(-OUTPUT_LIMIT);
-      };
-      child.stdout.on('data', collect);
-      child.stderr.on('data', collect);
-      const timer = setTimeout(() => child.kill('SIGTERM'), COMMAND_TIMEOUT_MS);
-      child.on('error', (error) => {
-        clearTimeout(timer);
-        reject(new Error(`environment ${this.env}'s workstation: ${what} could not run ${command}: ${error.message}`));
-      });
-      child.on('close', (code, signal) => {
-        clearTimeout(timer);
-        if (code === 0) resolve();
-        else reject(new Error(`environment ${this.env}'s workstation: ${what} (${[command, ...args].join(' ')}) ${signal ? `was stopped (${signal})` : `exited ${code}`}:\n${output.trim().split('\n').slice(-15).join('\n')}`));
-      });
-    });
+  destroy(): Promise<ShellResult> {
+    return runCommand(this.line(this.commands.destroy), { timeoutMs: COMMAND_TIMEOUT_MS });
   }
 }
 

@@ -787,7 +787,7 @@ export class Classroom {
   private add(env: number, name: string, credential: { salt: string | null; token?: string }, createdAt: number, reserved = false): Learner {
     const { course, store, envRoot, pathPrefix, runSetup, isolation } = this.opts;
     const token = credential.token ?? tokenFor(this.opts.tokenKey, credential.salt!);
-    const sandbox = isolation && !this.opts.workstations ? this.sandbox(env, isolation) : undefined;
+    const sandbox = isolation ? this.sandbox(env, isolation) : undefined;
     const workstation = this.opts.workstations ? new Workstation(env, this.opts.workstations) : undefined;
     let environment: Environment;
     try {
