@@ -75,10 +75,11 @@ const READY_FILE = '/tmp/zdm-lab-ready';
 
 /**
  * What each container may use. A node's memory is its heap (256 MiB at
- * most) and what the JVM keeps beside it (268–294 MiB working set once
+ * most) and what the JVM keeps beside it (268–303 MiB working set once
  * started); a proxy is one Go process; the workstation is the learner's
  * shells and what the course starts in them: the sample API (one Node.js
- * process), the writer loop, cqlsh, `zdm-lab`. The six limits add up to the
+ * process), the writer loop, cqlsh, `zdm-lab`, and Prometheus once the
+ * learner starts the monitoring (about 310 MiB then, with a cqlsh). The six limits add up to the
  * course's budget (course.json: 1331Mi and 2 CPUs, the namespace's quota),
  * so that the environment always fits its quota whole. The requests, what
  * the scheduler sets aside, are about what each part was measured to use
@@ -87,9 +88,9 @@ const READY_FILE = '/tmp/zdm-lab-ready';
  * kube-workloads test's working sets).
  */
 export const RESOURCES = {
-  node: { requests: { memory: '320Mi', cpu: '60m' }, limits: { memory: '416Mi', cpu: '600m' } },
+  node: { requests: { memory: '320Mi', cpu: '60m' }, limits: { memory: '384Mi', cpu: '600m' } },
   proxy: { requests: { memory: '32Mi', cpu: '10m' }, limits: { memory: '56Mi', cpu: '100m' } },
-  workstation: { requests: { memory: '192Mi', cpu: '60m' }, limits: { memory: '331Mi', cpu: '500m' } },
+  workstation: { requests: { memory: '192Mi', cpu: '60m' }, limits: { memory: '395Mi', cpu: '500m' } },
 } as const;
 
 export interface WorkloadImages {
