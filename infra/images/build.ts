@@ -28,6 +28,8 @@ export interface LabImages {
   proxy?: string;
   /** The kubernetes backend's workstation and sample API; built only when asked for. */
   workstation?: string;
+  /** The lab server as deploy/kubernetes runs it; built only when asked for. */
+  labServer?: string;
 }
 
 const recipes = new URL('.', import.meta.url).pathname;
@@ -205,6 +207,22 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
+/** The project's own files an image carries, with the links that put them (and the installed packages) under zdm-lab/ of a build context. */
+function projectFiles(): { sources: string[]; links: Record<string, string> } {
+  const modules = join(projectRoot, 'node_modules');
+  if (!existsSync(modules)) throw new Error(`the lab's images carry the project's packages, and ${modules} does not exist: run npm ci first`);
+  const sources = WORKSTATION_FOLDERS.flatMap((folder) => filesUnder(join(projectRoot, folder)).map((file) => join(folder, file))).concat(WORKSTATION_FILES);
+  const links: Record<string, string> = {};
+  for (const name of [...WORKSTATION_FOLDERS, ...WORKSTATION_FILES]) links[`zdm-lab/${name}`] = join(projectRoot, name);
+  for (const name of readdirSync(modules).filter((n) => !DEVELOPMENT_PACKAGES.includes(n) && n !== '.bin')) links[`zdm-lab/node_modules/${name}`] = join(modules, name);
+  return { sources, links };
+}
+
+/** What an image of the project's own code is tagged by: its recipe, the extra files, Node.js and every project file it holds. */
+function projectTag(name: string, base: string, sources: string[], parts: (string | Buffer)[]): string {
+  return `zdm-lab-local/${name}:${hashOf([base, ...parts, fileHash(process.execPath), ...sources.flatMap((file) => [file, fileHash(join(projectRoot, file))])])}`;
+}
+
 /**
  * The workstation image of the kubernetes backend (infra/images/workstation):
  * the learner's shell with cqlsh, curl, tsx and `zdm-lab`, which runs the
@@ -219,18 +237,30 @@ async function workstationImage(docker: Docker, base: string, report: Reporter):
   const dockerfile = readFileSync(join(recipes, 'workstation', 'Dockerfile'), 'utf8');
   const cqlsh = readFileSync(join(recipes, 'cassandra', 'cqlsh'), 'utf8');
   const profile = readFileSync(join(recipes, 'workstation', 'profile.sh'), 'utf8');
-  const modules = join(projectRoot, 'node_modules');
-  if (!existsSync(modules)) throw new Error(`the workstation image carries the project's packages, and ${modules} does not exist: run npm ci first`);
   const prometheus = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).stdout.trim();
   if (!prometheus) throw new Error('the workstation image carries this machine\'s Prometheus, and prometheus is not installed: apt-get install prometheus');
-  const sources = WORKSTATION_FOLDERS.flatMap((folder) => filesUnder(join(projectRoot, folder)).map((file) => join(folder, file))).concat(WORKSTATION_FILES);
-  const tag = `zdm-lab-local/workstation:${hashOf([base, dockerfile, cqlsh, profile, fileHash(process.execPath), fileHash(prometheus), ...sources.flatMap((file) => [file, fileHash(join(projectRoot, file))])])}`;
+  const { sources, links } = projectFiles();
+  const tag = projectTag('workstation', base, sources, [dockerfile, cqlsh, profile, fileHash(prometheus)]);
   if (await imageExists(docker, tag)) return tag;
   const context = join(workDir(), 'workstation-context');
-  const links: Record<string, string> = { 'cqlsh-packages': sitePackages };
-  for (const name of [...WORKSTATION_FOLDERS, ...WORKSTATION_FILES]) links[`zdm-lab/${name}`] = join(projectRoot, name);
-  for (const name of readdirSync(modules).filter((n) => !DEVELOPMENT_PACKAGES.includes(n) && n !== '.bin')) links[`zdm-lab/node_modules/${name}`] = join(modules, name);
-  buildContext(context, { Dockerfile: dockerfile, cqlsh, 'profile.sh': profile }, links, { node: process.execPath, prometheus });
+  buildContext(context, { Dockerfile: dockerfile, cqlsh, 'profile.sh': profile }, { ...links, 'cqlsh-packages': sitePackages }, { node: process.execPath, prometheus });
+  await buildImage(docker, tag, base, context, report);
+  rmSync(context, { recursive: true, force: true });
+  return tag;
+}
+
+/**
+ * The lab server's image (infra/images/lab-server, deployed by
+ * deploy/kubernetes): Node.js and the project's code and packages, which
+ * serve the course and reach every environment through the Kubernetes API.
+ */
+async function labServerImage(docker: Docker, base: string, report: Reporter): Promise<string> {
+  const dockerfile = readFileSync(join(recipes, 'lab-server', 'Dockerfile'), 'utf8');
+  const { sources, links } = projectFiles();
+  const tag = projectTag('lab-server', base, sources, [dockerfile]);
+  if (await imageExists(docker, tag)) return tag;
+  const context = join(workDir(), 'lab-server-context');
+  buildContext(context, { Dockerfile: dockerfile }, links, { node: process.execPath });
   await buildImage(docker, tag, base, context, report);
   rmSync(context, { recursive: true, force: true });
   return tag;
@@ -240,10 +270,11 @@ async function workstationImage(docker: Docker, base: string, report: Reporter):
  * The lab's local images, built when missing: Cassandra (from the cached
  * jars) always, zdm-proxy when a binary is given.
  */
-export async function ensureLabImages(docker: Docker, report: Reporter, options: { proxyBinary?: string; workstation?: boolean } = {}): Promise<LabImages> {
+export async function ensureLabImages(docker: Docker, report: Reporter, options: { proxyBinary?: string; workstation?: boolean; labServer?: boolean } = {}): Promise<LabImages> {
   const base = await baseImage(docker, report);
   const cassandra = await cassandraImage(docker, base, report);
   const proxy = options.proxyBinary ? await proxyImage(docker, base, options.proxyBinary, report) : undefined;
   const workstation = options.workstation ? await workstationImage(docker, base, report) : undefined;
-  return { cassandra, proxy, workstation };
+  const labServer = options.labServer ? await labServerImage(docker, base, report) : undefined;
+  return { cassandra, proxy, workstation, labServer };
 }

@@ -1,7 +1,7 @@
 /**
  * The binaries of the lab's local Kubernetes cluster, built from source once
  * and kept in the lab's cache, keyed by version: etcd, kube-apiserver,
- * kube-controller-manager, kube-scheduler, kubelet and kube-proxy, and
+ * kube-controller-manager, kube-scheduler, kubelet and kube-proxy, kubectl, and
  * CoreDNS for the cluster DNS. Nothing of their source is in the project:
  * each is built in a module the build writes into the cache. The cluster's
  * module requires k8s.io/kubernetes and restates that module's staging
@@ -43,6 +43,8 @@ const clusterBinaries = {
   'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
   kubelet: 'k8s.io/kubernetes/cmd/kubelet',
   'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
+  // The client: an instructor's `kubectl apply -k deploy/kubernetes` against the local cluster, and its test.
+  kubectl: 'k8s.io/kubernetes/cmd/kubectl',
 } as const;
 
 export type ClusterBinary = keyof typeof clusterBinaries;

@@ -10,9 +10,10 @@
  *   tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C
  *                                        make environments K… whole (provision.ts), waiting for each workstation
  *   tsx infra/kube/cli.ts env destroy K…  remove them, and everything in them
- *   tsx infra/kube/cli.ts env shell K [--announce TEXT]
+ *   tsx infra/kube/cli.ts env shell K [--announce TEXT] [--prompt-mark P --command-mark C]
  *                                        a login shell in K's workstation, as its learner has it
- *                                        (TEXT printed once it is open: exec-shell.ts)
+ *                                        (TEXT printed once it is open: exec-shell.ts; P printed
+ *                                        with each prompt, C as each command starts: profile.sh)
  *   tsx infra/kube/cli.ts env exec K -- COMMAND [ARGS…]
  *                                        COMMAND in K's workstation, in the learner's working folder
  *                                        with the workstation's variables; no TTY unless standard
@@ -55,7 +56,8 @@ import { workstationCommand, workstationShell } from './workstation.js';
 
 const usage = `usage: tsx infra/kube/cli.ts build | up | down | status
        tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C [--local]
-       tsx infra/kube/cli.ts env destroy K… [--local] | env shell K [--local] [--announce TEXT] | env exec K [--local] -- COMMAND [ARGS…]`;
+       tsx infra/kube/cli.ts env destroy K… [--local] | env shell K [--local] [--announce TEXT] [--prompt-mark P --command-mark C]
+       tsx infra/kube/cli.ts env exec K [--local] -- COMMAND [ARGS…]`;
 
 function environments(args: string[]): number[] {
   if (args.length === 0) throw new Error(`name the environments, by number\n${usage}`);
@@ -88,7 +90,7 @@ async function provisionOptions(local: boolean, budget: EnvironmentBudget, repor
     const images = { cassandra: built.cassandra, proxy: built.proxy!, workstation: built.workstation! };
     const imported = await importFromDocker(Object.values(images));
     report(`images in the local cluster: ${Object.values(images).join(', ')}${imported.length ? ` (imported ${imported.length})` : ''}`);
-    return { budget, images, storageClass: LOCAL_STORAGE_CLASS };
+    return { budget, images, storageClass: LOCAL_STORAGE_CLASS, localVolumes: true };
   }
   const workstation = process.env.ZDM_LAB_WORKSTATION_IMAGE;
   if (!workstation) throw new Error('ZDM_LAB_WORKSTATION_IMAGE is not set: build the workstation image (infra/images/workstation, infra/images/build.ts), push it where the cluster pulls from, and name it there');
@@ -96,8 +98,18 @@ async function provisionOptions(local: boolean, budget: EnvironmentBudget, repor
   return { budget, images: { cassandra: names.origin, proxy: names.proxy, workstation }, storageClass: process.env.ZDM_LAB_STORAGE_CLASS || undefined };
 }
 
-/** Runs `line` with this process's standard streams; its exit code. */
+/**
+ * Runs `line` with this process's standard streams; its exit code. Or, when
+ * bin/zdm-lab asks (ZDM_LAB_EXEC_LINE), writes it NUL-separated for the
+ * script to exec in its place: then the exec client is the one process a
+ * terminal keeps on the lab's side, not this command's Node.js beside it.
+ */
 function attached(line: { command: string; args: string[] }, local: boolean): Promise<number> {
+  if (process.env.ZDM_LAB_EXEC_LINE) {
+    const words = [...(local ? ['env', `KUBECONFIG=${adminKubeconfig}`] : []), line.command, ...line.args];
+    process.stdout.write(words.map((word) => `${word}\0`).join(''));
+    return Promise.resolve(0);
+  }
   const kubeconfig = local ? { KUBECONFIG: adminKubeconfig } : {};
   const child = spawn(line.command, line.args, { stdio: 'inherit', env: { ...process.env, ...kubeconfig } });
   return new Promise((resolve) => child.on('close', (code) => resolve(code ?? 1)));
@@ -110,7 +122,7 @@ async function environmentCommand(action: string | undefined, argv: string[], re
   const { values, positionals: args } = parseArgs({
     args: split < 0 ? argv : argv.slice(0, split),
     allowPositionals: true,
-    options: { local: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' }, announce: { type: 'string' } },
+    options: { local: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' }, announce: { type: 'string' }, 'prompt-mark': { type: 'string' }, 'command-mark': { type: 'string' } },
   });
   const local = values.local === true;
   switch (action) {
@@ -125,12 +137,15 @@ async function environmentCommand(action: string | undefined, argv: string[], re
     case 'destroy': {
       const envs = environments(args);
       const config = clusterConfig(local);
-      for (const env of envs) await removeEnvironment(config, env, { storageClass: local ? LOCAL_STORAGE_CLASS : undefined }, report);
+      for (const env of envs) await removeEnvironment(config, env, { localVolumes: local }, report);
       return 0;
     }
     case 'shell': {
       const [env] = environments(args);
-      return attached(workstationShell(env, values.announce), local);
+      const prompt = values['prompt-mark'];
+      const mark = values['command-mark'];
+      if ((prompt === undefined) !== (mark === undefined)) throw new Error('--prompt-mark and --command-mark go together: what the shell prints with each prompt, and as each command starts');
+      return attached(workstationShell(env, values.announce, prompt === undefined ? undefined : { prompt, command: mark! }), local);
     }
     case 'exec': {
       const [env] = environments(args);

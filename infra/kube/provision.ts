@@ -19,21 +19,23 @@ import { ensureProxyConfig } from '../config/proxy.js';
 import type { Reporter } from '../progress.js';
 import { topology } from '../topology.js';
 import { applyObjects, createEnvironment, destroyEnvironment, namespaceOf, type EnvironmentOptions } from './environment.js';
-import { LOCAL_STORAGE_CLASS, provideLocalVolumes, releaseLocalVolumes } from './storage.js';
+import { provideLocalVolumes, releaseLocalVolumes } from './storage.js';
 import { credentialsSecret, nodeClaims, nodeObjects, proxyAddresses, proxyObjects, type WorkloadImages } from './workloads.js';
 import { deployWorkstation } from './workstation.js';
 
 export interface ProvisionOptions extends EnvironmentOptions {
   images: Required<WorkloadImages>;
-  /** The nodes' StorageClass: LOCAL_STORAGE_CLASS on the lab's local cluster (its volumes are made here), another by name, or (none) the cluster's default. */
+  /** The nodes' StorageClass: LOCAL_STORAGE_CLASS on the lab's local cluster, another by name, or (none) the cluster's default. */
   storageClass?: string;
+  /** The nodes' volumes are made here, as folders of this machine (the local cluster, run from its host: storage.ts). */
+  localVolumes?: boolean;
 }
 
 /** Makes environment K (or brings it back to shape) and waits until its workstation runs; the seconds it took. */
 export async function provisionEnvironment(config: KubeConfig, env: number, options: ProvisionOptions, report: Reporter): Promise<number> {
   const started = Date.now();
   await createEnvironment(config, env, options, report);
-  if (options.storageClass === LOCAL_STORAGE_CLASS) await provideLocalVolumes(config, nodeClaims(env));
+  if (options.localVolumes) await provideLocalVolumes(config, nodeClaims(env));
   const topo = topology(env);
   const workloads = { images: options.images, storageClass: options.storageClass, replicas: 0 };
   const sets = await config.makeApiClient(AppsV1Api).listNamespacedStatefulSet({ namespace: namespaceOf(env) });
@@ -49,8 +51,8 @@ export async function provisionEnvironment(config: KubeConfig, env: number, opti
 }
 
 /** Removes environment K: its namespace with everything in it, and the local volumes made for it. */
-export async function removeEnvironment(config: KubeConfig, env: number, options: { storageClass?: string }, report: Reporter): Promise<number> {
+export async function removeEnvironment(config: KubeConfig, env: number, options: { localVolumes?: boolean }, report: Reporter): Promise<number> {
   const seconds = await destroyEnvironment(config, env, report);
-  if (options.storageClass === LOCAL_STORAGE_CLASS) await releaseLocalVolumes(config, namespaceOf(env));
+  if (options.localVolumes) await releaseLocalVolumes(config, namespaceOf(env));
   return seconds;
 }

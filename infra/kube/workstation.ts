@@ -23,11 +23,10 @@
  * It meets Pod Security `restricted`, like every pod of the environment.
  */
 import type { KubeConfig, KubernetesObject, V1Container, V1StatefulSet, V1Volume } from '@kubernetes/client-node';
-import { join } from 'node:path';
-import { projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { topology } from '../topology.js';
 import { applyObjects, namespaceOf, SERVICE_ACCOUNT } from './environment.js';
+import { execClient } from './exec-client.js';
 import { allReady, CREDENTIALS_SECRET, labelsOf, RESOURCES, restrictedContainer, restrictedPod, waitForStatefulSet } from './workloads.js';
 
 export const WORKSTATION_NAME = 'workstation';
@@ -41,16 +40,23 @@ const CREDENTIALS_DIR = '/zdm-lab/credentials';
 /** The learner's working folder (a terminal's LAB_ENV_DIR): where the course keeps the API's connection file and the writer's log. */
 const WORK_DIR = '/home/learner/work';
 
+/** What a lab terminal's shell prints to say where it is (LAB_PROMPT_MARK and LAB_COMMAND_MARK in the image's profile.sh). */
+export interface ShellMarks {
+  prompt: string;
+  command: string;
+}
+
 /**
- * The command line of a terminal in environment K's workstation: exec-shell.ts
- * under this Node.js, for a pty of the lab's (with `announce`, the lab's
- * ready marker) or a person's. KUBECONFIG (or the lab's own ServiceAccount)
- * names the cluster.
+ * The command line of a terminal in environment K's workstation: the
+ * bundled exec client (exec-client.ts, exec-shell.ts) under this Node.js,
+ * for a pty of the lab's (with `announce`, the lab's ready marker, and
+ * `marks`, its prompt and command marks, which the login shell then prints)
+ * or a person's. KUBECONFIG (or the lab's own ServiceAccount) names the
+ * cluster.
  */
-export function workstationShell(env: number, announce?: string): { command: string; args: string[] } {
-  const loader = join(projectRoot, 'node_modules', 'tsx', 'dist', 'loader.mjs');
-  const script = join(projectRoot, 'infra', 'kube', 'exec-shell.ts');
-  return { command: process.execPath, args: ['--import', loader, script, ...(announce === undefined ? [] : ['--announce', announce]), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER] };
+export function workstationShell(env: number, announce?: string, marks?: ShellMarks): { command: string; args: string[] } {
+  const shell = marks === undefined ? [] : ['env', `LAB_PROMPT_MARK=${marks.prompt}`, `LAB_COMMAND_MARK=${marks.command}`, '/bin/bash', '-l'];
+  return { command: process.execPath, args: [execClient(), ...(announce === undefined ? [] : ['--announce', announce]), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER, ...shell] };
 }
 
 /**

@@ -7,7 +7,8 @@
  * once so it never holds the terminal back under flow control. Whether a
  * command has ended is read from the kernel: the terminal's foreground process
  * group (`tpgid` in /proc) is the shell's own while the shell waits at its
- * prompt, and a command's while one runs.
+ * prompt, and a command's while one runs; a shell that runs elsewhere (a
+ * workstation's) says it with the marks it prints.
  */
 import stripAnsi from 'strip-ansi';
 import { procStat } from '../../common/processes.js';
@@ -56,8 +57,12 @@ export class TerminalWatch {
     return this.text.split('\n').filter((l) => l.trim() !== '').slice(-n).join('\n');
   }
 
-  /** True while the shell itself is the terminal's foreground process group (no command runs). */
+  /**
+   * True while the shell itself is the terminal's foreground process group (no command runs); for a
+   * shell that runs elsewhere, while its last mark was a prompt's (session.ts PROMPT_MARK).
+   */
   shellInForeground(): boolean {
+    if (this.session.marksPrompt) return this.session.atPrompt;
     const pid = this.session.pid;
     return procStat(pid)?.tpgid === pid;
   }

@@ -6,7 +6,12 @@
  *
  *   npm start -- [--course DIR] [--host 127.0.0.1] [--port 4000] [--data DIR] [--env K|none]
  *                [--memory-per-env GIB] [--cpus-per-env N] [--no-isolation] [--no-setup]
- *                [--tls-cert FILE --tls-key FILE] [--kubernetes cluster|local]
+ *                [--tls-cert FILE --tls-key FILE] [--kubernetes cluster|local] [--public-url URL]
+ *
+ * `--public-url` is the address people open the lab at when it is not the
+ * one it listens on (a port-forward, a proxy, an Ingress: deploy/kubernetes):
+ * the printed links and the learners' invitations carry it, and pages from
+ * its origin are the lab's own.
  *
  * Run as root, the lab isolates every environment (its own account, memory
  * and CPU budget, packet filter rules: environments/isolation.ts). Run as an
@@ -49,8 +54,20 @@ const { values } = parseArgs({
     'tls-cert': { type: 'string' },
     'tls-key': { type: 'string' },
     kubernetes: { type: 'string' },
+    'public-url': { type: 'string' },
   },
 });
+
+function publicUrlOf(text: string | undefined): string | undefined {
+  if (text === undefined || text === '') return undefined;
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.pathname !== '/' || url.search || url.hash) {
+    console.error(`--public-url must be the http(s) address people open the lab at, served from its root, e.g. https://lab.example.com/ (no path, no query), not ${JSON.stringify(text)}`);
+    process.exit(2);
+  }
+  return url.href;
+}
+const publicUrl = publicUrlOf(values['public-url']);
 
 if ((values['tls-cert'] === undefined) !== (values['tls-key'] === undefined)) {
   console.error('--tls-cert and --tls-key go together: the certificate and its private key, as PEM files');
@@ -124,6 +141,8 @@ try {
     port,
     dataDir: values.data,
     runSetup: !values['no-setup'],
+    // On a cluster of its own the environments' images carry everything: nothing to fill the lab's cache with.
+    runPrepare: values.kubernetes !== 'cluster',
     environmentId: env,
     bytesPerEnvironment: perEnv === undefined ? undefined : Math.round(perEnv * GIB),
     cpusPerEnvironment: cpus,
@@ -131,6 +150,7 @@ try {
     dockerGateway,
     singleLearner: !values['no-isolation'],
     workstations,
+    publicUrl,
     onPrepareOutput: (text) => process.stdout.write(text),
   });
   for (const p of lab.problems) console.warn(formatProblem(p));

@@ -347,6 +347,7 @@ export class Environment {
         shell: 'bash',
         args,
         launcher: this.workstation ? this.workstation.terminal() : this.sandbox ? this.sandbox.wrap('bash', args) : undefined,
+        marksPrompt: this.workstation?.marksPrompt,
         recorder: this.recorder(id),
       });
       this.sessions.set(id, session);

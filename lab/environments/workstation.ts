@@ -8,11 +8,14 @@
  * The lab imports nothing of the infrastructure: these are command lines, as
  * the course's own `zdm-lab` commands are.
  *
- * In each command line `{env}` stands for the environment's number and
+ * In each command line `{env}` stands for the environment's number,
  * `{ready}` for the text a lab terminal's shell prints once it is ready
- * (terminals/session.ts READY_MARKER).
+ * (terminals/session.ts READY_MARKER), and `{prompt-mark}` and
+ * `{command-mark}` for what its shell prints with each prompt and as each
+ * command starts (PROMPT_MARK, COMMAND_MARK): a `shell` line that passes
+ * them on tells the lab when a command there has ended.
  */
-import { READY_MARKER } from '../terminals/session.js';
+import { COMMAND_MARK, PROMPT_MARK, READY_MARKER } from '../terminals/session.js';
 import { runCommand, type ShellResult } from './shell.js';
 
 export interface WorkstationCommands {
@@ -35,7 +38,8 @@ export class Workstation {
   ) {}
 
   private line(template: string[], extra: string[] = []): { command: string; args: string[] } {
-    const [command, ...args] = [...template.map((part) => part.replaceAll('{env}', String(this.env)).replaceAll('{ready}', READY_MARKER)), ...extra];
+    const fill = (part: string) => part.replaceAll('{env}', String(this.env)).replaceAll('{ready}', READY_MARKER).replaceAll('{prompt-mark}', PROMPT_MARK).replaceAll('{command-mark}', COMMAND_MARK);
+    const [command, ...args] = [...template.map(fill), ...extra];
     if (!command) throw new Error('a workstation command line is empty');
     return { command, args };
   }
@@ -43,6 +47,11 @@ export class Workstation {
   /** The command line of one of the learner's terminals. */
   terminal(): { command: string; args: string[] } {
     return this.line(this.commands.shell);
+  }
+
+  /** Its terminals' shells print the lab's prompt and command marks. */
+  get marksPrompt(): boolean {
+    return this.commands.shell.some((part) => part.includes('{prompt-mark}')) && this.commands.shell.some((part) => part.includes('{command-mark}'));
   }
 
   /**
@@ -77,7 +86,7 @@ export function kubernetesWorkstations(zdmLab: string, options: { local: boolean
   return {
     create: [...env, 'create', '{env}', '--memory-gib', String(options.memoryGiB), '--cpus', String(options.cpus), ...local],
     destroy: [...env, 'destroy', '{env}', ...local],
-    shell: [...env, 'shell', '{env}', '--announce', '{ready}', ...local],
+    shell: [...env, 'shell', '{env}', '--announce', '{ready}', '--prompt-mark', '{prompt-mark}', '--command-mark', '{command-mark}', ...local],
     exec: [...env, 'exec', '{env}', ...local, '--'],
   };
 }

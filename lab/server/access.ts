@@ -113,11 +113,17 @@ export function isInstructor(principals: Principal[]): boolean {
   return principals.some((p) => p.role === 'instructor');
 }
 
-/** An Origin header equal to the lab's own (scheme + the Host the request was sent to). */
-export function isSameOrigin(req: IncomingMessage): boolean {
+/**
+ * An Origin header equal to the lab's own: scheme + the Host the request was
+ * sent to, or the origin of the lab's public address (`publicOrigin`, from
+ * LabOptions.publicUrl), which a TLS-terminating proxy in front of the lab
+ * makes the pages' origin.
+ */
+export function isSameOrigin(req: IncomingMessage, publicOrigin?: string): boolean {
   const origin = req.headers.origin;
   const host = req.headers.host;
   const scheme = (req.socket as TLSSocket).encrypted ? 'https' : 'http';
+  if (origin !== undefined && publicOrigin !== undefined && origin === publicOrigin) return true;
   return origin !== undefined && host !== undefined && origin === `${scheme}://${host}`;
 }
 
@@ -125,7 +131,7 @@ export function isSameOrigin(req: IncomingMessage): boolean {
 const ENV_ROUTE = /^\/api\/env\/([^/]+)(?:\/|$)/i;
 const INSTRUCTOR_ROUTE = /^\/(?:instructor(?:[./]|$)|api\/instructor(?:\/|$))/i;
 
-export function setupAccess(app: Express, resolve: TokenResolver, port: () => number): void {
+export function setupAccess(app: Express, resolve: TokenResolver, port: () => number, publicOrigin?: string): void {
   app.use((req: Request, res: Response, next: NextFunction) => {
     const p = port();
     const fromUrl = typeof req.query.token === 'string' ? req.query.token : undefined;
@@ -145,7 +151,7 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
     if (principals.every((x) => x.role === 'shell')) return res.status(403).json({ error: "an environment's shell token opens only zdm-lab infra up's restore, not this" });
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       // A browser sends Origin with every state-changing request; a cross-site form cannot send Authorization.
-      if (req.headers.origin !== undefined && !isSameOrigin(req)) return res.status(403).json({ error: `requests from ${req.headers.origin} are not accepted` });
+      if (req.headers.origin !== undefined && !isSameOrigin(req, publicOrigin)) return res.status(403).json({ error: `requests from ${req.headers.origin} are not accepted` });
       if (req.headers.origin === undefined && bearer(req) === undefined) {
         return res.status(403).json({ error: 'a request that changes something needs the Origin header a browser sends, or an Authorization: Bearer header' });
       }

@@ -49,8 +49,20 @@ export interface LabOptions {
   token?: string;
   /** Fixed instructor token (tests); a fresh random one at every start otherwise. */
   instructorToken?: string;
+  /**
+   * The address people open the lab at, when it is not the one it listens on
+   * (behind a port-forward, a proxy or an Ingress): what the printed links and
+   * the learners' invitations carry. Local tools still use the listening one.
+   */
+  publicUrl?: string;
   /** Run the course's setup command when an environment starts (default true). */
   runSetup?: boolean;
+  /**
+   * Run the course's prepare command at the start (default true, and never
+   * without runSetup). A lab whose environments come whole from images
+   * pulled by a Kubernetes cluster has nothing to prepare where it runs.
+   */
+  runPrepare?: boolean;
   /** The environment hosted from the start (default 1; null: none, the instructor creates them); it owns 127.0.K.0/24. */
   environmentId?: number | null;
   /** Memory one environment needs, for refusing one too many (default 2.1 GiB). */
@@ -114,7 +126,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   // Others may pass through to an isolated environment's own folders, never list or read the server's state.
   mkdirSync(dataDir, { recursive: true });
   chmodSync(dataDir, 0o711);
-  if (course.prepare && opts.runSetup !== false) await prepare(course, opts.onPrepareOutput);
+  if (course.prepare && opts.runSetup !== false && opts.runPrepare !== false) await prepare(course, opts.onPrepareOutput);
   const store = new ProgressStore(join(dataDir, 'progress.sqlite'));
   let port = opts.port ?? 4000;
   let listening = false;
@@ -158,13 +170,14 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   app.set('etag', false);
   refuseForeignPaths(app);
   app.use(securityHeaders());
-  setupAccess(app, (t) => classroom.resolve(t), () => port);
+  const publicOrigin = opts.publicUrl === undefined ? undefined : new URL(opts.publicUrl).origin;
+  setupAccess(app, (t) => classroom.resolve(t), () => port, publicOrigin);
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
   setupEnvironmentRoutes(app, environments, broadcast, classroom);
   const panelRoutes = setupPanelRoutes(app, environments, panels);
   setupPlayRoute(app, environments);
-  setupInstructorRoutes(app, classroom, instructorBundle, () => url, broadcast);
+  setupInstructorRoutes(app, classroom, instructorBundle, () => shownUrl, broadcast);
   answerErrors(app);
 
   const server: Server = opts.tls ? createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, app) : createServer(app);
@@ -172,9 +185,10 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   // client never sends a request on a connection the server is closing at that moment (ECONNRESET).
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
-  const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port, broadcast);
+  const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port, broadcast, publicOrigin);
   classroom.onReset((env) => sockets.disconnect(env));
   let url = '';
+  let shownUrl = '';
   await new Promise<void>((ok, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       fail(err.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use; choose another with --port`) : err),
@@ -186,14 +200,15 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   classroom.portKnown();
   const shownHost = host.includes(':') ? `[${host}]` : host;
   url = `${opts.tls ? 'https' : 'http'}://${shownHost}:${port}/`;
+  shownUrl = opts.publicUrl === undefined ? url : new URL(opts.publicUrl).href.replace(/\/?$/, '/');
   // The address file carries the instructor token: local tools (zdm-lab env, course play) act for the instructor.
   writeServerAddress(dataDir, { url, token: instructorToken, pid: process.pid, environments: [...environments.keys()] });
 
   return {
     url,
-    openUrl: envId === null ? `${url}instructor?token=${instructorToken}` : `${url}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
+    openUrl: envId === null ? `${shownUrl}instructor?token=${instructorToken}` : `${shownUrl}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
     token,
-    instructorUrl: `${url}instructor?token=${instructorToken}`,
+    instructorUrl: `${shownUrl}instructor?token=${instructorToken}`,
     instructorToken,
     port,
     course,

@@ -44,6 +44,8 @@ export function setupTerminalSocket(
   resolve: TokenResolver,
   port: () => number,
   broadcast: Broadcast,
+  /** The origin of the lab's public address, when it has one (LabOptions.publicUrl). */
+  publicOrigin?: string,
 ): TerminalSockets {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 1024 * 1024, perMessageDeflate: false });
   const envOf = new WeakMap<WebSocket, number>();
@@ -93,7 +95,7 @@ export function setupTerminalSocket(
     // a shell token opens no terminal
     const principals = principalsOf(req, resolve, port()).filter((p) => p.role !== 'shell');
     if (principals.length === 0) return refuse(403, 'the access token is missing or wrong');
-    if (!isSameOrigin(req)) return refuse(403, `WebSocket from origin ${req.headers.origin ?? '(none)'} refused`);
+    if (!isSameOrigin(req, publicOrigin)) return refuse(403, `WebSocket from origin ${req.headers.origin ?? '(none)'} refused`);
     let envId: number;
     let terminal: string;
     let role: ViewerRole;

@@ -39,6 +39,16 @@ const STREAM_CHARS = 4000;
  * (pyenv init, say) can swallow a command meant for the prompt.
  */
 export const READY_MARKER = '\x1b]697;lab-ready\x07';
+/**
+ * What a shell that runs elsewhere (a workstation's, behind its exec client)
+ * prints to say where it is, since the foreground process of the lab's pty
+ * is then always the client: PROMPT_MARK with every prompt, COMMAND_MARK
+ * once it has read a command line and is about to run it (bash's PS0). OSC
+ * sequences, which terminals ignore.
+ */
+export const PROMPT_MARK = '\x1b]697;lab-prompt\x07';
+export const COMMAND_MARK = '\x1b]697;lab-command\x07';
+const MARK_TAIL = Math.max(PROMPT_MARK.length, COMMAND_MARK.length) - 1;
 /** How long queued input waits for the ready marker before it is sent anyway. */
 const READY_TIMEOUT_MS = 30_000;
 /** How long a ctrl_c macro waits for the running program to give the prompt back. */
@@ -58,6 +68,8 @@ export interface SessionOptions {
   launcher?: { command: string; args: string[] };
   /** Where the terminal's output is recorded (recording.ts). */
   recorder?: Recorder;
+  /** The shell prints PROMPT_MARK and COMMAND_MARK: whether it is at its prompt is read from them, not from the pty's foreground process. */
+  marksPrompt?: boolean;
 }
 
 /**
@@ -104,6 +116,10 @@ export class TerminalSession {
   /** When the pty last wrote anything (epoch ms). */
   private lastOutputAt = 0;
   private startupTail = '';
+  /** With marksPrompt: the end of the output so far, where a mark may have begun; and whether the last mark was a prompt's. */
+  private markTail = '';
+  private promptMarked = false;
+  readonly marksPrompt: boolean;
   private readonly pending: string[] = [];
   private exitInfo: { code: number; signal?: number } | undefined;
   private readonly exitListeners: (() => void)[] = [];
@@ -117,6 +133,7 @@ export class TerminalSession {
     const shell = opts.shell ?? 'bash';
     this.shellName = basename(shell);
     this.outputCap = opts.outputCap ?? OUTPUT_CAP;
+    this.marksPrompt = opts.marksPrompt === true;
     this.pty = pty.spawn(opts.launcher?.command ?? shell, opts.launcher?.args ?? opts.args ?? [], {
       name: 'xterm-256color',
       cols: opts.cols ?? 100,
@@ -158,6 +175,7 @@ export class TerminalSession {
 
   /** The shell itself is in the foreground: nothing the learner started runs in this terminal. */
   get atPrompt(): boolean {
+    if (this.marksPrompt) return !this.exited && this.promptMarked;
     return !this.exited && this.foreground === this.shellName;
   }
 
@@ -316,6 +334,14 @@ export class TerminalSession {
       const seen = this.startupTail + data;
       if (seen.includes(READY_MARKER)) this.markReady();
       else this.startupTail = seen.slice(-READY_MARKER.length);
+    }
+    if (this.marksPrompt) {
+      // A mark may arrive split across two reads too; the last whole one says where the shell is.
+      const seen = this.markTail + data;
+      const prompt = seen.lastIndexOf(PROMPT_MARK);
+      const command = seen.lastIndexOf(COMMAND_MARK);
+      if (prompt >= 0 || command >= 0) this.promptMarked = prompt > command;
+      this.markTail = seen.slice(-MARK_TAIL);
     }
     this.lastSeq += 1;
     this.chunks.push({ seq: this.lastSeq, data });

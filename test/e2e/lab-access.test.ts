@@ -2,10 +2,16 @@
  * Who gets in: every HTTP route and every terminal WebSocket needs this
  * start's token; the token URL becomes an HttpOnly cookie; a WebSocket or a
  * POST from another origin is refused; course files cannot be read outside
- * the course directory.
+ * the course directory. Behind a proxy (a port-forward, an Ingress with
+ * TLS) the lab's public address is what its links carry, and pages from
+ * that origin are its own.
  */
 import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { startLab, type LabServer } from '../../lab/server/app.js';
 import { connectTerminal, labFetch, startTestLab, type TestLab } from './lab-harness.js';
 
 let t: TestLab;
@@ -66,5 +72,40 @@ describe('lab access', () => {
     for (const path of ['/course/files/..%2fcourse-broken%2fcourse.json', '/course/files/%2e%2e/%2e%2e/package.json', '/course/files/.hidden']) {
       assert.equal((await labFetch(t.lab, path)).status, 404, path);
     }
+  });
+});
+
+describe('a lab behind a proxy, with its public address', () => {
+  let lab: LabServer;
+  let dataDir: string;
+  const publicUrl = 'https://lab.example.com/';
+  before(async () => {
+    dataDir = mkdtempSync(join(tmpdir(), 'lab-e2e-'));
+    lab = await startLab({ courseDir: resolve(import.meta.dirname, '../fixtures/course-basic'), port: 0, dataDir, publicUrl });
+  });
+  after(async () => {
+    await lab.close();
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it('prints links, and hands out invitations, at the public address', async () => {
+    assert.match(lab.openUrl, /^https:\/\/lab\.example\.com\/\?token=/);
+    assert.match(lab.instructorUrl, /^https:\/\/lab\.example\.com\/instructor\?token=/);
+    const created = await labFetch(lab, '/api/instructor/environments', { method: 'POST', body: { name: 'Ada' }, token: lab.instructorToken });
+    assert.equal(created.status, 201, JSON.stringify(created.body));
+    assert.match(created.body.inviteUrl, /^https:\/\/lab\.example\.com\/\?token=\w+&env=\d+$/);
+    await labFetch(lab, `/api/instructor/environments/${created.body.env}`, { method: 'DELETE', token: lab.instructorToken });
+  });
+
+  it('takes pages of the public origin as its own, and still no other', async () => {
+    const c = await connectTerminal(lab, { origin: 'https://lab.example.com' });
+    assert.ok(c.session);
+    await c.close();
+    await assert.rejects(connectTerminal(lab, { origin: 'http://lab.example.com' }), /upgrade refused: 403/, 'the scheme is part of the origin');
+    await assert.rejects(connectTerminal(lab, { origin: 'https://lab.example.com.evil.example' }), /upgrade refused: 403/);
+    const own = await labFetch(lab, '/api/env/1/run', { method: 'POST', body: { block: 'intro:0' }, origin: 'https://lab.example.com' });
+    assert.notEqual(own.status, 403, JSON.stringify(own.body));
+    const foreign = await labFetch(lab, '/api/env/1/run', { method: 'POST', body: { block: 'intro:0' }, origin: 'https://evil.example' });
+    assert.equal(foreign.status, 403);
   });
 });

@@ -103,6 +103,8 @@ export interface ConnectOptions {
   ack?: boolean;
   /** More query parameters: watch=1, broadcast=1. */
   params?: Record<string, string>;
+  /** The port the lab listens on, when it is reached through another (a port-forward): its cookies are named by it. */
+  serverPort?: number;
 }
 
 /** Open a terminal socket as the browser would; rejects with the HTTP status if the upgrade is refused. */
@@ -111,7 +113,7 @@ export function connectTerminal(lab: LabServer, opts: ConnectOptions = {}): Prom
   if (opts.session) q.set('session', opts.session);
   for (const [k, v] of Object.entries(opts.params ?? {})) q.set(k, v);
   const headers: Record<string, string> = {};
-  if (opts.auth !== false) headers.cookie = `${cookieName(lab.port)}=${opts.token ?? lab.token}`;
+  if (opts.auth !== false) headers.cookie = `${cookieName(opts.serverPort ?? lab.port)}=${opts.token ?? lab.token}`;
   const ws = new WebSocket(`ws://127.0.0.1:${lab.port}/ws/terminal?${q}`, { headers, origin: opts.origin ?? `http://127.0.0.1:${lab.port}` });
   const client: TerminalClient = {
     ws,

@@ -35,9 +35,10 @@
  * images (test/support/docker.ts starts dockerd and builds them if needed).
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import cassandra from 'cassandra-driver';
@@ -45,9 +46,14 @@ import { AppsV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import stripAnsi from 'strip-ansi';
 import { defaultPauseMs } from '../../infra/commands/proxy.js';
 import { credentialsOf } from '../../infra/credentials.js';
-import { apiGet, NODE_NAME } from '../../infra/kube/cluster.js';
+import { findZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
+import { dockerClient } from '../../infra/backends/docker-daemon.js';
+import { ensureLabImages } from '../../infra/images/build.js';
+import { binDir } from '../../infra/kube/build.js';
+import { adminKubeconfig, apiGet, importFromDocker, NODE_NAME } from '../../infra/kube/cluster.js';
+import { LOCAL_STORAGE_CLASS, provideLocalVolumes, releaseLocalVolumes } from '../../infra/kube/storage.js';
 import { namespaceOf } from '../../infra/kube/environment.js';
-import { PROXY_NAME, readProxyAddresses } from '../../infra/kube/workloads.js';
+import { nodeClaims, PROXY_NAME, readProxyAddresses } from '../../infra/kube/workloads.js';
 import { workstationShell } from '../../infra/kube/workstation.js';
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
@@ -68,6 +74,9 @@ const ENV = 41;
 const NAMESPACE = namespaceOf(ENV);
 /** Another learner's environment beside it, whose workstation must not act on 41. */
 const OTHER_ENV = 42;
+/** The environment the lab server deployed in the cluster (deploy/kubernetes) makes for its learner. */
+const DEPLOYED_ENV = 43;
+const LAB_NAMESPACE = 'zdm-lab';
 const report = consoleReporter('  workloads: ');
 
 /** cqlsh in a node's pod, as the environment's login (its credentials file in the container), or with the login given. */
@@ -157,11 +166,7 @@ function watch(terminal: TerminalSession): { text: () => string; waitFor: (patte
   };
 }
 
-/** The processes whose parent is `pid`. */
-/**
- * The command lines of `pid`'s children, but the compiler service tsx's loader keeps beside a
- * TypeScript process (esbuild --service), which is the client's own and runs nothing of a learner's.
- */
+/** The command lines of the processes whose parent is `pid`. */
 function childrenOf(pid: number): string[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
@@ -172,8 +177,7 @@ function childrenOf(pid: number): string[] {
       } catch {
         return [];
       }
-    })
-    .filter((command) => !/\besbuild\b.* --service=/.test(command));
+    });
 }
 
 /** Types a command in a terminal and waits until it has ended; its exit code. */
@@ -183,6 +187,70 @@ async function exitCode(terminal: TerminalSession, screen: ReturnType<typeof wat
   terminal.write(`${command}; echo "${mark.slice(0, 4)}""${mark.slice(4)} $?"\r`);
   await screen.waitFor(new RegExp(`${mark} \\d+`), timeoutMs);
   return Number(new RegExp(`${mark} (\\d+)`).exec(screen.text())![1]);
+}
+
+/** kubectl as an instructor runs it, against the local cluster: its exit code and output (both streams, passed through unless `quiet`). */
+function kubectl(args: string[], quiet = false): Promise<{ code: number; output: string }> {
+  const child = spawn(join(binDir, 'kubectl'), args, { env: { ...process.env, KUBECONFIG: adminKubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const take = (chunk: Buffer) => {
+    output += chunk.toString();
+    if (!quiet) process.stderr.write(`  kubectl: ${chunk.toString().trimEnd().split('\n').join('\n  kubectl: ')}\n`);
+  };
+  child.stdout.on('data', take);
+  child.stderr.on('data', take);
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, output })));
+}
+
+/**
+ * The lab server deploy/kubernetes runs, as its instructor reaches it: the
+ * instructor's token from the server's log, and `kubectl port-forward` to
+ * its Service on a free port of this machine.
+ */
+async function deployedLab(): Promise<{ port: number; fetch: (path: string, init?: { method?: string; body?: unknown }) => Promise<{ status: number; body: any }>; close: () => Promise<void> }> {
+  let token: string | undefined;
+  let log = '';
+  for (let attempt = 0; attempt < 60 && !token; attempt++) {
+    if (attempt > 0) await sleep(1000);
+    log = (await kubectl(['-n', LAB_NAMESPACE, 'logs', 'deployment/zdm-lab'], true)).output;
+    token = /^\s*http:\/\/127\.0\.0\.1:4000\/instructor\?token=(\S+)$/m.exec(log)?.[1];
+  }
+  assert.ok(token, `the lab server's log gives the instructor's link at its public address:\n${log.slice(-2000)}`);
+  const forward = spawn(join(binDir, 'kubectl'), ['-n', LAB_NAMESPACE, 'port-forward', 'service/zdm-lab', ':80'], { env: { ...process.env, KUBECONFIG: adminKubeconfig }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let said = '';
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`kubectl port-forward gave no port within 30 s: ${said}`)), 30_000);
+    const listen = (chunk: Buffer) => {
+      said += chunk.toString();
+      const match = /Forwarding from 127\.0\.0\.1:(\d+)/.exec(said);
+      if (match) {
+        clearTimeout(timer);
+        resolve(Number(match[1]));
+      }
+    };
+    forward.stdout.on('data', listen);
+    forward.stderr.on('data', listen);
+    forward.on('close', () => reject(new Error(`kubectl port-forward ended: ${said}`)));
+  });
+  return {
+    port,
+    fetch: async (path, init = {}) => {
+      const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+      if (init.body !== undefined) headers['content-type'] = 'application/json';
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: init.method ?? 'GET', headers, body: init.body === undefined ? undefined : JSON.stringify(init.body) });
+      const text = await res.text();
+      try {
+        return { status: res.status, body: JSON.parse(text) };
+      } catch {
+        return { status: res.status, body: text };
+      }
+    },
+    close: async () => {
+      if (forward.exitCode !== null || forward.signalCode !== null) return;
+      forward.kill();
+      await new Promise((resolve) => forward.once('close', resolve));
+    },
+  };
 }
 
 const kubeProblem = required('local Kubernetes cluster', kubeHostProblem());
@@ -211,6 +279,8 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   let server: LabServer | undefined;
   let labData: string | undefined;
   let learnerToken = '';
+  /** The instructor's kustomization of deploy/kubernetes for this cluster (the deploy test). */
+  let overlay: string | undefined;
   const hostDirsBefore = hostDirsNow();
   const figures: string[] = [];
 
@@ -246,6 +316,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   after(async () => {
     await server?.close();
     if (labData) rmSync(labData, { recursive: true, force: true });
+    if (overlay) rmSync(overlay, { recursive: true, force: true });
     await shell?.close();
     if (!torn) await kubeCli('down');
     await docker?.stop();
@@ -257,8 +328,11 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     // Only the exec client runs on this host, in the terminal's pty: no shell of the learner's. (Read once the
     // shell answered: until the pty's child has exec'd the client, its command line is this test's.)
     const onHost = readFileSync(`/proc/${shell!.pid}/cmdline`, 'utf8').split('\0');
-    assert.ok(onHost.some((arg) => arg.endsWith('exec-shell.ts')), `the terminal's process on the host: ${onHost.join(' ')}`);
+    assert.ok(onHost.some((arg) => arg.endsWith('exec-shell.mjs')), `the terminal's process on the host is the bundled exec client: ${onHost.join(' ')}`);
     assert.deepEqual(childrenOf(shell!.pid), [], 'the exec client starts nothing on the host');
+    const rss = Number(/^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${shell!.pid}/status`, 'utf8'))?.[1]) / 1024;
+    figures.push(`a terminal's exec client on the lab's side: ${rss.toFixed(0)} MiB resident`);
+    report(figures.at(-1)!);
     assert.match(screen.text(), /I am learner on workstation-0/);
     assert.match(screen.text(), /origin=origin-0\.origin proxies=zdm-proxy-0 zdm-proxy-1 zdm-proxy-2 api=http:\/\/127\.0\.41\.20:8000/);
     // The new size reaches the pod through the stream a moment after the lab's pty has it.
@@ -310,7 +384,9 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       terminal.send({ type: Packet.INPUT, args: { data: 'echo "on $(hostname) as $(id -un), environment $LAB_ENV"\r' } });
       await terminal.waitFor(/on workstation-0 as learner, environment 41/, 60_000);
       const onHost = readFileSync(`/proc/${env.terminal('host').pid}/cmdline`, 'utf8').split('\0');
-      assert.ok(onHost.some((arg) => arg.endsWith('infra/kube/cli.ts')) && onHost.includes('shell'), `the lab's side of the terminal is the exec client: ${onHost.join(' ')}`);
+      // `zdm-lab kube env shell 41` has given its place to the bundled exec client: one process per terminal.
+      assert.ok(onHost.some((arg) => arg.endsWith('exec-shell.mjs')) && onHost.includes(NAMESPACE), `the lab's side of the terminal is the exec client alone: ${onHost.join(' ')}`);
+      assert.deepEqual(childrenOf(env.terminal('host').pid), [], 'and it starts nothing on the lab\'s host');
     } finally {
       await terminal.close();
     }
@@ -458,6 +534,118 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     } finally {
       await other.close();
     }
+  });
+
+  test('deploy/kubernetes: `kubectl apply -k` runs the lab server in the cluster; through a port-forward its instructor adds a learner, whose environment the lab makes and sets up from there; the learner is still there after the lab\'s pod is replaced, and removing the learner removes the namespace', async () => {
+    // The images an instructor pushes, here imported into the cluster's containerd; the lab server's volume and
+    // environment 43's nodes' are made in advance, as on any cluster without a provisioner.
+    const images = await ensureLabImages(dockerClient(), report, { proxyBinary: findZdmProxy()!.path, workstation: true, labServer: true });
+    report('importing the lab server\'s image into the cluster');
+    const imported = await importFromDocker([images.labServer!, images.cassandra, images.proxy!, images.workstation!]);
+    report(`imported ${imported.length ? imported.join(', ') : 'nothing: every image was there'}`);
+    await provideLocalVolumes(admin, [{ namespace: LAB_NAMESPACE, name: 'state', size: '1Gi' }, ...nodeClaims(DEPLOYED_ENV)]);
+    // The overlay an instructor writes for this cluster: its images and StorageClass.
+    overlay = mkdtempSync(join(tmpdir(), 'kube-deploy-'));
+    const [labImage, labTag] = images.labServer!.split(':');
+    writeFileSync(
+      join(overlay, 'kustomization.yaml'),
+      [
+        'apiVersion: kustomize.config.k8s.io/v1beta1',
+        'kind: Kustomization',
+        'resources:',
+        `  - ${relative(overlay, join(projectRoot, 'deploy', 'kubernetes'))}`,
+        'images:',
+        '  - name: zdm-lab/lab-server',
+        `    newName: ${labImage}`,
+        `    newTag: "${labTag}"`,
+        'configMapGenerator:',
+        '  - name: zdm-lab-settings',
+        '    behavior: merge',
+        '    literals:',
+        `      - ZDM_LAB_WORKSTATION_IMAGE=${images.workstation}`,
+        `      - ZDM_LAB_CASSANDRA_IMAGE=${images.cassandra}`,
+        `      - ZDM_LAB_PROXY_IMAGE=${images.proxy}`,
+        `      - ZDM_LAB_STORAGE_CLASS=${LOCAL_STORAGE_CLASS}`,
+        'patches:',
+        '  - target: { kind: PersistentVolumeClaim, name: state }',
+        `    patch: '[{"op": "add", "path": "/spec/storageClassName", "value": "${LOCAL_STORAGE_CLASS}"}]'`,
+        '',
+      ].join('\n'),
+    );
+    const started = Date.now();
+    const applied = await kubectl(['apply', '-k', overlay]);
+    assert.equal(applied.code, 0, `kubectl apply -k failed:\n${applied.output}`);
+    assert.match(applied.output, /deployment\.apps\/zdm-lab created/);
+    const rolledOut = await kubectl(['-n', LAB_NAMESPACE, 'rollout', 'status', 'deployment/zdm-lab', '--timeout=240s']);
+    assert.equal(rolledOut.code, 0, `the lab server's Deployment did not become ready:\n${rolledOut.output}\n${(await kubectl(['-n', LAB_NAMESPACE, 'describe', 'pods'])).output.slice(-3000)}`);
+    figures.push(`kubectl apply -k to the lab server ready in its pod: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    report(figures.at(-1)!);
+
+    let lab = await deployedLab();
+    try {
+      const created = await lab.fetch('/api/instructor/environments', { method: 'POST', body: { env: DEPLOYED_ENV, name: 'Noor' } });
+      assert.equal(created.status, 201, JSON.stringify(created.body));
+      assert.match(created.body.inviteUrl, new RegExp(`^http://127\\.0\\.0\\.1:4000/\\?token=\\S+&env=${DEPLOYED_ENV}$`), 'the invitation carries the lab\'s public address');
+      const setupStarted = Date.now();
+      let row: { setup: string; name: string; lastError: string | null } | undefined;
+      while (Date.now() - setupStarted < 240_000) {
+        const list = await lab.fetch('/api/instructor/environments');
+        report(`the deployed lab: environment ${DEPLOYED_ENV}'s setup ${list.body.environments?.[0]?.setup ?? JSON.stringify(list.body)}`);
+        row = list.body.environments.find((r: { env: number }) => r.env === DEPLOYED_ENV);
+        if (row && row.setup !== 'running' && row.setup !== 'none') break;
+        await sleep(4000);
+      }
+      assert.equal(row?.setup, 'done', `environment ${DEPLOYED_ENV}'s setup, run by the lab in its pod: ${JSON.stringify(row)}\n${(await kubectl(['-n', LAB_NAMESPACE, 'logs', 'deployment/zdm-lab', '--tail=40'])).output}`);
+      figures.push(`the deployed lab: learner added to environment ${DEPLOYED_ENV} set up to step 1 in ${((Date.now() - setupStarted) / 1000).toFixed(1)} s`);
+      report(figures.at(-1)!);
+      const pods = (await core.listNamespacedPod({ namespace: namespaceOf(DEPLOYED_ENV) })).items.map((p) => `${p.metadata!.name} ${p.status?.phase}`).sort();
+      assert.deepEqual(pods, ['origin-0 Running', 'target-0 Running', 'workstation-0 Running'], 'Origin, Target and the workstation run in the learner\'s namespace');
+      const ownLab = (await core.listNamespacedPod({ namespace: LAB_NAMESPACE })).items;
+      assert.equal(ownLab[0]?.spec?.serviceAccountName, 'zdm-lab', 'the lab acts as its own ServiceAccount');
+
+      const summary = await apiGet(`/api/v1/nodes/${NODE_NAME}/proxy/stats/summary`);
+      const labPod = (JSON.parse(summary!.body) as { pods: { podRef: { namespace: string }; memory?: { workingSetBytes?: number } }[] }).pods.find((p) => p.podRef.namespace === LAB_NAMESPACE);
+      figures.push(`the deployed lab server's pod after making environment ${DEPLOYED_ENV}: ${Math.round((labPod?.memory?.workingSetBytes ?? 0) / 1024 ** 2)} MiB working set`);
+      report(figures.at(-1)!);
+
+      // The learner's terminal, as their page opens it at the lab's public address: a shell in their workstation,
+      // opened by the lab in its pod. A page of another origin is refused.
+      const learnerToken = new URL(created.body.inviteUrl).searchParams.get('token')!;
+      const asServed = { port: lab.port, token: learnerToken } as LabServer;
+      const terminal = await connectTerminal(asServed, { env: DEPLOYED_ENV, terminal: 'host', serverPort: 4000, origin: 'http://127.0.0.1:4000' });
+      try {
+        terminal.send({ type: Packet.INPUT, args: { data: 'echo "on $(hostname) as $(id -un), environment $LAB_ENV"\r' } });
+        await terminal.waitFor(new RegExp(`on workstation-0 as learner, environment ${DEPLOYED_ENV}`), 60_000);
+      } finally {
+        await terminal.close();
+      }
+      await assert.rejects(connectTerminal(asServed, { env: DEPLOYED_ENV, terminal: 'host', serverPort: 4000, origin: 'http://elsewhere.example' }), /403/, 'a page of another origin gets no terminal');
+
+      // A new pod of the lab: the learner is on the state volume, and the instructor's new token is in its log.
+      const replaced = await kubectl(['-n', LAB_NAMESPACE, 'delete', 'pod', '-l', 'app.kubernetes.io/name=zdm-lab', '--wait=true']);
+      assert.equal(replaced.code, 0, replaced.output);
+      await lab.close();
+      const again = await kubectl(['-n', LAB_NAMESPACE, 'rollout', 'status', 'deployment/zdm-lab', '--timeout=240s']);
+      assert.equal(again.code, 0, again.output);
+      lab = await deployedLab();
+      const list = await lab.fetch('/api/instructor/environments');
+      assert.equal(list.status, 200);
+      assert.deepEqual(
+        list.body.environments.map((r: { env: number; name: string }) => `${r.env} ${r.name}`),
+        [`${DEPLOYED_ENV} Noor`],
+        'the learner outlives the lab\'s pod',
+      );
+
+      const removed = await lab.fetch(`/api/instructor/environments/${DEPLOYED_ENV}`, { method: 'DELETE' });
+      assert.equal(removed.status, 200, JSON.stringify(removed.body));
+      await assert.rejects(core.readNamespace({ name: namespaceOf(DEPLOYED_ENV) }), 'the learner\'s namespace is gone with the learner');
+    } finally {
+      await lab.close();
+    }
+    const deleted = await kubectl(['delete', '-k', overlay, '--wait=true', '--timeout=120s']);
+    assert.equal(deleted.code, 0, deleted.output);
+    await releaseLocalVolumes(admin, LAB_NAMESPACE);
+    await releaseLocalVolumes(admin, namespaceOf(DEPLOYED_ENV));
   });
 
   test('down leaves nothing of the cluster on the host', async () => {
