@@ -23,6 +23,16 @@ export function logTail(path: string | undefined, lines = 20): string {
   }
 }
 
+/** The component's last log lines for an error message, wherever its backend keeps them. */
+async function lastLogLines(backend: Backend, component: ComponentSpec, lines = 20): Promise<string> {
+  if (!backend.logLines) return logTail(backend.logFile(component), lines);
+  try {
+    return (await backend.logLines(component, lines)) ?? '(no log yet)';
+  } catch (error) {
+    return `(log unreadable: ${(error as Error).message})`;
+  }
+}
+
 async function waitFor(
   component: ComponentSpec,
   backend: Backend,
@@ -40,7 +50,7 @@ async function waitFor(
     lastProblem = problem;
     const status = await backend.status(component);
     if (status.state === 'down') {
-      throw new Error(`${component.name} stopped while starting (${status.detail ?? 'exited'}); last log lines:\n${logTail(backend.logFile(component))}`);
+      throw new Error(`${component.name} stopped while starting (${status.detail ?? 'exited'}); last log lines:\n${await lastLogLines(backend, component)}`);
     }
     if (Date.now() - lastReport > 3000) {
       lastReport = Date.now();
@@ -48,7 +58,7 @@ async function waitFor(
     }
     await sleep(500);
   }
-  throw new Error(`${component.name}: no ${what} after ${timeoutMs / 1000}s (${lastProblem}); last log lines:\n${logTail(backend.logFile(component))}`);
+  throw new Error(`${component.name}: no ${what} after ${timeoutMs / 1000}s (${lastProblem}); last log lines:\n${await lastLogLines(backend, component)}`);
 }
 
 /** Resolves with the milliseconds waited. */

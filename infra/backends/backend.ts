@@ -44,6 +44,12 @@ export interface Backend {
   status(component: ComponentSpec): Promise<ComponentStatus>;
   /** Path of a file holding the component's log (its last lines, at least), or undefined if it has none yet; for error messages. */
   logFile(component: ComponentSpec): string | undefined;
+  /**
+   * The last `lines` lines of the component's log, for error messages, from
+   * a backend whose logs are no file here (kubernetes: read through the API
+   * server); undefined when there is none to read.
+   */
+  logLines?(component: ComponentSpec, lines: number): Promise<string | undefined>;
   /** The command that runs cqlsh against a node or a proxy, from the host. */
   cqlsh(component: ComponentSpec): Promise<ExecCommand>;
   /**

@@ -191,6 +191,17 @@ export class KubernetesBackend implements Backend {
     return undefined;
   }
 
+  /** The pod's last log lines; those of its container's previous run when the current one has written none yet (it crashed and restarts). */
+  async logLines(component: ComponentSpec, lines: number): Promise<string | undefined> {
+    const pod = await this.readPod(component);
+    if (!pod) return undefined;
+    const request = { name: podOf(component), namespace: namespaceOf(component.env), container: component.kind === 'cassandra' ? 'cassandra' : PROXY_NAME, tailLines: lines };
+    const current = await this.core.readNamespacedPodLog(request).catch(() => '');
+    if (current.trim() !== '' || !pod.status?.containerStatuses?.[0]?.restartCount) return current.trimEnd() || undefined;
+    const previous = await this.core.readNamespacedPodLog({ ...request, previous: true }).catch(() => '');
+    return previous.trimEnd() || undefined;
+  }
+
   async printLogs(components: ComponentSpec[], follow: boolean): Promise<number> {
     const header = components.length > 1;
     const logs = new Log(this.config);

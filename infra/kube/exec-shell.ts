@@ -17,17 +17,38 @@
  *
  * Otherwise (a command the lab runs, its output read from pipes) there is no
  * TTY: the remote command's standard output and error come out on this
- * process's, and it reads no input. Ending this process closes the stream;
- * the API server then leaves the remote command to run to its end, so the
- * lab's time limits on such a command stop waiting, not the command.
+ * process's, and it reads no input. The API server does not end a remote
+ * command whose client went away, so the command runs under a watch
+ * (WATCHED): in a process group of its own, while the stream's input stays
+ * open, which only this client's end closes; then the group is ended
+ * (TERM, and KILL 5 s later). So the lab's time limit on a command, or its
+ * abort, stops the command in the pod too, not only the waiting for it.
  *
  * The cluster is the one of KUBECONFIG, or the cluster the lab runs in
  * (its ServiceAccount). Without a command: an interactive login bash. The
  * exit code is the remote command's; a connection that fails says why and
  * exits 1.
  */
+import { PassThrough } from 'node:stream';
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { apiMessage } from './environment.js';
+
+/**
+ * The remote side of a command without a TTY (bash in the pod, the command
+ * as its arguments): the command in a session of its own with no input, and
+ * beside it a reader of the stream's input, which ends when the client's end
+ * closes it and then ends the command's process group.
+ */
+const WATCHED = [
+  // A job in the background reads /dev/null unless told otherwise: the stream's input is handed to the reader as 3.
+  'exec 3<&0',
+  'setsid "$@" </dev/null 3<&- & command=$!',
+  '{ while read -r _; do :; done; kill -TERM -- "-$command" 2>/dev/null && sleep 5 && kill -KILL -- "-$command" 2>/dev/null; } <&3 3<&- & watch=$!',
+  'exec 3<&-',
+  'wait "$command"; status=$?',
+  'kill "$watch" 2>/dev/null',
+  'exit "$status"',
+].join('\n');
 
 /** The remote command's exit code from the stream's final status. */
 export function exitCodeOf(status: V1Status | undefined): number {
@@ -51,15 +72,18 @@ async function main(argv: string[]): Promise<number> {
   const tty = process.stdin.isTTY === true;
   if (tty) process.stdin.setRawMode(true);
   let status: V1Status | undefined;
+  const remote = command.length === 0 ? ['/bin/bash', '-l'] : tty ? command : ['/bin/bash', '-c', WATCHED, 'zdm-lab-watched', ...command];
+  // Without a TTY a command's input is held open, and never written to, until this process ends.
+  const input = tty ? process.stdin : command.length > 0 ? new PassThrough() : null;
   try {
     const socket = await new Exec(config).exec(
       namespace,
       pod,
       container,
-      command.length > 0 ? command : ['/bin/bash', '-l'],
+      remote,
       process.stdout,
       tty ? null : process.stderr,
-      tty ? process.stdin : null,
+      input,
       tty,
       (s) => {
         status = s;

@@ -37,7 +37,6 @@ import { GIB } from '../instructor/capacity.js';
 import { startLab } from '../server/app.js';
 import { isolationProblem } from '../environments/isolation.js';
 import { CourseError, formatProblem } from '../course/schema.js';
-import { loadCourse } from '../course/load.js';
 import { kubernetesWorkstations, type WorkstationCommands } from '../environments/workstation.js';
 
 const { values } = parseArgs({
@@ -117,14 +116,8 @@ if (values.kubernetes !== undefined) {
     console.error(`--kubernetes must be "cluster" (the cluster of KUBECONFIG, or the one the lab runs in) or "local" (this machine's, zdm-lab kube up), not ${JSON.stringify(values.kubernetes)}`);
     process.exit(2);
   }
-  // Each namespace's quota is the course's per-environment budget (a course that does not load is reported by startLab below).
-  const declared = loadCourse(values.course).course?.environments;
-  const cpuBudget = cpus ?? declared?.cpus;
-  if (declared && cpuBudget === undefined) {
-    console.error('--kubernetes gives each environment a CPU quota: the course declares no "cpus" per environment, so give --cpus-per-env');
-    process.exit(2);
-  }
-  if (declared) workstations = kubernetesWorkstations(zdmLab, { local: values.kubernetes === 'local', memoryGiB: perEnv ?? declared.memoryBytes / GIB, cpus: cpuBudget! });
+  // Each namespace's quota is the environment's budget: the course's, or --memory-per-env and --cpus-per-env.
+  workstations = kubernetesWorkstations(zdmLab, { local: values.kubernetes === 'local' });
 }
 
 const cannotIsolate = isolationProblem([resolve(values.course), zdmLab]);

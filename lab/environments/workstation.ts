@@ -13,7 +13,9 @@
  * (terminals/session.ts READY_MARKER), and `{prompt-mark}` and
  * `{command-mark}` for what its shell prints with each prompt and as each
  * command starts (PROMPT_MARK, COMMAND_MARK): a `shell` line that passes
- * them on tells the lab when a command there has ended.
+ * them on tells the lab when a command there has ended. `{memory-gib}` and
+ * `{cpus}` are the environment's budget (the course's, or the lab's
+ * --memory-per-env and --cpus-per-env).
  */
 import { COMMAND_MARK, PROMPT_MARK, READY_MARKER } from '../terminals/session.js';
 import { runCommand, type ShellResult } from './shell.js';
@@ -31,14 +33,32 @@ export interface WorkstationCommands {
 
 const COMMAND_TIMEOUT_MS = 15 * 60_000;
 
+/** An environment's budget, as the workstation's commands are given it. */
+export interface WorkstationBudget {
+  memoryGiB: number;
+  /** None when the course declares none and the lab was given none. */
+  cpus?: number;
+}
+
 export class Workstation {
   constructor(
     readonly env: number,
     private readonly commands: WorkstationCommands,
+    private readonly budget?: WorkstationBudget,
   ) {}
 
   private line(template: string[], extra: string[] = []): { command: string; args: string[] } {
-    const fill = (part: string) => part.replaceAll('{env}', String(this.env)).replaceAll('{ready}', READY_MARKER).replaceAll('{prompt-mark}', PROMPT_MARK).replaceAll('{command-mark}', COMMAND_MARK);
+    const fill = (part: string) => {
+      if (part.includes('{cpus}') && this.budget?.cpus === undefined) throw new Error('the workstation is made with a CPU budget, and the course declares no "cpus" per environment: give the lab one (--cpus-per-env)');
+      if (part.includes('{memory-gib}') && this.budget === undefined) throw new Error('the workstation is made with a memory budget, and the lab gave it none');
+      return part
+        .replaceAll('{env}', String(this.env))
+        .replaceAll('{ready}', READY_MARKER)
+        .replaceAll('{prompt-mark}', PROMPT_MARK)
+        .replaceAll('{command-mark}', COMMAND_MARK)
+        .replaceAll('{memory-gib}', String(this.budget?.memoryGiB))
+        .replaceAll('{cpus}', String(this.budget?.cpus));
+    };
     const [command, ...args] = [...template.map(fill), ...extra];
     if (!command) throw new Error('a workstation command line is empty');
     return { command, args };
@@ -66,7 +86,13 @@ export class Workstation {
 
   /** Makes the workstation (or brings it back to shape); `onOutput` sees its progress as it comes. */
   create(opts: { onOutput?: (text: string) => void; signal?: AbortSignal } = {}): Promise<ShellResult> {
-    return runCommand(this.line(this.commands.create), { ...opts, timeoutMs: COMMAND_TIMEOUT_MS });
+    let line: { command: string; args: string[] };
+    try {
+      line = this.line(this.commands.create);
+    } catch (error) {
+      return Promise.resolve({ ok: false, exitCode: null, timedOut: false, output: `${(error as Error).message}\n` });
+    }
+    return runCommand(line, { ...opts, timeoutMs: COMMAND_TIMEOUT_MS });
   }
 
   destroy(): Promise<ShellResult> {
@@ -80,11 +106,11 @@ export class Workstation {
  * in), or on this machine's local cluster with `local`. Each environment's
  * namespace gets the course's per-environment budget as its quota.
  */
-export function kubernetesWorkstations(zdmLab: string, options: { local: boolean; memoryGiB: number; cpus: number }): WorkstationCommands {
+export function kubernetesWorkstations(zdmLab: string, options: { local: boolean }): WorkstationCommands {
   const local = options.local ? ['--local'] : [];
   const env = [zdmLab, 'kube', 'env'];
   return {
-    create: [...env, 'create', '{env}', '--memory-gib', String(options.memoryGiB), '--cpus', String(options.cpus), ...local],
+    create: [...env, 'create', '{env}', '--memory-gib', '{memory-gib}', '--cpus', '{cpus}', ...local],
     destroy: [...env, 'destroy', '{env}', ...local],
     shell: [...env, 'shell', '{env}', '--announce', '{ready}', '--prompt-mark', '{prompt-mark}', '--command-mark', '{command-mark}', ...local],
     exec: [...env, 'exec', '{env}', ...local, '--'],

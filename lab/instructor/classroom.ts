@@ -44,7 +44,7 @@ import { Workstation, type WorkstationCommands } from '../environments/workstati
 import { DockerCgroupParent, isCgroupV2 } from '../environments/cgroups.js';
 import { AddressGuard } from '../environments/address-guard.js';
 import type { DockerGateway } from '../environments/docker-gateway.js';
-import { capacity, CapacityError, ensureRoom, readHostCpu, readMemoryInfo, type Capacity, type MemoryInfo } from './capacity.js';
+import { capacity, type Capacity, CapacityError, ensureRoom, GIB, type MemoryInfo, readHostCpu, readMemoryInfo } from './capacity.js';
 import { HealthWatch, type HealthReport } from './health.js';
 
 export interface ClassroomOptions {
@@ -58,6 +58,8 @@ export interface ClassroomOptions {
   instructorToken: string;
   /** Memory one environment needs (default: what the course declares). */
   bytesPerEnvironment?: number;
+  /** CPUs one environment may use, where it gets a budget (default: what the course declares). */
+  cpusPerEnvironment?: number;
   /** Where free memory is read from (tests give their own). */
   memory?: () => MemoryInfo;
   /** The key learner tokens are derived from (access.ts loadTokenKey). */
@@ -788,7 +790,8 @@ export class Classroom {
     const { course, store, envRoot, pathPrefix, runSetup, isolation } = this.opts;
     const token = credential.token ?? tokenFor(this.opts.tokenKey, credential.salt!);
     const sandbox = isolation ? this.sandbox(env, isolation) : undefined;
-    const workstation = this.opts.workstations ? new Workstation(env, this.opts.workstations) : undefined;
+    const budget = { memoryGiB: (this.opts.bytesPerEnvironment ?? course.environments.memoryBytes) / GIB, cpus: this.opts.cpusPerEnvironment ?? course.environments.cpus };
+    const workstation = this.opts.workstations ? new Workstation(env, this.opts.workstations, budget) : undefined;
     let environment: Environment;
     try {
       // the recordings are the server's: out of every learner's reach, even their own environment's

@@ -120,6 +120,9 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   const { course, problems } = loadCourse(opts.courseDir);
   // Warnings are what Katapod tolerates: the course runs, and `npm start` prints them.
   if (!course || errorsOf(problems).length > 0) throw new CourseError(errorsOf(problems));
+  if (opts.workstations && (opts.cpusPerEnvironment ?? course.environments.cpus) === undefined) {
+    throw new Error('environments in workstations each get a CPU budget, and the course declares no "cpus" per environment: give the lab one (--cpus-per-env)');
+  }
   const host = opts.host ?? '127.0.0.1';
   const dataDir = resolve(opts.dataDir ?? defaultDataDir);
   const instructorToken = opts.instructorToken ?? newToken();
@@ -144,6 +147,7 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
     runSetup: opts.runSetup,
     instructorToken,
     bytesPerEnvironment: opts.bytesPerEnvironment,
+    cpusPerEnvironment: opts.cpusPerEnvironment,
     memory: opts.memory,
     tokenKey,
     // what the terminals dial: the loopback address when the lab listens on every address

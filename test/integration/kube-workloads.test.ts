@@ -48,6 +48,7 @@ import { defaultPauseMs } from '../../infra/commands/proxy.js';
 import { credentialsOf } from '../../infra/credentials.js';
 import { findZdmProxy } from '../../infra/artifacts/zdm-proxy.js';
 import { dockerClient } from '../../infra/backends/docker-daemon.js';
+import { KubernetesBackend } from '../../infra/backends/kubernetes.js';
 import { ensureLabImages } from '../../infra/images/build.js';
 import { binDir } from '../../infra/kube/build.js';
 import { adminKubeconfig, apiGet, importFromDocker, NODE_NAME } from '../../infra/kube/cluster.js';
@@ -346,8 +347,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
 
   test('a lab server with --kubernetes local hosts environment 41 in its workstation: the course\'s setup runs there and starts Origin and Target (their cluster names, the environment\'s login only, bound volumes), the intro\'s Check passes there, and a terminal of the learner\'s page is a shell there', async () => {
     labData = mkdtempSync(join(tmpdir(), 'kube-lab-'));
-    const { course } = loadCourse(join(projectRoot, 'steps'));
-    const workstations = kubernetesWorkstations(join(projectRoot, 'bin', 'zdm-lab'), { local: true, memoryGiB: course!.environments.memoryBytes / 1024 ** 3, cpus: course!.environments.cpus! });
+    const workstations = kubernetesWorkstations(join(projectRoot, 'bin', 'zdm-lab'), { local: true });
     server = await startLab({ courseDir: join(projectRoot, 'steps'), port: 0, dataDir: labData, environmentId: null, workstations });
     const started = Date.now();
     learnerToken = server.classroom.create({ env: ENV, name: 'Kim' }).token;
@@ -423,6 +423,13 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       assert.match(log, /Proxy connected and ready to accept queries/, `${PROXY_NAME}-${i}'s log`);
       assert.match(log, /Parsed configuration: .*ReadMode\W+PRIMARY_ONLY/, `${PROXY_NAME}-${i} runs in read mode PRIMARY_ONLY`);
     }
+    // What a readiness error quotes on this backend: the last lines of the pod's log, through the API server.
+    const backend = new KubernetesBackend(admin);
+    const topo = topology(ENV, 'cluster');
+    const proxyLines = await backend.logLines(topo.proxies[0], 1000);
+    assert.match(proxyLines ?? '', /Proxy connected and ready to accept queries/);
+    const originLines = (await backend.logLines(topo.origin, 5)) ?? '';
+    assert.ok(originLines.split('\n').length <= 5 && /\S/.test(originLines), `Origin's last five log lines:\n${originLines}`);
     await run('zdm-lab proxy status', 30_000);
     assert.match(screen.text(), /proxy-1\s+zdm-proxy-0:9042\s+up[\s\S]*proxy-3\s+zdm-proxy-2:9042\s+up/, 'proxy status shows the three proxies up at their names');
     await run(`zdm-lab cqlsh proxy -e "CREATE KEYSPACE IF NOT EXISTS zdmlab_kube WITH replication = {'class': 'SimpleStrategy', 'replication_factor': 1}; CREATE TABLE IF NOT EXISTS zdmlab_kube.writes (id int PRIMARY KEY, at timestamp); INSERT INTO zdmlab_kube.writes (id, at) VALUES (0, toTimestamp(now()))"`, 60_000);
@@ -534,6 +541,23 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     } finally {
       await other.close();
     }
+  });
+
+  test('a command the lab stops at its time limit (a slow check, a reset\'s abort) ends in the workstation too, not only the waiting for it', async () => {
+    assert.ok(server, 'the lab server of the earlier tests runs');
+    const env = server.environments.get(ENV)!;
+    const result = await env.shell('echo started; sleep 297; echo slept', { timeoutMs: 4000 });
+    assert.equal(result.timedOut, true, `the command outlasted its time limit: ${JSON.stringify(result)}`);
+    assert.match(result.output, /started/);
+    let left = 0;
+    const started = Date.now();
+    do {
+      // No procps in the image: the command lines in /proc, one per line.
+      left = await exitCode(shell!, screen, 'for p in /proc/[0-9]*; do tr "\\0" " " < $p/cmdline 2>/dev/null; echo; done | grep -q "^sleep 297 "', 30_000);
+    } while (left === 0 && Date.now() - started < 20_000 && (await sleep(1000), true));
+    assert.equal(left, 1, 'no `sleep 297` is left in the workstation');
+    figures.push(`a command stopped by the lab at its time limit gone from the workstation ${((Date.now() - started) / 1000).toFixed(1)} s after`);
+    report(figures.at(-1)!);
   });
 
   test('deploy/kubernetes: `kubectl apply -k` runs the lab server in the cluster; through a port-forward its instructor adds a learner, whose environment the lab makes and sets up from there; the learner is still there after the lab\'s pod is replaced, and removing the learner removes the namespace', async () => {

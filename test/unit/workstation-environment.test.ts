@@ -17,9 +17,9 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadCourse } from '../../lab/course/load.js';
 import { Environment } from '../../lab/environments/environment.js';
-import { Workstation, type WorkstationCommands } from '../../lab/environments/workstation.js';
+import { kubernetesWorkstations, Workstation, type WorkstationCommands } from '../../lab/environments/workstation.js';
 import { ProgressStore } from '../../lab/progress/store.js';
-import { READY_MARKER } from '../../lab/terminals/session.js';
+import { COMMAND_MARK, PROMPT_MARK, READY_MARKER } from '../../lab/terminals/session.js';
 
 const root = mkdtempSync(join(tmpdir(), 'workstation-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -65,6 +65,27 @@ describe('an environment in a workstation off the lab\'s host', () => {
     assert.equal(line.command, 'bash');
     assert.deepEqual(line.args.slice(2), [join(root, 'lines'), 'env', 'LAB_PAGE=step2', 'bash', '-c', 'true']);
     assert.match(line.args[1]!, /ws-7/);
+  });
+
+  test('the environment\'s budget fills {memory-gib} and {cpus}; without a CPU budget the workstation is not made, and says why', async () => {
+    const dir = join(root, 'budget');
+    mkdirSync(dir, { recursive: true });
+    const create = ['bash', '-c', 'echo "memory $1 cpus $2" >> "$0/log"', dir, '{memory-gib}', '{cpus}'];
+    const made = await new Workstation(3, { ...commands('budget'), create }, { memoryGiB: 1.3, cpus: 2 }).create();
+    assert.equal(made.ok, true, made.output);
+    assert.equal(log('budget'), 'memory 1.3 cpus 2\n');
+    const refused = await new Workstation(3, { ...commands('budget'), create }, { memoryGiB: 1.3 }).create();
+    assert.equal(refused.ok, false);
+    assert.match(refused.output, /declares no "cpus" per environment.*--cpus-per-env/);
+    assert.equal(log('budget'), 'memory 1.3 cpus 2\n', 'nothing was run');
+  });
+
+  test('the Kubernetes workstations\' terminals print the lab\'s prompt marks, so the lab knows when a command there has ended', () => {
+    const kube = new Workstation(4, kubernetesWorkstations('/opt/zdm-lab/bin/zdm-lab', { local: false }), { memoryGiB: 1.3, cpus: 2 });
+    assert.equal(kube.marksPrompt, true);
+    const args = kube.terminal().args;
+    assert.deepEqual(args.slice(args.indexOf('--prompt-mark'), args.indexOf('--prompt-mark') + 4), ['--prompt-mark', PROMPT_MARK, '--command-mark', COMMAND_MARK]);
+    assert.equal(new Workstation(4, commands('lines')).marksPrompt, false);
   });
 
   test('the workstation is made before the setup, which runs there with LAB_PAGE; checks and resets run there; it is made once per start', async () => {
