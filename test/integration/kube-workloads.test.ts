@@ -67,7 +67,8 @@ import { Packet } from '../../lab/terminals/protocol.js';
 import { READY_MARKER, TerminalSession, type Viewer } from '../../lab/terminals/session.js';
 import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
 import { recordFinding } from '../support/findings.js';
-import { connectTerminal, labFetch } from '../e2e/lab-harness.js';
+import { connectTerminal, labFetch, launchBrowser, waitForTerminal } from '../e2e/lab-harness.js';
+import { blockId } from '../support/blocks.js';
 import { assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem } from '../support/kube.js';
 import { required } from '../support/requirement.js';
 
@@ -560,7 +561,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     report(figures.at(-1)!);
   });
 
-  test('deploy/kubernetes: `kubectl apply -k` runs the lab server in the cluster; through a port-forward its instructor adds a learner, whose environment the lab makes and sets up from there; the learner is still there after the lab\'s pod is replaced, and removing the learner removes the namespace', async () => {
+  test('deploy/kubernetes: `kubectl apply -k` runs the lab server in the cluster; through a port-forward its instructor adds a learner, whose environment the lab makes and sets up from there, and whose page in Chromium runs the intro\'s block in their workstation and passes its Check; the learner is still there after the lab\'s pod is replaced, and removing the learner removes the namespace', async () => {
     // The images an instructor pushes, here imported into the cluster's containerd; the lab server's volume and
     // environment 43's nodes' are made in advance, as on any cluster without a provisioner.
     const images = await ensureLabImages(dockerClient(), report, { proxyBinary: findZdmProxy()!.path, workstation: true, labServer: true });
@@ -644,6 +645,24 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
         await terminal.close();
       }
       await assert.rejects(connectTerminal(asServed, { env: DEPLOYED_ENV, terminal: 'host', serverPort: 4000, origin: 'http://elsewhere.example' }), /403/, 'a page of another origin gets no terminal');
+
+      // The learner's page in Chromium, from the lab in the cluster: the intro's block clicked runs in their workstation, and its Check passes.
+      const browser = await launchBrowser();
+      try {
+        const page = await browser.newPage();
+        await page.goto(`http://127.0.0.1:${lab.port}/?token=${learnerToken}&env=${DEPLOYED_ENV}`);
+        await page.waitForFunction(() => (document.querySelector('#page h1')?.textContent ?? '') !== '', null, { timeout: 30_000 });
+        await waitForTerminal(page, 'host', /learner@workstation-0/, 60_000);
+        const { course } = loadCourse(join(projectRoot, 'steps'));
+        const first = blockId(course!, 'intro', 0);
+        await page.locator(`[data-block="${first}"] pre`).click();
+        await page.locator(`[data-block="${first}"].executed`).waitFor({ timeout: 60_000 });
+        await page.locator('#check-button').click();
+        await page.waitForFunction(() => document.querySelector('#check-verdict')?.textContent === '✓ Check passed', null, { timeout: 120_000 });
+        assert.match(await page.locator('#check-output').innerText(), /Origin \(origin-0\.origin\) and Target \(target-0\.target\) are up/);
+      } finally {
+        await browser.close();
+      }
 
       // A new pod of the lab: the learner is on the state volume, and the instructor's new token is in its log.
       const replaced = await kubectl(['-n', LAB_NAMESPACE, 'delete', 'pod', '-l', 'app.kubernetes.io/name=zdm-lab', '--wait=true']);
