@@ -139,7 +139,9 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
       const principal = resolve(fromUrl);
       if (!principal) return refuse(res, 'the token in this URL is not one this lab handed out (a restart makes a new instructor token)');
       if (principal.role === 'shell') return refuse(res, "this token is for zdm-lab in the environment's terminals, not for a browser");
-      res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/', secure: req.secure });
+      // Secure over TLS: the lab's own, or a proxy's in front of it, when the request came to the public address (https).
+      const secure = req.secure || (publicOrigin?.startsWith('https://') === true && req.headers.host === new URL(publicOrigin).host);
+      res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/', secure });
       const clean = new URL(req.originalUrl, 'http://lab');
       clean.searchParams.delete('token');
       return res.redirect(302, clean.pathname + clean.search);

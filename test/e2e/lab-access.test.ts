@@ -8,6 +8,7 @@
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -95,6 +96,20 @@ describe('a lab behind a proxy, with its public address', () => {
     assert.equal(created.status, 201, JSON.stringify(created.body));
     assert.match(created.body.inviteUrl, /^https:\/\/lab\.example\.com\/\?token=\w+&env=\d+$/);
     await labFetch(lab, `/api/instructor/environments/${created.body.env}`, { method: 'DELETE', token: lab.instructorToken });
+  });
+
+  it('marks the access cookie Secure when the token URL came to its https address through the proxy, and only then', async () => {
+    const cookieFor = (host?: string) =>
+      new Promise<string>((done, fail) => {
+        const req = request(`${lab.url}?token=${lab.token}`, { headers: host ? { host } : {} }, (res) => {
+          res.resume();
+          done(String(res.headers['set-cookie'] ?? ''));
+        });
+        req.on('error', fail);
+        req.end();
+      });
+    assert.match(await cookieFor('lab.example.com'), /; Secure/);
+    assert.doesNotMatch(await cookieFor(), /Secure/, 'a port-forward to the lab itself is plain http');
   });
 
   it('takes pages of the public origin as its own, and still no other', async () => {
