@@ -38,6 +38,8 @@ export function podOf(component: ComponentSpec): string {
 }
 
 const setOf = (component: ComponentSpec) => (component.kind === 'cassandra' ? component.name : PROXY_NAME);
+/** The container of a component's pod that runs it (workloads.ts). */
+const containerOf = (component: ComponentSpec) => (component.kind === 'cassandra' ? 'cassandra' : PROXY_NAME);
 
 export class KubernetesBackend implements Backend {
   readonly name = 'kubernetes';
@@ -195,7 +197,7 @@ export class KubernetesBackend implements Backend {
   async logLines(component: ComponentSpec, lines: number): Promise<string | undefined> {
     const pod = await this.readPod(component);
     if (!pod) return undefined;
-    const request = { name: podOf(component), namespace: namespaceOf(component.env), container: component.kind === 'cassandra' ? 'cassandra' : PROXY_NAME, tailLines: lines };
+    const request = { name: podOf(component), namespace: namespaceOf(component.env), container: containerOf(component), tailLines: lines };
     const current = await this.core.readNamespacedPodLog(request).catch(() => '');
     if (current.trim() !== '' || !pod.status?.containerStatuses?.[0]?.restartCount) return current.trimEnd() || undefined;
     const previous = await this.core.readNamespacedPodLog({ ...request, previous: true }).catch(() => '');
@@ -217,7 +219,7 @@ export class KubernetesBackend implements Backend {
         },
       });
       try {
-        const request = await logs.log(namespace, podOf(component), component.kind === 'cassandra' ? 'cassandra' : PROXY_NAME, out, { follow, tailLines: follow ? 40 : undefined });
+        const request = await logs.log(namespace, podOf(component), containerOf(component), out, { follow, tailLines: follow ? 40 : undefined });
         await new Promise<void>((resolve) => {
           out.on('finish', () => resolve());
           out.on('close', () => resolve());

@@ -86,17 +86,22 @@ export class Workstation {
 
   /** Makes the workstation (or brings it back to shape); `onOutput` sees its progress as it comes. */
   create(opts: { onOutput?: (text: string) => void; signal?: AbortSignal } = {}): Promise<ShellResult> {
+    return this.run(this.commands.create, opts);
+  }
+
+  destroy(): Promise<ShellResult> {
+    return this.run(this.commands.destroy);
+  }
+
+  /** A command line that cannot be filled in (no budget for it) fails as the command would, with the reason. */
+  private run(template: string[], opts: { onOutput?: (text: string) => void; signal?: AbortSignal } = {}): Promise<ShellResult> {
     let line: { command: string; args: string[] };
     try {
-      line = this.line(this.commands.create);
+      line = this.line(template);
     } catch (error) {
       return Promise.resolve({ ok: false, exitCode: null, timedOut: false, output: `${(error as Error).message}\n` });
     }
     return runCommand(line, { ...opts, timeoutMs: COMMAND_TIMEOUT_MS });
-  }
-
-  destroy(): Promise<ShellResult> {
-    return runCommand(this.line(this.commands.destroy), { timeoutMs: COMMAND_TIMEOUT_MS });
   }
 }
 

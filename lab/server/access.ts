@@ -132,6 +132,8 @@ const ENV_ROUTE = /^\/api\/env\/([^/]+)(?:\/|$)/i;
 const INSTRUCTOR_ROUTE = /^\/(?:instructor(?:[./]|$)|api\/instructor(?:\/|$))/i;
 
 export function setupAccess(app: Express, resolve: TokenResolver, port: () => number, publicOrigin?: string): void {
+  // The Host of requests that came through a TLS-terminating proxy at the lab's https public address.
+  const tlsPublicHost = publicOrigin?.startsWith('https://') ? new URL(publicOrigin).host : undefined;
   app.use((req: Request, res: Response, next: NextFunction) => {
     const p = port();
     const fromUrl = typeof req.query.token === 'string' ? req.query.token : undefined;
@@ -140,7 +142,7 @@ export function setupAccess(app: Express, resolve: TokenResolver, port: () => nu
       if (!principal) return refuse(res, 'the token in this URL is not one this lab handed out (a restart makes a new instructor token)');
       if (principal.role === 'shell') return refuse(res, "this token is for zdm-lab in the environment's terminals, not for a browser");
       // Secure over TLS: the lab's own, or a proxy's in front of it, when the request came to the public address (https).
-      const secure = req.secure || (publicOrigin?.startsWith('https://') === true && req.headers.host === new URL(publicOrigin).host);
+      const secure = req.secure || (tlsPublicHost !== undefined && req.headers.host === tlsPublicHost);
       res.cookie(cookieName(p, principal.role), fromUrl, { httpOnly: true, sameSite: 'strict', path: '/', secure });
       const clean = new URL(req.originalUrl, 'http://lab');
       clean.searchParams.delete('token');

@@ -174,14 +174,18 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   app.set('etag', false);
   refuseForeignPaths(app);
   app.use(securityHeaders());
+  // Served from its root: the public address is an origin (start.ts refuses a path).
   const publicOrigin = opts.publicUrl === undefined ? undefined : new URL(opts.publicUrl).origin;
+  let url = '';
+  /** The links people open: at the public address when there is one, else where the lab listens. */
+  const shownUrl = () => (publicOrigin === undefined ? url : `${publicOrigin}/`);
   setupAccess(app, (t) => classroom.resolve(t), () => port, publicOrigin);
   setupClient(app, bundle, course.title);
   setupCourseRoutes(app, course);
   setupEnvironmentRoutes(app, environments, broadcast, classroom);
   const panelRoutes = setupPanelRoutes(app, environments, panels);
   setupPlayRoute(app, environments);
-  setupInstructorRoutes(app, classroom, instructorBundle, () => shownUrl, broadcast);
+  setupInstructorRoutes(app, classroom, instructorBundle, shownUrl, broadcast);
   answerErrors(app);
 
   const server: Server = opts.tls ? createTlsServer({ cert: readFileSync(opts.tls.cert), key: readFileSync(opts.tls.key) }, app) : createServer(app);
@@ -191,8 +195,6 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   server.headersTimeout = 66_000;
   const sockets = setupTerminalSocket(server, environments, (t) => classroom.resolve(t), () => port, broadcast, publicOrigin);
   classroom.onReset((env) => sockets.disconnect(env));
-  let url = '';
-  let shownUrl = '';
   await new Promise<void>((ok, fail) => {
     server.once('error', (err: NodeJS.ErrnoException) =>
       fail(err.code === 'EADDRINUSE' ? new Error(`port ${port} on ${host} is in use; choose another with --port`) : err),
@@ -204,15 +206,14 @@ export async function startLab(opts: LabOptions): Promise<LabServer> {
   classroom.portKnown();
   const shownHost = host.includes(':') ? `[${host}]` : host;
   url = `${opts.tls ? 'https' : 'http'}://${shownHost}:${port}/`;
-  shownUrl = opts.publicUrl === undefined ? url : new URL(opts.publicUrl).href.replace(/\/?$/, '/');
   // The address file carries the instructor token: local tools (zdm-lab env, course play) act for the instructor.
   writeServerAddress(dataDir, { url, token: instructorToken, pid: process.pid, environments: [...environments.keys()] });
 
   return {
     url,
-    openUrl: envId === null ? `${shownUrl}instructor?token=${instructorToken}` : `${shownUrl}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
+    openUrl: envId === null ? `${shownUrl()}instructor?token=${instructorToken}` : `${shownUrl()}?token=${token}${envId === 1 ? '' : `&env=${envId}`}`,
     token,
-    instructorUrl: `${shownUrl}instructor?token=${instructorToken}`,
+    instructorUrl: `${shownUrl()}instructor?token=${instructorToken}`,
     instructorToken,
     port,
     course,
