@@ -7,7 +7,7 @@
  * and shows the setup as it runs; only idle terminals get their command
  * again. The shell token opens nothing else. With a fixture course whose
  * setup and resume commands just say what they were given; the ZDM course's
- * own resume, on real infrastructure, is test/e2e/course-restart.test.ts.
+ * own resume, on real infrastructure, is played across restarts in test/e2e/course-zdm.test.ts.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';

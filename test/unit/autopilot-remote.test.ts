@@ -18,6 +18,8 @@ import { zdmLab } from '../support/cli.js';
 const root = mkdtempSync(join(tmpdir(), 'autopilot-remote-'));
 const courseDir = join(root, 'course');
 const dataDir = join(root, 'data');
+/** A command whose first line is longer than a line of the play's report. */
+const LONG = `printf '%s\\n' ${'word '.repeat(20).trim()}`;
 let lab: LabServer;
 let closed = false;
 
@@ -34,7 +36,7 @@ before(async () => {
       ],
     }),
   );
-  writeFileSync(join(courseDir, 'first.md'), '# First\n\n```bash\n### shell\necho hello > first.txt\n```\n');
+  writeFileSync(join(courseDir, 'first.md'), `# First\n\n\`\`\`bash\n### shell\necho hello > first.txt\n\`\`\`\n\n\`\`\`bash\n### shell\n${LONG}\necho second line\n\`\`\`\n`);
   writeFileSync(join(courseDir, 'second.md'), '# Second\n\n```bash\n### shell\necho second\n```\n');
   lab = await startLab({ courseDir, port: 0, dataDir, runSetup: false, environmentId: 5 });
 });
@@ -57,7 +59,14 @@ describe('zdm-lab course play', () => {
     const out = await zdmLab(['course', 'play', '--env', '5', '--to', 'second', '--data', dataDir]);
     assert.equal(out.code, 0, out.stdout + out.stderr);
     const lines = out.stdout.trim().split('\n');
-    assert.deepEqual(lines.slice(0, -1), ['first: First', '  ▶ first:0 [shell] echo hello > first.txt', '  ✔ check: first.txt is there', "second: reached, the learner's current page"]);
+    assert.deepEqual(lines.slice(0, -1), [
+      'first: First',
+      '  ▶ first:0 [shell] echo hello > first.txt',
+      // a long command is cut to its first line's start
+      `  ▶ first:1 [shell] ${LONG.slice(0, 79)}…`,
+      '  ✔ check: first.txt is there',
+      "second: reached, the learner's current page",
+    ]);
     assert.match(lines.at(-1)!, /^✔ environment 5: 1 page\(s\) played in \d+ s; the learner is on second$/);
     const progress = lab.environments.get(5)!.progress();
     assert.equal(progress.current, 'second');
