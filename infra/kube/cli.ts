@@ -14,10 +14,11 @@
  *                                        a login shell in K's workstation, as its learner has it
  *                                        (TEXT printed once it is open: exec-shell.ts; P printed
  *                                        with each prompt, C as each command starts: profile.sh)
- *   tsx infra/kube/cli.ts env exec K -- COMMAND [ARGS…]
+ *   tsx infra/kube/cli.ts env exec K [--input] -- COMMAND [ARGS…]
  *                                        COMMAND in K's workstation, in the learner's working folder
  *                                        with the workstation's variables; no TTY unless standard
- *                                        input is one; its exit code
+ *                                        input is one; its exit code. With --input it reads this
+ *                                        command's standard input (no TTY) and ends when that does
  *
  * bin/zdm-lab runs these as `zdm-lab kube …`.
  *
@@ -57,7 +58,7 @@ import { workstationCommand, workstationShell } from './workstation.js';
 const usage = `usage: tsx infra/kube/cli.ts build | up | down | status
        tsx infra/kube/cli.ts env create K… --memory-gib G --cpus C [--local]
        tsx infra/kube/cli.ts env destroy K… [--local] | env shell K [--local] [--announce TEXT] [--prompt-mark P --command-mark C]
-       tsx infra/kube/cli.ts env exec K [--local] -- COMMAND [ARGS…]`;
+       tsx infra/kube/cli.ts env exec K [--local] [--input] -- COMMAND [ARGS…]`;
 
 function environments(args: string[]): number[] {
   if (args.length === 0) throw new Error(`name the environments, by number\n${usage}`);
@@ -122,7 +123,7 @@ async function environmentCommand(action: string | undefined, argv: string[], re
   const { values, positionals: args } = parseArgs({
     args: split < 0 ? argv : argv.slice(0, split),
     allowPositionals: true,
-    options: { local: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' }, announce: { type: 'string' }, 'prompt-mark': { type: 'string' }, 'command-mark': { type: 'string' } },
+    options: { local: { type: 'boolean' }, input: { type: 'boolean' }, 'memory-gib': { type: 'string' }, cpus: { type: 'string' }, announce: { type: 'string' }, 'prompt-mark': { type: 'string' }, 'command-mark': { type: 'string' } },
   });
   const local = values.local === true;
   switch (action) {
@@ -150,7 +151,7 @@ async function environmentCommand(action: string | undefined, argv: string[], re
     case 'exec': {
       const [env] = environments(args);
       if (command.length === 0) throw new Error(`name the command after --\n${usage}`);
-      return attached(workstationCommand(env, command), local);
+      return attached(workstationCommand(env, command, values.input === true), local);
     }
     default:
       process.stderr.write(`${usage}\n`);

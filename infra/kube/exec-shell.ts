@@ -5,7 +5,7 @@
  * The learner's shell runs in the environment's workstation pod; on the
  * lab's host there is only this client.
  *
- *   exec-shell.ts [--announce TEXT] NAMESPACE POD CONTAINER [COMMAND [ARGS…]]
+ *   exec-shell.ts [--announce TEXT | --input] NAMESPACE POD CONTAINER [COMMAND [ARGS…]]
  *
  * In a terminal (standard input is a TTY, lab/terminals/session.ts
  * `launcher`) the stream has a TTY: keys go in and output comes out raw, and
@@ -23,6 +23,9 @@
  * open, which only this client's end closes; then the group is ended
  * (TERM, and KILL 5 s later). So the lab's time limit on a command, or its
  * abort, stops the command in the pod too, not only the waiting for it.
+ * With --input the command reads this process's standard input instead (a
+ * tar stream of a saved state, lab/environments/workstation.ts) and ends
+ * when it ends, as `tar -x` does; it runs without the watch.
  *
  * The cluster is the one of KUBECONFIG, or the cluster the lab runs in
  * (its ServiceAccount). Without a command: an interactive login bash. The
@@ -61,20 +64,22 @@ export function exitCodeOf(status: V1Status | undefined): number {
 
 async function main(argv: string[]): Promise<number> {
   let announce: string | undefined;
+  let withInput = false;
   if (argv[0] === '--announce') [, announce, ...argv] = argv;
-  if (argv.length < 3) {
-    process.stderr.write('usage: exec-shell.ts [--announce TEXT] NAMESPACE POD CONTAINER [COMMAND [ARGS…]]\n');
+  else if (argv[0] === '--input') [withInput, argv] = [true, argv.slice(1)];
+  if (argv.length < 3 || (withInput && argv.length === 3)) {
+    process.stderr.write('usage: exec-shell.ts [--announce TEXT | --input] NAMESPACE POD CONTAINER [COMMAND [ARGS…]] (a COMMAND with --input)\n');
     return 2;
   }
   const [namespace, pod, container, ...command] = argv;
   const config = new KubeConfig();
   config.loadFromDefault();
-  const tty = process.stdin.isTTY === true;
+  const tty = !withInput && process.stdin.isTTY === true;
   if (tty) process.stdin.setRawMode(true);
   let status: V1Status | undefined;
-  const remote = command.length === 0 ? ['/bin/bash', '-l'] : tty ? command : ['/bin/bash', '-c', WATCHED, 'zdm-lab-watched', ...command];
-  // Without a TTY a command's input is held open, and never written to, until this process ends.
-  const input = tty ? process.stdin : command.length > 0 ? new PassThrough() : null;
+  const remote = command.length === 0 ? ['/bin/bash', '-l'] : tty || withInput ? command : ['/bin/bash', '-c', WATCHED, 'zdm-lab-watched', ...command];
+  // Without a TTY a command's input is held open, and never written to, until this process ends (unless it reads this one's).
+  const input = tty || withInput ? process.stdin : command.length > 0 ? new PassThrough() : null;
   try {
     const socket = await new Exec(config).exec(
       namespace,

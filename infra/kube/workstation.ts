@@ -54,9 +54,9 @@ export interface ShellMarks {
  * or a person's. KUBECONFIG (or the lab's own ServiceAccount) names the
  * cluster.
  */
-export function workstationShell(env: number, announce?: string, marks?: ShellMarks): { command: string; args: string[] } {
+export function workstationShell(env: number, announce?: string, marks?: ShellMarks, options: string[] = []): { command: string; args: string[] } {
   const shell = marks === undefined ? [] : ['env', `LAB_PROMPT_MARK=${marks.prompt}`, `LAB_COMMAND_MARK=${marks.command}`, '/bin/bash', '-l'];
-  return { command: process.execPath, args: [execClient(), ...(announce === undefined ? [] : ['--announce', announce]), namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER, ...shell] };
+  return { command: process.execPath, args: [execClient(), ...(announce === undefined ? [] : ['--announce', announce]), ...options, namespaceOf(env), WORKSTATION_POD, WORKSTATION_CONTAINER, ...shell] };
 }
 
 /**
@@ -64,10 +64,11 @@ export function workstationShell(env: number, announce?: string, marks?: ShellMa
  * bash in the learner's working folder, with the workstation's variables
  * (LAB_ENV, LAB_ENV_DIR, LAB_COURSE_DIR; the course's scripts read the
  * addresses and logins themselves, steps/scripts/lab.sh), with no TTY unless
- * the caller's standard input is one (exec-shell.ts).
+ * the caller's standard input is one (exec-shell.ts). With `input`, the
+ * command reads the caller's standard input, and ends when it does.
  */
-export function workstationCommand(env: number, command: string[]): { command: string; args: string[] } {
-  const shell = workstationShell(env);
+export function workstationCommand(env: number, command: string[], input = false): { command: string; args: string[] } {
+  const shell = workstationShell(env, undefined, undefined, input ? ['--input'] : []);
   return { command: shell.command, args: [...shell.args, '/bin/bash', '-lc', 'cd "$LAB_ENV_DIR" && exec "$@"', 'zdm-lab-exec', ...command] };
 }
 

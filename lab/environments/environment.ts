@@ -20,7 +20,7 @@ import { READY_MARKER, TerminalSession } from '../terminals/session.js';
 import { Recorder, type RecordingInfo } from '../terminals/recording.js';
 import type { Sandbox } from './isolation.js';
 import type { Workstation } from './workstation.js';
-import type { StateShelf } from './states.js';
+import { MAX_STATE_BYTES, type StateShelf } from './states.js';
 import { runShell, type ShellResult, type Wrap } from './shell.js';
 
 const SETUP_TIMEOUT_MS = 30 * 60 * 1000;
@@ -505,29 +505,40 @@ export class Environment {
   /**
    * Saves the environment as it is now as the state at the start of `page`
    * (course.json "states"): the course's save command writes into a folder
-   * of the environment, and the shelf keeps a copy with the progress.
+   * of the environment, and the shelf keeps a copy with the progress. In a
+   * workstation the folder is in the learner's folder there, and its files
+   * come to the lab as a tar stream through the workstation's `exec`.
    * Throws, with the command's last line, when it fails.
    */
   async saveState(page: string, shelf: StateShelf, signal?: AbortSignal): Promise<void> {
     const states = this.course.states;
     if (!states) throw new Error('this course declares no "states"');
-    if (this.workstation) throw new Error(`environment ${this.id} runs in a workstation, whose files the lab does not hold: saved states are not kept for it; play the course to the page instead`);
-    const out = join(this.workDir, STATE_OUT);
-    const made = await this.shell(`rm -rf ${shellQuote(out)} && mkdir -m 700 ${shellQuote(out)}`, { timeoutMs: 30_000 });
+    const { workstation } = this;
+    // In a workstation the command writes into the learner's folder there, and the files come here through its exec stream.
+    const out = workstation ? `"$LAB_ENV_DIR"/${STATE_OUT}` : shellQuote(join(this.workDir, STATE_OUT));
+    const made = await this.shell(`rm -rf ${out} && mkdir -m 700 ${out}`, { timeoutMs: 30_000 });
     if (!made.ok) throw new Error(`no folder for the state: ${lastLine(made.output)}`);
+    const here = join(this.workDir, STATE_OUT);
     try {
-      const result = await this.shell(states.save, { timeoutMs: RESET_TIMEOUT_MS, signal, env: { LAB_STATE_DIR: out } });
+      const result = await this.shell(`LAB_STATE_DIR=${out}; export LAB_STATE_DIR; ${states.save}`, { timeoutMs: RESET_TIMEOUT_MS, signal });
       if (!result.ok) throw new Error(lastLine(result.output) || 'the course\'s save command failed');
-      shelf.keep(page, out, this.progress());
+      if (workstation) {
+        rmSync(here, { recursive: true, force: true });
+        mkdirSync(here, { mode: 0o700 });
+        await workstation.download(STATE_OUT, here, MAX_STATE_BYTES, signal);
+      }
+      shelf.keep(page, here, this.progress());
     } finally {
-      await this.shell(`rm -rf ${shellQuote(out)}`, { timeoutMs: 30_000 });
+      await this.shell(`rm -rf ${out}`, { timeoutMs: 30_000 });
+      if (workstation) rmSync(here, { recursive: true, force: true });
     }
   }
 
   /**
    * A reset to `page` from its saved state: plays and the setup stopped,
    * terminals ended, as for a reset; then, instead of the course's reset
-   * command, the state's files are put in the environment and the course's
+   * command, the state's files are put in the environment (into a
+   * workstation as a tar stream, through its `input`) and the course's
    * restore command runs; progress becomes the state's, with the learner on
    * `page`; and the setup brings back what the page expects (for the ZDM
    * course: proxies, Prometheus, the API and the loop), as after a restart
@@ -537,7 +548,6 @@ export class Environment {
   restoreTo(page: string, shelf: StateShelf): Promise<ResetResult> {
     if (this.closed) return Promise.reject(new Error(`environment ${this.id} is closed`));
     if (this.resetting) return Promise.reject(new Error(`environment ${this.id} is being reset`));
-    if (this.workstation) return Promise.reject(new Error(`environment ${this.id} runs in a workstation, whose files the lab does not hold: it cannot be restored from a saved state; play the course to the page instead`));
     const restoring = this.doRestore(page, shelf).finally(() => (this.resetting = undefined));
     this.resetting = restoring;
     return restoring;
@@ -553,15 +563,25 @@ export class Environment {
     await this.closeTerminals();
     this.store.clear(this.id, this.course.dir);
     await this.emptyWorkDir();
-    const dir = join(this.workDir, STATE_IN);
+    const { workstation } = this;
+    const here = join(this.workDir, STATE_IN);
+    // In a workstation the state goes into the learner's folder there, through its exec stream.
+    const dir = workstation ? `"$LAB_ENV_DIR"/${STATE_IN}` : shellQuote(here);
     const commandStarted = Date.now();
-    let result = await this.shell(`mkdir -m 755 ${shellQuote(dir)}`, { timeoutMs: 30_000 });
-    if (result.ok) {
-      shelf.copyOut(page, dir);
-      result = await this.shell(states.restore, { timeoutMs: RESET_TIMEOUT_MS, env: { LAB_STATE_DIR: dir } });
+    let result: ShellResult;
+    if (workstation) {
+      rmSync(here, { recursive: true, force: true });
+      mkdirSync(here, { mode: 0o700 });
+      shelf.copyOut(page, here);
+      result = await workstation.upload(here, STATE_IN);
+      rmSync(here, { recursive: true, force: true });
+    } else {
+      result = await this.shell(`mkdir -m 755 ${dir}`, { timeoutMs: 30_000 });
+      if (result.ok) shelf.copyOut(page, here);
     }
+    if (result.ok) result = await this.shell(`LAB_STATE_DIR=${dir}; export LAB_STATE_DIR; ${states.restore}`, { timeoutMs: RESET_TIMEOUT_MS });
     const commandSeconds = (Date.now() - commandStarted) / 1000;
-    await this.shell(`rm -rf ${shellQuote(dir)}`, { timeoutMs: 30_000 });
+    await this.shell(`rm -rf ${dir}`, { timeoutMs: 30_000 });
     // A shell a browser re-opened meanwhile saw the old state: end it too.
     await this.closeTerminals();
     if (result.ok) this.store.restore(this.id, this.course.dir, shelf.progress(page), page);

@@ -29,6 +29,10 @@ export interface RunOptions {
   onOutput?: (text: string) => void;
   keepBackground?: boolean;
   signal?: AbortSignal;
+  /** Written to the command's standard input, which then ends (without it the command reads nothing). */
+  input?: Uint8Array;
+  /** Takes the command's standard output as it comes, as bytes (a tar stream): then only its errors are the output kept. */
+  onStdout?: (chunk: Buffer) => void;
 }
 
 export function runShell(command: string, opts: RunOptions & { cwd: string; env: Record<string, string>; wrap?: Wrap }): Promise<ShellResult> {
@@ -38,7 +42,10 @@ export function runShell(command: string, opts: RunOptions & { cwd: string; env:
 /** A command line (no shell of its own), run as runShell runs a command: its own process group, a time limit, the output kept. */
 export function runCommand(line: { command: string; args: string[] }, opts: RunOptions): Promise<ShellResult> {
   return new Promise((resolve) => {
-    const child = spawn(line.command, line.args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(line.command, line.args, { cwd: opts.cwd, env: opts.env, detached: true, stdio: [opts.input ? 'pipe' : 'ignore', 'pipe', 'pipe'] });
+    // A command that ends before it read all of its input is not an error of the writing: its exit status says what happened.
+    child.stdin?.on('error', () => undefined);
+    child.stdin?.end(opts.input);
     let output = '';
     let timedOut = false;
     const collect = (buf: Buffer) => {
@@ -46,8 +53,8 @@ export function runCommand(line: { command: string; args: string[] }, opts: RunO
       opts.onOutput?.(text);
       if (output.length < OUTPUT_LIMIT) output += text.slice(0, OUTPUT_LIMIT - output.length);
     };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
+    child.stdout!.on('data', opts.onStdout ?? collect);
+    child.stderr!.on('data', collect);
     const killGroup = (sig: NodeJS.Signals) => {
       if (child.pid) signal([-child.pid], sig);
     };
@@ -71,8 +78,8 @@ export function runCommand(line: { command: string; args: string[] }, opts: RunO
     child.on('exit', (code) => {
       if (!opts.keepBackground) return;
       setTimeout(() => {
-        child.stdout.destroy();
-        child.stderr.destroy();
+        child.stdout!.destroy();
+        child.stderr!.destroy();
         finish(code);
       }, 100);
     });

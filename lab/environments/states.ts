@@ -23,7 +23,7 @@ import type { Course } from '../course/schema.js';
 import type { Progress } from '../progress/store.js';
 
 /** What a state may weigh in all: a lab's data set is small, and a bigger folder is not one the course meant to save. */
-const MAX_STATE_BYTES = 64 * 1024 ** 2;
+export const MAX_STATE_BYTES = 64 * 1024 ** 2;
 const PROGRESS_FILE = '.progress.json';
 
 /** What of the learner's progress a state keeps: which pages were shown, what ran how often, which checks passed. */

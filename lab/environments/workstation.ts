@@ -5,6 +5,8 @@
  * operator names. The lab's host then holds no learner's shell: a terminal
  * is the `shell` command in a pty of the lab's, and one of the course's
  * commands (setup, a check, a reset) is the `exec` command with it appended.
+ * A saved state comes out as a tar stream on `exec`'s output, and goes in as
+ * one on `input`'s input.
  * The lab imports nothing of the infrastructure: these are command lines, as
  * the course's own `zdm-lab` commands are.
  *
@@ -17,6 +19,9 @@
  * `{cpus}` are the environment's budget (the course's, or the lab's
  * --memory-per-env and --cpus-per-env).
  */
+import { readdirSync, readFileSync, lstatSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { extract, pack } from 'tar-stream';
 import { COMMAND_MARK, PROMPT_MARK, READY_MARKER } from '../terminals/session.js';
 import { runCommand, type ShellResult } from './shell.js';
 
@@ -29,9 +34,19 @@ export interface WorkstationCommands {
   shell: string[];
   /** Runs the command appended to it there, without a terminal; exits with its exit code. */
   exec: string[];
+  /**
+   * As `exec`, with this command's standard input as the command's: it ends when that input does. Saved
+   * states go into the workstation this way (a tar stream).
+   */
+  input: string[];
 }
 
 const COMMAND_TIMEOUT_MS = 15 * 60_000;
+const TRANSFER_TIMEOUT_MS = 5 * 60_000;
+/** A folder's name there, relative to the learner's working folder (LAB_ENV_DIR): plain, with no way up or out. */
+const FOLDER = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
+/** A file's name in such a folder, as tar writes it (./name). */
+const FILE = /^(?:\.\/)?([A-Za-z0-9_][A-Za-z0-9_.-]*)$/;
 
 /** An environment's budget, as the workstation's commands are given it. */
 export interface WorkstationBudget {
@@ -93,6 +108,51 @@ export class Workstation {
     return this.run(this.commands.destroy);
   }
 
+  /**
+   * Copies the plain files of `folder` there (in the learner's working folder) into the
+   * existing folder `to` here, through `exec` and a tar stream of them. Anything but plain
+   * files (a link, a folder, a device) and more than `maxBytes` in all are refused, with the
+   * reason, and nothing of them is written.
+   */
+  async download(folder: string, to: string, maxBytes: number, signal?: AbortSignal): Promise<void> {
+    if (!FOLDER.test(folder) || folder === '..' || folder === '.') throw new Error(`not a folder name in the learner's working folder: ${folder}`);
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const tooBig = new AbortController();
+    const result = await runCommand(this.line(this.commands.exec, ['/bin/bash', '-c', 'cd "$LAB_ENV_DIR/$1" && exec tar -cf - .', 'zdm-lab-download', folder]), {
+      timeoutMs: TRANSFER_TIMEOUT_MS,
+      signal: signal ? AbortSignal.any([signal, tooBig.signal]) : tooBig.signal,
+      onStdout: (chunk) => {
+        size += chunk.length;
+        // The archive's headers and padding come on top of the files: a little room for them.
+        if (size > maxBytes + 1024 ** 2) tooBig.abort();
+        else chunks.push(chunk);
+      },
+    });
+    if (tooBig.signal.aborted) throw new Error(`${folder} in the workstation holds more than ${maxBytes / 1024 ** 2} MiB`);
+    if (!result.ok) throw new Error(`${folder} could not be read from the workstation: ${result.output.trim().split('\n').at(-1) ?? `exit ${result.exitCode}`}`);
+    const files = await plainFiles(Buffer.concat(chunks), maxBytes);
+    for (const [name, content] of files) writeFileSync(join(to, name), content, { mode: 0o600 });
+  }
+
+  /**
+   * Puts the plain files of the folder `from` here into `folder` there (in the learner's working
+   * folder), which is made anew, readable by its learner, through `input` and a tar stream.
+   */
+  async upload(from: string, folder: string): Promise<ShellResult> {
+    if (!FOLDER.test(folder) || folder === '..' || folder === '.') throw new Error(`not a folder name in the learner's working folder: ${folder}`);
+    const archive = pack();
+    for (const name of readdirSync(from).sort()) {
+      if (!lstatSync(join(from, name)).isFile()) throw new Error(`${join(from, name)} is not a plain file`);
+      archive.entry({ name, mode: 0o644 }, readFileSync(join(from, name)));
+    }
+    archive.finalize();
+    const chunks: Buffer[] = [];
+    for await (const chunk of archive) chunks.push(chunk as Buffer);
+    const unpack = 'cd "$LAB_ENV_DIR" && rm -rf "$1" && mkdir -m 755 "$1" && exec tar -xf - -C "$1" --no-same-owner --no-same-permissions';
+    return runCommand(this.line(this.commands.input, ['/bin/bash', '-c', unpack, 'zdm-lab-upload', folder]), { timeoutMs: TRANSFER_TIMEOUT_MS, input: Buffer.concat(chunks) });
+  }
+
   /** A command line that cannot be filled in (no budget for it) fails as the command would, with the reason. */
   private run(template: string[], opts: { onOutput?: (text: string) => void; signal?: AbortSignal } = {}): Promise<ShellResult> {
     let line: { command: string; args: string[] };
@@ -103,6 +163,41 @@ export class Workstation {
     }
     return runCommand(line, { ...opts, timeoutMs: COMMAND_TIMEOUT_MS });
   }
+}
+
+/** The plain files of a tar archive of one folder (its own entry, ./, aside), by name; anything else is refused. */
+async function plainFiles(archive: Buffer, maxBytes: number): Promise<Map<string, Buffer>> {
+  const files = new Map<string, Buffer>();
+  const reader = extract();
+  let total = 0;
+  let refused: string | undefined;
+  const done = new Promise<void>((resolve, reject) => {
+    reader.on('entry', (header, stream, next) => {
+      const name = FILE.exec(header.name)?.[1];
+      const type = header.type ?? 'file';
+      if (type === 'directory' && (header.name === './' || header.name === '.')) {
+        stream.resume();
+      } else if (type !== 'file' || name === undefined) {
+        refused ??= `${type} ${JSON.stringify(header.name)}: a state holds plain files only`;
+        stream.resume();
+      } else {
+        const parts: Buffer[] = [];
+        stream.on('data', (part) => parts.push(part as Buffer));
+        stream.on('end', () => {
+          total += header.size ?? 0;
+          files.set(name, Buffer.concat(parts));
+        });
+      }
+      stream.on('end', () => next());
+    });
+    reader.on('finish', () => resolve());
+    reader.on('error', (error: Error) => reject(new Error(`the workstation sent no tar archive: ${error.message}`)));
+  });
+  reader.end(archive);
+  await done;
+  if (refused) throw new Error(refused);
+  if (total > maxBytes) throw new Error(`the state is over ${maxBytes / 1024 ** 2} MiB`);
+  return files;
 }
 
 /**
@@ -119,5 +214,6 @@ export function kubernetesWorkstations(zdmLab: string, options: { local: boolean
     destroy: [...env, 'destroy', '{env}', ...local],
     shell: [...env, 'shell', '{env}', '--announce', '{ready}', '--prompt-mark', '{prompt-mark}', '--command-mark', '{command-mark}', ...local],
     exec: [...env, 'exec', '{env}', ...local, '--'],
+    input: [...env, 'exec', '{env}', '--input', ...local, '--'],
   };
 }

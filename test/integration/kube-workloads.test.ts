@@ -17,7 +17,9 @@
  * played through it as a learner plays them (the sample API, the writer
  * loop, `zdm-lab proxy deploy`, the API through the proxies, `migrate` and
  * `validate`), every Check passing and no request of the writer loop
- * failing. The three proxies the course deployed are ready at their names,
+ * failing; the state at step 7's start is saved from the workstation on the
+ * way, and a later reset to step 7 restores it there, the loop writing on
+ * from its saved record. The three proxies the course deployed are ready at their names,
  * and a write through them lands on both clusters; `zdm-lab proxy
  * rolling-update` to another read mode, while a writer of the test's keeps
  * writing through the proxies, replaces one proxy at a time (never fewer
@@ -36,7 +38,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -397,7 +399,15 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     assert.ok(server, 'the lab server of the test before runs');
     const env = server.environments.get(ENV)!;
     const started = Date.now();
-    const play = await playCourse(env, { to: 'step8', onProgress: (line) => report(line) });
+    let savedIn = 0;
+    // The state at step 7's start is saved as a reset with --to saves it (classroom.ts): a later test restores it.
+    const atPageStart = async (page: { id: string }) => {
+      if (page.id !== 'step7') return;
+      const t0 = Date.now();
+      await env.saveState('step7', server!.classroom.shelf!);
+      savedIn = (Date.now() - t0) / 1000;
+    };
+    const play = await playCourse(env, { to: 'step8', onProgress: (line) => report(line), atPageStart });
     const seconds = (Date.now() - started) / 1000;
     const pages = play.pages.map((p) => p.id);
     assert.deepEqual(pages, ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6', 'step7']);
@@ -411,7 +421,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     assert.deepEqual(failed, [], 'no request of the writer loop failed');
     const phases = [...new Set(writes.map((l) => l.split('-')[0]))];
     assert.deepEqual(phases, ['phase0', 'phase1', 'phase2'], 'the loop wrote straight to Origin, then through the proxies (phases 1 and 2)');
-    figures.push(`course steps 1–7 played through the lab in the workstation in ${seconds.toFixed(0)} s, every Check passed; the writer loop: ${writes.length} writes (${phases.join(', ')}), 0 failed`);
+    figures.push(`course steps 1–7 played through the lab in the workstation in ${seconds.toFixed(0)} s, every Check passed; the writer loop: ${writes.length} writes (${phases.join(', ')}), 0 failed; the state at step 7's start saved from the workstation in ${savedIn.toFixed(1)} s`);
     report(figures.at(-1)!);
     const memory = await podMemory();
     figures.push(`memory after step 7 (working set, MiB): ${Object.entries(memory).map(([pod, mib]) => `${pod} ${mib}`).join(', ')}`);
@@ -560,6 +570,57 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     }
     assert.equal(left, 1, 'no `sleep 297` is left in the workstation');
     figures.push(`a command stopped by the lab at its time limit gone from the workstation ${((Date.now() - started) / 1000).toFixed(1)} s after`);
+    report(figures.at(-1)!);
+  });
+
+  test('a reset to step 7 restores the state saved at its start, out of the workstation and back in through the exec stream: the loop\'s record, Origin\'s rows, the proxies as step 6 left them, the API through them, the loop writing on, step 6\'s check passing', async () => {
+    assert.ok(server, 'the lab server of the earlier tests runs');
+    const env = server.environments.get(ENV)!;
+    const saved = join(server.classroom.shelf!.dir, 'step7');
+    const files = readdirSync(saved).filter((f) => !f.startsWith('.'));
+    assert.deepEqual(files.sort(), ['infra.json', 'mode', 'writer.log', 'writer.loop'], 'what state.sh save wrote in the workstation is on the lab\'s shelf');
+    const record = readFileSync(join(saved, 'writer.log'), 'utf8').trim().split('\n');
+    const lastSaved = Math.max(...record.map((l) => Number(/^phase1-(\d+) /.exec(l)?.[1] ?? 0)));
+    assert.ok(lastSaved > 0, 'the saved record holds phase1 writes (the loop of step 6)');
+    const originRows = (JSON.parse(readFileSync(join(saved, 'infra.json'), 'utf8')) as { clusters: { origin: { rows: unknown[] } } }).clusters.origin.rows.length;
+
+    const lines: string[] = [];
+    const outcome = await server.classroom.reset(ENV, {
+      to: 'step7',
+      onProgress: (line) => {
+        lines.push(line);
+        report(line);
+      },
+    });
+    assert.equal(outcome.restored, true, lines.join('\n'));
+    assert.ok(lines.some((l) => /^environment 41: step6's check passes: ✔/.test(l)), lines.join('\n'));
+    const progress = env.progress();
+    assert.equal(progress.current, 'step7');
+    const pages = ['intro', 'step1', 'step2', 'step3', 'step4', 'step5', 'step6'];
+    assert.deepEqual(pages.map((p) => progress.checks[p]?.ok), pages.map(() => true));
+
+    const inWorkstation = async (command: string) => {
+      const result = await env.shell(command, { timeoutMs: 60_000 });
+      assert.ok(result.ok, `${command}:\n${result.output}`);
+      return result.output;
+    };
+    const status = await inWorkstation('zdm-lab proxy status');
+    assert.equal((status.match(/ORIGIN\/PRIMARY_ONLY/g) ?? []).length, 3, status);
+    const count = Number(/^\s*(\d+)\s*$/m.exec(await inWorkstation('zdm-lab cqlsh origin -e "SELECT COUNT(*) FROM zdmapp.user_status"'))?.[1]);
+    assert.ok(count >= originRows, `Origin holds the ${originRows} saved rows and the loop's since (${count})`);
+    // The loop writes on from the saved record, as phase1, without a gap.
+    const log = async () => (await inWorkstation('cat "$LAB_ENV_DIR/writer.log"')).trim().split('\n');
+    let now = await log();
+    for (let i = 0; now.length <= record.length + 3 && i < 60; i++) {
+      await sleep(1000);
+      now = await log();
+    }
+    assert.deepEqual(now.slice(0, record.length), record, 'the restored record is the saved one');
+    const after = now.slice(record.length);
+    assert.deepEqual(after.filter((l) => /^phase1-\d+ /.test(l)).map((l) => l.replace(/^phase1-(\d+) .*/, '$1')).slice(0, 3), [lastSaved + 1, lastSaved + 2, lastSaved + 3].map(String), 'the loop numbers on');
+    assert.deepEqual(after.filter((l) => !/ 200$/.test(l)), [], 'every write after the restore succeeded');
+    const bytes = files.reduce((sum, f) => sum + statSync(join(saved, f)).size, 0);
+    figures.push(`reset to step 7 from its saved state (${files.length} files, ${(bytes / 1024).toFixed(0)} KiB, into the workstation through the exec stream): restored in ${outcome.resetSeconds.toFixed(1)} s (the course's restore command ${outcome.resetCommandSeconds.toFixed(1)} s), on step 7 with step 6's check passing after ${outcome.playedSeconds!.toFixed(1)} s`);
     report(figures.at(-1)!);
   });
 

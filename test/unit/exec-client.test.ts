@@ -22,7 +22,11 @@ describe('the bundled exec client', () => {
     copyFileSync(execClient(), copy);
     const run = spawnSync(process.execPath, [copy], { cwd: away, encoding: 'utf8' });
     assert.equal(run.status, 2, run.stderr);
-    assert.match(run.stderr, /usage: exec-shell\.ts \[--announce TEXT\] NAMESPACE POD CONTAINER/);
+    assert.match(run.stderr, /usage: exec-shell\.ts \[--announce TEXT \| --input\] NAMESPACE POD CONTAINER/);
+    // --input takes the command's input from this one's: it needs a command to read it.
+    const noCommand = spawnSync(process.execPath, [copy, '--input', 'ns', 'pod', 'container'], { cwd: away, encoding: 'utf8' });
+    assert.equal(noCommand.status, 2, noCommand.stderr);
+    assert.match(noCommand.stderr, /\(a COMMAND with --input\)/);
   });
 
   test('a connection that fails says where and why, and exits 1', () => {

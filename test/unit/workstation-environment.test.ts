@@ -7,24 +7,27 @@
  * per start of the lab; the setup, checks and resets run through `exec`,
  * there, with the lab's per-call variables (LAB_PAGE), and a reset empties
  * the learner's folder there; a workstation that
- * cannot be made fails the setup with the reason; saved states are refused
- * with the reason; and destroying the environment destroys its workstation.
+ * cannot be made fails the setup with the reason; a saved state comes out
+ * of one workstation and goes into another as a tar stream through `exec`
+ * and `input`, plain files only, within the size limit; and destroying the
+ * environment destroys its workstation.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadCourse } from '../../lab/course/load.js';
 import { Environment } from '../../lab/environments/environment.js';
 import { kubernetesWorkstations, Workstation, type WorkstationCommands } from '../../lab/environments/workstation.js';
+import { StateShelf } from '../../lab/environments/states.js';
 import { ProgressStore } from '../../lab/progress/store.js';
 import { COMMAND_MARK, PROMPT_MARK, READY_MARKER } from '../../lab/terminals/session.js';
 
 const root = mkdtempSync(join(tmpdir(), 'workstation-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-/** A course whose setup and check say where they ran. */
+/** A course whose setup and check say where they ran; its saved state is what the learner left in state-files/. */
 function course(name: string) {
   const dir = join(root, name);
   mkdirSync(dir, { recursive: true });
@@ -34,8 +37,14 @@ function course(name: string) {
       title: 'Workstation fixture',
       terminals: [{ id: 'shell', name: 'shell' }],
       setup: 'echo "setup at page [$LAB_PAGE] in $PWD, workstation=$WORKSTATION"',
-      pages: [{ id: 'intro', file: 'intro.md', title: 'Intro', check: 'test "$WORKSTATION" = yes && echo "checked in $PWD"' }],
-      states: { save: 'true', restore: 'true' },
+      pages: [
+        { id: 'intro', file: 'intro.md', title: 'Intro', check: 'test "$WORKSTATION" = yes && echo "checked in $PWD"' },
+        { id: 'second', file: 'intro.md', title: 'Second' },
+      ],
+      states: {
+        save: 'test "$WORKSTATION" = yes && cp -P "$LAB_ENV_DIR"/state-files/* "$LAB_STATE_DIR"/',
+        restore: 'test "$WORKSTATION" = yes && cp "$LAB_STATE_DIR"/* "$LAB_ENV_DIR"/ && echo "restored from $LAB_STATE_DIR"',
+      },
     }),
   );
   writeFileSync(join(dir, 'intro.md'), '# Intro\n');
@@ -52,6 +61,7 @@ function commands(name: string, create = 'mkdir -p "$0/ws-{env}" && echo "made {
     destroy: ['bash', '-c', 'rm -rf "$0/ws-{env}" && echo "destroyed {env}" >> "$0/log"', dir],
     shell: ['bash', '-c', 'printf %s "$1"; cd "$0/ws-{env}" && exec env -i PATH="$PATH" LAB_ENV_DIR="$PWD" WORKSTATION=yes bash --norc -i', dir, '{ready}'],
     exec: ['bash', '-c', 'cd "$0/ws-{env}" && exec env -i PATH="$PATH" LAB_ENV_DIR="$PWD" WORKSTATION=yes "$@"', dir],
+    input: ['bash', '-c', 'cd "$0/ws-{env}" && exec env -i PATH="$PATH" LAB_ENV_DIR="$PWD" WORKSTATION=yes "$@"', dir],
   };
 }
 
@@ -101,12 +111,56 @@ describe('an environment in a workstation off the lab\'s host', () => {
       assert.equal(await env.setupDone(), 'done');
       assert.equal(existsSync(join(root, 'made', 'ws-5', 'left-by-the-learner')), false, 'the reset emptied the learner\'s folder in the workstation');
       assert.equal(log('made'), 'made 5\n', 'made once, not again for the setup after the reset');
-      await assert.rejects(env.saveState('intro', undefined as never), /runs in a workstation, whose files the lab does not hold/);
       await env.destroy();
       assert.equal(log('made'), 'made 5\ndestroyed 5\n');
       assert.equal(existsSync(join(root, 'made', 'ws-5')), false);
     } finally {
       await env.close();
+    }
+  });
+
+  test('a saved state comes out of one workstation and goes into another, plain files only and within the size limit; nothing of it stays on the way', async () => {
+    const states = course('states');
+    const store = new ProgressStore(':memory:');
+    const shelf = new StateShelf(join(root, 'states', 'data'), states);
+    const envRoot = join(root, 'states', 'envs');
+    const from = new Environment({ id: 7, course: states, store, envRoot, workstation: new Workstation(7, commands('states')) });
+    const to = new Environment({ id: 8, course: states, store, envRoot, workstation: new Workstation(8, commands('states')) });
+    const ws = (env: number, ...path: string[]) => join(root, 'states', `ws-${env}`, ...path);
+    try {
+      assert.equal(await from.setupDone(), 'done');
+      assert.equal(await to.setupDone(), 'done');
+      const rows = Buffer.from([0, 1, 2, 255, 10, 13]);
+      mkdirSync(ws(7, 'state-files'));
+      writeFileSync(ws(7, 'state-files', 'rows.bin'), rows);
+      writeFileSync(ws(7, 'state-files', 'writer.log'), 'phase1-1 200\nphase1-2 200\n');
+      assert.equal((await from.check('intro')).ok, true);
+      await from.saveState('intro', shelf);
+      assert.deepEqual(shelf.pages(), ['intro']);
+      assert.deepEqual(readdirSync(join(shelf.dir, 'intro')).sort(), ['.progress.json', 'rows.bin', 'writer.log']);
+      assert.deepEqual(readFileSync(join(shelf.dir, 'intro', 'rows.bin')), rows);
+      assert.equal(shelf.progress('intro').checks.intro?.ok, true, 'the state keeps the progress at that point');
+
+      const restored = await to.restoreTo('intro', shelf);
+      assert.equal(restored.ok, true, restored.output);
+      assert.match(restored.output, /^restored from .*ws-8\/\.lab-state-in$/m, 'the restore ran in the other workstation, on the files put there');
+      assert.deepEqual(readFileSync(ws(8, 'rows.bin')), rows);
+      assert.equal(readFileSync(ws(8, 'writer.log'), 'utf8'), 'phase1-1 200\nphase1-2 200\n');
+      assert.equal(to.progress().checks.intro?.ok, true);
+      assert.equal(await to.setupDone(), 'done');
+
+      // A link in the state would make the lab copy what it points at: refused, and no state kept.
+      symlinkSync('/etc/passwd', ws(7, 'state-files', 'passwd'));
+      await assert.rejects(from.saveState('second', shelf), /^Error: symlink "\.\/passwd": a state holds plain files only$/);
+      rmSync(ws(7, 'state-files', 'passwd'));
+      writeFileSync(ws(7, 'state-files', 'big'), Buffer.alloc(65 * 1024 ** 2));
+      await assert.rejects(from.saveState('second', shelf), /more than 64 MiB|over 64 MiB/);
+      assert.deepEqual(shelf.pages(), ['intro'], 'no state of the second page was kept');
+      for (const env of [7, 8]) assert.deepEqual(readdirSync(ws(env)).filter((f) => f.startsWith('.lab-state')), [], `nothing of a state is left in workstation ${env}`);
+      for (const env of [from, to]) assert.deepEqual(readdirSync(env.workDir).filter((f) => f.startsWith('.lab-state')), [], `nothing of a state is left in the lab's folder of environment ${env.id}`);
+    } finally {
+      await from.close();
+      await to.close();
     }
   });
 
