@@ -25,11 +25,17 @@
  *   them, or not: the local cluster's bridge plugin does not (README).
  * - A ServiceAccount `zdm-lab` whose Role, bound in the namespace only, allows
  *   what the learner's `zdm-lab` commands need there and nothing else.
+ * - When the lab runs as a service account (in the cluster,
+ *   deploy/kubernetes), a RoleBinding of that account to the ClusterRole
+ *   `zdm-lab-environment`, made right after the namespace: the lab may write
+ *   an environment's objects, and open shells there, only in the namespaces
+ *   it bound itself in, and an admission policy keeps those binds to its
+ *   environments' namespaces (deploy/kubernetes/rbac.yaml).
  *
  * Objects are written with server-side apply (field manager `zdm-lab`), so
  * that creating an environment again brings it back to this shape.
  */
-import { ApiException, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1LimitRange, type V1Namespace, type V1NetworkPolicy, type V1ResourceQuota, type V1Role, type V1RoleBinding, type V1ServiceAccount } from '@kubernetes/client-node';
+import { ApiException, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1LimitRange, type V1Namespace, type V1NetworkPolicy, type V1ResourceQuota, type V1Role, type V1RoleBinding, type V1ServiceAccount } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Reporter } from '../progress.js';
 import { components, topology } from '../topology.js';
@@ -40,6 +46,14 @@ export const LABELS = { environment: 'zdmlab.io/environment', role: 'zdmlab.io/r
 /** The label that marks the lab's own namespace, whose pods every environment admits. */
 export const LAB_SELECTOR = { [LABELS.role]: 'lab' };
 export const POD_SECURITY_LEVEL = 'restricted';
+/** The ClusterRole a lab running as a service account binds itself to in each environment's namespace (deploy/kubernetes/rbac.yaml). */
+export const LAB_ENVIRONMENT_ROLE = 'zdm-lab-environment';
+
+/** A service account, as the API server names it in `system:serviceaccount:NAMESPACE:NAME`. */
+export interface ServiceAccountName {
+  namespace: string;
+  name: string;
+}
 
 /** What one environment may use: the course's figures (lab/course: EnvironmentSpec). */
 export interface EnvironmentBudget {
@@ -54,6 +68,12 @@ export interface EnvironmentOptions {
   labAddresses?: string[];
   /** Where the API server is: its addresses (CIDRs) and ports; read from the `kubernetes` Service's EndpointSlices when not given. */
   apiServer?: ApiServerEndpoints;
+  /**
+   * The service account the lab runs as, bound to LAB_ENVIRONMENT_ROLE in the namespace; null: the lab
+   * runs as someone else (an administrator's kubeconfig), who needs no binding; undefined: ask the API
+   * server (labServiceAccount).
+   */
+  labAccount?: ServiceAccountName | null;
 }
 
 export interface ApiServerEndpoints {
@@ -83,7 +103,7 @@ function checkBudget(budget: EnvironmentBudget): void {
 const mebibytes = (bytes: number) => `${Math.floor(bytes / 1024 ** 2)}Mi`;
 const millicores = (cpus: number) => `${Math.floor(cpus * 1000)}m`;
 
-/** Every object of environment K, namespace first, as they are applied. */
+/** Every object of environment K, namespace first (then the lab's own binding there, if any), as they are applied. */
 export function environmentObjects(env: number, options: EnvironmentOptions & { apiServer: ApiServerEndpoints }): KubernetesObject[] {
   checkBudget(options.budget);
   const namespace = namespaceOf(env);
@@ -180,7 +200,29 @@ export function environmentObjects(env: number, options: EnvironmentOptions & { 
     roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: SERVICE_ACCOUNT },
     subjects: [{ kind: 'ServiceAccount', name: SERVICE_ACCOUNT, namespace }],
   };
-  return [ns, quota, limitRange, denyAll, allow, account, role, binding];
+  const labBinding: V1RoleBinding[] = options.labAccount
+    ? [
+        {
+          apiVersion: 'rbac.authorization.k8s.io/v1',
+          kind: 'RoleBinding',
+          metadata: { name: 'zdm-lab-server', namespace, labels },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: LAB_ENVIRONMENT_ROLE },
+          subjects: [{ kind: 'ServiceAccount', ...options.labAccount }],
+        },
+      ]
+    : [];
+  return [ns, ...labBinding, quota, limitRange, denyAll, allow, account, role, binding];
+}
+
+/**
+ * The service account the lab runs as, from the API server's own answer
+ * (a SelfSubjectReview, which anyone may ask); null when it runs as anyone
+ * else.
+ */
+export async function labServiceAccount(config: KubeConfig): Promise<ServiceAccountName | null> {
+  const review = await config.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+  const match = /^system:serviceaccount:([^:]+):([^:]+)$/.exec(review.status?.userInfo?.username ?? '');
+  return match ? { namespace: match[1]!, name: match[2]! } : null;
 }
 
 /** The HTTP status of a refusal of the API server's, if it is one. */
@@ -265,9 +307,26 @@ export interface CreatedEnvironment {
 export async function createEnvironment(config: KubeConfig, env: number, options: EnvironmentOptions, report: Reporter, timeoutMs = 60_000): Promise<CreatedEnvironment> {
   const started = Date.now();
   const core = config.makeApiClient(CoreV1Api);
-  const objects = environmentObjects(env, { ...options, apiServer: options.apiServer ?? (await apiServerEndpoints(config)) });
+  const labAccount = options.labAccount === undefined ? await labServiceAccount(config) : options.labAccount;
+  const objects = environmentObjects(env, { ...options, labAccount, apiServer: options.apiServer ?? (await apiServerEndpoints(config)) });
   const namespace = namespaceOf(env);
-  await applyObjects(config, objects, `environment ${env}`);
+  if (labAccount) {
+    // The namespace and the lab's binding there first: the rest may be written once the binding holds.
+    await applyObjects(config, objects.slice(0, 2), `environment ${env}`);
+    await waitForCluster(
+      `the lab's binding in namespace ${namespace} to take effect`,
+      async () => {
+        const review = await config.makeApiClient(AuthorizationV1Api).createSelfSubjectAccessReview({ body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: { namespace, verb: 'create', resource: 'resourcequotas' } } } });
+        return review.status?.allowed === true;
+      },
+      report,
+      30_000,
+      { stepMs: 100 },
+    );
+    await applyObjects(config, objects.slice(2), `environment ${env}`);
+  } else {
+    await applyObjects(config, objects, `environment ${env}`);
+  }
   let state = '';
   await waitForCluster(
     `namespace ${namespace} of environment ${env} to be ready`,

@@ -55,7 +55,7 @@ import { ensureLabImages } from '../../infra/images/build.js';
 import { binDir } from '../../infra/kube/build.js';
 import { adminKubeconfig, apiGet, importFromDocker, NODE_NAME } from '../../infra/kube/cluster.js';
 import { LOCAL_STORAGE_CLASS, provideLocalVolumes, releaseLocalVolumes } from '../../infra/kube/storage.js';
-import { namespaceOf } from '../../infra/kube/environment.js';
+import { LAB_ENVIRONMENT_ROLE, namespaceOf } from '../../infra/kube/environment.js';
 import { nodeClaims, PROXY_NAME, readProxyAddresses } from '../../infra/kube/workloads.js';
 import { workstationShell } from '../../infra/kube/workstation.js';
 import { projectRoot } from '../../infra/paths.js';
@@ -624,7 +624,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     report(figures.at(-1)!);
   });
 
-  test('deploy/kubernetes: `kubectl apply -k` runs the lab server in the cluster; through a port-forward its instructor adds a learner, whose environment the lab makes and sets up from there, and whose page in Chromium runs the intro\'s block in their workstation and passes its Check; the learner is still there after the lab\'s pod is replaced, and removing the learner removes the namespace', async () => {
+  test('deploy/kubernetes: `kubectl apply -k` runs the lab server in the cluster; through a port-forward its instructor adds a learner, whose environment the lab makes and sets up from there (it may act only in the namespaces it bound itself in: the admission policy refuses a bind, namespace or removal elsewhere), and whose page in Chromium runs the intro\'s block in their workstation and passes its Check; the learner is still there after the lab\'s pod is replaced, and removing the learner removes the namespace', async () => {
     // The images an instructor pushes, here imported into the cluster's containerd; the lab server's volume and
     // environment 43's nodes' are made in advance, as on any cluster without a provisioner.
     const images = await ensureLabImages(dockerClient(), report, { proxyBinary: findZdmProxy()!.path, workstation: true, labServer: true });
@@ -690,6 +690,29 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       assert.deepEqual(pods, ['origin-0 Running', 'target-0 Running', 'workstation-0 Running'], 'Origin, Target and the workstation run in the learner\'s namespace');
       const ownLab = (await core.listNamespacedPod({ namespace: LAB_NAMESPACE })).items;
       assert.equal(ownLab[0]?.spec?.serviceAccountName, 'zdm-lab', 'the lab acts as its own ServiceAccount');
+
+      // What that account may do: in the learner's namespace what an environment needs (it bound itself there);
+      // elsewhere nothing of anyone else's. The admission policy refuses what would widen it.
+      const asLab = ['--as', `system:serviceaccount:${LAB_NAMESPACE}:zdm-lab`];
+      const may = async (...args: string[]) => /^yes$/m.test((await kubectl(['auth', 'can-i', ...args, ...asLab], true)).output);
+      const learners = namespaceOf(DEPLOYED_ENV);
+      assert.deepEqual(
+        [await may('create', 'pods/exec', '-n', learners), await may('get', 'secrets', '-n', learners), await may('patch', 'statefulsets.apps', '-n', learners)],
+        [true, true, true],
+        'in the learner\'s namespace: shells, the logins, the workloads',
+      );
+      for (const elsewhere of [['get', 'secrets', '-n', 'kube-system'], ['list', 'secrets', '--all-namespaces'], ['create', 'pods/exec', '-n', LAB_NAMESPACE], ['get', 'secrets', '-n', LAB_NAMESPACE], ['patch', 'deployments.apps', '-n', 'kube-system']]) {
+        assert.equal(await may(...elsewhere), false, `the lab may not ${elsewhere.join(' ')}`);
+      }
+      const widen = await kubectl(['-n', 'kube-system', 'create', 'rolebinding', 'zdm-lab-server', `--clusterrole=${LAB_ENVIRONMENT_ROLE}`, `--serviceaccount=${LAB_NAMESPACE}:zdm-lab`, ...asLab], true);
+      assert.notEqual(widen.code, 0, widen.output);
+      assert.match(widen.output, /the lab binds roles only in the namespaces of its environments \(zdmlab-env-K\), not in kube-system/);
+      const otherNamespace = await kubectl(['create', 'namespace', 'not-a-learners', ...asLab], true);
+      assert.notEqual(otherNamespace.code, 0, otherNamespace.output);
+      assert.match(otherNamespace.output, /the lab makes and removes only the namespaces of its environments \(zdmlab-env-K\), not not-a-learners/);
+      const removeSystem = await kubectl(['delete', 'namespace', 'kube-public', '--dry-run=server', ...asLab], true);
+      assert.notEqual(removeSystem.code, 0, removeSystem.output);
+      assert.match(removeSystem.output, /not kube-public/);
 
       const summary = await apiGet(`/api/v1/nodes/${NODE_NAME}/proxy/stats/summary`);
       const labPod = (JSON.parse(summary!.body) as { pods: { podRef: { namespace: string }; memory?: { workingSetBytes?: number } }[] }).pods.find((p) => p.podRef.namespace === LAB_NAMESPACE);
