@@ -193,9 +193,16 @@ async function proxyImage(docker: Docker, base: string, binary: string, report: 
   return tag;
 }
 
-/** The project's folders a workstation runs from: the command line, the course and its scripts, the sample API. */
-const WORKSTATION_FOLDERS = ['bin', 'common', 'infra', 'lab', 'sample-api', 'steps'];
-const WORKSTATION_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
+/**
+ * The project's folders a workstation runs from: the command line, the infrastructure's commands, the course
+ * and its scripts, the sample API. Not the lab server's code (lab/): a change there makes no new workstation
+ * image, whose new tag would replace every learner's workstation pod, and end what runs there, at the lab's
+ * next start.
+ */
+const WORKSTATION_FOLDERS = ['bin', 'common', 'infra', 'sample-api', 'steps'];
+/** The lab server's: the workstation's and its own. */
+const LAB_SERVER_FOLDERS = [...WORKSTATION_FOLDERS, 'lab'];
+const PROJECT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json'];
 /** Packages only the project's development needs (type checks, browser tests): left out of the image. */
 const DEVELOPMENT_PACKAGES = ['typescript', 'playwright-core', '@types'];
 
@@ -207,13 +214,19 @@ function filesUnder(dir: string): string[] {
     .sort();
 }
 
+/** The project's own files (relative paths) the workstation's or the lab server's image carries, and is tagged by. */
+export function imageSources(image: 'workstation' | 'lab-server'): string[] {
+  const folders = image === 'workstation' ? WORKSTATION_FOLDERS : LAB_SERVER_FOLDERS;
+  return folders.flatMap((folder) => filesUnder(join(projectRoot, folder)).map((file) => join(folder, file))).concat(PROJECT_FILES);
+}
+
 /** The project's own files an image carries, with the links that put them (and the installed packages) under zdm-lab/ of a build context. */
-function projectFiles(): { sources: string[]; links: Record<string, string> } {
+function projectFiles(image: 'workstation' | 'lab-server'): { sources: string[]; links: Record<string, string> } {
   const modules = join(projectRoot, 'node_modules');
   if (!existsSync(modules)) throw new Error(`the lab's images carry the project's packages, and ${modules} does not exist: run npm ci first`);
-  const sources = WORKSTATION_FOLDERS.flatMap((folder) => filesUnder(join(projectRoot, folder)).map((file) => join(folder, file))).concat(WORKSTATION_FILES);
+  const sources = imageSources(image);
   const links: Record<string, string> = {};
-  for (const name of [...WORKSTATION_FOLDERS, ...WORKSTATION_FILES]) links[`zdm-lab/${name}`] = join(projectRoot, name);
+  for (const name of [...(image === 'workstation' ? WORKSTATION_FOLDERS : LAB_SERVER_FOLDERS), ...PROJECT_FILES]) links[`zdm-lab/${name}`] = join(projectRoot, name);
   for (const name of readdirSync(modules).filter((n) => !DEVELOPMENT_PACKAGES.includes(n) && n !== '.bin')) links[`zdm-lab/node_modules/${name}`] = join(modules, name);
   return { sources, links };
 }
@@ -230,7 +243,8 @@ function projectTag(name: string, base: string, sources: string[], parts: (strin
  * up`). It carries this machine's Node.js and Prometheus (Debian's, which
  * needs only the C library) and the project's installed packages
  * (node_modules, native ones included: the base is the same Debian 12),
- * tagged by the lock file, the two binaries and every file of the project it holds.
+ * tagged by the lock file, the two binaries and every file of the project it
+ * holds: the lab server's own code is not among them.
  */
 async function workstationImage(docker: Docker, base: string, report: Reporter): Promise<string> {
   const sitePackages = await cqlshSitePackages(report);
@@ -239,7 +253,7 @@ async function workstationImage(docker: Docker, base: string, report: Reporter):
   const profile = readFileSync(join(recipes, 'workstation', 'profile.sh'), 'utf8');
   const prometheus = spawnSync('sh', ['-c', 'command -v prometheus'], { encoding: 'utf8' }).stdout.trim();
   if (!prometheus) throw new Error('the workstation image carries this machine\'s Prometheus, and prometheus is not installed: apt-get install prometheus');
-  const { sources, links } = projectFiles();
+  const { sources, links } = projectFiles('workstation');
   const tag = projectTag('workstation', base, sources, [dockerfile, cqlsh, profile, fileHash(prometheus)]);
   if (await imageExists(docker, tag)) return tag;
   const context = join(workDir(), 'workstation-context');
@@ -256,7 +270,7 @@ async function workstationImage(docker: Docker, base: string, report: Reporter):
  */
 async function labServerImage(docker: Docker, base: string, report: Reporter): Promise<string> {
   const dockerfile = readFileSync(join(recipes, 'lab-server', 'Dockerfile'), 'utf8');
-  const { sources, links } = projectFiles();
+  const { sources, links } = projectFiles('lab-server');
   const tag = projectTag('lab-server', base, sources, [dockerfile]);
   if (await imageExists(docker, tag)) return tag;
   const context = join(workDir(), 'lab-server-context');
