@@ -572,9 +572,13 @@ export class Environment {
     if (workstation) {
       rmSync(here, { recursive: true, force: true });
       mkdirSync(here, { mode: 0o700 });
-      shelf.copyOut(page, here);
-      result = await workstation.upload(here, STATE_IN);
-      rmSync(here, { recursive: true, force: true });
+      try {
+        shelf.copyOut(page, here);
+        // A failure here fails the restore as a failed command would: the setup of the first page follows.
+        result = await workstation.upload(here, STATE_IN).catch((error: Error) => ({ ok: false, exitCode: null, timedOut: false, output: `${error.message}\n` }));
+      } finally {
+        rmSync(here, { recursive: true, force: true });
+      }
     } else {
       result = await this.shell(`mkdir -m 755 ${dir}`, { timeoutMs: 30_000 });
       if (result.ok) shelf.copyOut(page, here);
