@@ -14,6 +14,11 @@
  * prints TEXT once the stream is open (the lab's terminals hold what is
  * typed until their shell announces itself: READY_MARKER there), so that
  * nothing typed earlier is echoed by the local pty before it is raw.
+ * The API server ends neither the shell nor its jobs when this client goes
+ * away, as a pty's hangup would: a second stream, without a TTY, runs
+ * HANGUP beside the shell, which gives every process of the shell's session
+ * HUP once this client's end closes that stream's input (a reset or a
+ * restart of the lab, which then starts the course's API and loop afresh).
  *
  * Otherwise (a command the lab runs, its output read from pipes) there is no
  * TTY: the remote command's standard output and error come out on this
@@ -32,26 +37,11 @@
  * exit code is the remote command's; a connection that fails says why and
  * exits 1.
  */
+import { randomBytes } from 'node:crypto';
 import { PassThrough } from 'node:stream';
 import { Exec, KubeConfig, type V1Status } from '@kubernetes/client-node';
 import { apiMessage } from './environment.js';
-
-/**
- * The remote side of a command without a TTY (bash in the pod, the command
- * as its arguments): the command in a session of its own with no input, and
- * beside it a reader of the stream's input, which ends when the client's end
- * closes it and then ends the command's process group.
- */
-const WATCHED = [
-  // A job in the background reads /dev/null unless told otherwise: the stream's input is handed to the reader as 3.
-  'exec 3<&0',
-  'setsid "$@" </dev/null 3<&- & command=$!',
-  '{ while read -r _; do :; done; kill -TERM -- "-$command" 2>/dev/null && sleep 5 && kill -KILL -- "-$command" 2>/dev/null; } <&3 3<&- & watch=$!',
-  'exec 3<&-',
-  'wait "$command"; status=$?',
-  'kill "$watch" 2>/dev/null',
-  'exit "$status"',
-].join('\n');
+import { HANGUP, SESSION_NOTE, WATCHED } from './exec-scripts.js';
 
 /** The remote command's exit code from the stream's final status. */
 export function exitCodeOf(status: V1Status | undefined): number {
@@ -77,7 +67,9 @@ async function main(argv: string[]): Promise<number> {
   const tty = !withInput && process.stdin.isTTY === true;
   if (tty) process.stdin.setRawMode(true);
   let status: V1Status | undefined;
-  const remote = command.length === 0 ? ['/bin/bash', '-l'] : tty || withInput ? command : ['/bin/bash', '-c', WATCHED, 'zdm-lab-watched', ...command];
+  const name = randomBytes(8).toString('hex');
+  const shell = command.length === 0 ? ['/bin/bash', '-l'] : command;
+  const remote = tty ? ['/bin/bash', '-c', SESSION_NOTE, name, ...shell] : command.length === 0 || withInput ? shell : ['/bin/bash', '-c', WATCHED, 'zdm-lab-watched', ...command];
   // Without a TTY a command's input is held open, and never written to, until this process ends (unless it reads this one's).
   const input = tty || withInput ? process.stdin : command.length > 0 ? new PassThrough() : null;
   try {
@@ -95,6 +87,8 @@ async function main(argv: string[]): Promise<number> {
       },
     );
     if (announce !== undefined) process.stdout.write(announce);
+    // The hangup's stream: its input stays open, never written to, until this process ends.
+    if (tty) await new Exec(config).exec(namespace, pod, container, ['/bin/bash', '-c', HANGUP, 'zdm-lab-hangup', name], null, null, new PassThrough(), false);
     await new Promise<void>((resolve) => socket.on('close', () => resolve()));
   } catch (error) {
     const message = `no ${command.length > 0 ? 'command' : 'shell'} in ${namespace}/${pod}: ${apiMessage(error)}`;

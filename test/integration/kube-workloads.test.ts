@@ -697,11 +697,11 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       const may = async (...args: string[]) => /^yes$/m.test((await kubectl(['auth', 'can-i', ...args, ...asLab], true)).output);
       const learners = namespaceOf(DEPLOYED_ENV);
       assert.deepEqual(
-        [await may('create', 'pods/exec', '-n', learners), await may('get', 'secrets', '-n', learners), await may('patch', 'statefulsets.apps', '-n', learners)],
+        [await may('create', 'pods', '--subresource=exec', '-n', learners), await may('get', 'secrets', '-n', learners), await may('patch', 'statefulsets.apps', '-n', learners)],
         [true, true, true],
         'in the learner\'s namespace: shells, the logins, the workloads',
       );
-      for (const elsewhere of [['get', 'secrets', '-n', 'kube-system'], ['list', 'secrets', '--all-namespaces'], ['create', 'pods/exec', '-n', LAB_NAMESPACE], ['get', 'secrets', '-n', LAB_NAMESPACE], ['patch', 'deployments.apps', '-n', 'kube-system']]) {
+      for (const elsewhere of [['get', 'secrets', '-n', 'kube-system'], ['list', 'secrets', '--all-namespaces'], ['create', 'pods', '--subresource=exec', '-n', LAB_NAMESPACE], ['create', 'pods', '--subresource=exec', '-n', 'kube-system'], ['get', 'secrets', '-n', LAB_NAMESPACE], ['patch', 'deployments.apps', '-n', 'kube-system']]) {
         assert.equal(await may(...elsewhere), false, `the lab may not ${elsewhere.join(' ')}`);
       }
       const widen = await kubectl(['-n', 'kube-system', 'create', 'rolebinding', 'zdm-lab-server', `--clusterrole=${LAB_ENVIRONMENT_ROLE}`, `--serviceaccount=${LAB_NAMESPACE}:zdm-lab`, ...asLab], true);
