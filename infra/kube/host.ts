@@ -148,7 +148,8 @@ export function cgroupProcesses(root: string): number[] {
       try {
         listed = readFileSync(join(dir, 'cgroup.procs'), 'utf8');
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+        // Gone, or being removed by the container's runtime while this walks the tree (ENODEV): no process in it.
+        if (['ENOENT', 'ENODEV'].includes((error as NodeJS.ErrnoException).code ?? '')) continue;
         throw error;
       }
       for (const line of listed.split('\n')) if (line) pids.add(Number(line));
