@@ -705,7 +705,7 @@ export class Environment {
   private async runSetup(command: string, signal: AbortSignal, idleOnly: boolean): Promise<void> {
     this.setupState = 'running';
     // O_NOFOLLOW: the folder may be a learner's, and a link planted there must not aim the server's write elsewhere.
-    let log: { write(text: string): void; end(): void } = { write: () => undefined, end: () => undefined };
+    let log: { write(text: string): void; end(done: () => void): void } = { write: () => undefined, end: (done) => done() };
     try {
       const fd = openSync(join(this.workDir, 'setup.log'), constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW, 0o644);
       log = createWriteStream('', { fd }).on('error', (err) => console.error(`environment ${this.id}: setup.log: ${err.message}`));
@@ -733,7 +733,8 @@ export class Environment {
       onOutput: (t) => log.write(t),
       env: { LAB_PAGE: page },
     });
-    log.end();
+    // The log is whole before the setup says how it ended: whoever reads it then reads all of it.
+    await new Promise<void>((done) => log.end(done));
     if (this.sleepState === 'waking') this.sleepState = 'awake';
     if (signal.aborted) return;
     if (result.ok) this.resume(page, idleOnly);

@@ -43,8 +43,12 @@ export interface WorkstationCommands {
 
 const COMMAND_TIMEOUT_MS = 15 * 60_000;
 const TRANSFER_TIMEOUT_MS = 5 * 60_000;
-/** A folder's name there, relative to the learner's working folder (LAB_ENV_DIR): plain, with no way up or out. */
-const FOLDER = /^[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
+/** A folder's name there, relative to the learner's working folder (LAB_ENV_DIR): plain, not `.` or `..`, with no way up or out. */
+const FOLDER = /^(?!\.\.?$)[A-Za-z0-9_.][A-Za-z0-9_.-]*$/;
+
+function checkFolder(folder: string): void {
+  if (!FOLDER.test(folder)) throw new Error(`not a folder name in the learner's working folder: ${folder}`);
+}
 /** A file's name in such a folder, as tar writes it (./name). */
 const FILE = /^(?:\.\/)?([A-Za-z0-9_][A-Za-z0-9_.-]*)$/;
 
@@ -115,7 +119,7 @@ export class Workstation {
    * reason, and nothing of them is written.
    */
   async download(folder: string, to: string, maxBytes: number, signal?: AbortSignal): Promise<void> {
-    if (!FOLDER.test(folder) || folder === '..' || folder === '.') throw new Error(`not a folder name in the learner's working folder: ${folder}`);
+    checkFolder(folder);
     const chunks: Buffer[] = [];
     let size = 0;
     const tooBig = new AbortController();
@@ -140,7 +144,7 @@ export class Workstation {
    * folder), which is made anew, readable by its learner, through `input` and a tar stream.
    */
   async upload(from: string, folder: string): Promise<ShellResult> {
-    if (!FOLDER.test(folder) || folder === '..' || folder === '.') throw new Error(`not a folder name in the learner's working folder: ${folder}`);
+    checkFolder(folder);
     const archive = pack();
     for (const name of readdirSync(from).sort()) {
       if (!lstatSync(join(from, name)).isFile()) throw new Error(`${join(from, name)} is not a plain file`);
