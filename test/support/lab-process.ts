@@ -36,7 +36,6 @@ export interface EnvironmentStats {
 export class LabProcess {
   private nextId = 0;
   private readonly pending = new Map<number, { resolve: (m: ChildMessage) => void; reject: (e: Error) => void }>();
-  private text = '';
   readonly exited: Promise<number | null>;
 
   private constructor(
@@ -78,20 +77,12 @@ export class LabProcess {
           child.kill('SIGKILL');
           return reject(new Error(`the lab cannot start: ${m.kind === 'failed' ? m.message : m.kind}\n${text}`));
         }
-        const lab = new LabProcess(child, m.openUrl, m.token, m.port);
-        lab.text = text;
-        child.stdout!.off('data', collect);
-        child.stderr!.off('data', collect);
-        child.stdout!.on('data', (b: Buffer) => (lab.text += b.toString('utf8')));
-        child.stderr!.on('data', (b: Buffer) => (lab.text += b.toString('utf8')));
-        resolve(lab);
+        // What it prints from now on is read on (a full pipe would stop it) and dropped.
+        child.stdout!.off('data', collect).resume();
+        child.stderr!.off('data', collect).resume();
+        resolve(new LabProcess(child, m.openUrl, m.token, m.port));
       });
     });
-  }
-
-  /** What the lab printed so far. */
-  output(): string {
-    return this.text;
   }
 
   /**
