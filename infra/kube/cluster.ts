@@ -431,6 +431,15 @@ function checkHost(): void {
   if (process.getuid?.() !== 0) throw new Error('the local Kubernetes cluster must be started as root (it creates a bridge, cgroups and mounts)');
 }
 
+/** The cluster's daemons (a binary from a kubernetes-* cache folder, or its DNS) running on this host, from any copy of the lab. */
+function clusterDaemonsRunning(): string[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && /\/kubernetes-[^/]+\/bin\/(etcd|kube-[a-z-]+|kubelet|coredns-[^/]*)$/.test(host.commandLine(pid)[0] ?? ''))
+    .map((pid) => `pid ${pid}: ${host.commandLine(pid)[0]}`);
+}
+
 function containerdAnswers(): boolean {
   return existsSync(paths.socket) && spawnSync('ctr', ['--address', paths.socket, 'version'], { timeout: 5000 }).status === 0;
 }
@@ -455,7 +464,15 @@ export async function up(report: Reporter): Promise<UpResult> {
     await down(report);
   }
   if (host.bridgeExists(BRIDGE)) {
-    throw new Error(`a network interface named ${BRIDGE} already exists and no cluster state is at ${stateDir}: remove it (ip link delete ${BRIDGE}) or find who made it`);
+    // The host's side of a cluster outlives its processes: a machine whose processes were all ended (a stopped
+    // session, a killed test run in another clone) keeps the bridge, the packet filter rules and the cgroup folder.
+    const live = clusterDaemonsRunning();
+    if (live.length > 0) {
+      throw new Error(`a network interface named ${BRIDGE} already exists and another local cluster runs on this host (no state of it is at ${stateDir}): ${live.join('; ')}; stop it with the \`down\` of the copy that started it`);
+    }
+    report(`the bridge ${BRIDGE} of a cluster none of whose processes runs is left on this host: removing what that cluster left`);
+    const left = await down(report);
+    if (left.length > 0) throw new Error(`what an earlier cluster left on this host could not all be removed: ${left.join('; ')}`);
   }
   const taken = host.routesWithin(NETWORK);
   if (taken.length > 0) throw new Error(`the cluster's addresses (${NETWORK}) are already routed on this host: ${taken.join('; ')}`);
@@ -610,13 +627,7 @@ export async function down(report: Reporter): Promise<string[]> {
   const tablesBefore = new Set(record?.nftTablesBefore ?? host.nftTables());
   problems.push(...host.removeKubeRules(host.nftTables().filter((t) => !tablesBefore.has(t) && /^(ip|ip6) (filter|nat|mangle)$/.test(t))));
   if (record && host.readSysctl('net.ipv4.ip_forward') !== record.ipForwardBefore) host.writeSysctl('net.ipv4.ip_forward', record.ipForwardBefore);
-  for (const dir of [CONTAINER_LOG_LINKS]) {
-    if (!existsSync(dir)) continue;
-    for (const name of readdirSync(dir)) {
-      const link = join(dir, name);
-      if (lstatSync(link).isSymbolicLink() && readlinkSync(link).startsWith(`${paths.podLogs}/`)) rmSync(link);
-    }
-  }
+  for (const link of podLogLinks()) rmSync(link);
   // libcni names each cached result <network>-<sandbox id>-<interface>: this network's, and the loopback ones of this cluster's sandboxes.
   const sandboxes = join(paths.containerd, 'root', 'io.containerd.grpc.v1.cri', 'sandboxes');
   const sandboxIds = existsSync(sandboxes) ? readdirSync(sandboxes) : [];
@@ -631,6 +642,9 @@ export async function down(report: Reporter): Promise<string[]> {
       if (readdirSync(dir).length === 0) rmdirSync(dir);
       else problems.push(`${dir} (made by the cluster, not empty: ${readdirSync(dir).slice(0, 3).join(', ')})`);
     }
+  } else {
+    // Without a record nobody knows which of them were there before: the empty ones go, as a whole cluster's down removes them.
+    for (const dir of HOST_DIRS.filter((d) => existsSync(d) && readdirSync(d).length === 0)) rmdirSync(dir);
   }
 
   const stillRunning = [...(record?.processes ?? []).filter(stillOurs).map((p) => `${p.name} (pid ${p.pid})`),
@@ -669,6 +683,22 @@ export async function clusterStatus(): Promise<ClusterStatus> {
 }
 
 /** What is left on the host of a cluster: empty when there is none (what tests assert after `down`). */
+/**
+ * The kubelet's links to this cluster's pod logs, and those left dangling by
+ * a cluster whose state folder is gone (a cluster's pod logs are always in a
+ * `pod-logs` folder of its state).
+ */
+function podLogLinks(): string[] {
+  if (!existsSync(CONTAINER_LOG_LINKS)) return [];
+  return readdirSync(CONTAINER_LOG_LINKS)
+    .map((name) => join(CONTAINER_LOG_LINKS, name))
+    .filter((link) => {
+      if (!lstatSync(link).isSymbolicLink()) return false;
+      const target = readlinkSync(link);
+      return target.startsWith(`${paths.podLogs}/`) || (target.includes('/pod-logs/') && !existsSync(target));
+    });
+}
+
 export function leftovers(): string[] {
   const found: string[] = [];
   if (existsSync(stateDir)) found.push(`state folder ${stateDir}`);
@@ -679,12 +709,7 @@ export function leftovers(): string[] {
   if (host.bridgeExists(BRIDGE)) found.push(`bridge ${BRIDGE}`);
   if (host.forwardTableExists()) found.push(`nft table ${host.FORWARD_TABLE}`);
   found.push(...host.kubeChains());
-  if (existsSync(CONTAINER_LOG_LINKS)) {
-    for (const name of readdirSync(CONTAINER_LOG_LINKS)) {
-      const link = join(CONTAINER_LOG_LINKS, name);
-      if (lstatSync(link).isSymbolicLink() && readlinkSync(link).startsWith(`${paths.podLogs}/`)) found.push(`log link ${link}`);
-    }
-  }
+  found.push(...podLogLinks().map((link) => `log link ${link}`));
   if (existsSync(join(DEVICE_PLUGINS, 'kubelet.sock'))) found.push(`kubelet socket ${join(DEVICE_PLUGINS, 'kubelet.sock')}`);
   if (existsSync(CNI_RESULTS)) found.push(...readdirSync(CNI_RESULTS).filter((n) => n.startsWith(`${CNI_NETWORK}-`)).map((n) => `CNI result ${join(CNI_RESULTS, n)}`));
   return found;

@@ -9,7 +9,10 @@
  * pod, and nothing beyond the pod bridge even on a host that forwards
  * elsewhere; and `down`, even after containerd and the kubelet
  * were killed with pods running, leaves nothing behind: no process, no mount
- * under the state folder, no bridge, no cgroup, no packet filter chain.
+ * under the state folder, no bridge, no cgroup, no packet filter chain. What
+ * a cluster leaves on the host when all its processes end without a `down`
+ * (a machine whose session stopped; its state in another copy of the lab)
+ * does not stop the next `up`, which clears it.
  * Namespaces with their policies are kube-environments' test.
  *
  * Needs root, containerd, runc, the CNI plugins and Go (the first build
@@ -18,16 +21,18 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
-import { API_SERVICE_IP, clusterStatus, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
+import { API_SERVICE_IP, BRIDGE, clusterStatus, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
 import { DNS_SERVICE_IP } from '../../infra/kube/dns.js';
-import { commandLine, processesMentioning } from '../../infra/kube/host.js';
+import { cgroupProcesses, commandLine, processesMentioning, unmountAll } from '../../infra/kube/host.js';
+import { isRunning } from '../../common/processes.js';
 import { recordFinding } from '../support/findings.js';
-import { assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem as hostProblem, waitForDefaultServiceAccount, waitForPodRunning } from '../support/kube.js';
+import { assertCliOk, assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem as hostProblem, waitForDefaultServiceAccount, waitForPodRunning } from '../support/kube.js';
 import { required } from '../support/requirement.js';
 
 const NAMESPACE = 'kube-cluster-test';
@@ -48,7 +53,7 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
 
   before(async () => {
     const result = await cli('up');
-    assert.equal(result.code, 0, '`infra/kube/cli.ts up` failed (its output is above)');
+    assertCliOk(result, 'up');
     upSeconds = result.seconds;
     const kubeconfig = result.stdout.trim().split('\n').at(-1)!;
     config = new KubeConfig();
@@ -191,8 +196,40 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
   test('down stops the cluster, the killed daemons\' pod included, and leaves nothing behind', async () => {
     const result = await cli('down');
     torn = true;
-    assert.equal(result.code, 0, '`infra/kube/cli.ts down` reported leftovers (its output is above)');
+    assertCliOk(result, 'down');
     assertNothingLeft(hostDirsBefore);
     recordFinding('kube-cluster', `kube-cluster: up to node Ready ${upSeconds.toFixed(0)} s (binaries cached or built within), down ${result.seconds.toFixed(1)} s, nothing left`);
+  });
+
+  test('a cluster of another copy of the lab whose processes all ended without a down (a machine whose session stopped) leaves its bridge; up clears what it left and starts, and down leaves nothing', async () => {
+    const other = mkdtempSync(join(tmpdir(), 'zdm-lab-kube-other-'));
+    try {
+      torn = false;
+      assertCliOk(await cli('up', { ZDM_LAB_KUBE_HOME: other }), 'up (the other copy)');
+      // Every process of it ends at once, as when the machine's session stops: daemons, shims, pods.
+      const doomed = [...processesMentioning(other), ...cgroupProcesses('zdm-lab-kube')];
+      for (const pid of doomed) process.kill(pid, 'SIGKILL');
+      for (let i = 0; i < 50 && doomed.some(isRunning); i++) await sleep(100);
+      assert.deepEqual(doomed.filter(isRunning), [], 'every process of the other cluster ended');
+      // Its copy of the lab is not this one: its state is not where this copy looks.
+      assert.deepEqual(unmountAll(other), []);
+      rmSync(other, { recursive: true, force: true });
+      assert.ok(existsSync(`/sys/class/net/${BRIDGE}`), `the bridge ${BRIDGE} outlives the cluster's processes`);
+
+      const result = await cli('up');
+      assertCliOk(result, 'up');
+      assert.match(result.stderr, /a cluster none of whose processes runs is left on this host: removing what that cluster left/);
+      const fresh = new KubeConfig();
+      fresh.loadFromFile(result.stdout.trim().split('\n').at(-1)!);
+      const node = await fresh.makeApiClient(CoreV1Api).readNode({ name: NODE_NAME });
+      assert.equal(node.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', 'the node of the new cluster is Ready');
+    } finally {
+      rmSync(other, { recursive: true, force: true });
+    }
+    const down = await cli('down');
+    torn = true;
+    assertCliOk(down, 'down');
+    // Clearing a cluster that left no record removes the empty ones of those folders, as nobody knows who made them.
+    assertNothingLeft(hostDirsBefore, { emptyOnesMayGo: true });
   });
 });

@@ -25,7 +25,7 @@ import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { recordFinding } from '../support/findings.js';
-import { assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem, waitForPodRunning } from '../support/kube.js';
+import { assertCliOk, assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem, waitForPodRunning } from '../support/kube.js';
 import { required } from '../support/requirement.js';
 
 const A = 1;
@@ -93,7 +93,7 @@ describe('learner environments as namespaces of a real Kubernetes cluster', { sk
   before(async () => {
     budget = courseBudget();
     const result = await kubeCli('up');
-    assert.equal(result.code, 0, '`infra/kube/cli.ts up` failed (its output is above)');
+    assertCliOk(result, 'up');
     admin = new KubeConfig();
     admin.loadFromFile(result.stdout.trim().split('\n').at(-1)!);
     core = admin.makeApiClient(CoreV1Api);
@@ -236,7 +236,7 @@ describe('learner environments as namespaces of a real Kubernetes cluster', { sk
   test('down leaves nothing of the cluster on the host', async () => {
     const result = await kubeCli('down');
     torn = true;
-    assert.equal(result.code, 0, '`infra/kube/cli.ts down` reported leftovers (its output is above)');
+    assertCliOk(result, 'down');
     assertNothingLeft(hostDirsBefore);
     const fmt = (list: number[]) => list.map((s) => `${s.toFixed(1)} s`).join(', ');
     recordFinding('kube-environments', `kube-environments: namespace per environment created in ${fmt(seconds.create)}, destroyed (a running pod in it) in ${fmt(seconds.destroy)}; RBAC isolation proven with real calls; NetworkPolicy in place, not enforced by the bridge CNI`);

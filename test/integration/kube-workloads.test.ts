@@ -71,7 +71,7 @@ import { dockerLabWithProxy, type DockerSetup } from '../support/docker.js';
 import { recordFinding } from '../support/findings.js';
 import { connectTerminal, labFetch, launchBrowser, waitForTerminal } from '../e2e/lab-harness.js';
 import { blockId } from '../support/blocks.js';
-import { assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem } from '../support/kube.js';
+import { assertCliOk, assertNothingLeft, execIn, hostDirsNow, kubeCli, kubeHostProblem } from '../support/kube.js';
 import { required } from '../support/requirement.js';
 
 const ENV = 41;
@@ -299,7 +299,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
   before(async () => {
     docker = lab.setup!;
     const up = await kubeCli('up');
-    assert.equal(up.code, 0, '`infra/kube/cli.ts up` failed (its output is above)');
+    assertCliOk(up, 'up');
     kubeconfig = up.stdout.trim().split('\n').at(-1)!;
     admin = new KubeConfig();
     admin.loadFromFile(kubeconfig);
@@ -310,7 +310,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     const { course } = loadCourse(join(projectRoot, 'steps'));
     assert.ok(course, 'the course loads');
     const created = await kubeCli(`env create ${ENV} ${OTHER_ENV} --local --memory-gib ${course.environments.memoryBytes / 1024 ** 3} --cpus ${course.environments.cpus}`);
-    assert.equal(created.code, 0, '`infra/kube/cli.ts env create` failed (its output is above)');
+    assertCliOk(created, 'env create');
     figures.push(`env create ${ENV} ${OTHER_ENV} --local in ${created.seconds.toFixed(1)} s (images imported, two environments made)`);
     report(figures.at(-1)!);
     shell = workstationTerminal(kubeconfig);
@@ -785,7 +785,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     shell = undefined;
     const result = await kubeCli('down');
     torn = true;
-    assert.equal(result.code, 0, '`infra/kube/cli.ts down` reported leftovers (its output is above)');
+    assertCliOk(result, 'down');
     assertNothingLeft(hostDirsBefore);
     recordFinding('kube-workloads', `kube-workloads: ${figures.join('; ')}`);
   });
