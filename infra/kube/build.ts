@@ -1,15 +1,17 @@
 /**
  * The binaries of the lab's local Kubernetes cluster, built from source once
  * and kept in the lab's cache, keyed by version: etcd, kube-apiserver,
- * kube-controller-manager, kube-scheduler, kubelet and kube-proxy, kubectl, and
- * CoreDNS for the cluster DNS. Nothing of their source is in the project:
- * each is built in a module the build writes into the cache. The cluster's
+ * kube-controller-manager, kube-scheduler, kubelet and kube-proxy, kubectl,
+ * CoreDNS for the cluster DNS, and kube-netpol (kube-router's network policy
+ * controller, netpol/main.go) for NetworkPolicy. Nothing of their source is
+ * in the project but that main: each is built in a module the build writes
+ * into the cache. The cluster's
  * module requires k8s.io/kubernetes and restates that module's staging
  * `replace` lines (./staging/src/k8s.io/* in its own tree, which Go ignores
  * in a dependency) as the published k8s.io/* releases, read from
  * k8s.io/kubernetes' own go.mod; CoreDNS has a module of its own, so that
  * its k8s.io/* requirements never move the versions the cluster is built
- * from. Go writes each module's go.sum as it downloads (-mod=mod), checked
+ * from, and so has kube-netpol. Go writes each module's go.sum as it downloads (-mod=mod), checked
  * against the checksum database as every download is.
  *
  * Builds run at the lowest CPU and I/O priority (nice 19, ionice idle): the
@@ -20,7 +22,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatDuration } from '../migrate/progress.js';
-import { cacheDir } from '../paths.js';
+import { cacheDir, projectRoot } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
 import { COREDNS_PLUGINS } from './dns.js';
@@ -29,6 +31,12 @@ export const KUBERNETES_VERSION = '1.37.2';
 /** The etcd release k8s.io/kubernetes v1.37.2 itself requires. */
 export const ETCD_VERSION = '3.7.0';
 export const COREDNS_VERSION = '1.15.0';
+/**
+ * The only kube-router release the Go module proxy serves. Its reported
+ * advisory (GHSA-phqm-jgc3-qf8g) is in the service proxy, which kube-netpol
+ * does not link.
+ */
+export const KUBE_ROUTER_VERSION = '2.1.0';
 const GO_VERSION = '1.26.0';
 
 export const binDir = join(cacheDir, `kubernetes-${KUBERNETES_VERSION}`, 'bin');
@@ -52,6 +60,7 @@ export type ClusterBinary = keyof typeof clusterBinaries;
 export interface Binaries {
   cluster: Record<ClusterBinary, string>;
   coredns: string;
+  netpol: string;
 }
 
 /** What a release build stamps in, so that nodes and clients see v1.37.2 rather than v0.0.0. */
@@ -168,12 +177,22 @@ function corednsModule(): string {
     `}`,
     ``,
   ].join('\n');
-  const path = join(dir, 'main.go');
-  if (!existsSync(path) || readFileSync(path, 'utf8') !== main) {
-    writeFileSync(`${path}.partial`, main);
-    renameSync(`${path}.partial`, path);
-  }
+  writeIfChanged(join(dir, 'main.go'), main);
   return dir;
+}
+
+/** kube-netpol's module: kube-router required, and the project's main (netpol/main.go) copied in. */
+function netpolModule(): string {
+  const dir = writeModule('netpol', `module zdm-lab/kube-netpol\n\ngo ${GO_VERSION}\n\nrequire github.com/cloudnativelabs/kube-router/v2 v${KUBE_ROUTER_VERSION}\n`);
+  writeIfChanged(join(dir, 'main.go'), readFileSync(join(projectRoot, 'infra', 'kube', 'netpol', 'main.go'), 'utf8'));
+  return dir;
+}
+
+/** Writes `text` to `path` (whole, or not at all) unless it is there already. */
+function writeIfChanged(path: string, text: string): void {
+  if (existsSync(path) && readFileSync(path, 'utf8') === text) return;
+  writeFileSync(`${path}.partial`, text);
+  renameSync(`${path}.partial`, path);
 }
 
 /**
@@ -206,6 +225,14 @@ export async function ensureBinaries(report: Reporter): Promise<Binaries> {
     built++;
     report(`built coredns in ${formatDuration(ms)}`);
   }
+  const netpol = join(binDir, `kube-netpol-${KUBE_ROUTER_VERSION}`);
+  if (!existsSync(netpol)) {
+    requireTool('go');
+    report(`building kube-netpol (NetworkPolicy) from github.com/cloudnativelabs/kube-router/v2 v${KUBE_ROUTER_VERSION}`);
+    const ms = await goBuild('kube-netpol', '.', netpol, report, netpolModule());
+    built++;
+    report(`built kube-netpol in ${formatDuration(ms)}`);
+  }
   if (built === 0) report(`all cluster binaries found in ${binDir}`);
-  return { cluster, coredns };
+  return { cluster, coredns, netpol };
 }

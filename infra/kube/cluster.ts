@@ -49,6 +49,8 @@ const ETCD_PEER = 'http://127.0.0.1:12380';
 const CGROUP_ROOT = 'zdm-lab-kube';
 const CNI_NETWORK = 'zdm-lab-kube';
 const CNI_BIN = '/usr/lib/cni';
+/** Whether bridged IPv4 passes through iptables (br_netfilter). */
+const BRIDGE_NF_CALL = 'net.bridge.bridge-nf-call-iptables';
 /** The kubelet links every container's log here (a fixed path in the kubelet). */
 const CONTAINER_LOG_LINKS = '/var/log/containers';
 /** Where libcni caches each attachment's result (fixed in containerd 1.6). */
@@ -84,15 +86,19 @@ const identities: Identity[] = [
   { name: 'kubelet', user: `system:node:${NODE_NAME}`, groups: ['system:nodes'] },
   { name: 'kube-proxy', user: 'system:kube-proxy' },
   { name: 'apiserver-kubelet-client', user: 'kube-apiserver-kubelet-client', groups: ['system:masters'] },
+  // The API server's bootstrap roles have none for a policy controller: it reads pods, namespaces, nodes and policies cluster-wide.
+  { name: 'kube-netpol', user: 'zdm-lab:kube-netpol', groups: ['system:masters'] },
 ];
 
-type Daemon = 'containerd' | 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubelet' | 'kube-proxy';
+type Daemon = 'containerd' | 'etcd' | 'kube-apiserver' | 'kube-controller-manager' | 'kube-scheduler' | 'kubelet' | 'kube-proxy' | 'kube-netpol';
 
 /** What `up` did to the host, written as it goes so that `down` can undo a half-finished `up` too. */
 interface ClusterRecord {
   startedAt: string;
   processes: { name: Daemon; pid: number; binary: string }[];
   ipForwardBefore: string;
+  /** net.bridge.bridge-nf-call-iptables before `up` (absent in records of clusters without NetworkPolicy). */
+  bridgeNfCallBefore?: string;
   nftTablesBefore: string[];
   /** Which of HOST_DIRS were there before `up`; `down` removes the others once it has emptied them. */
   hostDirsBefore: string[];
@@ -306,6 +312,8 @@ function daemonArgs(name: Daemon, pki: Pki): string[] {
       ];
     case 'kube-proxy':
       return [`--config=${config('kube-proxy.yaml')}`];
+    case 'kube-netpol':
+      return [`--kubeconfig=${pki.kubeconfig('kube-netpol')}`, `--hostname-override=${NODE_NAME}`, `--service-cluster-ip-range=${SERVICE_CIDR}`];
   }
 }
 
@@ -424,9 +432,13 @@ function checkHost(): void {
     ['/usr/sbin/nft', 'apt-get install nftables'],
     ['/usr/bin/openssl', 'apt-get install openssl'],
     [BUSYBOX, 'apt-get install busybox-static'],
+    // NetworkPolicy (kube-netpol): its rules and address sets.
+    ['/usr/sbin/iptables', 'apt-get install iptables'],
+    ['/usr/sbin/ipset', 'apt-get install ipset'],
   ]) {
     if (!existsSync(tool)) missing.push(`${tool} (${install})`);
   }
+  if (!existsSync(`/proc/sys/${BRIDGE_NF_CALL.replaceAll('.', '/')}`)) missing.push(`${BRIDGE_NF_CALL} (modprobe br_netfilter)`);
   if (missing.length > 0) throw new Error(`the local Kubernetes cluster needs: ${missing.join(', ')}`);
   if (process.getuid?.() !== 0) throw new Error('the local Kubernetes cluster must be started as root (it creates a bridge, cgroups and mounts)');
 }
@@ -436,7 +448,7 @@ function clusterDaemonsRunning(): string[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
-    .filter((pid) => pid !== process.pid && /\/kubernetes-[^/]+\/bin\/(etcd|kube-[a-z-]+|kubelet|coredns-[^/]*)$/.test(host.commandLine(pid)[0] ?? ''))
+    .filter((pid) => pid !== process.pid && /\/kubernetes-[^/]+\/bin\/(etcd|kube-[a-z-]+|kubelet|coredns-[^/]*|kube-netpol-[^/]*)$/.test(host.commandLine(pid)[0] ?? ''))
     .map((pid) => `pid ${pid}: ${host.commandLine(pid)[0]}`);
 }
 
@@ -482,6 +494,7 @@ export async function up(report: Reporter): Promise<UpResult> {
     startedAt: new Date().toISOString(),
     processes: [],
     ipForwardBefore: host.readSysctl('net.ipv4.ip_forward'),
+    bridgeNfCallBefore: host.readSysctl(BRIDGE_NF_CALL),
     nftTablesBefore: host.nftTables(),
     hostDirsBefore: HOST_DIRS.filter((dir) => existsSync(dir)),
     images: {},
@@ -494,6 +507,8 @@ export async function up(report: Reporter): Promise<UpResult> {
     host.run('ip', ['route', 'replace', SERVICE_CIDR, 'dev', BRIDGE, 'src', GATEWAY]);
     // A pod reaches a Service whose endpoints are pods through the host, on the bridge only (host.ts).
     host.forwardWithinBridge(BRIDGE);
+    // Pod to pod on the bridge is bridged, not routed: NetworkPolicy's iptables rules see it only through br_netfilter.
+    host.writeSysctl(BRIDGE_NF_CALL, '1');
     host.createCgroupRoot(CGROUP_ROOT);
     report('making certificates');
     const pki = makePki(paths.pki, `https://${GATEWAY}:${API_PORT}`, [GATEWAY, API_SERVICE_IP, '127.0.0.1'], identities);
@@ -543,12 +558,16 @@ export async function up(report: Reporter): Promise<UpResult> {
       240_000,
     );
     report(`node ${NODE_NAME} is Ready ${((Date.now() - upStarted) / 1000).toFixed(1)}s after the start`);
+    // It guards the pods of a node it looks up by name: started once the node is there.
+    report('starting kube-netpol (NetworkPolicy)');
+    const netpol = startDaemon('kube-netpol', binaries.netpol, pki, record);
     const controllerManager = record.processes.find((p) => p.name === 'kube-controller-manager')!.pid;
     await waitFor('the controller manager to give namespace default its ServiceAccount', 'kube-controller-manager', controllerManager,
       async () => (await apiGet('/api/v1/namespaces/default/serviceaccounts/default'))?.status === 200, report, 60_000);
     report('starting the cluster DNS');
     await startDns(adminKubeconfig, images.find((i) => i.entrypoint === '/coredns')!.reference, GATEWAY, report);
-    report(`the cluster is up ${((Date.now() - upStarted) / 1000).toFixed(1)}s after the start (node Ready, namespace default has its ServiceAccount, DNS ready); kubeconfig: ${adminKubeconfig}`);
+    await waitFor('kube-netpol\'s first rules', 'kube-netpol', netpol, async () => host.kubeChains().some((chain) => chain.endsWith(' KUBE-ROUTER-FORWARD')), report, 60_000);
+    report(`the cluster is up ${((Date.now() - upStarted) / 1000).toFixed(1)}s after the start (node Ready, namespace default has its ServiceAccount, DNS ready, NetworkPolicy enforced); kubeconfig: ${adminKubeconfig}`);
     return { kubeconfig: adminKubeconfig, images: record.images, seconds: (Date.now() - started) / 1000 };
   } catch (error) {
     report(`up failed: ${(error as Error).message.split('\n')[0]}; tearing down what was started`);
@@ -604,7 +623,7 @@ export async function down(report: Reporter): Promise<string[]> {
   const byName = (name: Daemon) => (record?.processes ?? []).filter((p) => p.name === name && stillOurs(p));
 
   // The node agents first, so that nothing restarts the pods being removed.
-  for (const name of ['kubelet', 'kube-proxy', 'kube-scheduler', 'kube-controller-manager'] as const) {
+  for (const name of ['kube-netpol', 'kubelet', 'kube-proxy', 'kube-scheduler', 'kube-controller-manager'] as const) {
     for (const p of byName(name)) await host.stopProcess(p.pid, 10_000);
   }
   const podProcesses = host.cgroupProcesses(CGROUP_ROOT);
@@ -626,7 +645,9 @@ export async function down(report: Reporter): Promise<string[]> {
   if (!host.removeForwardTable()) problems.push(`nft table ${host.FORWARD_TABLE}`);
   const tablesBefore = new Set(record?.nftTablesBefore ?? host.nftTables());
   problems.push(...host.removeKubeRules(host.nftTables().filter((t) => !tablesBefore.has(t) && /^(ip|ip6) (filter|nat|mangle)$/.test(t))));
+  problems.push(...host.removePolicySets());
   if (record && host.readSysctl('net.ipv4.ip_forward') !== record.ipForwardBefore) host.writeSysctl('net.ipv4.ip_forward', record.ipForwardBefore);
+  if (record?.bridgeNfCallBefore !== undefined && host.readSysctl(BRIDGE_NF_CALL) !== record.bridgeNfCallBefore) host.writeSysctl(BRIDGE_NF_CALL, record.bridgeNfCallBefore);
   for (const link of podLogLinks()) rmSync(link);
   // libcni names each cached result <network>-<sandbox id>-<interface>: this network's, and the loopback ones of this cluster's sandboxes.
   const sandboxes = join(paths.containerd, 'root', 'io.containerd.grpc.v1.cri', 'sandboxes');
@@ -679,7 +700,7 @@ export async function clusterStatus(): Promise<ClusterStatus> {
   const stopped = processes.filter((p) => !stillOurs(p)).map((p) => p.name);
   const apiReady = record !== undefined && existsSync(paths.pki) && (await apiGet('/readyz'))?.status === 200;
   const nodeReady = apiReady && isReady(await nodeConditions());
-  return { stateDir, running, stopped, expected: 7, apiReady, nodeReady, kubeconfig: record ? adminKubeconfig : undefined, images: record?.images ?? {} };
+  return { stateDir, running, stopped, expected: 8, apiReady, nodeReady, kubeconfig: record ? adminKubeconfig : undefined, images: record?.images ?? {} };
 }
 
 /** What is left on the host of a cluster: empty when there is none (what tests assert after `down`). */
@@ -709,6 +730,7 @@ export function leftovers(): string[] {
   if (host.bridgeExists(BRIDGE)) found.push(`bridge ${BRIDGE}`);
   if (host.forwardTableExists()) found.push(`nft table ${host.FORWARD_TABLE}`);
   found.push(...host.kubeChains());
+  found.push(...host.policySets().map((name) => `ipset ${name}`));
   found.push(...podLogLinks().map((link) => `log link ${link}`));
   if (existsSync(join(DEVICE_PLUGINS, 'kubelet.sock'))) found.push(`kubelet socket ${join(DEVICE_PLUGINS, 'kubelet.sock')}`);
   if (existsSync(CNI_RESULTS)) found.push(...readdirSync(CNI_RESULTS).filter((n) => n.startsWith(`${CNI_NETWORK}-`)).map((n) => `CNI result ${join(CNI_RESULTS, n)}`));

@@ -270,6 +270,18 @@ export function removeKubeRules(createdTables: string[]): string[] {
   return left;
 }
 
+/** The ipsets of the cluster's NetworkPolicy controller (kube-router names them KUBE-SRC-* and KUBE-DST-*). */
+export function policySets(): string[] {
+  const listed = tryRun('ipset', ['list', '-n']);
+  return listed.ok ? listed.out.split('\n').map((l) => l.trim()).filter((name) => /^KUBE-(SRC|DST)-/.test(name)) : [];
+}
+
+/** Destroys those ipsets once no rule refers to them (after removeKubeRules); those it could not destroy. */
+export function removePolicySets(): string[] {
+  for (const name of policySets()) tryRun('ipset', ['destroy', name]);
+  return policySets().map((name) => `ipset ${name}`);
+}
+
 /** The nft tables that exist now, as "family name". */
 export function nftTables(): string[] {
   const listed = tryRun('nft', ['list', 'tables']);

@@ -23,6 +23,8 @@ export function kubeHostProblem(): string | undefined {
     ['/usr/lib/cni/bridge', 'apt-get install containernetworking-plugins'],
     ['/bin/busybox', 'apt-get install busybox-static'],
     ['/usr/sbin/nft', 'apt-get install nftables'],
+    ['/usr/sbin/iptables', 'apt-get install iptables'],
+    ['/usr/sbin/ipset', 'apt-get install ipset'],
   ]) {
     if (!existsSync(path)) return `${path} is missing (${install})`;
   }
