@@ -68,6 +68,8 @@ export interface EnvironmentOptions {
   labAddresses?: string[];
   /** Where the API server is: its addresses (CIDRs) and ports; read from the `kubernetes` Service's EndpointSlices when not given. */
   apiServer?: ApiServerEndpoints;
+  /** Where the cluster DNS answers, as a policy sees it; read from the `kube-dns` Service's EndpointSlices when not given. */
+  clusterDns?: DnsEndpoints;
   /**
    * The service account the lab runs as, bound to LAB_ENVIRONMENT_ROLE in the namespace; null: the lab
    * runs as someone else (an administrator's kubeconfig), who needs no binding; undefined: ask the API
@@ -79,6 +81,12 @@ export interface EnvironmentOptions {
 export interface ApiServerEndpoints {
   addresses: string[];
   ports: number[];
+}
+
+/** The cluster DNS's endpoints: addresses (CIDRs) and its DNS ports with their protocols (none when it has no endpoints). */
+export interface DnsEndpoints {
+  addresses: string[];
+  ports: { protocol: 'UDP' | 'TCP'; port: number }[];
 }
 
 export function namespaceOf(env: number): string {
@@ -105,6 +113,7 @@ const millicores = (cpus: number) => `${Math.floor(cpus * 1000)}m`;
 
 /** Every object of environment K, namespace first (then the lab's own binding there, if any), as they are applied. */
 export function environmentObjects(env: number, options: EnvironmentOptions & { apiServer: ApiServerEndpoints }): KubernetesObject[] {
+  const dns = options.clusterDns ?? { addresses: [], ports: [] };
   checkBudget(options.budget);
   const namespace = namespaceOf(env);
   const labels = { [LABELS.environment]: String(env), [LABELS.managedBy]: 'zdm-lab' };
@@ -171,6 +180,9 @@ export function environmentObjects(env: number, options: EnvironmentOptions & { 
           to: [{ namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'kube-system' } }, podSelector: { matchLabels: { 'k8s-app': 'kube-dns' } } }],
           ports: [{ protocol: 'UDP', port: 53 }, { protocol: 'TCP', port: 53 }],
         },
+        // A cluster DNS in the nodes' network (the local cluster's CoreDNS) is no pod a selector finds: its endpoints,
+        // as the policy sees a packet once the Service's address is translated.
+        ...(dns.addresses.length > 0 && dns.ports.length > 0 ? [{ to: dns.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: dns.ports }] : []),
         // The workstation's `zdm-lab` commands talk to the API server, which is no pod: its addresses.
         { to: options.apiServer.addresses.map((cidr) => ({ ipBlock: { cidr } })), ports: options.apiServer.ports.map((port) => ({ protocol: 'TCP', port })) },
       ],
@@ -293,6 +305,17 @@ async function apiServerEndpoints(config: KubeConfig): Promise<ApiServerEndpoint
   return { addresses, ports };
 }
 
+/** The cluster DNS's endpoints, from the EndpointSlices of kube-system's `kube-dns` Service: the ports named dns and dns-tcp, as clusters name them. */
+async function clusterDnsEndpoints(config: KubeConfig): Promise<DnsEndpoints> {
+  const slices = await config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'kube-system', labelSelector: 'kubernetes.io/service-name=kube-dns' });
+  const addresses = [...new Set(slices.items.flatMap((slice) => slice.endpoints.flatMap((e) => e.addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))))];
+  const ports = new Map<string, { protocol: 'UDP' | 'TCP'; port: number }>();
+  for (const p of slices.items.flatMap((slice) => slice.ports ?? [])) {
+    if ((p.name === 'dns' || p.name === 'dns-tcp') && p.port !== undefined && (p.protocol === 'UDP' || p.protocol === 'TCP')) ports.set(`${p.protocol}/${p.port}`, { protocol: p.protocol, port: p.port });
+  }
+  return { addresses, ports: [...ports.values()] };
+}
+
 export interface CreatedEnvironment {
   namespace: string;
   seconds: number;
@@ -308,7 +331,12 @@ export async function createEnvironment(config: KubeConfig, env: number, options
   const started = Date.now();
   const core = config.makeApiClient(CoreV1Api);
   const labAccount = options.labAccount === undefined ? await labServiceAccount(config) : options.labAccount;
-  const objects = environmentObjects(env, { ...options, labAccount, apiServer: options.apiServer ?? (await apiServerEndpoints(config)) });
+  const objects = environmentObjects(env, {
+    ...options,
+    labAccount,
+    apiServer: options.apiServer ?? (await apiServerEndpoints(config)),
+    clusterDns: options.clusterDns ?? (await clusterDnsEndpoints(config)),
+  });
   const namespace = namespaceOf(env);
   if (labAccount) {
     // The namespace and the lab's binding there first: the rest may be written once the binding holds.

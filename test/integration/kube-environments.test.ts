@@ -23,7 +23,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ApiException, AppsV1Api, CoreV1Api, KubeConfig, NetworkingV1Api, RbacAuthorizationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { clusterStatus } from '../../infra/kube/cluster.js';
+import { API_SERVICE_IP, clusterStatus, GATEWAY } from '../../infra/kube/cluster.js';
 import { createEnvironment, destroyEnvironment, LABELS, namespaceOf, SERVICE_ACCOUNT, serviceAccountConfig, type EnvironmentBudget } from '../../infra/kube/environment.js';
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
@@ -145,8 +145,10 @@ describe('learner environments as namespaces of a real Kubernetes cluster', { sk
       assert.ok(from.some((peer) => peer.podSelector && !peer.namespaceSelector), 'ingress from the namespace itself');
       assert.ok(from.some((peer) => peer.namespaceSelector?.matchLabels?.[LABELS.role] === 'lab'), 'ingress from the lab');
       assert.equal(from.length, 2, 'and from nothing else');
-      const toApiServer = allow.spec?.egress?.find((rule) => rule.to?.some((peer) => peer.ipBlock));
-      assert.deepEqual(toApiServer?.ports?.map((p) => p.port), [6443], 'egress to the API server on its port only');
+      // Beyond pods, egress to the node's address on the API server's port and the cluster DNS's (its CoreDNS runs in the node's network).
+      const toAddresses = (allow.spec?.egress ?? []).filter((rule) => rule.to?.some((peer) => peer.ipBlock));
+      assert.deepEqual(toAddresses.flatMap((rule) => rule.to!.map((peer) => peer.ipBlock?.cidr)), [`${GATEWAY}/32`, `${GATEWAY}/32`]);
+      assert.deepEqual(toAddresses.flatMap((rule) => rule.ports!.map((p) => `${p.protocol}/${p.port}`)).sort(), ['TCP/1053', 'TCP/6443', 'UDP/1053'], 'to the API server and the cluster DNS on their ports only');
 
       await core.readNamespacedServiceAccount({ name: SERVICE_ACCOUNT, namespace });
       const binding = await rbac.readNamespacedRoleBinding({ name: SERVICE_ACCOUNT, namespace });
@@ -228,13 +230,15 @@ describe('learner environments as namespaces of a real Kubernetes cluster', { sk
     assert.match(`${failure.message ?? ''} ${failure.error?.message ?? ''}`, /403/, `exec into ${other}/probe is refused with 403`);
   });
 
-  test('NetworkPolicy is enforced: a pod of environment 1 reaches another of its own, and the lab (the host) reaches both environments\' pods; environment 2\'s pods cannot reach environment 1\'s, nor 1\'s reach 2\'s', async () => {
+  test('NetworkPolicy is enforced: a pod of environment 1 asks the cluster DNS and reaches another pod of its own, and the lab (the host) reaches both environments\' pods; environment 2\'s pods cannot reach environment 1\'s, nor 1\'s reach 2\'s', async () => {
     for (const env of [A, B]) await core.createNamespacedPod({ namespace: namespaceOf(env), body: probePod('server', probeImage, [{ args: ['serve', String(SERVER_PORT)] }]) });
     const server: Record<number, string> = {};
     for (const env of [A, B]) server[env] = `${await waitForPodRunning(core, 'server', namespaceOf(env), 120_000)}:${SERVER_PORT}`;
     const connects = async (env: number, target: string) => (await execIn(admin, namespaceOf(env), 'probe', ['/probe', 'connect', target])).status.status === 'Success';
     const hostConnects = (target: string) => spawnSync('/bin/busybox', ['sh', '-c', `echo | /bin/busybox timeout 5 /bin/busybox nc -w 5 ${target.replace(':', ' ')}`]).status === 0;
 
+    const dns = await execIn(admin, namespaceOf(A), 'probe', ['/probe', 'resolve', 'kubernetes.default.svc.cluster.local.']);
+    assert.equal(dns.stdout.trim(), API_SERVICE_IP, `environment 1's probe asks the cluster DNS through its policy: ${JSON.stringify(dns)}`);
     assert.ok(await connects(A, server[A]), `environment 1's probe reaches environment 1's server at ${server[A]}`);
     assert.ok(await connects(B, server[B]), `environment 2's probe reaches environment 2's server at ${server[B]}`);
     for (const env of [A, B]) assert.ok(hostConnects(server[env]), `the lab (the host) reaches environment ${env}'s server at ${server[env]}`);

@@ -25,13 +25,13 @@
  * writing through the proxies, replaces one proxy at a time (never fewer
  * than two ready) with no failed write and none missing; another learner's
  * `zdm-lab`, in environment 42's workstation, is refused environment 41 by
- * the API server; and `down` leaves nothing on the host.
- *
- * Not shown here: that another environment cannot reach these pods
- * (NetworkPolicy is accepted but not enforced by the local cluster's bridge
- * plugin, infra/kube/README.md). The test's own writer runs on the
+ * the API server, and
+ * environment 42's workstation finds environment 41's nodes and proxies by
+ * their names but reaches none of them (NetworkPolicy, enforced by the local
+ * cluster's kube-netpol). The test's own writer runs on the
  * cluster's host and reaches the proxies at their Services' addresses, as a
  * client outside the cluster's pod network would through its own route.
+ * `down` leaves nothing on the host.
  *
  * Needs what kube-cluster.test.ts needs, and a Docker daemon with the lab's
  * images (test/support/docker.ts starts dockerd and builds them if needed).
@@ -60,7 +60,7 @@ import { nodeClaims, PROXY_NAME, readProxyAddresses } from '../../infra/kube/wor
 import { workstationShell } from '../../infra/kube/workstation.js';
 import { projectRoot } from '../../infra/paths.js';
 import { consoleReporter } from '../../infra/progress.js';
-import { CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
+import { clusterProxyName, CQL_PORT, DATACENTER, topology } from '../../infra/topology.js';
 import { loadCourse } from '../../lab/course/load.js';
 import { kubernetesWorkstations } from '../../lab/environments/workstation.js';
 import { startLab, type LabServer } from '../../lab/server/app.js';
@@ -536,7 +536,7 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
     report(figures.at(-1)!);
   });
 
-  test('another learner\'s zdm-lab, in environment 42\'s workstation, is refused environment 41', async () => {
+  test('another learner\'s zdm-lab, in environment 42\'s workstation, is refused environment 41, and that workstation finds environment 41\'s nodes and proxies by their names but reaches none of them', async () => {
     const other = workstationTerminal(kubeconfig, OTHER_ENV);
     const otherScreen = watch(other);
     try {
@@ -549,6 +549,13 @@ describe('environment 41 on a real Kubernetes cluster, driven from its workstati
       const podsAfter = (await core.listNamespacedPod({ namespace: NAMESPACE })).items.map((p) => p.metadata!.uid!).sort();
       assert.deepEqual(podsAfter, podsBefore, 'environment 41\'s pods are as they were');
       assert.equal(await exitCode(other, otherScreen, 'zdm-lab infra status', 60_000), 0, 'its own environment, 42, it may read');
+      // The names resolve (the cluster DNS is open to every environment); the connections are refused by environment 41's policy.
+      const { origin, target } = topology(ENV);
+      for (const host of [`${origin.name}-0.${origin.name}`, `${target.name}-0.${target.name}`, clusterProxyName(1)].map((name) => `${name}.${NAMESPACE}.svc.cluster.local`)) {
+        assert.equal(await exitCode(other, otherScreen, `getent hosts ${host}`, 30_000), 0, `${host} resolves from environment 42:\n${otherScreen.text().slice(-800)}`);
+        const reached = await exitCode(other, otherScreen, `timeout 5 bash -c 'exec 3<>/dev/tcp/${host}/${CQL_PORT}'`, 30_000);
+        assert.notEqual(reached, 0, `environment 42's workstation reached ${host}:${CQL_PORT}`);
+      }
     } finally {
       await other.close();
     }
