@@ -483,7 +483,8 @@ export async function up(report: Reporter): Promise<UpResult> {
       throw new Error(`a network interface named ${BRIDGE} already exists and another local cluster runs on this host (no state of it is at ${stateDir}): ${live.join('; ')}; stop it with the \`down\` of the copy that started it`);
     }
     report(`the bridge ${BRIDGE} of a cluster none of whose processes runs is left on this host: removing what that cluster left`);
-    const left = await down(report);
+    // Its pods' network namespaces and volumes stay mounted in its state folder, which may be another copy's.
+    const left = [...host.unmountClusterMounts().map((point) => `mount ${point}`), ...(await down(report))];
     if (left.length > 0) throw new Error(`what an earlier cluster left on this host could not all be removed: ${left.join('; ')}`);
   }
   const taken = host.routesWithin(NETWORK);

@@ -232,6 +232,24 @@ export function unmountAll(dir: string): string[] {
   return mountsUnder(dir);
 }
 
+/**
+ * The mounts a cluster of this lab's layout makes in its state folder, wherever that folder is: containers' root
+ * file systems, pod sandboxes' network namespaces and shared memory under containerd's state, and the kubelet's
+ * root (a mount of its own) with the pod volumes in it.
+ */
+const CLUSTER_MOUNT = /\/containerd\/state\/io\.containerd\.(grpc\.v1\.cri|runtime\.v2\.task)\/|\/kubelet\/root(\/|$)/;
+
+/** Mounts of any copy's cluster (CLUSTER_MOUNT), deepest first. */
+export function clusterMounts(): string[] {
+  return mountsUnder('').filter((point) => CLUSTER_MOUNT.test(point));
+}
+
+/** Unmounts them (a cluster none of whose processes runs left them); those still mounted. */
+export function unmountClusterMounts(): string[] {
+  for (const point of clusterMounts()) if (!tryRun('umount', [point]).ok) tryRun('umount', ['--lazy', point]);
+  return clusterMounts();
+}
+
 // ---- packet filter ----
 
 /**

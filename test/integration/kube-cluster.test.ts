@@ -29,7 +29,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { API_SERVICE_IP, BRIDGE, clusterStatus, NODE_NAME, stateDir } from '../../infra/kube/cluster.js';
 import { DNS_SERVICE_IP } from '../../infra/kube/dns.js';
-import { cgroupProcesses, commandLine, processesMentioning, unmountAll } from '../../infra/kube/host.js';
+import { cgroupProcesses, commandLine, mountsUnder, processesMentioning, unmountAll } from '../../infra/kube/host.js';
 import { isRunning } from '../../common/processes.js';
 import { recordFinding } from '../support/findings.js';
 import { assertCliOk, assertNothingLeft, execIn, hostDirsNow, kubeCli as cli, kubeHostProblem as hostProblem, waitForDefaultServiceAccount, waitForPodRunning } from '../support/kube.js';
@@ -212,18 +212,19 @@ describe('a real single-node Kubernetes cluster built on this machine', { skip: 
       for (let i = 0; i < 50 && doomed.some(isRunning); i++) await sleep(100);
       assert.deepEqual(doomed.filter(isRunning), [], 'every process of the other cluster ended');
       // Its copy of the lab is not this one: its state is not where this copy looks.
-      assert.deepEqual(unmountAll(other), []);
-      rmSync(other, { recursive: true, force: true });
       assert.ok(existsSync(`/sys/class/net/${BRIDGE}`), `the bridge ${BRIDGE} outlives the cluster's processes`);
+      assert.ok(mountsUnder(other).length > 0, 'its pods\' network namespaces and volumes stay mounted in its state folder');
 
       const result = await cli('up');
       assertCliOk(result, 'up');
       assert.match(result.stderr, /a cluster none of whose processes runs is left on this host: removing what that cluster left/);
+      assert.deepEqual(mountsUnder(other), [], 'nothing of it is mounted any more');
       const fresh = new KubeConfig();
       fresh.loadFromFile(result.stdout.trim().split('\n').at(-1)!);
       const node = await fresh.makeApiClient(CoreV1Api).readNode({ name: NODE_NAME });
       assert.equal(node.status?.conditions?.find((c) => c.type === 'Ready')?.status, 'True', 'the node of the new cluster is Ready');
     } finally {
+      unmountAll(other);
       rmSync(other, { recursive: true, force: true });
     }
     const down = await cli('down');
