@@ -5,14 +5,14 @@
  * CoreDNS for the cluster DNS, and kube-netpol (kube-router's network policy
  * controller, netpol/main.go) for NetworkPolicy. Nothing of their source is
  * in the project but that main: each is built in a module the build writes
- * into the cache. The cluster's
- * module requires k8s.io/kubernetes and restates that module's staging
- * `replace` lines (./staging/src/k8s.io/* in its own tree, which Go ignores
- * in a dependency) as the published k8s.io/* releases, read from
- * k8s.io/kubernetes' own go.mod; CoreDNS has a module of its own, so that
- * its k8s.io/* requirements never move the versions the cluster is built
- * from, and so has kube-netpol. Go writes each module's go.sum as it downloads (-mod=mod), checked
- * against the checksum database as every download is.
+ * into the cache. The cluster's module requires k8s.io/kubernetes and
+ * restates that module's staging `replace` lines (./staging/src/k8s.io/* in
+ * its own tree, which Go ignores in a dependency) as the published k8s.io/*
+ * releases, read from k8s.io/kubernetes' own go.mod; CoreDNS and kube-netpol
+ * have modules of their own, so that their k8s.io/* requirements never move
+ * the versions the cluster is built from. Go writes each module's go.sum as
+ * it downloads (-mod=mod), checked against the checksum database as every
+ * download is.
  *
  * Builds run at the lowest CPU and I/O priority (nice 19, ionice idle): the
  * machine is shared with Cassandra tests and benchmarks, and a build that

@@ -443,13 +443,12 @@ function checkHost(): void {
   if (process.getuid?.() !== 0) throw new Error('the local Kubernetes cluster must be started as root (it creates a bridge, cgroups and mounts)');
 }
 
-/** The cluster's daemons (a binary from a kubernetes-* cache folder, or its DNS) running on this host, from any copy of the lab. */
+/** A daemon of a local cluster: a binary of a kubernetes-* cache folder (build.ts), whichever copy of the lab built it. */
+const DAEMON_BINARY = /\/kubernetes-[^/]+\/bin\/(etcd|kube-[a-z-]+|kubelet|coredns-[^/]*|kube-netpol-[^/]*)$/;
+
+/** The local clusters' daemons running on this host, from any copy of the lab. */
 function clusterDaemonsRunning(): string[] {
-  return readdirSync('/proc')
-    .filter((name) => /^\d+$/.test(name))
-    .map(Number)
-    .filter((pid) => pid !== process.pid && /\/kubernetes-[^/]+\/bin\/(etcd|kube-[a-z-]+|kubelet|coredns-[^/]*|kube-netpol-[^/]*)$/.test(host.commandLine(pid)[0] ?? ''))
-    .map((pid) => `pid ${pid}: ${host.commandLine(pid)[0]}`);
+  return host.processesWhere((args) => DAEMON_BINARY.test(args[0] ?? '')).map((pid) => `pid ${pid}: ${host.commandLine(pid)[0]}`);
 }
 
 function containerdAnswers(): boolean {

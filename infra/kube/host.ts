@@ -196,10 +196,15 @@ export function commandLine(pid: number): string[] {
 
 /** Every process whose command line contains `text` (e.g. the cluster's containerd socket). */
 export function processesMentioning(text: string): number[] {
+  return processesWhere((args) => args.some((arg) => arg.includes(text)));
+}
+
+/** Every process but this one whose command line passes `test`. */
+export function processesWhere(test: (args: string[]) => boolean): number[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .map(Number)
-    .filter((pid) => pid !== process.pid && commandLine(pid).some((arg) => arg.includes(text)));
+    .filter((pid) => pid !== process.pid && test(commandLine(pid)));
 }
 
 /** SIGTERM, then SIGKILL after `graceMs`; resolves once the process is gone (or 5 s after the SIGKILL). */
