@@ -3,10 +3,10 @@
  * and kept in the lab's cache, keyed by version: etcd, kube-apiserver,
  * kube-controller-manager, kube-scheduler, kubelet and kube-proxy, kubectl,
  * CoreDNS for the cluster DNS, and kube-netpol (kube-router's network policy
- * controller, netpol/main.go) for NetworkPolicy. Nothing of their source is
- * in the project but that main: each is built in a module the build writes
- * into the cache. The cluster's module requires k8s.io/kubernetes and
- * restates that module's staging `replace` lines (./staging/src/k8s.io/* in
+ * controller) for NetworkPolicy. Nothing of their source is in the project:
+ * each is built in a module the build writes into the cache, CoreDNS's and
+ * kube-netpol's with a short main the build writes too. The cluster's
+ * module requires k8s.io/kubernetes and restates that module's staging `replace` lines (./staging/src/k8s.io/* in
  * its own tree, which Go ignores in a dependency) as the published k8s.io/*
  * releases, read from k8s.io/kubernetes' own go.mod; CoreDNS and kube-netpol
  * have modules of their own, so that their k8s.io/* requirements never move
@@ -22,7 +22,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { formatDuration } from '../migrate/progress.js';
-import { cacheDir, projectRoot } from '../paths.js';
+import { cacheDir } from '../paths.js';
 import type { Reporter } from '../progress.js';
 import { requireTool } from '../tools.js';
 import { COREDNS_PLUGINS } from './dns.js';
@@ -181,10 +181,105 @@ function corednsModule(): string {
   return dir;
 }
 
-/** kube-netpol's module: kube-router required, and the project's main (netpol/main.go) copied in. */
+/**
+ * kube-netpol's module, with a main of its own in it: kube-router's network
+ * policy controller alone, as k3s's agent runs it. It turns each policy into
+ * iptables chains and ipsets for this node's pods (bridged traffic reaches
+ * iptables through br_netfilter); kube-router's route controller and
+ * service proxy are not linked in, kube-proxy serves Services. Its
+ * heartbeats, meant for kube-router's health checker, are drained.
+ */
 function netpolModule(): string {
   const dir = writeModule('netpol', `module zdm-lab/kube-netpol\n\ngo ${GO_VERSION}\n\nrequire github.com/cloudnativelabs/kube-router/v2 v${KUBE_ROUTER_VERSION}\n`);
-  writeIfChanged(join(dir, 'main.go'), readFileSync(join(projectRoot, 'infra', 'kube', 'netpol', 'main.go'), 'utf8'));
+  const main = [
+    `// The local cluster's NetworkPolicy: kube-router's policy controller alone (written by infra/kube/build.ts).`,
+    `package main`,
+    ``,
+    `import (`,
+    `	"flag"`,
+    `	"os"`,
+    `	"os/signal"`,
+    `	"sync"`,
+    `	"syscall"`,
+    `	"time"`,
+    ``,
+    `	"github.com/cloudnativelabs/kube-router/v2/pkg/controllers/netpol"`,
+    `	"github.com/cloudnativelabs/kube-router/v2/pkg/healthcheck"`,
+    `	"github.com/cloudnativelabs/kube-router/v2/pkg/options"`,
+    `	"k8s.io/client-go/informers"`,
+    `	"k8s.io/client-go/kubernetes"`,
+    `	"k8s.io/client-go/tools/clientcmd"`,
+    `	"k8s.io/klog/v2"`,
+    `)`,
+    ``,
+    `func main() {`,
+    `	kubeconfig := flag.String("kubeconfig", "", "the controller's kubeconfig")`,
+    `	node := flag.String("hostname-override", "", "the node whose pods it guards")`,
+    `	services := flag.String("service-cluster-ip-range", "", "the Services' address range")`,
+    `	syncPeriod := flag.Duration("sync-period", time.Minute, "how often the rules are rewritten whole, besides on every change")`,
+    `	klog.InitFlags(nil)`,
+    `	flag.Parse()`,
+    ``,
+    `	restConfig, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)`,
+    `	if err != nil {`,
+    `		klog.Fatalf("kubeconfig %s: %v", *kubeconfig, err)`,
+    `	}`,
+    `	client, err := kubernetes.NewForConfig(restConfig)`,
+    `	if err != nil {`,
+    `		klog.Fatalf("client: %v", err)`,
+    `	}`,
+    `	config := options.NewKubeRouterConfig()`,
+    `	config.HostnameOverride = *node`,
+    `	config.ClusterIPCIDRs = []string{*services}`,
+    `	config.EnableIPv4 = true`,
+    `	config.RunFirewall = true`,
+    `	config.IPTablesSyncPeriod = *syncPeriod`,
+    ``,
+    `	stop := make(chan struct{})`,
+    `	factory := informers.NewSharedInformerFactory(client, 0)`,
+    `	pods := factory.Core().V1().Pods().Informer()`,
+    `	namespaces := factory.Core().V1().Namespaces().Informer()`,
+    `	policies := factory.Networking().V1().NetworkPolicies().Informer()`,
+    `	factory.Start(stop)`,
+    `	factory.WaitForCacheSync(stop)`,
+    ``,
+    `	tables, sets, err := netpol.NewIPTablesHandlers(config)`,
+    `	if err != nil {`,
+    `		klog.Fatalf("iptables and ipset: %v", err)`,
+    `	}`,
+    `	var ipsetMutex sync.Mutex`,
+    `	controller, err := netpol.NewNetworkPolicyController(client, config, pods, policies, namespaces, &ipsetMutex, tables, sets)`,
+    `	if err != nil {`,
+    `		klog.Fatalf("network policy controller: %v", err)`,
+    `	}`,
+    `	if _, err := pods.AddEventHandler(controller.PodEventHandler); err != nil {`,
+    `		klog.Fatalf("pod events: %v", err)`,
+    `	}`,
+    `	if _, err := namespaces.AddEventHandler(controller.NamespaceEventHandler); err != nil {`,
+    `		klog.Fatalf("namespace events: %v", err)`,
+    `	}`,
+    `	if _, err := policies.AddEventHandler(controller.NetworkPolicyEventHandler); err != nil {`,
+    `		klog.Fatalf("policy events: %v", err)`,
+    `	}`,
+    `	// The controller reports its heartbeats to kube-router's health checker, which does not run here.`,
+    `	heartbeats := make(chan *healthcheck.ControllerHeartbeat, 10)`,
+    `	go func() {`,
+    `		for range heartbeats {`,
+    `		}`,
+    `	}()`,
+    `	var running sync.WaitGroup`,
+    `	running.Add(1)`,
+    `	go controller.Run(heartbeats, stop, &running)`,
+    ``,
+    `	signals := make(chan os.Signal, 1)`,
+    `	signal.Notify(signals, syscall.SIGTERM, syscall.SIGINT)`,
+    `	<-signals`,
+    `	close(stop)`,
+    `	running.Wait()`,
+    `}`,
+    ``,
+  ].join('\n');
+  writeIfChanged(join(dir, 'main.go'), main);
   return dir;
 }
 

@@ -10,9 +10,10 @@
  * namespace and leaves environment 2; and `down` leaves nothing on the host.
  *
  * NetworkPolicy is enforced (the local cluster runs kube-router's policy
- * controller, infra/kube/netpol): a pod of environment 1 reaches another of
- * its own and the lab on the host reaches both environments' pods, while
- * environment 2's pods cannot reach environment 1's nor the reverse.
+ * controller, kube-netpol from infra/kube/build.ts): a pod of environment 1
+ * reaches another of its own and the lab on the host reaches both
+ * environments' pods, while environment 2's pods cannot reach environment
+ * 1's nor the reverse.
  *
  * Needs what kube-cluster.test.ts needs (root, containerd, runc, the CNI
  * plugins; Go when the binaries are not cached yet).
