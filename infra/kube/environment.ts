@@ -35,7 +35,7 @@
  * Objects are written with server-side apply (field manager `zdm-lab`), so
  * that creating an environment again brings it back to this shape.
  */
-import { ApiException, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1LimitRange, type V1Namespace, type V1NetworkPolicy, type V1ResourceQuota, type V1Role, type V1RoleBinding, type V1ServiceAccount } from '@kubernetes/client-node';
+import { ApiException, AuthenticationV1Api, AuthorizationV1Api, CoreV1Api, DiscoveryV1Api, KubeConfig, KubernetesObjectApi, PatchStrategy, type KubernetesObject, type V1EndpointSlice, type V1LimitRange, type V1Namespace, type V1NetworkPolicy, type V1ResourceQuota, type V1Role, type V1RoleBinding, type V1ServiceAccount } from '@kubernetes/client-node';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Reporter } from '../progress.js';
 import { components, topology } from '../topology.js';
@@ -296,10 +296,15 @@ export async function waitForCluster(what: string, done: () => Promise<boolean>,
   }
 }
 
+/** Every endpoint address of the slices, once each, as a CIDR of that one address (/32, or /128 for IPv6). */
+function endpointCidrs(slices: V1EndpointSlice[]): string[] {
+  return [...new Set(slices.flatMap((slice) => slice.endpoints.flatMap((e) => e.addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))))];
+}
+
 /** The API server's addresses (as /32s) and ports, from the `kubernetes` Service's EndpointSlices. */
 async function apiServerEndpoints(config: KubeConfig): Promise<ApiServerEndpoints> {
   const slices = await config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'default', labelSelector: 'kubernetes.io/service-name=kubernetes' });
-  const addresses = [...new Set(slices.items.flatMap((slice) => slice.endpoints.flatMap((e) => e.addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))))];
+  const addresses = endpointCidrs(slices.items);
   const ports = [...new Set(slices.items.flatMap((slice) => (slice.ports ?? []).flatMap((p) => (p.port === undefined ? [] : [p.port]))))];
   if (addresses.length === 0 || ports.length === 0) throw new Error('the `kubernetes` Service in namespace default has no endpoints: is the API server up?');
   return { addresses, ports };
@@ -308,7 +313,7 @@ async function apiServerEndpoints(config: KubeConfig): Promise<ApiServerEndpoint
 /** The cluster DNS's endpoints, from the EndpointSlices of kube-system's `kube-dns` Service: the ports named dns and dns-tcp, as clusters name them. */
 async function clusterDnsEndpoints(config: KubeConfig): Promise<DnsEndpoints> {
   const slices = await config.makeApiClient(DiscoveryV1Api).listNamespacedEndpointSlice({ namespace: 'kube-system', labelSelector: 'kubernetes.io/service-name=kube-dns' });
-  const addresses = [...new Set(slices.items.flatMap((slice) => slice.endpoints.flatMap((e) => e.addresses.map((a) => (a.includes(':') ? `${a}/128` : `${a}/32`)))))];
+  const addresses = endpointCidrs(slices.items);
   const ports = new Map<string, { protocol: 'UDP' | 'TCP'; port: number }>();
   for (const p of slices.items.flatMap((slice) => slice.ports ?? [])) {
     if ((p.name === 'dns' || p.name === 'dns-tcp') && p.port !== undefined && (p.protocol === 'UDP' || p.protocol === 'TCP')) ports.set(`${p.protocol}/${p.port}`, { protocol: p.protocol, port: p.port });

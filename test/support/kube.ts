@@ -37,8 +37,6 @@ export interface KubeCliResult {
   seconds: number;
   /** Its progress, whole. */
   stderr: string;
-  /** The last lines it wrote to stderr: what a failure's message quotes, since the whole output may be far above it in a held log. */
-  stderrTail: string;
 }
 
 /** Runs the cluster's command line (`command` is its words, by spaces; `env` over this process's), its progress passed through to stderr; resolves with the exit code, output and time. */
@@ -52,14 +50,15 @@ export function kubeCli(command: string, env: NodeJS.ProcessEnv = {}): Promise<K
     stderr += chunk.toString();
     process.stderr.write(`  ${chunk.toString().trimEnd().split('\n').join('\n  ')}\n`);
   });
-  return new Promise((resolve) =>
-    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, seconds: (Date.now() - started) / 1000, stderrTail: stderr.trimEnd().split('\n').slice(-25).join('\n') })),
-  );
+  return new Promise((resolve) => child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr, seconds: (Date.now() - started) / 1000 })));
 }
 
-/** Fails, quoting the command's last lines of output, unless it exited 0. */
+/**
+ * Fails unless the command exited 0, quoting its last 25 lines of progress: the whole of it may be far above the
+ * failure, in a held log.
+ */
 export function assertCliOk(result: KubeCliResult, command: string): void {
-  assert.equal(result.code, 0, `\`infra/kube/cli.ts ${command}\` failed; its last lines:\n${result.stderrTail}`);
+  assert.equal(result.code, 0, `\`infra/kube/cli.ts ${command}\` failed; its last lines:\n${result.stderr.trimEnd().split('\n').slice(-25).join('\n')}`);
 }
 
 /** Waits until the pod's first container runs and is ready; its address. */
